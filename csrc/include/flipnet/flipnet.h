@@ -1,0 +1,203 @@
+/*
+ * flipnet core: integer-only, gradient-free training of binary/ternary dense networks.
+ *
+ * Portable C99. No malloc, no libc beyond <stdint.h>, <stddef.h>, <string.h>.
+ * Every public function returns a flipnet_status (0 = OK, stable negative codes).
+ * The exact rule is specified in docs/rule.md; python/flipnet/reference.py is its
+ * NumPy oracle and this core matches it bit for bit.
+ *
+ * Memory: the caller owns all memory.
+ *   - a flipnet_model struct (fixed size, no pointers to the heap),
+ *   - the weight area, flipnet_model_size() bytes, 4-byte aligned,
+ *   - a scratch area for forward / training, flipnet_scratch_size() bytes, 4-byte aligned.
+ * The core never reads or writes outside these.
+ */
+#ifndef FLIPNET_H
+#define FLIPNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FLIPNET_VERSION_MAJOR 0
+#define FLIPNET_VERSION_MINOR 1
+#define FLIPNET_VERSION_PATCH 0
+
+#define FLIPNET_MAX_LAYERS 8        /* dense layers in one model */
+#define FLIPNET_MAX_WIDTH 65535u    /* max inputs / outputs of one layer */
+#define FLIPNET_MAX_BATCH 65535u    /* max samples in one call */
+
+/* ---- status codes (stable; append only) ---------------------------------------------- */
+typedef enum {
+    FLIPNET_OK = 0,
+    FLIPNET_E_NULL = -1,            /* a required pointer is NULL */
+    FLIPNET_E_ARG = -2,             /* an argument is out of range (batch 0, bad kind, k > weights, p > 1) */
+    FLIPNET_E_SHAPE = -3,           /* layer sizes invalid (0, > FLIPNET_MAX_WIDTH, too many layers, don't chain) */
+    FLIPNET_E_NOMEM = -4,           /* the memory area given is smaller than the size query answered */
+    FLIPNET_E_ALIGN = -5,           /* a memory area is not 4-byte aligned */
+    FLIPNET_E_LABEL = -6,           /* a label is >= the number of classes */
+    FLIPNET_E_INPUT = -7,           /* an input value is -128 (inputs must be in [-127, 127]) */
+    FLIPNET_E_FMT_MAGIC = -20,      /* model file: not a flipnet model (wrong magic) */
+    FLIPNET_E_FMT_VERSION = -21,    /* model file: format version this core does not know */
+    FLIPNET_E_FMT_TRUNCATED = -22,  /* model file: ends before the sizes it declares */
+    FLIPNET_E_FMT_SIZE = -23,       /* model file: size fields disagree with each other / the layers */
+    FLIPNET_E_FMT_CRC = -24,        /* model file: CRC-32 mismatch (corrupted) */
+    FLIPNET_E_FMT_VALUE = -25       /* model file: a field has an invalid value (layer kind, shift, ...) */
+} flipnet_status;
+
+/* Human-readable, static string for a status code ("unknown status" for others). */
+const char *flipnet_status_str(int status);
+
+/* ---- layers, rule options, model ---------------------------------------------------- */
+typedef enum {
+    FLIPNET_TERNARY = 1, /* weights in {-1,0,+1}: 2 bit planes (pos, neg) per row */
+    FLIPNET_BINARY = 2   /* weights in {-1,+1}:   1 bit plane  (neg) per row      */
+} flipnet_kind;
+
+/* Vote (docs/rule.md section 3). Paper mode = SIGN + HURT + BP_SIGN. */
+typedef enum {
+    FLIPNET_VOTE_SIGN = 0,     /* wish = sign(x) * delta        (paper: count samples) */
+    FLIPNET_VOTE_WEIGHTED = 1  /* wish = x * delta              (weighted by |x|)      */
+} flipnet_vote;
+
+typedef enum {
+    FLIPNET_FILTER_HURT = 0,   /* count only wishes of samples the weight hurts (paper eq. 10) */
+    FLIPNET_FILTER_NET = 1     /* count all wishes (net vote; saturated weights not eligible)  */
+} flipnet_filter;
+
+typedef enum {
+    FLIPNET_BP_SIGN = 0        /* delta_prev = sign(delta W^T) where |a_prev| < 127, else 0 */
+} flipnet_backprop;
+
+typedef struct {
+    uint8_t vote;     /* flipnet_vote */
+    uint8_t filter;   /* flipnet_filter */
+    uint8_t backprop; /* flipnet_backprop */
+    uint8_t reserved; /* 0 */
+    int32_t margin;   /* output error when logit[y] - max_{j!=y} logit[j] < margin; >= 0 */
+} flipnet_rule;
+
+/* Architecture: n_layers dense layers, sizes[0] inputs, sizes[n_layers] classes. */
+typedef struct {
+    uint32_t n_layers;                   /* 1 .. FLIPNET_MAX_LAYERS */
+    uint32_t sizes[FLIPNET_MAX_LAYERS + 1];
+    uint8_t kinds[FLIPNET_MAX_LAYERS];   /* flipnet_kind per layer */
+} flipnet_arch;
+
+typedef struct {
+    uint8_t kind;       /* flipnet_kind */
+    uint8_t shift;      /* activation shift s: a = clamp(z >> s, -127, 127); unused on the last layer */
+    uint16_t reserved;
+    uint32_t n;         /* inputs */
+    uint32_t m;         /* outputs (rows) */
+    uint32_t wpr;       /* 32-bit words per bit plane per row = ceil(n / 32) */
+    uint32_t offset;    /* offset of this layer's rows in the weight area, in 32-bit words */
+} flipnet_layer;
+
+/*
+ * Weight layout (packed, resident): for layer l, output row j (0..m-1) occupies
+ * planes * wpr words starting at offset + j * planes * wpr:
+ *   ternary: [pos plane: wpr words][neg plane: wpr words]; w = pos - neg, never both set
+ *   binary:  [neg plane: wpr words];                       w = neg ? -1 : +1
+ * Input i of the row is bit (i % 32) of word (i / 32) of a plane; padding bits are 0.
+ */
+typedef struct {
+    uint32_t n_layers;
+    flipnet_layer layers[FLIPNET_MAX_LAYERS];
+    flipnet_rule rule;
+    uint64_t seed;       /* seed of the counter-based RNG */
+    uint64_t steps;      /* training steps taken (the RNG counter of the next step) */
+    uint64_t samples;    /* training samples seen */
+    uint32_t *weights;   /* caller's weight area */
+    size_t weight_words; /* 32-bit words used by the weights */
+} flipnet_model;
+
+/* ---- RNG ------------------------------------------------------------------------------- */
+/* Counter-based: a pure function of (seed, stream, index); see docs/rule.md section 6. */
+uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* ---- sizes and setup ------------------------------------------------------------------ */
+/* Bytes of the weight area for an architecture. */
+flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
+
+/* Lay out `model` over `weights` (>= flipnet_model_size bytes, 4-byte aligned) and draw
+ * random weights from `seed`. Shifts start at 0 (call flipnet_calibrate), rule = paper mode
+ * with margin 0 (set model->rule afterwards to change it). */
+flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
+                                  size_t weights_bytes, uint64_t seed);
+
+/* Bytes of scratch for forward / calibrate / train_step on batches of up to `batch` samples. */
+flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, int training,
+                                    size_t *bytes);
+
+/* ---- forward, predict, calibrate ------------------------------------------------------ */
+/* x is (batch, sizes[0]) int8 in [-127, 127], row-major; logits is (batch, classes) int32. */
+flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                               int32_t *logits, void *scratch, size_t scratch_bytes);
+
+/* classes[b] = argmax of the logits (lowest index wins ties). */
+flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                               uint16_t *classes, void *scratch, size_t scratch_bytes);
+
+/* Set every hidden layer's shift from batch x (docs/rule.md section 1), layer by layer. */
+flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
+                                 void *scratch, size_t scratch_bytes);
+
+/* ---- training ------------------------------------------------------------------------- */
+typedef struct {
+    uint32_t k[FLIPNET_MAX_LAYERS];     /* weights to select per layer this step (<= n*m) */
+    uint32_t p_q16[FLIPNET_MAX_LAYERS]; /* change probability per layer, Q16: 65536 = 1.0 */
+} flipnet_step_params;
+
+typedef struct {
+    uint32_t correct;                      /* samples whose forward prediction was right */
+    uint32_t errors;                       /* samples with a nonzero output error */
+    uint32_t changes[FLIPNET_MAX_LAYERS];  /* weights changed per layer */
+    uint32_t eligible[FLIPNET_MAX_LAYERS]; /* weights the vote would change per layer */
+    uint32_t clipped[FLIPNET_MAX_LAYERS];  /* activations clamped at +-127 per layer (hidden) */
+} flipnet_step_stats;
+
+/* One training step on x (batch, sizes[0]) int8 in [-127,127] and labels y (batch) < classes.
+ * Updates the weights, model->steps += 1, model->samples += batch; stats may be NULL. */
+flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                  uint32_t batch, const flipnet_step_params *params,
+                                  flipnet_step_stats *stats, void *scratch, size_t scratch_bytes);
+
+/* ---- weights access ------------------------------------------------------------------- */
+/* Unpack layer l to w (m, n) int8 row-major (w[j*n + i] = weight from input i to output j). */
+flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w);
+/* Pack w (m, n) int8 into layer l; values must fit the layer kind. */
+flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int8_t *w);
+
+/* ---- model file format v1 (docs/format.md) -------------------------------------------- */
+#define FLIPNET_FILE_MAGIC "FLIPNET\0"
+#define FLIPNET_FILE_VERSION 1u
+
+/* Bytes of the v1 file for this model with a metadata blob of meta_bytes. The metadata is
+ * opaque to the core (the Python side stores UTF-8 JSON: schedule, history, ...). */
+flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, size_t *bytes);
+/* Serialize to buf (>= flipnet_file_size bytes); *written = bytes written. meta may be NULL
+ * when meta_bytes is 0. */
+flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
+                                  size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
+                                  size_t *written);
+/* Check a whole file (magic, version, sizes, CRC) and return its architecture, so the caller
+ * can size the weight area. Never reads outside buf[0..len). */
+flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *arch);
+/* Locate the metadata blob of a checked file: *meta points into buf. */
+flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t **meta,
+                                 size_t *meta_bytes);
+/* Load a file into model over weights (>= flipnet_model_size of the file's architecture). */
+flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_t len,
+                                 void *weights, size_t weights_bytes);
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32); crc = 0 to start, chainable. */
+uint32_t flipnet_crc32(uint32_t crc, const uint8_t *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FLIPNET_H */
