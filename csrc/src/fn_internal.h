@@ -1,0 +1,170 @@
+/*
+ * flipnet core internals: shared by the csrc/src sources and the C tests; not a public API.
+ * Portable C99, integer only.
+ */
+#ifndef FLIPNET_INTERNAL_H
+#define FLIPNET_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "flipnet/flipnet.h"
+
+#define FN_PURPOSE_INIT 1u
+#define FN_PURPOSE_FLIP 2u
+#define FN_PURPOSE_SHUFFLE 3u
+#define FN_KEY_MAX_VALUE ((1u << 19) - 1u)
+#define FN_KEY_BINS 256u
+#define FN_CALIB_TARGET 32u
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+static inline uint32_t fn_planes(uint8_t kind) { return kind == FLIPNET_TERNARY ? 2u : 1u; }
+static inline uint32_t fn_wpr(uint32_t n) { return (n + 31u) / 32u; }
+
+/* floor(z / 2^s) for any int32 z and s in [0, 31], without implementation-defined >> of a
+ * negative number: for z < 0, floor(z / 2^s) = ~((~z) >> s) and ~z >= 0. */
+static inline int32_t fn_floor_shift(int32_t z, uint32_t s)
+{
+    int32_t mask = -(int32_t)(z < 0); /* all ones when negative */
+    return ((z ^ mask) >> s) ^ mask;
+}
+
+static inline int32_t fn_clamp127(int32_t v)
+{
+    return v > 127 ? 127 : (v < -127 ? -127 : v);
+}
+
+/* floor(log2 v) for v >= 1. */
+static inline uint32_t fn_log2(uint32_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 31u - (uint32_t)__builtin_clz(v);
+#else
+    uint32_t e = 0;
+    if (v >= (1u << 16)) { v >>= 16; e += 16; }
+    if (v >= (1u << 8)) { v >>= 8; e += 8; }
+    if (v >= (1u << 4)) { v >>= 4; e += 4; }
+    if (v >= (1u << 2)) { v >>= 2; e += 2; }
+    if (v >= (1u << 1)) { e += 1; }
+    return e;
+#endif
+}
+
+/* Key of a vote magnitude (docs/rule.md section 5): 256 monotone bins. */
+static inline uint32_t fn_key(uint32_t v)
+{
+    uint32_t e;
+    if (v > FN_KEY_MAX_VALUE) v = FN_KEY_MAX_VALUE;
+    if (v < 16u) return v;
+    e = fn_log2(v);
+    return (e - 3u) * 16u + ((v >> (e - 4u)) & 15u);
+}
+
+/* Smallest magnitude v with fn_key(v) == key (key in [0, 255]). */
+static inline uint32_t fn_key_min(uint32_t key)
+{
+    uint32_t e;
+    if (key < 16u) return key;
+    e = key / 16u + 3u;
+    return (1u << e) | ((key & 15u) << (e - 4u));
+}
+
+static inline uint64_t fn_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t fn_stream(uint32_t purpose, uint32_t layer, uint64_t step)
+{
+    return ((uint64_t)(purpose & 0xFFu) << 56) | ((uint64_t)(layer & 0xFFu) << 48) |
+           (step & ((UINT64_C(1) << 48) - 1u));
+}
+
+/* flipnet_rand split in two: base once per (seed, stream), then one mix64 per index. */
+static inline uint64_t fn_rand_base(uint64_t seed, uint64_t stream)
+{
+    return fn_mix64(fn_mix64(seed ^ UINT64_C(0x243F6A8885A308D3)) ^ stream);
+}
+static inline uint64_t fn_rand_at(uint64_t base, uint64_t index)
+{
+    return fn_mix64(base + (index + 1u) * UINT64_C(0x9E3779B97F4A7C15));
+}
+
+/* ---- little-endian byte access ------------------------------------------------------------ */
+static inline uint32_t fn_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t fn_rd64(const uint8_t *p)
+{
+    return (uint64_t)fn_rd32(p) | ((uint64_t)fn_rd32(p + 4) << 32);
+}
+static inline void fn_wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+static inline void fn_wr64(uint8_t *p, uint64_t v)
+{
+    fn_wr32(p, (uint32_t)v);
+    fn_wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline int fn_misaligned(const void *p) { return ((uintptr_t)p & 3u) != 0; }
+
+/* ---- model structure (model.c) ------------------------------------------------------------ */
+/* Check a model struct: non-NULL, aligned weights, layers valid, chained and laid out exactly
+ * as flipnet_model_init lays them out, weight_words matching. */
+flipnet_status fn_model_check(const flipnet_model *model);
+/* Validate that every packed weight is legal (no pos+neg, zero padding). 0 = ok. */
+int fn_weights_legal(const flipnet_model *model);
+/* Check an architecture and compute its layer table; returns total words in *words. */
+flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *words);
+
+/* Pointer to the first word of row j of layer L. */
+static inline uint32_t *fn_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j)
+{
+    return model->weights + L->offset + (size_t)j * fn_planes(L->kind) * L->wpr;
+}
+
+/* ---- scratch plan ------------------------------------------------------------------------- */
+typedef struct {
+    size_t logits;                       /* int32 (B, classes) */
+    size_t act[FLIPNET_MAX_LAYERS];      /* int8 (B, m_l) hidden activations (training), or
+                                            act[0], act[1] ping-pong (forward only) */
+    size_t d[2];                         /* int8 (mmax, B) error buffers, transposed */
+    size_t g;                            /* int32 (B, hmax) backprop accumulator (union with vote) */
+    size_t p, n;                         /* int32 (nmax) vote accumulators of one row */
+    size_t hist;                         /* uint32 (256) */
+    size_t rowmax;                       /* uint8 (mmax) max key per row */
+    size_t list;                         /* uint16 (B) samples with nonzero error on a row */
+    size_t dl;                           /* int8 (B) their errors */
+    size_t wrow;                         /* int8 (nmax) one unpacked weight row */
+    size_t total;
+} fn_plan;
+
+flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan);
+
+/* ---- kernels (kernels.c) ------------------------------------------------------------------ */
+/* w[0..n) = weights of one packed row (ternary or binary). */
+void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w);
+/* Pack w[0..n) (values legal for kind) into a row. */
+void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, const int8_t *w);
+/* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
+void flipnet_dot_rows_s8(const int8_t *x, const int8_t *w, uint32_t n, uint32_t batch, int32_t *z);
+
+/* One dense layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
+ * z (B, m) int32 (logits). *sum_abs += sum |Z| and *clipped += count of (Z >> s) outside
+ * [-127, 127] when the pointers are non-NULL. wrow: n int8 of scratch. */
+void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int8_t *wrow);
+
+/* Check x (batch, n) has no -128. */
+int fn_input_has_m128(const int8_t *x, size_t count);
+
+#endif /* FLIPNET_INTERNAL_H */

@@ -1,0 +1,98 @@
+/* flipnet core: portable inner kernels (written so that GCC/Clang -O3 auto-vectorize them). */
+#include "fn_internal.h"
+
+void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w)
+{
+    uint32_t full = n / 32u, wi, b;
+    if (kind == FLIPNET_TERNARY) {
+        const uint32_t *pos = row, *neg = row + wpr;
+        for (wi = 0; wi < full; wi++) {
+            uint32_t p = pos[wi], q = neg[wi];
+            int8_t *o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++) o[b] = (int8_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+        }
+        for (b = 0; b < (n & 31u); b++) {
+            uint32_t p = pos[full], q = neg[full];
+            w[full * 32u + b] = (int8_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+        }
+    } else {
+        for (wi = 0; wi < full; wi++) {
+            uint32_t q = row[wi];
+            int8_t *o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++) o[b] = (int8_t)(1 - 2 * (int32_t)((q >> b) & 1u));
+        }
+        for (b = 0; b < (n & 31u); b++) {
+            w[full * 32u + b] = (int8_t)(1 - 2 * (int32_t)((row[full] >> b) & 1u));
+        }
+    }
+}
+
+void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, const int8_t *w)
+{
+    uint32_t i;
+    memset(row, 0, sizeof(uint32_t) * fn_planes(kind) * wpr);
+    if (kind == FLIPNET_TERNARY) {
+        for (i = 0; i < n; i++) {
+            if (w[i] > 0) row[i >> 5] |= 1u << (i & 31u);
+            else if (w[i] < 0) row[wpr + (i >> 5)] |= 1u << (i & 31u);
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            if (w[i] < 0) row[i >> 5] |= 1u << (i & 31u);
+        }
+    }
+}
+
+static int32_t fn_dot_s8(const int8_t *restrict a, const int8_t *restrict b, uint32_t n)
+{
+    int32_t s = 0;
+    uint32_t i;
+    for (i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
+void flipnet_dot_rows_s8(const int8_t *x, const int8_t *w, uint32_t n, uint32_t batch, int32_t *z)
+{
+    uint32_t b;
+    for (b = 0; b < batch; b++) z[b] = fn_dot_s8(x + (size_t)b * n, w, n);
+}
+
+int fn_input_has_m128(const int8_t *x, size_t count)
+{
+    size_t i;
+    int bad = 0;
+    for (i = 0; i < count; i++) bad |= (x[i] == -128);
+    return bad;
+}
+
+#define FN_ZCHUNK 16u
+
+void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int8_t *wrow)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, s = L->shift, j, b0, c;
+    int32_t zb[FN_ZCHUNK];
+    uint64_t sa = 0;
+    uint32_t clip = 0;
+    for (j = 0; j < m; j++) {
+        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
+            uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;
+            flipnet_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);
+            for (c = 0; c < cnt; c++) {
+                int32_t v = zb[c];
+                size_t at = (size_t)(b0 + c) * m + j;
+                if (sum_abs != NULL) sa += (uint64_t)(v < 0 ? -(int64_t)v : (int64_t)v);
+                if (z != NULL) z[at] = v;
+                if (act != NULL || clipped != NULL) {
+                    int32_t a = fn_floor_shift(v, s);
+                    clip += (uint32_t)(a > 127 || a < -127);
+                    if (act != NULL) act[at] = (int8_t)fn_clamp127(a);
+                }
+            }
+        }
+    }
+    if (sum_abs != NULL) *sum_abs += sa;
+    if (clipped != NULL) *clipped += clip;
+}

@@ -1,0 +1,237 @@
+/* flipnet core: architecture layout, model init and checks, weight access, scratch plan. */
+#include "fn_internal.h"
+
+flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *words)
+{
+    uint32_t l;
+    uint64_t off = 0;
+    if (arch->n_layers < 1u || arch->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_SHAPE;
+    for (l = 0; l <= arch->n_layers; l++) {
+        if (arch->sizes[l] < 1u || arch->sizes[l] > FLIPNET_MAX_WIDTH) return FLIPNET_E_SHAPE;
+    }
+    for (l = 0; l < arch->n_layers; l++) {
+        uint8_t kind = arch->kinds[l];
+        uint32_t n = arch->sizes[l], m = arch->sizes[l + 1];
+        if (kind != FLIPNET_TERNARY && kind != FLIPNET_BINARY) return FLIPNET_E_ARG;
+        if (layers != NULL) {
+            layers[l].kind = kind;
+            layers[l].shift = 0;
+            layers[l].reserved = 0;
+            layers[l].n = n;
+            layers[l].m = m;
+            layers[l].wpr = fn_wpr(n);
+            layers[l].offset = (uint32_t)off; /* checked below: the total fits 32 bits */
+        }
+        off += (uint64_t)m * fn_planes(kind) * fn_wpr(n);
+        if (off > UINT32_MAX) return FLIPNET_E_SHAPE; /* offsets are 32-bit words */
+    }
+    *words = off;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes)
+{
+    uint64_t words = 0;
+    flipnet_status st;
+    if (arch == NULL || bytes == NULL) return FLIPNET_E_NULL;
+    st = fn_arch_layout(arch, NULL, &words);
+    if (st != FLIPNET_OK) return st;
+    if (words > (uint64_t)(SIZE_MAX / 4u)) return FLIPNET_E_SHAPE;
+    *bytes = (size_t)words * 4u;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
+                                  size_t weights_bytes, uint64_t seed)
+{
+    flipnet_layer layers[FLIPNET_MAX_LAYERS];
+    uint64_t words = 0;
+    uint32_t l, j, i;
+    flipnet_status st;
+    if (model == NULL || arch == NULL || weights == NULL) return FLIPNET_E_NULL;
+    if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
+    st = fn_arch_layout(arch, layers, &words);
+    if (st != FLIPNET_OK) return st;
+    if (words > (uint64_t)(SIZE_MAX / 4u) || weights_bytes / 4u < words) return FLIPNET_E_NOMEM;
+
+    memset(model, 0, sizeof(*model));
+    model->n_layers = arch->n_layers;
+    memcpy(model->layers, layers, sizeof(flipnet_layer) * arch->n_layers);
+    model->rule.vote = FLIPNET_VOTE_SIGN;
+    model->rule.filter = FLIPNET_FILTER_HURT;
+    model->rule.backprop = FLIPNET_BP_SIGN;
+    model->rule.margin = 0;
+    model->seed = seed;
+    model->weights = (uint32_t *)weights;
+    model->weight_words = (size_t)words;
+
+    for (l = 0; l < model->n_layers; l++) {
+        const flipnet_layer *L = &model->layers[l];
+        uint64_t base = fn_rand_base(seed, fn_stream(FN_PURPOSE_INIT, l, 0));
+        for (j = 0; j < L->m; j++) {
+            uint32_t *row = fn_row(model, L, j);
+            uint64_t idx = (uint64_t)j * L->n;
+            memset(row, 0, sizeof(uint32_t) * fn_planes(L->kind) * L->wpr);
+            if (L->kind == FLIPNET_TERNARY) {
+                uint32_t *pos = row, *neg = row + L->wpr;
+                for (i = 0; i < L->n; i++) {
+                    uint32_t r3 = (uint32_t)((fn_rand_at(base, idx + i) >> 32) % 3u);
+                    uint32_t bit = 1u << (i & 31u);
+                    if (r3 == 2u) pos[i >> 5] |= bit;      /* w = r3 - 1 = +1 */
+                    else if (r3 == 0u) neg[i >> 5] |= bit; /* w = -1 */
+                }
+            } else {
+                for (i = 0; i < L->n; i++) {
+                    if (fn_rand_at(base, idx + i) >> 63) row[i >> 5] |= 1u << (i & 31u);
+                }
+            }
+        }
+    }
+    return FLIPNET_OK;
+}
+
+flipnet_status fn_model_check(const flipnet_model *model)
+{
+    uint32_t l;
+    uint64_t off = 0;
+    if (model == NULL || model->weights == NULL) return FLIPNET_E_NULL;
+    if (fn_misaligned(model->weights)) return FLIPNET_E_ALIGN;
+    if (model->n_layers < 1u || model->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_SHAPE;
+    for (l = 0; l < model->n_layers; l++) {
+        const flipnet_layer *L = &model->layers[l];
+        if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_ARG;
+        if (L->shift > 31u) return FLIPNET_E_ARG;
+        if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
+            return FLIPNET_E_SHAPE;
+        if (l > 0 && L->n != model->layers[l - 1].m) return FLIPNET_E_SHAPE;
+        if (L->wpr != fn_wpr(L->n) || (uint64_t)L->offset != off) return FLIPNET_E_SHAPE;
+        off += (uint64_t)L->m * fn_planes(L->kind) * L->wpr;
+        if (off > UINT32_MAX) return FLIPNET_E_SHAPE;
+    }
+    if ((uint64_t)model->weight_words != off) return FLIPNET_E_SHAPE;
+    return FLIPNET_OK;
+}
+
+int fn_weights_legal(const flipnet_model *model)
+{
+    uint32_t l, j, w;
+    for (l = 0; l < model->n_layers; l++) {
+        const flipnet_layer *L = &model->layers[l];
+        uint32_t planes = fn_planes(L->kind);
+        uint32_t tail = L->n & 31u;
+        uint32_t pad = tail ? ~((1u << tail) - 1u) : 0u; /* padding bits of the last word */
+        for (j = 0; j < L->m; j++) {
+            const uint32_t *row = fn_row(model, L, j);
+            uint32_t p;
+            for (p = 0; p < planes; p++) {
+                if (row[p * L->wpr + L->wpr - 1u] & pad) return 0;
+            }
+            if (L->kind == FLIPNET_TERNARY) {
+                for (w = 0; w < L->wpr; w++) {
+                    if (row[w] & row[L->wpr + w]) return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w)
+{
+    uint32_t j;
+    const flipnet_layer *L;
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (w == NULL) return FLIPNET_E_NULL;
+    if (layer >= model->n_layers) return FLIPNET_E_ARG;
+    L = &model->layers[layer];
+    for (j = 0; j < L->m; j++) {
+        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->wpr, w + (size_t)j * L->n);
+    }
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int8_t *w)
+{
+    uint32_t j;
+    size_t i, count;
+    const flipnet_layer *L;
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (w == NULL) return FLIPNET_E_NULL;
+    if (layer >= model->n_layers) return FLIPNET_E_ARG;
+    L = &model->layers[layer];
+    count = (size_t)L->n * L->m;
+    for (i = 0; i < count; i++) { /* validate everything before touching the weights */
+        int8_t v = w[i];
+        if (L->kind == FLIPNET_TERNARY ? (v < -1 || v > 1) : (v != -1 && v != 1))
+            return FLIPNET_E_ARG;
+    }
+    for (j = 0; j < L->m; j++) {
+        flipnet_pack_row_ref(fn_row(model, L, j), L->kind, L->n, L->wpr, w + (size_t)j * L->n);
+    }
+    return FLIPNET_OK;
+}
+
+/* ---- scratch plan ------------------------------------------------------------------------- */
+static uint64_t fn_round16(uint64_t v) { return (v + 15u) & ~(uint64_t)15u; }
+
+flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan)
+{
+    uint32_t l, L = model->n_layers;
+    uint64_t B = batch, off = 0, hmax = 0, nmax = 0, mmax = 0, classes = model->layers[L - 1].m;
+    uint64_t gbytes, vbytes, ubase;
+    for (l = 0; l < L; l++) {
+        if (model->layers[l].n > nmax) nmax = model->layers[l].n;
+        if (model->layers[l].m > mmax) mmax = model->layers[l].m;
+        if (l + 1u < L && model->layers[l].m > hmax) hmax = model->layers[l].m;
+    }
+    memset(plan, 0, sizeof(*plan));
+#define FN_TAKE(field, bytes)                                                                      \
+    do {                                                                                           \
+        plan->field = (size_t)off;                                                                 \
+        off = fn_round16(off + (uint64_t)(bytes));                                                 \
+    } while (0)
+    /* every term is < 2^16 * 2^16 * 4 * 8 layers: no 64-bit overflow */
+    FN_TAKE(logits, B * classes * 4u);
+    if (!training) {
+        FN_TAKE(act[0], B * hmax);
+        FN_TAKE(act[1], B * hmax);
+        FN_TAKE(wrow, nmax);
+    } else {
+        for (l = 0; l + 1u < L; l++) FN_TAKE(act[l], B * model->layers[l].m);
+        FN_TAKE(d[0], B * mmax);
+        FN_TAKE(d[1], B * mmax);
+        FN_TAKE(list, B * 2u);
+        FN_TAKE(dl, B);
+        FN_TAKE(wrow, nmax);
+        /* union: backprop accumulator G, or the vote's row accumulators + histogram */
+        ubase = off;
+        gbytes = fn_round16(B * hmax * 4u);
+        FN_TAKE(p, nmax * 4u);
+        FN_TAKE(n, nmax * 4u);
+        FN_TAKE(hist, FN_KEY_BINS * 4u);
+        FN_TAKE(rowmax, mmax);
+        vbytes = off - ubase;
+        plan->g = (size_t)ubase;
+        off = ubase + (gbytes > vbytes ? gbytes : vbytes);
+    }
+#undef FN_TAKE
+    if (off > (uint64_t)SIZE_MAX) return FLIPNET_E_NOMEM;
+    plan->total = (size_t)off;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, int training,
+                                    size_t *bytes)
+{
+    fn_plan plan;
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (bytes == NULL) return FLIPNET_E_NULL;
+    if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
+    st = fn_plan_make(model, batch, training, &plan);
+    if (st != FLIPNET_OK) return st;
+    *bytes = plan.total;
+    return FLIPNET_OK;
+}
