@@ -1,11 +1,310 @@
-/* flipnet core: one training step (docs/rule.md sections 2-5). */
+/* flipnet core: one training step (docs/rule.md sections 2-5).
+ *
+ * Memory: the vote is never held as an n x m array. For each layer it is computed output row
+ * by output row, twice: pass 1 histograms the keys of the eligible weights, pass 2 recomputes
+ * the row and applies the changes above the threshold. Errors are stored transposed, (m, B),
+ * so the samples with a nonzero error on a row are one contiguous scan away. */
 #include "fn_internal.h"
+
+/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. */
+static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, int8_t *dl)
+{
+    uint32_t b, cnt = 0;
+    for (b = 0; b < batch; b++) {
+        if (drow[b] != 0) {
+            list[cnt] = (uint16_t)b;
+            dl[cnt] = drow[b];
+            cnt++;
+        }
+    }
+    return cnt;
+}
+
+/* g[0..n) += w (d > 0) or -= w (d < 0). */
+static void fn_acc_row_s8(int32_t *restrict g, const int8_t *restrict w, uint32_t n, int d)
+{
+    uint32_t i;
+    if (d > 0) {
+        for (i = 0; i < n; i++) g[i] += w[i];
+    } else {
+        for (i = 0; i < n; i++) g[i] -= w[i];
+    }
+}
+
+/* docs/rule.md section 3: error at layer l's inputs from the error at its outputs.
+ * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) int32. */
+static void fn_backprop(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
+                        const int8_t *a_prev, int8_t *nxt, int32_t *g, uint16_t *list, int8_t *dl,
+                        int8_t *wrow)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, j, c, b, i;
+    memset(g, 0, sizeof(int32_t) * (size_t)batch * n);
+    for (j = 0; j < m; j++) {
+        uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);
+        if (cnt == 0) continue;
+        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        for (c = 0; c < cnt; c++) fn_acc_row_s8(g + (size_t)list[c] * n, wrow, n, dl[c]);
+    }
+    for (b = 0; b < batch; b++) {
+        const int32_t *gb = g + (size_t)b * n;
+        const int8_t *ab = a_prev + (size_t)b * n;
+        for (i = 0; i < n; i++) {
+            int32_t v = gb[i];
+            int8_t s = (int8_t)((v > 0) - (v < 0));
+            nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? s : 0;
+        }
+    }
+}
+
+/* P/N of one output row (docs/rule.md section 4) over the cnt samples with nonzero error. */
+static void fn_vote_pn(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+                       uint32_t cnt, int weighted, int32_t *restrict P, int32_t *restrict N)
+{
+    uint32_t c, i;
+    memset(P, 0, sizeof(int32_t) * n);
+    memset(N, 0, sizeof(int32_t) * n);
+    for (c = 0; c < cnt; c++) {
+        const int8_t *restrict xb = x + (size_t)list[c] * n;
+        if (weighted) {
+            if (dl[c] > 0) {
+                for (i = 0; i < n; i++) {
+                    int32_t v = xb[i];
+                    P[i] += v > 0 ? v : 0;
+                    N[i] += v < 0 ? v : 0;
+                }
+            } else {
+                for (i = 0; i < n; i++) {
+                    int32_t v = xb[i];
+                    P[i] -= v < 0 ? v : 0;
+                    N[i] -= v > 0 ? v : 0;
+                }
+            }
+        } else {
+            if (dl[c] > 0) {
+                for (i = 0; i < n; i++) {
+                    P[i] += (int32_t)(xb[i] > 0);
+                    N[i] -= (int32_t)(xb[i] < 0);
+                }
+            } else {
+                for (i = 0; i < n; i++) {
+                    P[i] += (int32_t)(xb[i] < 0);
+                    N[i] -= (int32_t)(xb[i] > 0);
+                }
+            }
+        }
+    }
+}
+
+/* E of one row, kept only where the weight is eligible: P[i] = eligible ? E : 0. */
+static void fn_vote_e(int32_t *restrict P, const int32_t *restrict N, const int8_t *restrict w,
+                      uint32_t n, int hurt, int ternary)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t p = P[i], q = N[i], wi = w[i];
+        int32_t e = hurt ? (wi >= 0 ? q : 0) + (wi <= 0 ? p : 0) : p + q;
+        int32_t d = (e > 0) - (e < 0);
+        int elig = ternary ? (d != 0 && wi != d) : (d != 0 && wi == -d);
+        P[i] = elig ? e : 0;
+    }
+}
+
+typedef struct {
+    int32_t *P, *N;
+    uint32_t *hist;
+    uint8_t *rowmax;
+    uint16_t *list;
+    int8_t *dl, *wrow;
+} fn_vote_mem;
+
+/* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
+static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                           uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                           uint32_t *eligible_out, const fn_vote_mem *mem)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
+    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+    int32_t *P = mem->P;
+
+    /* pass 1: histogram of the keys of the eligible weights */
+    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    for (j = 0; j < m; j++) {
+        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
+        if (cnt != 0) {
+            fn_vote_pn(x, n, mem->list, mem->dl, cnt, weighted, P, mem->N);
+            flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
+            fn_vote_e(P, mem->N, mem->wrow, n, hurt, ternary);
+            for (i = 0; i < n; i++) {
+                int32_t e = P[i];
+                if (e != 0) {
+                    key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
+                    mem->hist[key]++;
+                    mx = key > mx ? key : mx;
+                }
+            }
+        }
+        mem->rowmax[j] = (uint8_t)mx;
+    }
+    for (key = 1; key < FN_KEY_BINS; key++) eligible += mem->hist[key];
+    *eligible_out = (uint32_t)eligible;
+    *changes_out = 0;
+    if (k == 0 || eligible == 0 || p_q16 == 0) return;
+
+    /* threshold key K: the t = H[K] tied weights fill the r remaining slots */
+    if (eligible > k) {
+        uint64_t cum = 0;
+        for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
+            uint64_t h = mem->hist[key];
+            if (cum + h >= k) {
+                uint64_t r = k - cum; /* 1 <= r <= h */
+                K = key;
+                p_tie = p_big * r / h;
+                break;
+            }
+            cum += h;
+        }
+    }
+    kmin = K == 0 ? 1u : K;
+    vmin = fn_key_min(kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
+
+    /* pass 2: recompute the rows that reach the threshold and apply the changes */
+    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
+    for (j = 0; j < m; j++) {
+        uint32_t cnt, *row, *pos, *neg;
+        if (mem->rowmax[j] < kmin) continue;
+        cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
+        fn_vote_pn(x, n, mem->list, mem->dl, cnt, weighted, P, mem->N);
+        row = fn_row(model, L, j);
+        flipnet_unpack_row_ref(row, L->kind, n, L->wpr, mem->wrow);
+        fn_vote_e(P, mem->N, mem->wrow, n, hurt, ternary);
+        pos = row;
+        neg = ternary ? row + L->wpr : row;
+        for (i = 0; i < n; i++) {
+            int32_t e = P[i];
+            uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
+            uint64_t thr, u;
+            if (v < vmin) continue; /* also skips e == 0 (vmin >= 1) */
+            thr = fn_key(v) > K ? p_big : p_tie;
+            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
+            if (u < thr) {
+                uint32_t bit = 1u << (i & 31u), wd = i >> 5;
+                if (ternary) {
+                    int32_t nw = mem->wrow[i] + (e > 0 ? 1 : -1);
+                    pos[wd] &= ~bit;
+                    neg[wd] &= ~bit;
+                    if (nw > 0) pos[wd] |= bit;
+                    else if (nw < 0) neg[wd] |= bit;
+                } else {
+                    neg[wd] ^= bit;
+                }
+                changes++;
+            }
+        }
+    }
+    *changes_out = changes;
+}
 
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes)
 {
-    (void)model; (void)x; (void)y; (void)batch; (void)params; (void)stats; (void)scratch;
-    (void)scratch_bytes;
-    return FLIPNET_E_ARG; /* TODO */
+    fn_plan plan;
+    flipnet_step_stats s;
+    uint32_t l, L, C, b, j;
+    uint8_t *sc = (uint8_t *)scratch;
+    int8_t *act[FLIPNET_MAX_LAYERS], *cur, *nxt, *wrow;
+    int32_t *logits;
+    const int8_t *in;
+    fn_vote_mem mem;
+    flipnet_status st = fn_model_check(model);
+
+    /* ---- arguments ---- */
+    if (st != FLIPNET_OK) return st;
+    if (x == NULL || y == NULL || params == NULL || scratch == NULL) return FLIPNET_E_NULL;
+    if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
+    if (model->rule.vote > FLIPNET_VOTE_WEIGHTED || model->rule.filter > FLIPNET_FILTER_NET ||
+        model->rule.backprop != FLIPNET_BP_SIGN || model->rule.reserved != 0 ||
+        model->rule.margin < 0)
+        return FLIPNET_E_ARG;
+    L = model->n_layers;
+    for (l = 0; l < L; l++) {
+        if ((uint64_t)params->k[l] > (uint64_t)model->layers[l].n * model->layers[l].m ||
+            params->p_q16[l] > 65536u)
+            return FLIPNET_E_ARG;
+    }
+    C = model->layers[L - 1u].m;
+    if (C < 2u) return FLIPNET_E_SHAPE; /* the output error needs a wrong class */
+    if (fn_misaligned(scratch)) return FLIPNET_E_ALIGN;
+    st = fn_plan_make(model, batch, 1, &plan);
+    if (st != FLIPNET_OK) return st;
+    if (scratch_bytes < plan.total) return FLIPNET_E_NOMEM;
+    if (fn_input_has_m128(x, (size_t)batch * model->layers[0].n)) return FLIPNET_E_INPUT;
+    for (b = 0; b < batch; b++) {
+        if (y[b] >= C) return FLIPNET_E_LABEL;
+    }
+
+    memset(&s, 0, sizeof(s));
+    logits = (int32_t *)(sc + plan.logits);
+    wrow = (int8_t *)(sc + plan.wrow);
+    for (l = 0; l + 1u < L; l++) act[l] = (int8_t *)(sc + plan.act[l]);
+
+    /* ---- forward (section 1), keeping every hidden activation ---- */
+    in = x;
+    for (l = 0; l + 1u < L; l++) {
+        fn_layer_forward(model, l, in, batch, act[l], NULL, NULL, &s.clipped[l], wrow);
+        in = act[l];
+    }
+    fn_layer_forward(model, L - 1u, in, batch, NULL, logits, NULL, NULL, wrow);
+
+    /* ---- output error (section 2), stored transposed (classes, B) ---- */
+    cur = (int8_t *)(sc + plan.d[0]);
+    nxt = (int8_t *)(sc + plan.d[1]);
+    memset(cur, 0, (size_t)C * batch);
+    for (b = 0; b < batch; b++) {
+        const int32_t *z = logits + (size_t)b * C;
+        uint32_t yb = y[b], pred = 0, w = yb == 0 ? 1u : 0u;
+        for (j = 1; j < C; j++) {
+            if (z[j] > z[pred]) pred = j;
+            if (j != yb && z[j] > z[w]) w = j;
+        }
+        s.correct += (uint32_t)(pred == yb);
+        if ((int64_t)z[yb] <= (int64_t)z[w] + model->rule.margin) {
+            s.errors++;
+            cur[(size_t)yb * batch + b] = 1;
+            cur[(size_t)w * batch + b] = -1;
+        }
+    }
+
+    /* ---- per layer, last to first: error propagation (section 3), vote and update (4-5) ---- */
+    if (s.errors != 0) {
+        mem.P = (int32_t *)(sc + plan.p);
+        mem.N = (int32_t *)(sc + plan.n);
+        mem.hist = (uint32_t *)(sc + plan.hist);
+        mem.rowmax = sc + plan.rowmax;
+        mem.list = (uint16_t *)(sc + plan.list);
+        mem.dl = (int8_t *)(sc + plan.dl);
+        mem.wrow = wrow;
+        for (l = L; l-- > 0;) {
+            const int8_t *xl = l == 0 ? x : act[l - 1u];
+            int8_t *tmp;
+            if (l > 0) {
+                fn_backprop(model, l, cur, batch, act[l - 1u], nxt, (int32_t *)(sc + plan.g),
+                            mem.list, mem.dl, wrow);
+            }
+            fn_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
+                           &s.changes[l], &s.eligible[l], &mem);
+            tmp = cur;
+            cur = nxt;
+            nxt = tmp;
+        }
+    }
+    model->steps += 1u;
+    model->samples += batch;
+    if (stats != NULL) *stats = s;
+    return FLIPNET_OK;
 }
