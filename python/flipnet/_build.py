@@ -1,0 +1,98 @@
+"""cffi build script (API mode) for the flipnet C core.
+
+Used by setup.py (``cffi_modules=["python/flipnet/_build.py:ffibuilder"]``) and runnable
+directly for an in-place development build::
+
+    python python/flipnet/_build.py        # builds python/flipnet/_core*.so
+
+The C declarations given to cffi are derived from the public header
+``csrc/include/flipnet/flipnet.h`` (comments, preprocessor lines and the C++ guard are
+removed, integer ``#define`` constants are kept), so the binding follows the header without a
+second hand-written copy.
+"""
+
+import glob
+import os
+import re
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CSRC = os.path.join(ROOT, "csrc")
+INCLUDE = os.path.join(CSRC, "include")
+HEADER = os.path.join(INCLUDE, "flipnet", "flipnet.h")
+
+_INT_DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)\s+\(?\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)?\s*$")
+
+
+def header_cdef(path=HEADER):
+    """Turn the public header into a cdef string cffi can parse."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    # Comments out (block and line), keeping newlines so line structure survives.
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    out = []
+    skip_depth = 0  # inside `#ifdef __cplusplus` ... `#endif`
+    depth = 0
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#"):
+            directive = s[1:].strip()
+            if directive.startswith(("if", "ifdef", "ifndef")):
+                depth += 1
+                if skip_depth == 0 and "__cplusplus" in directive:
+                    skip_depth = depth
+            elif directive.startswith("endif"):
+                if skip_depth == depth:
+                    skip_depth = 0
+                depth -= 1
+            elif skip_depth == 0:
+                m = _INT_DEFINE.match(s)
+                if m and not m.group(1).endswith("_H"):
+                    out.append("#define %s %s" % (m.group(1), m.group(2)))
+            continue
+        if skip_depth:
+            continue
+        if s:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _compile_args():
+    if sys.platform == "win32" and "GCC" not in sys.version:
+        return ["/O2"]
+    return ["-O3", "-std=c99"]
+
+
+def make_builder(relative_sources=True):
+    """The FFI builder; sources relative to the repository root (as setuptools wants them when
+    setup.py runs there) or absolute (for ffibuilder.compile, which changes directory)."""
+    sources = sorted(glob.glob(os.path.join(CSRC, "src", "*.c")))
+    if relative_sources and os.path.abspath(os.getcwd()) == ROOT:
+        sources = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in sources]
+    builder = FFI()
+    builder.cdef(header_cdef())
+    builder.set_source(
+        "flipnet._core",
+        '#include "flipnet/flipnet.h"\n',
+        sources=sources,
+        include_dirs=[INCLUDE],
+        extra_compile_args=_compile_args(),
+    )
+    return builder
+
+
+ffibuilder = make_builder()
+
+if __name__ == "__main__":
+    # In-place development build: python/flipnet/_core*.so (objects under build/cffi).
+    tmp = os.path.join(ROOT, "build", "cffi")
+    so = make_builder(relative_sources=False).compile(tmpdir=tmp, verbose=False)
+    import shutil
+
+    dest = os.path.join(HERE, os.path.basename(so))
+    shutil.copy2(so, dest)
+    print("built", dest)

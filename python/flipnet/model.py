@@ -1,0 +1,794 @@
+"""flipnet.Model: a binary/ternary dense network trained by the C core.
+
+The model owns its memory as NumPy buffers (the weight area and a scratch area, both
+4-byte aligned ``uint32`` arrays) and a ``flipnet_model`` struct that points at the weight
+area; every computation is a call into the core (``flipnet._core``).
+
+Inputs
+------
+``x`` is any array of shape ``(N, ...)``; everything after the first axis is flattened to the
+model's input width. Two dtypes are accepted:
+
+* ``uint8`` (pixels): quantized as ``clamp(p - 128, -127, 127)`` to int8 (docs/rule.md §1),
+* ``int8`` already in ``[-127, 127]`` (the value -128 is rejected).
+
+Labels ``y`` are 1-D integer class indices in ``[0, classes)``. Problems are reported with
+``ValueError`` subclasses from :mod:`flipnet.errors` saying what was wrong and what to do.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from . import recipes as _recipes
+from ._ffi import ffi, lib
+from ._version import __version__
+from .errors import (
+    ArgumentError,
+    InputRangeError,
+    LabelError,
+    ShapeError,
+    check,
+)
+from .schedule import Schedule, shuffle_order
+
+__all__ = ["Model", "History", "load", "quantize", "KINDS", "META_FORMAT"]
+
+KINDS = {"ternary": 1, "binary": 2}
+_KIND_NAMES = {v: k for k, v in KINDS.items()}
+_VOTES = {"sign": 0, "weighted": 1}
+_FILTERS = {"hurt": 0, "net": 1}
+_BACKPROPS = {"sign": 0}
+MAX_LAYERS = lib.FLIPNET_MAX_LAYERS
+MAX_WIDTH = lib.FLIPNET_MAX_WIDTH
+MAX_BATCH = lib.FLIPNET_MAX_BATCH
+META_FORMAT = "flipnet-meta/1"
+#: samples per core call in forward / predict / evaluate
+INFER_CHUNK = 1024
+
+
+def quantize(x):
+    """uint8 pixels -> int8 inputs: ``clamp(p - 128, -127, 127)`` (docs/rule.md section 1)."""
+    x = np.asarray(x)
+    if x.dtype != np.uint8:
+        raise ArgumentError("quantize() takes uint8 pixels, got dtype %s" % x.dtype)
+    return np.clip(x.astype(np.int16) - 128, -127, 127).astype(np.int8)
+
+
+def _lookup(table, value, what):
+    if isinstance(value, str):
+        key = value.lower()
+        if key in table:
+            return table[key]
+    elif isinstance(value, (int, np.integer)) and int(value) in table.values():
+        return int(value)
+    raise ArgumentError("unknown %s %r; choose one of %s" % (what, value, ", ".join(table)))
+
+
+def _name(table, code):
+    for k, v in table.items():
+        if v == code:
+            return k
+    return int(code)
+
+
+def parse_sizes(sizes):
+    """Layer sizes from a list of ints or an ``"784-256-256-10"`` string."""
+    if isinstance(sizes, str):
+        parts = sizes.replace("x", "-").replace(",", "-").split("-")
+        try:
+            sizes = [int(p) for p in parts if p.strip() != ""]
+        except ValueError:
+            raise ShapeError(
+                "bad architecture %r: expected sizes separated by '-', e.g. 784-256-256-10" % sizes
+            ) from None
+    try:
+        sizes = [int(s) for s in sizes]
+    except (TypeError, ValueError):
+        raise ShapeError("layer sizes must be integers, got %r" % (sizes,)) from None
+    if len(sizes) < 2:
+        raise ShapeError("an architecture needs at least 2 sizes (inputs and classes), got %r"
+                         % (sizes,))
+    if len(sizes) - 1 > MAX_LAYERS:
+        raise ShapeError("%d layers requested; the core supports at most %d"
+                         % (len(sizes) - 1, MAX_LAYERS))
+    for s in sizes:
+        if not 1 <= s <= MAX_WIDTH:
+            raise ShapeError("layer size %d out of range [1, %d] in %r" % (s, MAX_WIDTH, sizes))
+    if sizes[-1] < 2:
+        raise ShapeError("the last size is the number of classes and must be >= 2, got %d"
+                         % sizes[-1])
+    return sizes
+
+
+def _parse_kinds(kinds, n_layers):
+    if isinstance(kinds, (str, int, np.integer)):
+        kinds = [kinds] * n_layers
+    kinds = list(kinds)
+    if len(kinds) != n_layers:
+        raise ShapeError("%d layer kinds given for %d layers" % (len(kinds), n_layers))
+    return [_lookup(KINDS, k, "layer kind") for k in kinds]
+
+
+class History:
+    """What :meth:`Model.fit` did, one dict per epoch.
+
+    Keys per epoch: ``epoch`` (1-based within this fit), ``train_acc`` (running accuracy of the
+    training forward passes), ``val_acc`` (None without validation data), ``changes``
+    (weights changed per layer), ``eligible`` (weights the vote wanted to change, per layer),
+    ``errors`` (samples with an output error), ``p`` (change probability at the epoch's last
+    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``.
+    """
+
+    def __init__(self, epochs=None):
+        self.epochs = list(epochs or [])
+
+    def append(self, record):
+        self.epochs.append(record)
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def __getitem__(self, i):
+        return self.epochs[i]
+
+    def __iter__(self):
+        return iter(self.epochs)
+
+    def _col(self, key):
+        return [e.get(key) for e in self.epochs]
+
+    train_acc = property(lambda self: self._col("train_acc"))
+    val_acc = property(lambda self: self._col("val_acc"))
+    changes = property(lambda self: self._col("changes"))
+    seconds = property(lambda self: self._col("seconds"))
+    samples_per_s = property(lambda self: self._col("samples_per_s"))
+
+    def to_list(self):
+        return [dict(e) for e in self.epochs]
+
+    def __repr__(self):
+        return "History(%d epochs, train_acc=%s, val_acc=%s)" % (
+            len(self), self.train_acc, self.val_acc)
+
+
+class Model:
+    """A dense binary/ternary network.
+
+    ``Model(sizes, kinds="ternary", seed=0, recipe=None, vote=None, filter=None, margin=None,
+    backprop=None)``: ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``),
+    ``kinds`` one kind for all layers or one per layer (``"ternary"``/``"binary"``), ``seed``
+    seeds every random choice (init, data order, flips). The rule options (vote, filter,
+    margin, backprop) default to the recipe's (``flipnet.recipes.DEFAULT`` unless ``recipe``
+    names another); they are stored in the model and in its file.
+    """
+
+    # ---- construction ---------------------------------------------------------------------
+    def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, **rule):
+        sizes = parse_sizes(sizes)
+        kinds = _parse_kinds(kinds, len(sizes) - 1)
+        seed = int(seed)
+        if not 0 <= seed < 2 ** 64:
+            raise ArgumentError("seed must be in [0, 2**64), got %d" % seed)
+        for key in rule:
+            if key not in _recipes.RULE_KEYS:
+                raise ArgumentError("unknown rule option %r (rule options: %s)"
+                                    % (key, ", ".join(_recipes.RULE_KEYS)))
+        self.recipe = _recipes.get(recipe, **rule)
+        arch = self._make_arch(sizes, kinds)
+        self._alloc(arch)
+        check(lib.flipnet_model_init(self._m, arch, self._wptr, self._weights.nbytes, seed),
+              "flipnet_model_init(%s)" % "-".join(map(str, sizes)))
+        self._set_rule(self.recipe)
+        self._init_state()
+
+    @classmethod
+    def ternary(cls, sizes, seed=0, **options):
+        """All layers ternary ({-1, 0, +1})."""
+        return cls(sizes, "ternary", seed=seed, **options)
+
+    @classmethod
+    def binary(cls, sizes, seed=0, **options):
+        """All layers binary ({-1, +1})."""
+        return cls(sizes, "binary", seed=seed, **options)
+
+    @staticmethod
+    def _make_arch(sizes, kinds):
+        arch = ffi.new("flipnet_arch *")
+        arch.n_layers = len(kinds)
+        for i, s in enumerate(sizes):
+            arch.sizes[i] = s
+        for i, k in enumerate(kinds):
+            arch.kinds[i] = k
+        return arch
+
+    def _alloc(self, arch):
+        nbytes = ffi.new("size_t *")
+        check(lib.flipnet_model_size(arch, nbytes), "flipnet_model_size")
+        # uint32 storage: 4-byte aligned (NumPy aligns far more), zero-filled
+        self._weights = np.zeros(max(1, (nbytes[0] + 3) // 4), dtype=np.uint32)
+        self._wptr = ffi.from_buffer(self._weights)
+        self._m = ffi.new("flipnet_model *")
+        self._scratch = {}  # training flag -> (batch capacity, uint32 array)
+
+    def _init_state(self):
+        self.meta = {}  # free-form user metadata, saved with the model
+        self._calibrated = False
+        self._epochs_trained = 0
+        self._training_log = []  # one record per fit() / device session
+        self._epoch_log = []  # all epochs across fits
+
+    def _set_rule(self, r):
+        rule = self._m.rule
+        rule.vote = _lookup(_VOTES, r["vote"], "vote")
+        rule.filter = _lookup(_FILTERS, r["filter"], "filter")
+        rule.backprop = _lookup(_BACKPROPS, r["backprop"], "backprop mode")
+        margin = int(r["margin"])
+        if not 0 <= margin < 2 ** 31:
+            raise ArgumentError("margin must be in [0, 2**31), got %d" % margin)
+        rule.margin = margin
+
+    # ---- properties ---------------------------------------------------------------------
+    @property
+    def n_layers(self):
+        return int(self._m.n_layers)
+
+    @property
+    def sizes(self):
+        L = self.n_layers
+        return [int(self._m.layers[0].n)] + [int(self._m.layers[l].m) for l in range(L)]
+
+    @property
+    def arch(self):
+        """The sizes as a string, ``"784-256-256-10"``."""
+        return "-".join(map(str, self.sizes))
+
+    @property
+    def kinds(self):
+        return [_KIND_NAMES.get(int(self._m.layers[l].kind), int(self._m.layers[l].kind))
+                for l in range(self.n_layers)]
+
+    @property
+    def n_inputs(self):
+        return int(self._m.layers[0].n)
+
+    @property
+    def n_classes(self):
+        return int(self._m.layers[self.n_layers - 1].m)
+
+    @property
+    def n_weights(self):
+        return sum(int(self._m.layers[l].n) * int(self._m.layers[l].m)
+                   for l in range(self.n_layers))
+
+    @property
+    def seed(self):
+        return int(self._m.seed)
+
+    @property
+    def steps(self):
+        return int(self._m.steps)
+
+    @property
+    def samples(self):
+        return int(self._m.samples)
+
+    @property
+    def shifts(self):
+        """Activation shift of each hidden layer (the last layer has none)."""
+        return [int(self._m.layers[l].shift) for l in range(self.n_layers - 1)]
+
+    @shifts.setter
+    def shifts(self, values):
+        values = [int(v) for v in values]
+        if len(values) != self.n_layers - 1:
+            raise ShapeError("%d shifts given; the model has %d hidden layers"
+                             % (len(values), self.n_layers - 1))
+        for v in values:
+            if not 0 <= v <= 31:
+                raise ArgumentError("shifts must be in [0, 31], got %d" % v)
+        for l, v in enumerate(values):
+            self._m.layers[l].shift = v
+        self._calibrated = True
+
+    @property
+    def rule(self):
+        r = self._m.rule
+        return {"vote": _name(_VOTES, r.vote), "filter": _name(_FILTERS, r.filter),
+                "backprop": _name(_BACKPROPS, r.backprop), "margin": int(r.margin)}
+
+    @property
+    def calibrated(self):
+        return self._calibrated
+
+    @property
+    def epochs_trained(self):
+        return self._epochs_trained
+
+    @property
+    def training_log(self):
+        """One record per training session (fit on the host, or a device session)."""
+        return list(self._training_log)
+
+    @property
+    def epoch_log(self):
+        """Every epoch this model was trained for, across fits (list of History records)."""
+        return list(self._epoch_log)
+
+    def __repr__(self):
+        kinds = set(self.kinds)
+        kind = kinds.pop() if len(kinds) == 1 else ",".join(map(str, self.kinds))
+        return "Model(%s, %s, seed=%d, steps=%d, rule=%s)" % (
+            self.arch, kind, self.seed, self.steps, self.rule)
+
+    # ---- input checks -----------------------------------------------------------------
+    def _prepare_x(self, x, name="x"):
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x)
+        if not isinstance(x, np.ndarray):
+            raise ArgumentError("%s must be a NumPy array of shape (N, ...), got %s"
+                                % (name, type(x).__name__))
+        if x.ndim < 2:
+            raise ShapeError(
+                "%s has shape %s; it needs a leading sample axis, shape (N, ...) with %d values "
+                "per sample (for a single sample use %s[None])"
+                % (name, x.shape, self.n_inputs, name))
+        n = x.shape[0]
+        if n == 0:
+            raise ShapeError("%s is empty (0 samples); pass at least one sample" % name)
+        per = int(np.prod(x.shape[1:]))
+        if per != self.n_inputs:
+            raise ShapeError(
+                "%s has %d values per sample (shape %s) but the model's input layer takes %d"
+                % (name, per, x.shape, self.n_inputs))
+        if x.dtype == np.uint8:
+            x8 = quantize(x)
+        elif x.dtype == np.int8:
+            x8 = x
+            if np.any(x8 == -128):
+                raise InputRangeError(
+                    "%s contains -128; int8 inputs must be in [-127, 127] "
+                    "(clip them with np.clip(%s, -127, 127))" % (name, name))
+        else:
+            raise ArgumentError(
+                "%s has dtype %s; pass uint8 pixels (quantized as clamp(p - 128, -127, 127)) "
+                "or int8 values in [-127, 127] (floats in [0, 1]: "
+                "(x * 255).round().astype(np.uint8))" % (name, x.dtype))
+        return np.ascontiguousarray(x8.reshape(n, per))
+
+    def _prepare_y(self, y, n, name="y"):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            hint = " (one-hot labels? use y.argmax(axis=1))" if y.ndim == 2 else ""
+            raise ShapeError("%s must be 1-D class indices of shape (N,), got shape %s%s"
+                             % (name, y.shape, hint))
+        if y.shape[0] != n:
+            raise ShapeError("%s has %d labels but x has %d samples" % (name, y.shape[0], n))
+        if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
+            raise ArgumentError("%s must hold integer class indices, got dtype %s"
+                                % (name, y.dtype))
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= self.n_classes:
+            raise LabelError("%s has labels in [%d, %d] but the model has %d classes: labels "
+                             "must be in [0, %d]" % (name, lo, hi, self.n_classes,
+                                                     self.n_classes - 1))
+        return np.ascontiguousarray(y, dtype=np.uint16)
+
+    # ---- memory ---------------------------------------------------------------------------
+    def _scratch_size(self, batch, training):
+        nbytes = ffi.new("size_t *")
+        check(lib.flipnet_scratch_size(self._m, int(batch), int(bool(training)), nbytes),
+              "flipnet_scratch_size(batch=%d, training=%d)" % (batch, training))
+        return int(nbytes[0])
+
+    def _scratch_for(self, batch, training):
+        key = bool(training)
+        have = self._scratch.get(key)
+        if have is None or have[0] < batch:
+            nbytes = self._scratch_size(batch, training)
+            buf = np.zeros(max(1, (nbytes + 3) // 4), dtype=np.uint32)
+            have = (batch, buf, ffi.from_buffer(buf))
+            self._scratch[key] = have
+        return have[2], have[1].nbytes
+
+    def memory_report(self, batch_size=64):
+        """Bytes the core needs, as a dict.
+
+        ``weight_bytes`` (packed resident weights), ``bits_per_weight`` (weight_bytes * 8 / weights,
+        row padding to 32 bits included), ``model_struct_bytes`` (sizeof flipnet_model),
+        ``scratch_train_bytes`` / ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes``
+        / ``infer_total_bytes`` (weights + struct + scratch), and per layer
+        (``layers``: n, m, kind, weights, weight_bytes, bits_per_weight).
+        """
+        batch_size = int(batch_size)
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
+        weight_bytes = int(self._m.weight_words) * 4
+        layers = []
+        for l in range(self.n_layers):
+            ly = self._m.layers[l]
+            planes = 2 if ly.kind == KINDS["ternary"] else 1
+            lb = int(ly.m) * planes * int(ly.wpr) * 4
+            nw = int(ly.n) * int(ly.m)
+            layers.append({"n": int(ly.n), "m": int(ly.m),
+                           "kind": _KIND_NAMES.get(int(ly.kind), int(ly.kind)),
+                           "weights": nw, "weight_bytes": lb, "bits_per_weight": lb * 8 / nw})
+        struct = int(ffi.sizeof("flipnet_model"))
+        train = self._scratch_size(batch_size, True)
+        infer = self._scratch_size(batch_size, False)
+        return {
+            "arch": self.arch,
+            "kinds": self.kinds,
+            "batch_size": batch_size,
+            "weights": self.n_weights,
+            "weight_bytes": weight_bytes,
+            "bits_per_weight": weight_bytes * 8 / self.n_weights,
+            "model_struct_bytes": struct,
+            "scratch_train_bytes": train,
+            "scratch_infer_bytes": infer,
+            "train_total_bytes": weight_bytes + struct + train,
+            "infer_total_bytes": weight_bytes + struct + infer,
+            "layers": layers,
+        }
+
+    # ---- inference ------------------------------------------------------------------------
+    def _chunks(self, n, chunk=INFER_CHUNK):
+        for s in range(0, n, chunk):
+            yield s, min(n, s + chunk)
+
+    def forward(self, x):
+        """Logits, int32 array of shape (N, classes)."""
+        x8 = self._prepare_x(x)
+        n = x8.shape[0]
+        out = np.empty((n, self.n_classes), dtype=np.int32)
+        scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False)
+        for s, e in self._chunks(n):
+            check(lib.flipnet_forward(self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
+                                      ffi.from_buffer("int32_t[]", out[s:e], require_writable=True),
+                                      scratch, sbytes),
+                  "flipnet_forward(batch=%d)" % (e - s))
+        return out
+
+    def _predict8(self, x8):
+        n = x8.shape[0]
+        out = np.empty(n, dtype=np.uint16)
+        scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False)
+        for s, e in self._chunks(n):
+            check(lib.flipnet_predict(self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
+                                      ffi.from_buffer("uint16_t[]", out[s:e],
+                                                      require_writable=True),
+                                      scratch, sbytes),
+                  "flipnet_predict(batch=%d)" % (e - s))
+        return out
+
+    def predict(self, x):
+        """Predicted class per sample (argmax of the logits, lowest index on ties), int64 (N,)."""
+        return self._predict8(self._prepare_x(x)).astype(np.int64)
+
+    def evaluate(self, x, y):
+        """Accuracy (fraction of samples predicted right), a float in [0, 1]."""
+        x8 = self._prepare_x(x)
+        y16 = self._prepare_y(y, x8.shape[0])
+        return float(np.mean(self._predict8(x8) == y16))
+
+    def calibrate(self, x):
+        """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1).
+
+        All of ``x`` is one batch (at most FLIPNET_MAX_BATCH samples); a few hundred to a few
+        thousand samples are plenty.
+        """
+        x8 = self._prepare_x(x)
+        n = x8.shape[0]
+        if n > MAX_BATCH:
+            raise ArgumentError("calibrate() takes at most %d samples, got %d" % (MAX_BATCH, n))
+        scratch, sbytes = self._scratch_for(n, False)
+        check(lib.flipnet_calibrate(self._m, ffi.from_buffer("int8_t[]", x8), n, scratch, sbytes),
+              "flipnet_calibrate(batch=%d)" % n)
+        self._calibrated = True
+        return self.shifts
+
+    # ---- weights --------------------------------------------------------------------------
+    def _check_layer(self, layer):
+        layer = int(layer)
+        if layer < 0:
+            layer += self.n_layers
+        if not 0 <= layer < self.n_layers:
+            raise ArgumentError("layer %d out of range: the model has %d layers"
+                                % (layer, self.n_layers))
+        return layer
+
+    def weights(self, layer):
+        """Layer ``layer``'s weights as int8 (m, n): ``w[j, i]`` connects input i to output j."""
+        layer = self._check_layer(layer)
+        ly = self._m.layers[layer]
+        w = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
+        check(lib.flipnet_layer_get(self._m, layer, ffi.from_buffer("int8_t[]", w,
+                                                                    require_writable=True)),
+              "flipnet_layer_get(%d)" % layer)
+        return w
+
+    def set_weights(self, layer, w):
+        """Replace layer ``layer``'s weights with int8 (m, n) values of the layer's kind."""
+        layer = self._check_layer(layer)
+        ly = self._m.layers[layer]
+        w = np.asarray(w)
+        shape = (int(ly.m), int(ly.n))
+        if w.shape != shape:
+            raise ShapeError("layer %d weights must have shape %s (outputs, inputs), got %s"
+                             % (layer, shape, w.shape))
+        if not np.issubdtype(w.dtype, np.integer):
+            raise ArgumentError("weights must be integers, got dtype %s" % w.dtype)
+        allowed = (-1, 0, 1) if ly.kind == KINDS["ternary"] else (-1, 1)
+        if not np.isin(w, allowed).all():
+            raise ArgumentError("layer %d is %s: weights must be in %s"
+                                % (layer, _KIND_NAMES.get(int(ly.kind)), allowed))
+        w8 = np.ascontiguousarray(w, dtype=np.int8)
+        check(lib.flipnet_layer_set(self._m, layer, ffi.from_buffer("int8_t[]", w8)),
+              "flipnet_layer_set(%d)" % layer)
+
+    def copy(self):
+        """An independent copy (weights, shifts, counters, rule, metadata)."""
+        return Model.from_bytes(self.to_bytes())
+
+    # ---- training -------------------------------------------------------------------------
+    def _make_schedule(self, schedule):
+        if schedule is None:
+            return Schedule.from_recipe(self.recipe)
+        if isinstance(schedule, Schedule):
+            return schedule
+        if isinstance(schedule, dict):
+            return Schedule(recipe=self.recipe, **schedule)
+        raise ArgumentError("schedule must be a flipnet.Schedule, a dict of its options or None")
+
+    def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
+            verbose=1, shuffle=None, calibrate_samples=None):
+        """Train on (x, y); returns a :class:`History`.
+
+        ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
+        recipe (``model.recipe``); ``schedule`` is a :class:`flipnet.Schedule` or a dict of its
+        options (p0, p1, k_frac, k_frac_end, margin, recalibrate_every), completed from the
+        recipe. ``validation_data=(x_val, y_val)`` is evaluated after each epoch.
+        ``verbose``: 0 silent, 1 a progress bar on stderr (running accuracy, samples/s).
+
+        Data order: each epoch is shuffled deterministically from the model seed and the
+        model's epoch counter (see flipnet.schedule.shuffle_order). Before the first step of
+        a never-calibrated model, the shifts are calibrated on the first ``calibrate_samples``
+        samples of that order.
+        """
+        r = self.recipe
+        epochs = int(r["epochs"] if epochs is None else epochs)
+        batch_size = int(r["batch_size"] if batch_size is None else batch_size)
+        shuffle = bool(r.get("shuffle", True) if shuffle is None else shuffle)
+        calibrate_samples = int(r.get("calibrate_samples", 1024) if calibrate_samples is None
+                                else calibrate_samples)
+        if epochs < 0:
+            raise ArgumentError("epochs must be >= 0, got %d" % epochs)
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
+        sched = self._make_schedule(schedule)
+        x8 = self._prepare_x(x)
+        n = x8.shape[0]
+        y16 = self._prepare_y(y, n)
+        val = None
+        if validation_data is not None:
+            try:
+                xv, yv = validation_data
+            except (TypeError, ValueError):
+                raise ArgumentError("validation_data must be a pair (x_val, y_val)") from None
+            xv8 = self._prepare_x(xv, "x_val")
+            val = (xv8, self._prepare_y(yv, xv8.shape[0], "y_val"))
+        if sched.margin is not None:
+            self._m.rule.margin = int(sched.margin)
+            self.recipe["margin"] = int(sched.margin)
+
+        L = self.n_layers
+        shapes = [(int(self._m.layers[l].n), int(self._m.layers[l].m)) for l in range(L)]
+        steps_per_epoch = -(-n // batch_size)
+        total = epochs * steps_per_epoch
+        scratch, sbytes = self._scratch_for(min(batch_size, n), True)
+        params = ffi.new("flipnet_step_params *")
+        stats = ffi.new("flipnet_step_stats *")
+        history = History()
+        session = {"where": "host", "host": platform.node() or None,
+                   "machine": platform.machine(), "flipnet_version": __version__,
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "epochs": 0, "steps": 0, "samples": 0, "seconds": 0.0,
+                   "batch_size": batch_size, "n_train": n, "schedule": sched.to_dict(),
+                   "rule": self.rule}
+        step = 0
+        tqdm = _tqdm() if verbose else None
+        t_run = time.perf_counter()
+        try:
+            for e in range(epochs):
+                order = (shuffle_order(n, self.seed, self._epochs_trained) if shuffle
+                         else np.arange(n, dtype=np.int64))
+                recal = sched.recalibrate_every and e > 0 and e % sched.recalibrate_every == 0
+                if calibrate_samples > 0 and (not self._calibrated or recal):
+                    self.calibrate(x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])])
+                bar = None
+                if tqdm is not None:
+                    bar = tqdm(total=n, desc="epoch %d/%d" % (e + 1, epochs), unit="sample",
+                               file=sys.stderr, leave=verbose >= 2 or e == epochs - 1,
+                               dynamic_ncols=True, mininterval=0.5)
+                correct = errors = seen = 0
+                changes = [0] * L
+                eligible = [0] * L
+                ks, ps = [0] * L, [0] * L
+                t0 = time.perf_counter()
+                for s in range(steps_per_epoch):
+                    idx = order[s * batch_size:(s + 1) * batch_size]
+                    b = len(idx)
+                    xb = x8[idx]
+                    yb = y16[idx]
+                    ks, ps = sched.step_params(step, total, shapes)
+                    for l in range(L):
+                        params.k[l] = ks[l]
+                        params.p_q16[l] = ps[l]
+                    check(lib.flipnet_train_step(self._m, ffi.from_buffer("int8_t[]", xb),
+                                                 ffi.from_buffer("uint16_t[]", yb), b, params,
+                                                 stats, scratch, sbytes),
+                          "flipnet_train_step(step=%d, batch=%d)" % (self.steps, b))
+                    step += 1
+                    seen += b
+                    correct += stats.correct
+                    errors += stats.errors
+                    for l in range(L):
+                        changes[l] += stats.changes[l]
+                        eligible[l] += stats.eligible[l]
+                    if bar is not None:
+                        bar.update(b)
+                        if s % 16 == 0 or s == steps_per_epoch - 1:
+                            dt = time.perf_counter() - t0
+                            bar.set_postfix(acc="%.4f" % (correct / seen),
+                                            sps="%.0f" % (seen / dt if dt > 0 else 0.0),
+                                            refresh=False)
+                seconds = time.perf_counter() - t0
+                val_acc = self._evaluate8(*val) if val is not None else None
+                rec = {"epoch": e + 1, "train_acc": correct / seen, "val_acc": val_acc,
+                       "changes": changes, "eligible": eligible, "errors": errors,
+                       "p": ps[0] / 65536.0, "k": ks, "seconds": seconds, "samples": seen,
+                       "samples_per_s": seen / seconds if seconds > 0 else None,
+                       "shifts": self.shifts}
+                if bar is not None:
+                    post = {"acc": "%.4f" % rec["train_acc"]}
+                    if val_acc is not None:
+                        post["val"] = "%.4f" % val_acc
+                    bar.set_postfix(post, refresh=False)
+                    bar.close()
+                history.append(rec)
+                self._epoch_log.append(dict(rec, session=len(self._training_log)))
+                self._epochs_trained += 1
+                session["epochs"] += 1
+                session["steps"] += steps_per_epoch
+                session["samples"] += seen
+        finally:
+            session["seconds"] = time.perf_counter() - t_run
+            if session["steps"]:
+                self._training_log.append(session)
+        return history
+
+    def _evaluate8(self, x8, y16):
+        return float(np.mean(self._predict8(x8) == y16))
+
+    # ---- files ----------------------------------------------------------------------------
+    def _meta_dict(self):
+        return {
+            "format": META_FORMAT,
+            "flipnet_version": __version__,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "arch": self.arch,
+            "kinds": self.kinds,
+            "recipe": self.recipe,
+            "calibrated": self._calibrated,
+            "epochs_trained": self._epochs_trained,
+            "training": self._training_log,
+            "history": self._epoch_log,
+            "user": self.meta,
+        }
+
+    def to_bytes(self):
+        """The model as a v1 model file (bytes); metadata is UTF-8 JSON (see save)."""
+        meta = json.dumps(self._meta_dict(), sort_keys=True, default=_json_default).encode("utf-8")
+        size = ffi.new("size_t *")
+        check(lib.flipnet_file_size(self._m, len(meta), size), "flipnet_file_size")
+        buf = bytearray(size[0])
+        written = ffi.new("size_t *")
+        check(lib.flipnet_file_write(self._m, ffi.from_buffer("uint8_t[]", meta), len(meta),
+                                     ffi.from_buffer("uint8_t[]", buf), len(buf), written),
+              "flipnet_file_write")
+        return bytes(buf[:written[0]])
+
+    def save(self, path):
+        """Write the model file (format v1, docs/format.md) to ``path``; returns its size.
+
+        The metadata blob is UTF-8 JSON: recipe, calibration state, epochs trained, training
+        sessions (where: host/device, steps, samples, seconds, flipnet version), per-epoch
+        history and ``model.meta`` (free-form, JSON-serializable). Written atomically.
+        """
+        data = self.to_bytes()
+        path = os.fspath(path)
+        tmp = "%s.tmp-%d" % (path, os.getpid())
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return len(data)
+
+    @classmethod
+    def from_bytes(cls, data, source="model file"):
+        """A model from the bytes of a model file (checked: magic, version, sizes, CRC)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ArgumentError("from_bytes() takes bytes, got %s" % type(data).__name__)
+        data = bytes(data)
+        buf = ffi.from_buffer("uint8_t[]", data)
+        arch = ffi.new("flipnet_arch *")
+        check(lib.flipnet_file_peek(buf, len(data), arch), "reading %s" % source)
+        self = cls.__new__(cls)
+        self._alloc(arch)
+        check(lib.flipnet_file_read(self._m, buf, len(data), self._wptr, self._weights.nbytes),
+              "reading %s" % source)
+        meta_p = ffi.new("uint8_t **")
+        meta_n = ffi.new("size_t *")
+        check(lib.flipnet_file_meta(buf, len(data), meta_p, meta_n), "reading %s" % source)
+        raw = bytes(ffi.buffer(meta_p[0], meta_n[0])) if meta_n[0] else b""
+        self._init_state()
+        self.recipe = _recipes.get(None)
+        self.recipe.update(self.rule)
+        self._calibrated = any(self.shifts) or self.steps > 0
+        if raw:
+            try:
+                meta = json.loads(raw.decode("utf-8"))
+                if not isinstance(meta, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                meta = {"user": {"raw_metadata": raw.decode("latin-1")}}
+            rec = meta.get("recipe")
+            if isinstance(rec, dict):
+                self.recipe.update({k: v for k, v in rec.items() if k in _recipes.DEFAULT})
+                self.recipe.update(self.rule)  # the file's rule fields win
+            self._calibrated = bool(meta.get("calibrated", self._calibrated))
+            self._epochs_trained = int(meta.get("epochs_trained", 0))
+            self._training_log = list(meta.get("training", []))
+            self._epoch_log = list(meta.get("history", []))
+            self.meta = dict(meta.get("user", {}))
+        return self
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError("%s is not JSON serializable" % type(o).__name__)
+
+
+def _tqdm():
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm
+
+
+def load(path):
+    """Read a model file written by :meth:`Model.save` (or a device export).
+
+    Raises ``FileNotFoundError`` for a missing file and a :class:`flipnet.ModelFileError`
+    subclass for a file that is not a valid flipnet model (wrong magic, unknown version,
+    truncated, inconsistent sizes, CRC mismatch, invalid field).
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    return Model.from_bytes(data, source=repr(path))

@@ -1,0 +1,94 @@
+"""Training recipes: every default of the training loop lives here, in one place.
+
+A recipe is a plain dict (JSON-serializable; it is stored in the model file's metadata).
+Keys:
+
+``epochs``              passes over the training set
+``batch_size``          samples per training step (the last batch of an epoch may be smaller)
+``p0``, ``p1``          change probability, decayed linearly from ``p0`` (first step) to ``p1``
+                        (last step of the run), as in the paper
+``k_frac``              k as a fraction of each layer's weights (float, or one float per layer);
+                        k = max(1, round(k_frac * n * m)) per layer
+``k_frac_end``          None for a constant k, else k_frac decays linearly to this value
+``margin``              output error when logit[y] <= max wrong logit + margin (int >= 0)
+``vote``                ``"sign"`` (paper: count samples) or ``"weighted"`` (by |x|)
+``filter``              ``"hurt"`` (paper eq. 10) or ``"net"``
+``backprop``            ``"sign"`` (the only mode for now)
+``calibrate_samples``   samples (from the first epoch's order) used to set the shifts before
+                        training when the model has never been calibrated; 0 = never
+``recalibrate_every``   recalibrate the shifts every N epochs (0 = never), on
+                        ``calibrate_samples`` samples of that epoch's order
+``shuffle``             shuffle the data each epoch (deterministically from the model seed)
+
+``PAPER`` follows the paper as plainly as we read it (docs/rule.md, ../shared/docs/DESIGN.md);
+``DEFAULT`` is what ``flipnet train`` and ``Model.fit`` use; it is tuned from research.
+"""
+
+import copy
+
+PAPER = {
+    "epochs": 10,
+    "batch_size": 64,
+    "p0": 0.3,
+    "p1": 0.01,
+    "k_frac": 0.002,
+    "k_frac_end": None,
+    "margin": 0,
+    "vote": "sign",
+    "filter": "hurt",
+    "backprop": "sign",
+    "calibrate_samples": 1024,
+    "recalibrate_every": 0,
+    "shuffle": True,
+}
+
+DEFAULT = {
+    "epochs": 10,
+    "batch_size": 64,
+    "p0": 0.3,
+    "p1": 0.01,
+    "k_frac": 0.002,
+    "k_frac_end": None,
+    "margin": 64,
+    "vote": "weighted",
+    "filter": "hurt",
+    "backprop": "sign",
+    "calibrate_samples": 1024,
+    "recalibrate_every": 0,
+    "shuffle": True,
+}
+
+RECIPES = {"default": DEFAULT, "paper": PAPER}
+
+#: keys that belong to the model's rule (stored in the C model struct and the model file)
+RULE_KEYS = ("vote", "filter", "backprop", "margin")
+
+
+def get(name_or_dict=None, **overrides):
+    """A fresh copy of a recipe (by name, or a dict completed from DEFAULT) with overrides.
+
+    Overrides whose value is None are ignored, so CLI options can be passed straight in.
+    """
+    if name_or_dict is None:
+        base = DEFAULT
+    elif isinstance(name_or_dict, str):
+        try:
+            base = RECIPES[name_or_dict.lower()]
+        except KeyError:
+            from .errors import ArgumentError
+
+            raise ArgumentError(
+                "unknown recipe %r; choose one of %s" % (name_or_dict, ", ".join(sorted(RECIPES)))
+            ) from None
+    else:
+        base = dict(DEFAULT)
+        base.update(name_or_dict)
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if value is not None:
+            if key not in DEFAULT:
+                from .errors import ArgumentError
+
+                raise ArgumentError("unknown recipe option %r" % key)
+            out[key] = value
+    return out
