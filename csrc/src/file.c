@@ -1,17 +1,237 @@
-/* flipnet core: model file format v1 (docs/format.md). */
+/* flipnet core: model file format v1 (docs/format.md). Little-endian, byte by byte; every
+ * length is checked before the bytes it covers are read. */
 #include "fn_internal.h"
 
+#define FN_HDR_BYTES 64u
+#define FN_LAYER_BYTES 24u
+
+typedef struct {
+    uint32_t n_layers, header_bytes, meta_bytes, weight_bytes;
+    flipnet_layer layers[FLIPNET_MAX_LAYERS];
+    flipnet_rule rule;
+    uint64_t seed, steps, samples;
+    size_t total; /* bytes of the whole file, CRC included */
+} fn_file_info;
+
+static const uint8_t fn_magic[8] = {'F', 'L', 'I', 'P', 'N', 'E', 'T', 0};
+
+/* Check the packed weights of a file (bytes, any alignment): no ternary weight with both the
+ * pos and neg bit, no padding bit set. */
+static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
+{
+    uint32_t l, j, p, i;
+    for (l = 0; l < fi->n_layers; l++) {
+        const flipnet_layer *L = &fi->layers[l];
+        uint32_t planes = fn_planes(L->kind), tail = L->n & 31u;
+        uint32_t pad = tail ? ~((1u << tail) - 1u) : 0u;
+        for (j = 0; j < L->m; j++) {
+            const uint8_t *row = w + 4u * ((size_t)L->offset + (size_t)j * planes * L->wpr);
+            for (p = 0; p < planes; p++) {
+                if (fn_rd32(row + 4u * ((size_t)p * L->wpr + L->wpr - 1u)) & pad) return 0;
+            }
+            if (L->kind == FLIPNET_TERNARY) {
+                for (i = 0; i < L->wpr; i++) {
+                    if (fn_rd32(row + 4u * i) & fn_rd32(row + 4u * ((size_t)L->wpr + i))) return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* Full check of a file; fills fi. Order: magic, version, header sizes and values, truncation,
+ * trailing bytes, CRC, weight values. A file cut at any length reports TRUNCATED. */
+static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info *fi)
+{
+    uint32_t l, u;
+    uint64_t words = 0, total;
+    const uint8_t *p;
+    if (buf == NULL) return FLIPNET_E_NULL;
+    memset(fi, 0, sizeof(*fi));
+    /* magic: a prefix of the magic is a truncated file, anything else is not a flipnet file */
+    for (u = 0; u < 8u; u++) {
+        if (u >= len) return FLIPNET_E_FMT_TRUNCATED;
+        if (buf[u] != fn_magic[u]) return FLIPNET_E_FMT_MAGIC;
+    }
+    if (len < 12u) return FLIPNET_E_FMT_TRUNCATED;
+    if (fn_rd32(buf + 8) != FLIPNET_FILE_VERSION) return FLIPNET_E_FMT_VERSION;
+    if (len < FN_HDR_BYTES) return FLIPNET_E_FMT_TRUNCATED;
+
+    fi->header_bytes = fn_rd32(buf + 12);
+    fi->n_layers = fn_rd32(buf + 16);
+    fi->rule.vote = buf[20];
+    fi->rule.filter = buf[21];
+    fi->rule.backprop = buf[22];
+    fi->rule.reserved = buf[23];
+    u = fn_rd32(buf + 24);
+    fi->rule.margin = u > 0x7FFFFFFFu ? -1 : (int32_t)u; /* negative margins are invalid */
+    fi->meta_bytes = fn_rd32(buf + 28);
+    fi->seed = fn_rd64(buf + 32);
+    fi->steps = fn_rd64(buf + 40);
+    fi->samples = fn_rd64(buf + 48);
+    fi->weight_bytes = fn_rd32(buf + 56);
+    if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
+    if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
+    if (fi->rule.vote > FLIPNET_VOTE_WEIGHTED || fi->rule.filter > FLIPNET_FILTER_NET ||
+        fi->rule.backprop != FLIPNET_BP_SIGN || fi->rule.reserved != 0 || fi->rule.margin < 0 ||
+        fn_rd32(buf + 60) != 0)
+        return FLIPNET_E_FMT_VALUE;
+    if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
+
+    for (l = 0; l < fi->n_layers; l++) {
+        flipnet_layer *L = &fi->layers[l];
+        p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
+        L->kind = p[0];
+        L->shift = p[1];
+        L->reserved = (uint16_t)(p[2] | (p[3] << 8));
+        L->n = fn_rd32(p + 4);
+        L->m = fn_rd32(p + 8);
+        L->wpr = fn_rd32(p + 12);
+        L->offset = fn_rd32(p + 16);
+        if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_FMT_VALUE;
+        if (L->shift > 31u || L->reserved != 0 || fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE;
+        if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
+            return FLIPNET_E_FMT_SIZE;
+        if (l > 0 && L->n != fi->layers[l - 1u].m) return FLIPNET_E_FMT_SIZE;
+        if (L->wpr != fn_wpr(L->n) || (uint64_t)L->offset != words) return FLIPNET_E_FMT_SIZE;
+        words += (uint64_t)L->m * fn_planes(L->kind) * L->wpr;
+    }
+    if (words * 4u != (uint64_t)fi->weight_bytes) return FLIPNET_E_FMT_SIZE;
+
+    total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->meta_bytes + 4u;
+    if ((uint64_t)len < total) return FLIPNET_E_FMT_TRUNCATED;
+    if ((uint64_t)len > total) return FLIPNET_E_FMT_SIZE; /* trailing bytes */
+    fi->total = (size_t)total;
+    if (flipnet_crc32(0, buf, fi->total - 4u) != fn_rd32(buf + fi->total - 4u))
+        return FLIPNET_E_FMT_CRC;
+    if (!fn_file_weights_legal(fi, buf + fi->header_bytes)) return FLIPNET_E_FMT_VALUE;
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, size_t *bytes)
-{ (void)model; (void)meta_bytes; (void)bytes; return FLIPNET_E_ARG; }
+{
+    uint64_t total;
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (bytes == NULL) return FLIPNET_E_NULL;
+    if ((uint64_t)meta_bytes > UINT32_MAX) return FLIPNET_E_ARG;
+    if ((uint64_t)model->weight_words * 4u > UINT32_MAX) return FLIPNET_E_SHAPE;
+    total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_words * 4u +
+            meta_bytes + 4u;
+    if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_ARG;
+    *bytes = (size_t)total;
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written)
-{ (void)model; (void)meta; (void)meta_bytes; (void)buf; (void)buf_bytes; (void)written; return FLIPNET_E_ARG; }
+{
+    size_t total, w, off;
+    uint32_t l, hdr;
+    flipnet_status st = flipnet_file_size(model, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (buf == NULL || (meta == NULL && meta_bytes != 0)) return FLIPNET_E_NULL;
+    if (buf_bytes < total) return FLIPNET_E_NOMEM;
+    if (model->rule.vote > FLIPNET_VOTE_WEIGHTED || model->rule.filter > FLIPNET_FILTER_NET ||
+        model->rule.backprop != FLIPNET_BP_SIGN || model->rule.reserved != 0 ||
+        model->rule.margin < 0)
+        return FLIPNET_E_ARG;
+    if (!fn_weights_legal(model)) return FLIPNET_E_ARG;
+
+    hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
+    memset(buf, 0, hdr);
+    memcpy(buf, fn_magic, 8);
+    fn_wr32(buf + 8, FLIPNET_FILE_VERSION);
+    fn_wr32(buf + 12, hdr);
+    fn_wr32(buf + 16, model->n_layers);
+    buf[20] = model->rule.vote;
+    buf[21] = model->rule.filter;
+    buf[22] = model->rule.backprop;
+    buf[23] = 0;
+    fn_wr32(buf + 24, (uint32_t)model->rule.margin);
+    fn_wr32(buf + 28, (uint32_t)meta_bytes);
+    fn_wr64(buf + 32, model->seed);
+    fn_wr64(buf + 40, model->steps);
+    fn_wr64(buf + 48, model->samples);
+    fn_wr32(buf + 56, (uint32_t)(model->weight_words * 4u));
+    fn_wr32(buf + 60, 0);
+    for (l = 0; l < model->n_layers; l++) {
+        const flipnet_layer *L = &model->layers[l];
+        uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
+        p[0] = L->kind;
+        p[1] = L->shift;
+        p[2] = 0;
+        p[3] = 0;
+        fn_wr32(p + 4, L->n);
+        fn_wr32(p + 8, L->m);
+        fn_wr32(p + 12, L->wpr);
+        fn_wr32(p + 16, L->offset);
+        fn_wr32(p + 20, 0);
+    }
+    off = hdr;
+    for (w = 0; w < model->weight_words; w++, off += 4u) fn_wr32(buf + off, model->weights[w]);
+    if (meta_bytes != 0) memcpy(buf + off, meta, meta_bytes);
+    off += meta_bytes;
+    fn_wr32(buf + off, flipnet_crc32(0, buf, off));
+    if (written != NULL) *written = total;
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *arch)
-{ (void)buf; (void)len; (void)arch; return FLIPNET_E_ARG; }
+{
+    fn_file_info fi;
+    uint32_t l;
+    flipnet_status st = fn_file_parse(buf, len, &fi);
+    if (st != FLIPNET_OK) return st;
+    if (arch != NULL) {
+        memset(arch, 0, sizeof(*arch));
+        arch->n_layers = fi.n_layers;
+        arch->sizes[0] = fi.layers[0].n;
+        for (l = 0; l < fi.n_layers; l++) {
+            arch->sizes[l + 1u] = fi.layers[l].m;
+            arch->kinds[l] = fi.layers[l].kind;
+        }
+    }
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t **meta,
                                  size_t *meta_bytes)
-{ (void)buf; (void)len; (void)meta; (void)meta_bytes; return FLIPNET_E_ARG; }
+{
+    fn_file_info fi;
+    flipnet_status st;
+    if (meta == NULL || meta_bytes == NULL) return FLIPNET_E_NULL;
+    st = fn_file_parse(buf, len, &fi);
+    if (st != FLIPNET_OK) return st;
+    *meta = buf + fi.header_bytes + fi.weight_bytes;
+    *meta_bytes = fi.meta_bytes;
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_t len,
                                  void *weights, size_t weights_bytes)
-{ (void)model; (void)buf; (void)len; (void)weights; (void)weights_bytes; return FLIPNET_E_ARG; }
+{
+    fn_file_info fi;
+    size_t words, w;
+    uint32_t *dst;
+    flipnet_status st;
+    if (model == NULL || weights == NULL) return FLIPNET_E_NULL;
+    st = fn_file_parse(buf, len, &fi);
+    if (st != FLIPNET_OK) return st;
+    if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
+    words = fi.weight_bytes / 4u;
+    if (weights_bytes / 4u < words) return FLIPNET_E_NOMEM;
+    dst = (uint32_t *)weights;
+    for (w = 0; w < words; w++) dst[w] = fn_rd32(buf + fi.header_bytes + 4u * w);
+    memset(model, 0, sizeof(*model));
+    model->n_layers = fi.n_layers;
+    memcpy(model->layers, fi.layers, sizeof(flipnet_layer) * fi.n_layers);
+    model->rule = fi.rule;
+    model->seed = fi.seed;
+    model->steps = fi.steps;
+    model->samples = fi.samples;
+    model->weights = dst;
+    model->weight_words = words;
+    return FLIPNET_OK;
+}
