@@ -189,6 +189,11 @@ def _walk_up(start):
         start = parent
 
 
+def _search_starts():
+    """Where the walk up for ``shared/data`` starts: the working directory, then this package."""
+    return [os.getcwd(), os.path.dirname(os.path.abspath(__file__))]
+
+
 def search_paths(name="mnist", path=None):
     """Directories looked at for data set ``name``, in order (see the module docstring)."""
     name = _canonical(name)
@@ -200,7 +205,7 @@ def search_paths(name="mnist", path=None):
     if env:
         env = os.path.abspath(os.path.expanduser(env))
         dirs += [os.path.join(env, name), env]
-    for start in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
+    for start in _search_starts():
         for d in _walk_up(start):
             cand = os.path.join(d, "shared", "data", name)
             if cand not in dirs:

@@ -614,7 +614,7 @@ class Model:
                 bar = None
                 if tqdm is not None:
                     bar = tqdm(total=n, desc="epoch %d/%d" % (e + 1, epochs), unit="sample",
-                               file=sys.stderr, leave=verbose >= 2 or e == epochs - 1,
+                               file=sys.stderr, leave=True,
                                dynamic_ncols=True, mininterval=0.5)
                 correct = errors = seen = 0
                 changes = [0] * L

@@ -1,0 +1,353 @@
+"""The ``flipnet`` command line.
+
+    flipnet train [--dataset mnist] [--arch 784-256-256-10] [--weights ternary] [--epochs N]
+                  [--batch-size B] [--seed S] [--recipe default|paper] [--p0 P] [--p1 P]
+                  [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
+                  [--out model.flip] [--data-dir DIR] [--json]
+    flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
+    flipnet info MODEL [--json]
+    flipnet device ... / flipnet demo ...      (added by flipnet.device.cli.register)
+
+With ``--json`` the last line of stdout is one JSON object; progress always goes to stderr.
+User errors (missing file, corrupt model, bad arch, data not found) print one line
+``flipnet: error: ...`` to stderr and exit with status 1 (2 for bad usage), no traceback.
+
+Subcommands registered by other modules set ``func`` with ``parser.set_defaults(func=f)``;
+``f(args)`` returns the exit status (None = 0).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import recipes as _recipes
+from ._version import __version__
+from .errors import FlipnetError, ShapeError
+
+DATASET_CHOICES = ("mnist", "fashion_mnist")
+
+
+def _err(msg):
+    print(msg, file=sys.stderr)
+
+
+def _emit_json(obj):
+    sys.stdout.flush()
+    print(json.dumps(obj, sort_keys=True, default=_json_default))
+    sys.stdout.flush()
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError("%s is not JSON serializable" % type(o).__name__)
+
+
+def _k_frac(text):
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected a fraction or comma-separated fractions per layer, got %r" % text) from None
+    for v in vals:
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError("k fractions must be in [0, 1], got %r" % v)
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _prob(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a probability, got %r" % text) from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("a probability must be in [0, 1], got %r" % v)
+    return v
+
+
+def _positive(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % text) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % text)
+    return v
+
+
+def _nonneg(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % text) from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % text)
+    return v
+
+
+def _load_data(name, data_dir, limit=None, test_limit=None):
+    from . import datasets
+
+    (x, y), (xt, yt) = datasets.load(name, path=data_dir)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    if test_limit:
+        xt, yt = xt[:test_limit], yt[:test_limit]
+    return (x, y), (xt, yt)
+
+
+# ---- train -----------------------------------------------------------------------------------
+def cmd_train(args):
+    from .model import Model, parse_sizes
+    from .schedule import Schedule
+
+    sizes = parse_sizes(args.arch)
+    recipe = _recipes.get(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+                          p0=args.p0, p1=args.p1, k_frac=args.k_frac, margin=args.margin,
+                          vote=args.vote, filter=args.filter,
+                          recalibrate_every=args.recalibrate_every)
+    # check the architecture before spending time on data
+    model = Model(sizes, args.weights, seed=args.seed, recipe=recipe)
+    (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
+    per = int(x[0].size)
+    if sizes[0] != per:
+        raise ShapeError("--arch starts with %d inputs but %s samples have %d values "
+                                 "(use --arch %d-...)" % (sizes[0], args.dataset, per, per))
+    n_classes = int(max(y.max(), yt.max())) + 1
+    if sizes[-1] < n_classes:
+        raise ShapeError("--arch ends with %d classes but %s has %d"
+                                 % (sizes[-1], args.dataset, n_classes))
+    model.meta["dataset"] = args.dataset
+    if args.limit:
+        model.meta["train_limit"] = args.limit
+    verbose = 0 if args.quiet else 1
+    if not args.quiet:
+        _err("flipnet %s: training %s %s on %s (%d train / %d test samples), recipe %s"
+             % (__version__, model.arch, args.weights, args.dataset, len(x), len(xt),
+                args.recipe))
+    t0 = time.perf_counter()
+    history = model.fit(x, y, validation_data=(xt, yt) if not args.no_val else None,
+                        schedule=Schedule.from_recipe(recipe), verbose=verbose)
+    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    acc = model.evaluate(xt, yt)
+    eval_seconds = time.perf_counter() - t1
+    nbytes = model.save(args.out) if args.out else None
+    mem = model.memory_report(recipe["batch_size"])
+    train_samples = sum(e["samples"] for e in history)
+    train_seconds = sum(e["seconds"] for e in history)
+    result = {
+        "command": "train",
+        "dataset": args.dataset,
+        "arch": model.arch,
+        "weights": args.weights,
+        "recipe": args.recipe,
+        "seed": args.seed,
+        "epochs": len(history),
+        "batch_size": recipe["batch_size"],
+        "steps": model.steps,
+        "n_train": int(len(x)),
+        "n_test": int(len(xt)),
+        "accuracy": acc,
+        "train_accuracy": history[-1]["train_acc"] if len(history) else None,
+        "seconds": seconds,
+        "train_seconds": train_seconds,
+        "samples_per_s": train_samples / train_seconds if train_seconds > 0 else None,
+        "eval_seconds": eval_seconds,
+        "out": os.path.abspath(args.out) if args.out else None,
+        "bytes": nbytes,
+        "weight_bytes": mem["weight_bytes"],
+        "bits_per_weight": mem["bits_per_weight"],
+        "scratch_train_bytes": mem["scratch_train_bytes"],
+        "history": history.to_list(),
+        "flipnet_version": __version__,
+    }
+    if args.json:
+        _emit_json(result)
+    else:
+        print("test accuracy %.4f after %d epochs (%d steps) in %.1f s, %.0f samples/s"
+              % (acc, len(history), model.steps, seconds, result["samples_per_s"] or 0.0))
+        if args.out:
+            print("saved %s (%d bytes)" % (args.out, nbytes))
+    return 0
+
+
+# ---- eval / info -----------------------------------------------------------------------------
+def cmd_eval(args):
+    from .model import load
+
+    model = load(args.model)
+    dataset = args.dataset or model.meta.get("dataset") or "mnist"
+    _, (xt, yt) = _load_data(dataset, args.data_dir, test_limit=args.limit)
+    if int(xt[0].size) != model.n_inputs:
+        raise ShapeError("%s takes %d inputs but %s samples have %d values"
+                                 % (args.model, model.n_inputs, dataset, int(xt[0].size)))
+    t0 = time.perf_counter()
+    acc = model.evaluate(xt, yt)
+    seconds = time.perf_counter() - t0
+    result = {"command": "eval", "model": os.path.abspath(args.model), "dataset": dataset,
+              "arch": model.arch, "n": int(len(xt)), "accuracy": acc, "seconds": seconds,
+              "samples_per_s": len(xt) / seconds if seconds > 0 else None}
+    if args.json:
+        _emit_json(result)
+    else:
+        print("%s on %s test (%d samples): accuracy %.4f (%.0f samples/s)"
+              % (args.model, dataset, len(xt), acc, result["samples_per_s"] or 0.0))
+    return 0
+
+
+def cmd_info(args):
+    from .model import load
+
+    model = load(args.model)
+    mem = model.memory_report(model.recipe.get("batch_size", 64))
+    training = model.training_log
+    result = {
+        "command": "info",
+        "model": os.path.abspath(args.model),
+        "bytes": os.path.getsize(args.model),
+        "arch": model.arch,
+        "sizes": model.sizes,
+        "kinds": model.kinds,
+        "seed": model.seed,
+        "steps": model.steps,
+        "samples": model.samples,
+        "shifts": model.shifts,
+        "rule": model.rule,
+        "recipe": model.recipe,
+        "epochs": model.epochs_trained,
+        "seconds": sum(float(t.get("seconds") or 0.0) for t in training),
+        "training": training,
+        "weights": model.n_weights,
+        "weight_bytes": mem["weight_bytes"],
+        "bits_per_weight": mem["bits_per_weight"],
+        "scratch_train_bytes": mem["scratch_train_bytes"],
+        "scratch_infer_bytes": mem["scratch_infer_bytes"],
+        "meta": model.meta,
+    }
+    if model.epoch_log:
+        last = model.epoch_log[-1]
+        result["train_accuracy"] = last.get("train_acc")
+        result["val_accuracy"] = last.get("val_acc")
+    if args.json:
+        _emit_json(result)
+    else:
+        print("%s: flipnet model, %d bytes" % (args.model, result["bytes"]))
+        print("  arch      %s (%s)" % (model.arch, ", ".join(model.kinds)))
+        print("  weights   %d in %d bytes (%.3f bits/weight)"
+              % (model.n_weights, mem["weight_bytes"], mem["bits_per_weight"]))
+        print("  rule      %s" % ", ".join("%s=%s" % kv for kv in model.rule.items()))
+        print("  shifts    %s" % model.shifts)
+        print("  trained   %d epochs, %d steps, %d samples, %.1f s"
+              % (model.epochs_trained, model.steps, model.samples, result["seconds"]))
+        for t in training:
+            print("    %s: %s epochs, %s steps in %.1f s (flipnet %s)"
+                  % (t.get("where"), t.get("epochs"), t.get("steps"),
+                     float(t.get("seconds") or 0.0), t.get("flipnet_version")))
+        if model.epoch_log:
+            print("  last epoch train acc %s, val acc %s"
+                  % (result.get("train_accuracy"), result.get("val_accuracy")))
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="flipnet",
+        description="Train, evaluate and inspect integer-only binary/ternary networks.")
+    parser.add_argument("--version", action="version", version="flipnet " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = _recipes.DEFAULT
+    t = sub.add_parser("train", help="train a model on a data set",
+                       description="Train a model on MNIST or Fashion-MNIST. Recipe values "
+                       "(flipnet.recipes) are used for every option not given.")
+    t.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
+    t.add_argument("--arch", default="784-256-256-10",
+                   help="layer sizes, inputs to classes (default: %(default)s)")
+    t.add_argument("--weights", choices=("ternary", "binary"), default="ternary")
+    t.add_argument("--recipe", choices=sorted(_recipes.RECIPES), default="default",
+                   help="defaults for the options below (default: %(default)s)")
+    t.add_argument("--epochs", type=_nonneg, help="(recipe: %d)" % d["epochs"])
+    t.add_argument("--batch-size", type=_positive, help="(recipe: %d)" % d["batch_size"])
+    t.add_argument("--seed", type=_nonneg, default=0)
+    t.add_argument("--p0", type=_prob, help="first change probability (recipe: %s)" % d["p0"])
+    t.add_argument("--p1", type=_prob, help="last change probability (recipe: %s)" % d["p1"])
+    t.add_argument("--k-frac", type=_k_frac,
+                   help="k as a fraction of each layer's weights, or one per layer "
+                   "comma-separated (recipe: %s)" % d["k_frac"])
+    t.add_argument("--margin", type=_nonneg, help="output error margin (recipe: %s)" % d["margin"])
+    t.add_argument("--vote", choices=("sign", "weighted"), help="(recipe: %s)" % d["vote"])
+    t.add_argument("--filter", choices=("hurt", "net"), help="(recipe: %s)" % d["filter"])
+    t.add_argument("--recalibrate-every", type=_nonneg, metavar="EPOCHS",
+                   help="recalibrate the shifts every N epochs, 0 = never (recipe: %s)"
+                   % d["recalibrate_every"])
+    t.add_argument("--out", default="model.flip", help="model file to write (default: "
+                   "%(default)s; '' to not save)")
+    t.add_argument("--data-dir", help="directory holding the data set files")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    t.add_argument("--no-val", action="store_true", help="skip the per-epoch test evaluation")
+    # for tests and quick experiments: train / test on the first N samples only
+    t.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)
+    t.add_argument("--test-limit", type=_positive, help=argparse.SUPPRESS)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="accuracy of a model file on a test set")
+    e.add_argument("model")
+    e.add_argument("--dataset", choices=DATASET_CHOICES,
+                   help="default: the data set the model was trained on, else mnist")
+    e.add_argument("--data-dir", help="directory holding the data set files")
+    e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    e.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)
+    e.set_defaults(func=cmd_eval)
+
+    i = sub.add_parser("info", help="describe a model file")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    i.set_defaults(func=cmd_info)
+
+    try:
+        from .device import cli as device_cli
+    except ImportError as exc:  # keep train/eval/info usable if the device tools are broken
+        _err("flipnet: warning: device commands unavailable (%s)" % exc)
+    else:
+        device_cli.register(sub)
+    return parser
+
+
+def _one_line(exc):
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return "%s: %s" % (exc.filename, exc.strerror)
+    text = str(exc) or exc.__class__.__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return "; ".join(lines)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status = func(args)
+    except KeyboardInterrupt:
+        _err("flipnet: interrupted")
+        return 130
+    except (FlipnetError, OSError, ValueError) as exc:
+        _err("flipnet: error: %s" % _one_line(exc))
+        return 1
+    return 0 if status is None else int(status)
+
+
+if __name__ == "__main__":  # python -m flipnet.cli
+    sys.exit(main())
