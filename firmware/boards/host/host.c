@@ -1,0 +1,138 @@
+/*
+ * Host twin: the firmware's device loop (firmware/src/device.c, the same core) as a POSIX
+ * program, for development and tests without hardware.
+ *
+ *   flipnet-twin            serve a pseudo-terminal; prints its path (/dev/pts/N) on the
+ *                           first line of stdout, then serves until killed
+ *   flipnet-twin --stdio    speak the protocol on stdin/stdout; exit at end of input
+ *   flipnet-twin --link P   also create a symlink P to the pty (a stable name)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../../src/board.h"
+#include "../../src/device.h"
+
+static int in_fd = 0, out_fd = 1;
+static int pty_mode = 1;
+static unsigned char in_buf[4096];
+static size_t in_len, in_pos;
+static unsigned char out_buf[4096];
+static size_t out_len;
+
+void board_init(void) {}
+
+static void write_all(const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(out_fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            if (pty_mode && errno == EIO) { /* no reader: drop, the host will retransmit */
+                usleep(1000);
+                return;
+            }
+            exit(0);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void board_flush(void)
+{
+    write_all(out_buf, out_len);
+    out_len = 0;
+}
+
+void board_putc(uint8_t c)
+{
+    if (out_len == sizeof(out_buf)) board_flush();
+    out_buf[out_len++] = c;
+}
+
+int board_getc(void)
+{
+    while (in_pos == in_len) {
+        ssize_t r;
+        board_flush();
+        r = read(in_fd, in_buf, sizeof(in_buf));
+        if (r > 0) {
+            in_len = (size_t)r;
+            in_pos = 0;
+        } else if (r == 0 && !pty_mode) {
+            return -1;
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (pty_mode) {
+            usleep(2000); /* EIO: no process has the terminal open right now */
+        } else {
+            return -1;
+        }
+    }
+    return in_buf[in_pos++];
+}
+
+const char *board_name(void) { return "host"; }
+uint32_t board_ram_static(void) { return 0; }
+uint32_t board_stack_size(void) { return 0; }
+uint32_t board_stack_used(void) { return 0; }
+
+static void make_raw(int fd)
+{
+    struct termios t;
+    if (tcgetattr(fd, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(fd, TCSANOW, &t);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *link_path = NULL;
+    int i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--stdio") == 0) {
+            pty_mode = 0;
+        } else if (strcmp(argv[i], "--link") == 0 && i + 1 < argc) {
+            link_path = argv[++i];
+        } else {
+            fprintf(stderr, "usage: %s [--stdio] [--link PATH]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (pty_mode) {
+        int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
+        const char *name;
+        if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
+            (name = ptsname(master)) == NULL) {
+            perror("flipnet-twin: pseudo-terminal");
+            return 1;
+        }
+        /* keep the slave open ourselves: the pty then survives clients closing it, and
+         * the line discipline is raw even for a client that does not set it */
+        slave = open(name, O_RDWR | O_NOCTTY);
+        if (slave < 0) {
+            perror("flipnet-twin: open slave");
+            return 1;
+        }
+        make_raw(slave);
+        make_raw(master);
+        if (link_path) {
+            unlink(link_path);
+            if (symlink(name, link_path) != 0) perror("flipnet-twin: symlink");
+        }
+        printf("%s\n", name);
+        fflush(stdout);
+        in_fd = out_fd = master;
+    }
+    board_init();
+    fw_run();
+    board_flush();
+    return 0;
+}

@@ -1,0 +1,10 @@
+# ARM MPS2 with the AN386 FPGA image (cortex-m4), as modelled by qemu-system-arm -M mps2-an386.
+set(BOARD_KIND mcu)
+set(BOARD_CPU_FLAGS -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -mthumb)
+set(BOARD_SOURCES
+  ${FW_DIR}/boards/armv7m/startup.c
+  ${FW_DIR}/boards/mps2-common/board.c)
+set(BOARD_LDSCRIPT ${FW_DIR}/boards/mps2-common/mps2.ld)
+set(BOARD_LDDIRS ${FW_DIR}/boards/armv7m)
+set(BOARD_DEFINES MPS2_BOARD_NAME="mps2-an386")
+set(BOARD_QEMU_MACHINE mps2-an386)
