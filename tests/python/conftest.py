@@ -1,0 +1,43 @@
+"""Shared fixtures of the Python tests.
+
+Real data comes from $FLIPNET_DATA or ../shared/data (found by flipnet.datasets' search);
+tests that need it are skipped, with the places looked at, only if it truly is absent.
+"""
+
+import glob
+import os
+import sys
+
+import numpy as np
+import pytest
+
+# From a source checkout with an in-place build (python python/flipnet/_build.py, or
+# pip install -e .), import the checkout; otherwise the installed package.
+_PY = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "python"))
+if glob.glob(os.path.join(_PY, "flipnet", "_core*")) and _PY not in sys.path:
+    sys.path.insert(0, _PY)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """Real MNIST ((x, y), (xt, yt)), uint8; skipped if not present locally (never downloads)."""
+    from flipnet import datasets
+    from flipnet.errors import DatasetNotFoundError
+
+    try:
+        return datasets.load_mnist(download=False)
+    except DatasetNotFoundError as exc:
+        pytest.skip("MNIST not available locally: %s" % exc)
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist):
+    """2,000 training and 500 test samples of MNIST."""
+    (x, y), (xt, yt) = mnist
+    return (x[:2000], y[:2000]), (xt[:500], yt[:500])
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
