@@ -1,0 +1,70 @@
+"""Model.memory_report: the bytes the core needs, and the packing density of the weights."""
+
+import numpy as np
+import pytest
+
+import flipnet
+from flipnet import errors
+from flipnet._core import ffi, lib
+
+KEYS = {"weights", "weight_bytes", "bits_per_weight", "model_struct_bytes",
+        "scratch_train_bytes", "scratch_infer_bytes", "train_total_bytes", "infer_total_bytes",
+        "batch_size", "layers", "arch", "kinds"}
+
+
+def test_ternary_is_two_bits_per_resident_weight():
+    m = flipnet.Model.ternary([1024, 256, 256, 10])  # widths multiple of 32: no row padding
+    r = m.memory_report(64)
+    assert KEYS <= set(r)
+    assert r["weights"] == 1024 * 256 + 256 * 256 + 256 * 10
+    assert r["bits_per_weight"] <= 2.0
+    assert r["weight_bytes"] == r["weights"] // 4
+    assert all(layer["bits_per_weight"] == 2.0 for layer in r["layers"])
+
+
+def test_binary_is_one_bit_per_resident_weight():
+    r = flipnet.Model.binary([1024, 128, 10]).memory_report(32)
+    assert r["bits_per_weight"] == 1.0
+
+
+def test_row_padding_is_the_only_overhead():
+    """784 inputs pad each row to 800 bits per plane: 2 * 800 / 784 bits per weight."""
+    r = flipnet.Model.ternary([784, 256, 256, 10]).memory_report(64)
+    first = r["layers"][0]
+    assert first["bits_per_weight"] == pytest.approx(2 * 800 / 784)
+    assert r["bits_per_weight"] <= 2 * 800 / 784
+    assert r["weight_bytes"] == 256 * 2 * 25 * 4 + 256 * 2 * 8 * 4 + 10 * 2 * 8 * 4
+
+
+def test_report_matches_core_queries_and_batch():
+    m = flipnet.Model.ternary([784, 128, 10])
+    small, big = m.memory_report(1), m.memory_report(256)
+    size = ffi.new("size_t *")
+    arch = m._make_arch(m.sizes, [1, 1])
+    assert lib.flipnet_model_size(arch, size) == 0 and size[0] == small["weight_bytes"]
+    assert m._weights.nbytes >= small["weight_bytes"]
+    assert big["scratch_train_bytes"] > small["scratch_train_bytes"]
+    assert big["scratch_infer_bytes"] > small["scratch_infer_bytes"]
+    for r in (small, big):
+        assert r["scratch_train_bytes"] >= r["scratch_infer_bytes"]
+        assert r["train_total_bytes"] == (r["weight_bytes"] + r["model_struct_bytes"]
+                                          + r["scratch_train_bytes"])
+    with pytest.raises(errors.ArgumentError):
+        m.memory_report(0)
+
+
+def test_reported_scratch_is_enough_and_less_is_refused():
+    m = flipnet.Model.ternary([784, 64, 10], seed=0)
+    b = 16
+    need = m.memory_report(b)["scratch_train_bytes"]
+    x = np.zeros((b, 784), np.int8)
+    y = np.zeros(b, np.uint16)
+    params = ffi.new("flipnet_step_params *")
+    for nbytes, want in ((need, 0), (need - 4, lib.FLIPNET_E_NOMEM)):
+        scratch = np.zeros((nbytes + 3) // 4, np.uint32)
+        st = lib.flipnet_train_step(m._m, ffi.from_buffer("int8_t[]", x),
+                                    ffi.from_buffer("uint16_t[]", y), b, params, ffi.NULL,
+                                    ffi.from_buffer(scratch), nbytes)
+        assert st == want
+    with pytest.raises(errors.BufferSizeError):
+        errors.check(lib.FLIPNET_E_NOMEM, "train step")
