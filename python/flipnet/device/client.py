@@ -1,0 +1,324 @@
+"""Protocol client for a flipnet device (docs/protocol.md): any pyserial port.
+
+    from flipnet.device import Device
+    with Device("/dev/ttyACM0") as dev:          # or "COM3", "socket://127.0.0.1:4444",
+        print(dev.info())                        #    a pty path, "loop://"
+        dev.configure([784, 128, 10], "ternary", seed=1, batch=8)
+        r = dev.train(x8, y, k=[200, 3], p_q16=[19661, 19661], calibrate=True)
+        data = dev.pull()                        # the model file, CRC-checked
+
+Stop-and-wait with retransmission: each request is sent, then the client waits for the
+reply with the same sequence number; on a NAK, a damaged reply or a timeout it sends the
+same frame again (the device answers repeats from its cache, so nothing runs twice).
+Transport failures raise :class:`DeviceError`, naming the port and what to check; an error
+answered by the device raises :class:`DeviceReplyError` (a subclass) with its status code.
+"""
+
+import random
+import time
+
+import numpy as np
+
+from ..errors import FlipnetError
+from . import protocol as P
+from .framing import NAK, REPLY, FramingError, StreamDecoder, crc32, encode_frame, max_encoded_size
+
+__all__ = ["Device", "DeviceError", "DeviceReplyError"]
+
+_HINTS = ("check that the board is connected and powered, that the flipnet firmware is "
+          "flashed and running (reset the board), that the port name and baud rate are "
+          "right, and that no other program (a serial monitor, another flipnet) has the port "
+          "open")
+
+
+class DeviceError(FlipnetError, OSError):
+    """The device could not be reached or stopped answering (message says what to check)."""
+
+    def __init__(self, message, port=None):
+        FlipnetError.__init__(self, message)
+        self.port = port
+
+
+class DeviceReplyError(DeviceError):
+    """The device answered a request with an error status (docs/protocol.md section 5)."""
+
+    def __init__(self, message, port=None, status=None, cmd=None, detail=None):
+        DeviceError.__init__(self, message, port)
+        self.status = status
+        self.cmd = cmd
+        self.detail = detail
+
+
+def _open(port, baudrate):
+    try:
+        import serial
+    except ImportError as exc:  # pragma: no cover - pyserial is a dependency
+        raise DeviceError("pyserial is not installed (pip install pyserial): %s" % exc, port)
+    try:
+        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.02, write_timeout=10)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise DeviceError("cannot open port %s: %s; %s" % (port, exc, _HINTS), port) from None
+
+
+class Device:
+    """A flipnet device behind a serial port.
+
+    ``port``: anything ``serial.serial_for_url`` opens (``/dev/ttyACM0``, ``COM3``,
+    ``socket://host:port``, a pty path, ``loop://``), or an already open pyserial-like object
+    (``read``, ``write``, ``in_waiting``). ``timeout``: seconds to wait for a reply before
+    retransmitting (plus the transfer time at ``baudrate``); ``retries``: retransmissions
+    before giving up with :class:`DeviceError`.
+    """
+
+    def __init__(self, port, baudrate=115200, timeout=3.0, retries=10, seed=None):
+        if isinstance(port, str):
+            self.port = port
+            self._ser = _open(port, baudrate)
+            self._own = True
+        else:
+            self.port = getattr(port, "port", None) or getattr(port, "name", None) or repr(port)
+            self._ser = port
+            self._own = False
+        self.baudrate = baudrate
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        rng = random.Random(seed) if seed is not None else random.SystemRandom()
+        self._seq = rng.getrandbits(32)
+        self._decoder = StreamDecoder()
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.retransmits = 0
+        self.naks = 0
+        self.bad_replies = 0
+        self._info = None
+        self.sizes = None
+        self.batch = None
+        try:
+            self._ser.reset_input_buffer()
+        except Exception:  # noqa: BLE001 - not every port-like object has it
+            pass
+
+    # ---- lifetime ---------------------------------------------------------------------
+    def close(self):
+        if self._own and self._ser is not None:
+            try:
+                self._ser.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._ser = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "Device(%r)" % self.port
+
+    # ---- transport ----------------------------------------------------------------------
+    def _write(self, data):
+        try:
+            self._ser.write(data)
+            flush = getattr(self._ser, "flush", None)
+            if flush is not None:
+                flush()
+        except Exception as exc:  # noqa: BLE001 - pyserial raises several types
+            raise DeviceError("writing to %s failed: %s; %s" % (self.port, exc, _HINTS),
+                              self.port) from None
+        self.bytes_sent += len(data)
+
+    def _read_some(self):
+        try:
+            n = self._ser.in_waiting
+            data = self._ser.read(n if n else 1)
+        except Exception as exc:  # noqa: BLE001
+            raise DeviceError("reading from %s failed: %s; %s" % (self.port, exc, _HINTS),
+                              self.port) from None
+        self.bytes_received += len(data)
+        return data
+
+    def _wait_time(self, n_out, n_in):
+        # the configured timeout, plus the time the bytes need on a real UART (10 bits/byte)
+        return self.timeout + 10.0 * (n_out + n_in) / max(1, self.baudrate)
+
+    def request(self, cmd, payload=b"", reply_size=1024):
+        """Send one request and return the reply payload (retransmitting as needed)."""
+        if self._ser is None:
+            raise DeviceError("the connection to %s is closed" % self.port, self.port)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        seq = self._seq
+        wire = encode_frame(cmd, seq, payload)
+        want = cmd | REPLY
+        name = P.CMD_NAMES.get(cmd, "0x%02x" % cmd)
+        wait = self._wait_time(len(wire), max_encoded_size(reply_size))
+        attempts = 0
+        while True:
+            if attempts > self.retries:
+                raise DeviceError(
+                    "no valid reply from %s to %s after %d attempts (%.1f s each; %d NAKs, %d "
+                    "damaged replies); %s" % (self.port, name, attempts, wait, self.naks,
+                                              self.bad_replies, _HINTS), self.port)
+            if attempts:
+                self.retransmits += 1
+            attempts += 1
+            self._write(wire)
+            deadline = time.monotonic() + wait
+            resend = False
+            while not resend and time.monotonic() < deadline:
+                data = self._read_some()
+                if not data:
+                    continue
+                for item in self._decoder.feed(data):
+                    if isinstance(item, FramingError):
+                        self.bad_replies += 1
+                        resend = True  # maybe our reply: ask again (the device has it cached)
+                        continue
+                    if item.cmd == NAK:
+                        self.naks += 1
+                        resend = True
+                        continue
+                    if item.cmd != want or item.seq != seq:
+                        continue  # a stale reply to an earlier retransmission
+                    if item.status < 0:
+                        err = {}
+                        try:
+                            err = P.parse_error(item.payload)
+                        except ValueError:
+                            pass
+                        raise DeviceReplyError(
+                            "device on %s rejected %s: %s%s" % (
+                                self.port, name, P.status_name(item.status),
+                                " (details %s)" % (err["detail"],) if err else ""),
+                            self.port, item.status, cmd, err.get("detail"))
+                    return item.payload
+
+    # ---- commands ---------------------------------------------------------------------------
+    def ping(self, data=b""):
+        return self.request(P.CMD["PING"], data)
+
+    def info(self, refresh=False):
+        """Board, protocol/core version, RAM budget, frame sizes (dict)."""
+        if self._info is None or refresh:
+            self._info = P.parse_info(self.request(P.CMD["INFO"]))
+        return dict(self._info)
+
+    def stats(self):
+        """Steps, samples, trained-sample counter, changes per layer, stack high-water."""
+        return P.parse_stats(self.request(P.CMD["STATS"]))
+
+    def reset(self):
+        """Forget the model and counters."""
+        self.request(P.CMD["RESET"], P.reset_payload(0))
+        self.sizes = None
+        self.batch = None
+
+    def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
+                  backprop="sign", margin=0):
+        """Create a model with fresh weights on the device (dict of its RAM plan)."""
+        r = P.parse_configure(self.request(P.CMD["CONFIGURE"], P.configure_payload(
+            sizes, kinds, seed, batch, vote, filter, backprop, margin)))
+        self.sizes = [int(s) for s in sizes]
+        self.batch = int(batch)
+        return r
+
+    def _need_model(self):
+        if self.sizes is None:
+            raise DeviceError("no model configured through this connection to %s (call "
+                              "configure() or load() first)" % self.port, self.port)
+
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None):
+        """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict."""
+        self._need_model()
+        payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table)
+        return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
+
+    def _chunks(self, n):
+        b = self.batch or 1
+        for i in range(0, n, b):
+            yield slice(i, min(n, i + b))
+
+    def evaluate(self, x, y, bits=8, table=None):
+        """Correct predictions of the device on (x, y), in batches; returns (correct, n)."""
+        self._need_model()
+        x = np.asarray(x, dtype=np.int8)
+        y = np.asarray(y)
+        correct = 0
+        for s in self._chunks(x.shape[0]):
+            r = P.parse_eval(self.request(P.CMD["EVAL"], P.eval_payload(x[s], y[s], bits, table)))
+            correct += r["correct"]
+        return correct, int(x.shape[0])
+
+    def predict(self, x, logits=False, bits=8, table=None):
+        """Predicted classes (and logits with ``logits=True``) of the device for x."""
+        self._need_model()
+        x = np.asarray(x, dtype=np.int8)
+        classes = self.sizes[-1]
+        cls, lg = [], []
+        for s in self._chunks(x.shape[0]):
+            r = P.parse_predict(self.request(P.CMD["PREDICT"],
+                                             P.predict_payload(x[s], logits, bits, table),
+                                             reply_size=2 * 64 + 4 * 64 * classes),
+                                s.stop - s.start, classes, logits)
+            cls.append(r["classes"])
+            if logits:
+                lg.append(r["logits"])
+        cls = np.concatenate(cls) if cls else np.zeros(0, np.int64)
+        return (cls, np.concatenate(lg)) if logits else cls
+
+    def pull(self, chunk=None):
+        """The device's model as a model file (bytes), assembled from CRC-checked chunks."""
+        info = self.info()
+        room = info["max_reply"] - 12 - 16
+        chunk = room if chunk is None else min(int(chunk), room)
+        for _ in range(3):
+            first = P.parse_pull(self.request(P.CMD["PULL"], P.pull_payload(0, chunk),
+                                              reply_size=info["max_reply"]))
+            total, crc = first["total"], first["crc"]
+            parts = [first["data"]]
+            got = len(first["data"])
+            ok = True
+            while got < total:
+                r = P.parse_pull(self.request(P.CMD["PULL"], P.pull_payload(got, chunk),
+                                              reply_size=info["max_reply"]))
+                if r["crc"] != crc or r["total"] != total or r["offset"] != got or not r["data"]:
+                    ok = False  # the model changed under us: start again
+                    break
+                parts.append(r["data"])
+                got += len(r["data"])
+            data = b"".join(parts)
+            if ok and len(data) == total and crc32(data) == crc:
+                return data
+        raise DeviceError("pulling the model from %s failed: the assembled file does not "
+                          "match the device's CRC" % self.port, self.port)
+
+    def load(self, data, batch=8, chunk=None):
+        """Send a model file to the device; it replaces the model only if the file is valid."""
+        info = self.info()
+        data = bytes(data)
+        room = info["max_frame"] - 12 - 12
+        chunk = room if chunk is None else min(int(chunk), room)
+        total = len(data)
+        off = 0
+        r = None
+        while True:
+            piece = data[off:off + chunk]
+            r = P.parse_load(self.request(P.CMD["LOAD"], P.load_payload(total, off, piece,
+                                                                         batch)))
+            off += len(piece)
+            if r["done"] or off >= total:
+                break
+        try:
+            from ..model import Model
+
+            m = Model.from_bytes(data)
+            self.sizes = list(m.sizes)
+        except Exception:  # noqa: BLE001 - the device accepted it; sizes only for parsing
+            self.sizes = self.sizes
+        self.batch = int(batch)
+        return r
+
+    def link_stats(self):
+        return {"bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
+                "retransmits": self.retransmits, "naks": self.naks,
+                "bad_replies": self.bad_replies}

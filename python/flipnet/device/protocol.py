@@ -1,0 +1,302 @@
+"""Payloads of the flipnet serial protocol (docs/protocol.md section 4): pure functions.
+
+``*_payload(...)`` build request payloads, ``parse_*`` decode reply payloads into dicts.
+Input packing (1/2/4/8 bits per value) lives here too. No I/O.
+"""
+
+import struct
+
+import numpy as np
+
+__all__ = [
+    "CMD", "CMD_NAMES", "STATUS_NAMES", "status_name",
+    "info_payload", "configure_payload", "train_payload", "eval_payload", "predict_payload",
+    "pull_payload", "load_payload", "stats_payload", "reset_payload",
+    "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
+    "parse_pull", "parse_load", "parse_stats", "parse_error",
+    "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "encode_inputs",
+    "KINDS", "VOTES", "FILTERS", "BACKPROPS",
+]
+
+CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 0x05,
+       "PULL": 0x06, "LOAD": 0x07, "STATS": 0x08, "RESET": 0x09, "PING": 0x0A}
+CMD_NAMES = {v: k for k, v in CMD.items()}
+
+KINDS = {"ternary": 1, "binary": 2}
+VOTES = {"sign": 0, "weighted": 1}
+FILTERS = {"hurt": 0, "net": 1}
+BACKPROPS = {"sign": 0}
+
+STATUS_NAMES = {
+    0: "OK",
+    -1: "E_NULL", -2: "E_ARG", -3: "E_SHAPE", -4: "E_NOMEM (core)", -5: "E_ALIGN",
+    -6: "E_LABEL", -7: "E_INPUT",
+    -20: "E_FMT_MAGIC", -21: "E_FMT_VERSION", -22: "E_FMT_TRUNCATED", -23: "E_FMT_SIZE",
+    -24: "E_FMT_CRC", -25: "E_FMT_VALUE",
+    -100: "E_CRC", -101: "E_FRAME", -102: "E_TOOLONG", -103: "E_VERSION", -104: "E_CMD",
+    -105: "E_PAYLOAD", -106: "E_STATE", -107: "E_NOMEM", -108: "E_ORDER", -109: "E_BATCH",
+}
+
+_STATUS_TEXT = {
+    -2: "an argument is out of range", -3: "invalid layer sizes",
+    -6: "a label is >= the number of classes", -7: "an input value is -128",
+    -20: "not a flipnet model file", -21: "unknown model file version",
+    -22: "model file truncated", -23: "model file sizes inconsistent",
+    -24: "model file CRC mismatch (corrupted)", -25: "model file has an invalid field",
+    -100: "frame CRC mismatch", -101: "malformed frame", -102: "frame longer than the device "
+    "accepts", -103: "protocol version not supported by the firmware", -104: "unknown command",
+    -105: "payload inconsistent with the command", -106: "no model on the device (configure "
+    "or load one first)", -107: "does not fit the device's RAM", -108: "LOAD chunk out of "
+    "order", -109: "batch size 0 or larger than configured",
+}
+
+
+def status_name(status):
+    """``"E_NOMEM (does not fit the device's RAM)"`` for a status code."""
+    name = STATUS_NAMES.get(status, "status %d" % status)
+    text = _STATUS_TEXT.get(status)
+    return "%s (%s)" % (name, text) if text else name
+
+
+def _lookup(table, value, what):
+    if isinstance(value, str):
+        try:
+            return table[value]
+        except KeyError:
+            raise ValueError("unknown %s %r (one of %s)" % (what, value, ", ".join(table))) \
+                from None
+    return int(value)
+
+
+# ---- input packing ---------------------------------------------------------------------
+def pack_codes(codes, bits):
+    """Pack integer codes (each < 2**bits) LSB-first into bytes (docs/protocol.md TRAIN)."""
+    codes = np.asarray(codes, dtype=np.uint8).ravel()
+    if bits == 8:
+        return codes.tobytes()
+    if bits not in (1, 2, 4):
+        raise ValueError("bits must be 1, 2, 4 or 8, got %r" % (bits,))
+    if codes.size and int(codes.max()) >= (1 << bits):
+        raise ValueError("a code does not fit in %d bits" % bits)
+    per = 8 // bits
+    pad = (-codes.size) % per
+    c = np.concatenate([codes, np.zeros(pad, np.uint8)]).reshape(-1, per).astype(np.uint16)
+    shifts = (np.arange(per, dtype=np.uint16) * bits)
+    return (c << shifts).sum(axis=1).astype(np.uint8).tobytes()
+
+
+def unpack_codes(data, bits, count):
+    """Inverse of :func:`pack_codes` for ``count`` codes."""
+    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    if bits == 8:
+        return raw[:count].copy()
+    per = 8 // bits
+    shifts = (np.arange(per, dtype=np.uint8) * bits)
+    codes = (raw[:, None] >> shifts) & ((1 << bits) - 1)
+    return codes.ravel()[:count].astype(np.uint8)
+
+
+def pixel_table(bits):
+    """int8 value of each code when uint8 pixels are sent with ``bits`` bits.
+
+    Code ``c = pixel >> (8 - bits)``; its value is the centered pixel at the middle of the
+    code's bin, ``clamp(c * w + w // 2 - 128, -127, 127)`` with ``w = 2**(8 - bits)``.
+    8 bits needs no table (the exact ``clamp(pixel - 128, -127, 127)``).
+    """
+    if bits == 8:
+        return None
+    if bits not in (1, 2, 4):
+        raise ValueError("bits must be 1, 2, 4 or 8, got %r" % (bits,))
+    w = 1 << (8 - bits)
+    c = np.arange(1 << bits, dtype=np.int32)
+    return np.clip(c * w + w // 2 - 128, -127, 127).astype(np.int8)
+
+
+def quantize_pixels(pixels, bits=8):
+    """uint8 pixels -> (int8 inputs the device will train on, codes, table)."""
+    p = np.asarray(pixels, dtype=np.uint8)
+    if bits == 8:
+        x = np.clip(p.astype(np.int16) - 128, -127, 127).astype(np.int8)
+        return x, x.view(np.uint8), None
+    table = pixel_table(bits)
+    codes = (p >> (8 - bits)).astype(np.uint8)
+    return table[codes], codes, table
+
+
+def encode_inputs(x, bits=8, table=None):
+    """int8 inputs -> (table bytes, packed bytes) for TRAIN / EVAL / PREDICT.
+
+    With ``bits`` < 8 every value of ``x`` must be one of ``table`` (2**bits int8 values).
+    """
+    x = np.asarray(x, dtype=np.int8)
+    if bits == 8:
+        if x.size and int(x.min()) == -128:
+            raise ValueError("input value -128 (inputs must be in [-127, 127])")
+        return b"", x.view(np.uint8).tobytes()
+    if table is None:
+        raise ValueError("bits=%d needs a table of %d int8 values" % (bits, 1 << bits))
+    table = np.asarray(table, dtype=np.int8)
+    if table.shape != (1 << bits,):
+        raise ValueError("table must have %d entries for bits=%d" % (1 << bits, bits))
+    inverse = np.full(256, -1, dtype=np.int16)
+    for c in range(len(table) - 1, -1, -1):
+        inverse[int(table[c]) & 0xFF] = c
+    codes = inverse[x.view(np.uint8).ravel()]
+    if codes.size and int(codes.min()) < 0:
+        raise ValueError("an input value is not in the %d-bit table" % bits)
+    return table.tobytes(), pack_codes(codes.astype(np.uint8), bits)
+
+
+# ---- requests ------------------------------------------------------------------------------
+def info_payload():
+    return b""
+
+
+def stats_payload():
+    return b""
+
+
+def reset_payload(what=0):
+    return struct.pack("<B", what)
+
+
+def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
+                      backprop="sign", margin=0):
+    """CONFIGURE: architecture, rule, seed, largest batch."""
+    sizes = [int(s) for s in sizes]
+    L = len(sizes) - 1
+    if isinstance(kinds, (str, int)):
+        kinds = [kinds] * L
+    kinds = [_lookup(KINDS, k, "weight kind") for k in kinds]
+    if len(kinds) != L:
+        raise ValueError("%d kinds for %d layers" % (len(kinds), L))
+    head = struct.pack("<BBBBiQHH", L, _lookup(VOTES, vote, "vote"),
+                       _lookup(FILTERS, filter, "filter"),
+                       _lookup(BACKPROPS, backprop, "backprop"), int(margin),
+                       int(seed) & 0xFFFFFFFFFFFFFFFF, int(batch), 0)
+    return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
+
+
+def _samples(flags, x, bits, table, labels=None, kp=None):
+    x = np.asarray(x, dtype=np.int8)
+    if x.ndim != 2:
+        raise ValueError("inputs must be (batch, n_inputs), got shape %s" % (x.shape,))
+    tab, packed = encode_inputs(x, bits, table)
+    out = struct.pack("<BBH", flags, bits, x.shape[0])
+    if kp is not None:
+        out += kp
+    out += tab
+    if labels is not None:
+        labels = np.asarray(labels, dtype=np.uint16).ravel()
+        if labels.shape[0] != x.shape[0]:
+            raise ValueError("%d labels for %d samples" % (labels.shape[0], x.shape[0]))
+        out += labels.astype("<u2").tobytes()
+    return out + packed
+
+
+def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None):
+    """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer."""
+    kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
+    kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
+    return _samples(1 if calibrate else 0, x, bits, table, y, kp)
+
+
+def eval_payload(x, y, bits=8, table=None):
+    return _samples(0, x, bits, table, y)
+
+
+def predict_payload(x, logits=False, bits=8, table=None):
+    return _samples(1 if logits else 0, x, bits, table)
+
+
+def pull_payload(offset, max_len=1024):
+    return struct.pack("<IHH", offset, max_len, 0)
+
+
+def load_payload(total, offset, data, batch=8):
+    return struct.pack("<IIHH", total, offset, batch, 0) + bytes(data)
+
+
+# ---- replies -------------------------------------------------------------------------------
+def _need(p, n, what):
+    if len(p) < n:
+        raise ValueError("%s reply too short (%d < %d bytes)" % (what, len(p), n))
+
+
+def parse_error(p):
+    _need(p, 12, "error")
+    cmd, _, d1, d2 = struct.unpack_from("<HHII", p)
+    return {"cmd": cmd, "detail": (d1, d2)}
+
+
+def parse_info(p):
+    _need(p, 48, "INFO")
+    (proto, vmaj, vmin, vpat, max_frame, max_reply, arena, ram_static, stack, max_batch,
+     max_layers, flags, largest) = struct.unpack_from("<BBBBIIIIIHBBI", p)
+    board = p[32:48].split(b"\x00", 1)[0].decode("ascii", "replace")
+    return {"protocol": proto, "core_version": "%d.%d.%d" % (vmaj, vmin, vpat),
+            "max_frame": max_frame, "max_reply": max_reply, "arena_bytes": arena,
+            "ram_static": ram_static, "stack_bytes": stack, "max_batch": max_batch,
+            "max_layers": max_layers, "configured": bool(flags & 1),
+            "largest_hidden": largest, "board": board}
+
+
+def parse_configure(p):
+    _need(p, 20, "CONFIGURE")
+    w, s, f, used, arena = struct.unpack_from("<5I", p)
+    return {"weight_bytes": w, "scratch_bytes": s, "file_bytes": f, "arena_used": used,
+            "arena_bytes": arena}
+
+
+def parse_train(p, n_layers):
+    L = n_layers
+    _need(p, 24 + 9 * L, "TRAIN")
+    correct, errors, steps, samples = struct.unpack_from("<IIQQ", p)
+    off = 24
+    shifts = list(p[off:off + L])
+    off += L
+    changes = list(struct.unpack_from("<%dI" % L, p, off))
+    off += 4 * L
+    eligible = list(struct.unpack_from("<%dI" % L, p, off))
+    return {"correct": correct, "errors": errors, "steps": steps, "samples": samples,
+            "shifts": shifts, "changes": changes, "eligible": eligible}
+
+
+def parse_eval(p):
+    _need(p, 8, "EVAL")
+    correct, batch = struct.unpack_from("<II", p)
+    return {"correct": correct, "batch": batch}
+
+
+def parse_predict(p, batch, classes, logits=False):
+    _need(p, 2 * batch + (4 * batch * classes if logits else 0), "PREDICT")
+    out = {"classes": np.frombuffer(p, dtype="<u2", count=batch).astype(np.int64)}
+    if logits:
+        out["logits"] = np.frombuffer(p, dtype="<i4", count=batch * classes,
+                                      offset=2 * batch).reshape(batch, classes).astype(np.int32)
+    return out
+
+
+def parse_pull(p):
+    _need(p, 16, "PULL")
+    total, offset, crc, n, _ = struct.unpack_from("<IIIHH", p)
+    _need(p, 16 + n, "PULL")
+    return {"total": total, "offset": offset, "crc": crc, "data": bytes(p[16:16 + n])}
+
+
+def parse_load(p):
+    _need(p, 12, "LOAD")
+    received, total, done = struct.unpack_from("<IIB", p)
+    return {"received": received, "total": total, "done": bool(done)}
+
+
+def parse_stats(p):
+    _need(p, 56, "STATS")
+    (steps, samples, trained, train_frames, dup_frames, bad_frames, stack_used, stack_bytes,
+     ram_static, arena_used, L, configured) = struct.unpack_from("<QQQIIIIIIIBB", p)
+    changes = list(struct.unpack_from("<%dQ" % L, p, 56)) if L else []
+    return {"steps": steps, "samples": samples, "trained": trained,
+            "train_frames": train_frames, "dup_frames": dup_frames, "bad_frames": bad_frames,
+            "stack_used": stack_used, "stack_bytes": stack_bytes, "ram_static": ram_static,
+            "arena_used": arena_used, "n_layers": L, "configured": bool(configured),
+            "changes": changes}

@@ -1,0 +1,263 @@
+"""Devices without hardware: the host twin (the firmware's device loop as a POSIX program on
+a pseudo-terminal) and the firmware under ``qemu-system-arm`` (MPS2 boards).
+
+    with start_twin() as twin:            # builds the twin on first use (needs a C compiler)
+        dev = Device(twin.port)           # "/dev/pts/N"
+    with start_qemu("mps2-an386") as q:   # needs qemu-system-arm and a built firmware image
+        dev = Device(q.port)              # "socket://127.0.0.1:PORT"
+
+Built images are looked for in ``$FLIPNET_FIRMWARE_DIR`` and the repository's
+``build/fw-<board>/`` (``cmake -S firmware -B build/fw-<board> -DBOARD=<board>
+-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake``; :func:`build_firmware` does it).
+"""
+
+import glob
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from .client import DeviceError
+
+__all__ = ["QEMU_BOARDS", "repo_root", "find_twin", "build_twin", "start_twin",
+           "find_firmware", "build_firmware", "start_qemu", "qemu_available"]
+
+#: board -> QEMU machine
+QEMU_BOARDS = {"mps2-an385": "mps2-an385", "mps2-an386": "mps2-an386",
+               "mps2-an500": "mps2-an500"}
+
+
+def repo_root():
+    """The source tree this package runs from (with csrc/ and firmware/), or None."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "..", "..", ".."), os.environ.get("FLIPNET_ROOT", "")):
+        cand = os.path.normpath(cand) if cand else ""
+        if cand and os.path.isdir(os.path.join(cand, "firmware", "src")) and \
+                os.path.isdir(os.path.join(cand, "csrc", "src")):
+            return cand
+    return None
+
+
+def _cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "flipnet")
+
+
+def _twin_sources(root):
+    srcs = sorted(glob.glob(os.path.join(root, "csrc", "src", "*.c")))
+    srcs += [os.path.join(root, "firmware", "src", "device.c"),
+             os.path.join(root, "firmware", "boards", "host", "host.c")]
+    return srcs
+
+
+def _digest(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode())
+        with open(p, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def build_twin(root=None, out_dir=None, cc=None, defines=None):
+    """Compile the host twin with the host C compiler; returns the executable's path."""
+    root = root or repo_root()
+    if root is None:
+        raise DeviceError("cannot build the host twin: the flipnet sources (csrc/, firmware/) "
+                          "are not next to this package; set FLIPNET_TWIN to a built "
+                          "flipnet-twin or FLIPNET_ROOT to a source checkout")
+    srcs = _twin_sources(root)
+    headers = sorted(glob.glob(os.path.join(root, "csrc", "include", "flipnet", "*.h")) +
+                     glob.glob(os.path.join(root, "csrc", "src", "*.h")) +
+                     glob.glob(os.path.join(root, "firmware", "src", "*.h")))
+    defs = ["-D%s" % d for d in (defines or [])]
+    tag = _digest(srcs + headers) + ("-" + hashlib.sha256(" ".join(defs).encode()).hexdigest()[:8]
+                                     if defs else "")
+    out_dir = out_dir or os.path.join(_cache_dir(), "twin-" + tag)
+    exe = os.path.join(out_dir, "flipnet-twin")
+    if os.path.exists(exe):
+        return exe
+    os.makedirs(out_dir, exist_ok=True)
+    cc = cc or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or \
+        shutil.which("clang")
+    if not cc:
+        raise DeviceError("cannot build the host twin: no C compiler (cc/gcc/clang) on PATH")
+    tmp = exe + ".tmp-%d" % os.getpid()
+    cmd = [cc, "-std=c99", "-O2", "-D_XOPEN_SOURCE=600", "-D_DEFAULT_SOURCE"] + defs + [
+        "-I", os.path.join(root, "csrc", "include"), "-I", os.path.join(root, "firmware", "src"),
+        "-o", tmp] + srcs
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise DeviceError("building the host twin failed:\n%s\n%s" % (" ".join(cmd), r.stdout))
+    os.replace(tmp, exe)
+    return exe
+
+
+def find_twin(build=True):
+    """Path of the host twin: $FLIPNET_TWIN, build/fw-host/flipnet-twin, or build it."""
+    env = os.environ.get("FLIPNET_TWIN")
+    if env:
+        if not os.path.exists(env):
+            raise DeviceError("FLIPNET_TWIN=%s does not exist" % env)
+        return env
+    root = repo_root()
+    if build:
+        return build_twin(root)
+    if root:
+        p = os.path.join(root, "build", "fw-host", "flipnet-twin")
+        if os.path.exists(p):
+            return p
+    return None
+
+
+class _Proc:
+    """A child process serving a device; a context manager that stops it."""
+
+    def __init__(self, proc, port, what):
+        self.proc = proc
+        self.port = port
+        self.what = what
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self):
+        return "<%s pid %s on %s>" % (self.what, self.proc.pid, self.port)
+
+
+def start_twin(exe=None, link=None):
+    """Start the host twin on a fresh pseudo-terminal; ``.port`` is its path."""
+    exe = exe or find_twin()
+    cmd = [exe] + (["--link", link] if link else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    if not line:
+        err = proc.stderr.read() if proc.poll() is not None else ""
+        proc.kill()
+        raise DeviceError("the host twin %s did not start: %s" % (exe, err.strip()))
+    return _Proc(proc, line, "host twin")
+
+
+def qemu_available():
+    return shutil.which("qemu-system-arm") is not None
+
+
+def find_firmware(board="mps2-an386"):
+    """Path of a built firmware ELF for ``board``, or None."""
+    name = "flipnet-%s.elf" % board
+    cands = []
+    env = os.environ.get("FLIPNET_FIRMWARE_DIR")
+    if env:
+        cands += [os.path.join(env, name), os.path.join(env, "fw-" + board, name)]
+    root = repo_root()
+    if root:
+        cands.append(os.path.join(root, "build", "fw-" + board, name))
+    cands.append(os.path.join(_cache_dir(), "fw-" + board, name))
+    for c in cands:
+        if os.path.exists(c):
+            return c
+    return None
+
+
+def build_firmware(board="mps2-an386", build_dir=None, jobs=2, quiet=True):
+    """Configure and build the firmware for ``board`` with CMake + arm-none-eabi-gcc."""
+    root = repo_root()
+    if root is None:
+        raise DeviceError("cannot build the firmware: no flipnet source tree next to this "
+                          "package (set FLIPNET_ROOT)")
+    for tool in ("cmake", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            raise DeviceError("cannot build the firmware: %s is not installed (Debian/Ubuntu: "
+                              "apt-get install cmake gcc-arm-none-eabi libnewlib-arm-none-eabi)"
+                              % tool)
+    build_dir = build_dir or os.path.join(root, "build", "fw-" + board)
+    out = subprocess.DEVNULL if quiet else None
+    for cmd in (["cmake", "-S", os.path.join(root, "firmware"), "-B", build_dir,
+                 "-DBOARD=" + board,
+                 "-DCMAKE_TOOLCHAIN_FILE=" + os.path.join(root, "cmake", "arm-none-eabi.cmake")],
+                ["cmake", "--build", build_dir, "-j%d" % jobs]):
+        r = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise DeviceError("firmware build failed: %s\n%s" % (" ".join(cmd), r.stderr))
+    return os.path.join(build_dir, "flipnet-%s.elf" % board)
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
+    """Run the firmware for an MPS2 board under qemu-system-arm, UART0 on a TCP socket.
+
+    ``.port`` is a ``socket://127.0.0.1:PORT`` URL for :class:`Device`. ``icount``: an
+    ``-icount shift=N`` value (instruction counting; deterministic guest time), or None.
+    """
+    if board not in QEMU_BOARDS:
+        raise DeviceError("no QEMU machine for board %r (one of %s)"
+                          % (board, ", ".join(QEMU_BOARDS)))
+    qemu = shutil.which("qemu-system-arm")
+    if qemu is None:
+        raise DeviceError("qemu-system-arm is not installed (Debian/Ubuntu: apt-get install "
+                          "qemu-system-arm)")
+    elf = elf or find_firmware(board)
+    if elf is None or not os.path.exists(elf):
+        raise DeviceError("no firmware image for %s (build it: cmake -S firmware -B "
+                          "build/fw-%s -DBOARD=%s -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake"
+                          " && cmake --build build/fw-%s)" % (board, board, board, board))
+    last = None
+    for _ in range(5):
+        port = _free_port()
+        cmd = [qemu, "-M", QEMU_BOARDS[board], "-nographic", "-monitor", "none",
+               "-kernel", elf, "-serial", "tcp:127.0.0.1:%d,server=on,wait=on" % port]
+        if icount is not None:
+            cmd += ["-icount", "shift=%s" % icount]
+        cmd += list(extra)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                # QEMU is listening once a connect succeeds; close it: pyserial reconnects
+                # and QEMU (wait=on) starts the guest on the first connection it accepts
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+                break
+            except OSError:
+                time.sleep(0.05)
+        if proc.poll() is None:
+            return _Proc(proc, "socket://127.0.0.1:%d" % port, "qemu %s" % board)
+        last = proc.stderr.read()
+    raise DeviceError("qemu-system-arm did not start: %s" % (last or "").strip())
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    print(find_twin() if len(sys.argv) < 2 else build_firmware(sys.argv[1]))
