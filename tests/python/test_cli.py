@@ -85,7 +85,6 @@ def test_info_json_and_text(capsys, trained):
     (["info", "/nonexistent/model.flip"], "No such file"),
     (["eval", "/nonexistent/model.flip"], "No such file"),
     (["train", "--arch", "784-abc-10", "--out", ""], "bad architecture"),
-    (["train", "--arch", "100-10", "--limit", "10", "--out", ""], "--arch starts with 100"),
     (["train", "--data-dir", "/nonexistent/data", "--out", ""], "mnist not found"),
 ])
 def test_user_errors_are_one_clean_line(capsys, argv, words):
@@ -93,6 +92,11 @@ def test_user_errors_are_one_clean_line(capsys, argv, words):
     assert status == 1
     assert err.startswith("flipnet: error: ") and words in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_arch_not_matching_data(capsys, mnist):
+    status, out, err = run(capsys, "train", "--arch", "100-10", "--limit", "10", "--out", "")
+    assert status == 1 and "--arch starts with 100 inputs but mnist samples have 784" in err
 
 
 def test_corrupt_model_is_a_clean_error(capsys, tmp_path, trained):
