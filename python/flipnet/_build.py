@@ -93,6 +93,8 @@ if __name__ == "__main__":
     so = make_builder(relative_sources=False).compile(tmpdir=tmp, verbose=False)
     import shutil
 
+    for old in glob.glob(os.path.join(HERE, "_core*.so")) + glob.glob(os.path.join(HERE, "_core*.pyd")):
+        os.unlink(old)  # a stale build with another ABI tag would shadow the new one
     dest = os.path.join(HERE, os.path.basename(so))
     shutil.copy2(so, dest)
     print("built", dest)
