@@ -1,0 +1,94 @@
+/* Tiny assertion helpers for the flipnet C tests (no framework). */
+#ifndef FN_TEST_H
+#define FN_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flipnet/flipnet.h"
+
+static int fn_test_failures = 0;
+static int fn_test_checks = 0;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        fn_test_checks++;                                                                          \
+        if (!(cond)) {                                                                             \
+            fn_test_failures++;                                                                    \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long fn_a_ = (long long)(a), fn_b_ = (long long)(b);                                  \
+        fn_test_checks++;                                                                          \
+        if (fn_a_ != fn_b_) {                                                                      \
+            fn_test_failures++;                                                                    \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s = %lld, %s = %lld\n", __FILE__, __LINE__,  \
+                    #a, fn_a_, #b, fn_b_);                                                         \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_ST(expr, want) CHECK_EQ((int)(expr), (int)(want))
+
+/* Stop a test on the first failure of a precondition. */
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        int fn_ok_ = (cond) ? 1 : 0;                                                               \
+        CHECK(fn_ok_);                                                                             \
+        if (!fn_ok_) {                                                                             \
+            fprintf(stderr, "aborting test\n");                                                    \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static inline int fn_test_done(const char *name)
+{
+    if (fn_test_failures) {
+        fprintf(stderr, "%s: %d of %d checks FAILED\n", name, fn_test_failures, fn_test_checks);
+        return 1;
+    }
+    printf("%s: all %d checks passed\n", name, fn_test_checks);
+    return 0;
+}
+
+/* Deterministic test data from the core's RNG (stream 0xEE..., reproducible in Python). */
+static inline void fn_test_fill_s8(int8_t *x, size_t count, uint64_t seed)
+{
+    size_t i;
+    for (i = 0; i < count; i++) {
+        x[i] = (int8_t)((int)((flipnet_rand(seed, 0xEEull << 56, i) >> 32) % 255u) - 127);
+    }
+}
+
+/* Build a model over a malloc'd weight area; returns the area (free it). */
+static inline void *fn_test_model(flipnet_model *model, uint32_t n_layers, const uint32_t *sizes,
+                           const uint8_t *kinds, uint64_t seed)
+{
+    flipnet_arch arch;
+    size_t bytes = 0;
+    void *w;
+    uint32_t l;
+    memset(&arch, 0, sizeof(arch));
+    arch.n_layers = n_layers;
+    for (l = 0; l <= n_layers; l++) arch.sizes[l] = sizes[l];
+    for (l = 0; l < n_layers; l++) arch.kinds[l] = kinds[l];
+    REQUIRE(flipnet_model_size(&arch, &bytes) == FLIPNET_OK);
+    w = malloc(bytes ? bytes : 4);
+    REQUIRE(w != NULL);
+    REQUIRE(flipnet_model_init(model, &arch, w, bytes, seed) == FLIPNET_OK);
+    return w;
+}
+
+static inline void *fn_test_scratch(const flipnet_model *model, uint32_t batch, int training, size_t *bytes)
+{
+    void *s;
+    REQUIRE(flipnet_scratch_size(model, batch, training, bytes) == FLIPNET_OK);
+    s = malloc(*bytes ? *bytes : 4);
+    REQUIRE(s != NULL);
+    return s;
+}
+
+#endif

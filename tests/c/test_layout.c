@@ -1,0 +1,197 @@
+/* Sizes, layout, pack/unpack round trips (layer_get/set), model checks and their statuses. */
+#include "fn_internal.h"
+#include "fn_test.h"
+
+static void test_sizes(void)
+{
+    flipnet_arch a;
+    size_t bytes = 0;
+    memset(&a, 0, sizeof(a));
+    a.n_layers = 3;
+    a.sizes[0] = 784; a.sizes[1] = 256; a.sizes[2] = 256; a.sizes[3] = 10;
+    a.kinds[0] = a.kinds[1] = a.kinds[2] = FLIPNET_TERNARY;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
+    CHECK_EQ(bytes, 4u * (256u * 2u * 25u + 256u * 2u * 8u + 10u * 2u * 8u));
+    a.kinds[1] = FLIPNET_BINARY;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
+    CHECK_EQ(bytes, 4u * (256u * 2u * 25u + 256u * 1u * 8u + 10u * 2u * 8u));
+    /* 784-128-10 ternary: the microcontroller model, about 25 KB of packed weights */
+    a.n_layers = 2; a.sizes[1] = 128; a.sizes[2] = 10; a.kinds[1] = FLIPNET_TERNARY;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
+    CHECK_EQ(bytes, 4u * (128u * 2u * 25u + 10u * 2u * 4u));
+    /* statuses */
+    CHECK_ST(flipnet_model_size(NULL, &bytes), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_model_size(&a, NULL), FLIPNET_E_NULL);
+    a.n_layers = 0;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_SHAPE);
+    a.n_layers = FLIPNET_MAX_LAYERS + 1u;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_SHAPE);
+    a.n_layers = 2;
+    a.sizes[1] = 0;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_SHAPE);
+    a.sizes[1] = FLIPNET_MAX_WIDTH + 1u;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_SHAPE);
+    a.sizes[1] = FLIPNET_MAX_WIDTH;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
+    a.sizes[1] = 128;
+    a.kinds[1] = 0;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_ARG);
+    a.kinds[1] = 3;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_ARG);
+}
+
+static void test_init_status(void)
+{
+    flipnet_arch a;
+    flipnet_model m;
+    size_t bytes = 0;
+    uint32_t *w;
+    memset(&a, 0, sizeof(a));
+    a.n_layers = 2; a.sizes[0] = 33; a.sizes[1] = 7; a.sizes[2] = 3;
+    a.kinds[0] = FLIPNET_TERNARY; a.kinds[1] = FLIPNET_BINARY;
+    REQUIRE(flipnet_model_size(&a, &bytes) == FLIPNET_OK);
+    w = malloc(bytes + 8u);
+    REQUIRE(w != NULL);
+    CHECK_ST(flipnet_model_init(NULL, &a, w, bytes, 1), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_model_init(&m, NULL, w, bytes, 1), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_model_init(&m, &a, NULL, bytes, 1), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_model_init(&m, &a, (uint8_t *)w + 2, bytes, 1), FLIPNET_E_ALIGN);
+    CHECK_ST(flipnet_model_init(&m, &a, w, bytes - 1u, 1), FLIPNET_E_NOMEM);
+    CHECK_ST(flipnet_model_init(&m, &a, w, bytes, 1), FLIPNET_OK);
+    CHECK_EQ(m.weight_words * 4u, bytes);
+    CHECK_EQ(m.layers[0].wpr, 2);
+    CHECK_EQ(m.layers[1].offset, 7u * 2u * 2u);
+    /* model checks used by every call */
+    {
+        flipnet_model b = m;
+        int8_t out[33 * 7];
+        b.weights = NULL;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_NULL);
+        b = m; b.weights = (uint32_t *)((uint8_t *)w + 2);
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_ALIGN);
+        b = m; b.n_layers = 0;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.layers[1].n = 6;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.layers[0].wpr = 1;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.layers[1].offset += 1u;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.weight_words += 1u;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.layers[0].kind = 7;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_ARG);
+        b = m; b.layers[0].shift = 32;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_ARG);
+        CHECK_ST(flipnet_layer_get(NULL, 0, out), FLIPNET_E_NULL);
+        CHECK_ST(flipnet_layer_get(&m, 0, NULL), FLIPNET_E_NULL);
+        CHECK_ST(flipnet_layer_get(&m, 2, out), FLIPNET_E_ARG);
+        CHECK_ST(flipnet_layer_set(&m, 2, out), FLIPNET_E_ARG);
+        CHECK_ST(flipnet_layer_set(&m, 0, NULL), FLIPNET_E_NULL);
+    }
+    free(w);
+}
+
+/* Round trip of random weights through layer_set / layer_get at awkward widths. */
+static void test_roundtrip(void)
+{
+    const uint32_t widths[] = {1, 2, 31, 32, 33, 63, 64, 65, 785};
+    size_t wi, c;
+    for (wi = 0; wi < sizeof(widths) / sizeof(widths[0]); wi++) {
+        int kind;
+        for (kind = FLIPNET_TERNARY; kind <= FLIPNET_BINARY; kind++) {
+            uint32_t n = widths[wi], m = (uint32_t)(wi % 3u) + 1u;
+            uint32_t sizes[3];
+            uint8_t kinds[2];
+            flipnet_model model;
+            void *area;
+            int8_t *w, *r;
+            size_t count, i;
+            int ok = 1;
+            sizes[0] = n; sizes[1] = m; sizes[2] = 2;
+            kinds[0] = (uint8_t)kind; kinds[1] = FLIPNET_TERNARY;
+            area = fn_test_model(&model, 2, sizes, kinds, 5u + n);
+            count = (size_t)n * m;
+            w = malloc(count);
+            r = malloc(count);
+            REQUIRE(w && r);
+            for (c = 0; c < 3; c++) {
+                for (i = 0; i < count; i++) {
+                    uint64_t u = flipnet_rand(c, 77, i) >> 32;
+                    w[i] = kind == FLIPNET_TERNARY ? (int8_t)((int)(u % 3u) - 1) : (u & 1u ? 1 : -1);
+                    if (c == 1) w[i] = kind == FLIPNET_TERNARY ? 0 : -1; /* all one value */
+                }
+                CHECK_ST(flipnet_layer_set(&model, 0, w), FLIPNET_OK);
+                memset(r, 9, count);
+                CHECK_ST(flipnet_layer_get(&model, 0, r), FLIPNET_OK);
+                if (memcmp(w, r, count) != 0) ok = 0;
+                /* packed form: bit i of the row planes, padding 0 */
+                for (i = 0; i < count; i++) {
+                    uint32_t j = (uint32_t)(i / n), ii = (uint32_t)(i % n);
+                    const uint32_t *row = model.weights + (size_t)j * fn_planes((uint8_t)kind) * model.layers[0].wpr;
+                    uint32_t bit = 1u << (ii & 31u);
+                    if (kind == FLIPNET_TERNARY) {
+                        int v = ((row[ii >> 5] & bit) ? 1 : 0) - ((row[model.layers[0].wpr + (ii >> 5)] & bit) ? 1 : 0);
+                        if (v != w[i]) ok = 0;
+                    } else {
+                        if (((row[ii >> 5] & bit) ? -1 : 1) != w[i]) ok = 0;
+                    }
+                }
+                CHECK(fn_weights_legal(&model));
+            }
+            CHECK(ok);
+            /* invalid values are rejected and leave the layer untouched */
+            memcpy(r, w, count);
+            w[count - 1u] = kind == FLIPNET_TERNARY ? 2 : 0;
+            CHECK_ST(flipnet_layer_set(&model, 0, w), FLIPNET_E_ARG);
+            w[count - 1u] = -2;
+            CHECK_ST(flipnet_layer_set(&model, 0, w), FLIPNET_E_ARG);
+            memset(w, 0, count);
+            CHECK_ST(flipnet_layer_get(&model, 0, w), FLIPNET_OK);
+            CHECK(memcmp(w, r, count) == 0);
+            /* layer 1 is independent of layer 0 */
+            {
+                int8_t l1[2 * 3], l1b[2 * 3];
+                CHECK_ST(flipnet_layer_get(&model, 1, l1), FLIPNET_OK);
+                for (i = 0; i < (size_t)2 * m; i++) l1b[i] = (int8_t)(i % 3) - 1;
+                CHECK_ST(flipnet_layer_set(&model, 1, l1b), FLIPNET_OK);
+                CHECK_ST(flipnet_layer_get(&model, 0, w), FLIPNET_OK);
+                CHECK(memcmp(w, r, count) == 0);
+                CHECK_ST(flipnet_layer_get(&model, 1, l1), FLIPNET_OK);
+                CHECK(memcmp(l1, l1b, (size_t)2 * m) == 0);
+            }
+            free(w);
+            free(r);
+            free(area);
+        }
+    }
+}
+
+static void test_scratch_size(void)
+{
+    flipnet_model m;
+    const uint32_t sizes[] = {784, 128, 10};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_TERNARY};
+    void *area = fn_test_model(&m, 2, sizes, kinds, 1);
+    size_t b1 = 0, b2 = 0, b3 = 0;
+    CHECK_ST(flipnet_scratch_size(&m, 16, 0, &b1), FLIPNET_OK);
+    CHECK_ST(flipnet_scratch_size(&m, 16, 1, &b2), FLIPNET_OK);
+    CHECK_ST(flipnet_scratch_size(&m, 8, 1, &b3), FLIPNET_OK);
+    CHECK(b1 > 0 && b1 < b2 && b3 < b2);
+    CHECK(b2 < 20000u); /* fits next to 25 KB of weights on a 64 KB microcontroller */
+    CHECK_ST(flipnet_scratch_size(&m, 0, 1, &b1), FLIPNET_E_ARG);
+    CHECK_ST(flipnet_scratch_size(&m, FLIPNET_MAX_BATCH + 1u, 1, &b1), FLIPNET_E_ARG);
+    CHECK_ST(flipnet_scratch_size(&m, FLIPNET_MAX_BATCH, 1, &b1), FLIPNET_OK);
+    CHECK_ST(flipnet_scratch_size(NULL, 1, 1, &b1), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_scratch_size(&m, 1, 1, NULL), FLIPNET_E_NULL);
+    free(area);
+}
+
+int main(void)
+{
+    test_sizes();
+    test_init_status();
+    test_roundtrip();
+    test_scratch_size();
+    return fn_test_done("test_layout");
+}
