@@ -673,6 +673,64 @@ class Model:
                 self._training_log.append(session)
         return history
 
+    def train_step(self, x, y, k, p):
+        """One training step on the batch (x, y) with explicit integer parameters.
+
+        ``k``: weights to select, one int per layer (or one for all); ``p``: change probability,
+        a float in [0, 1] (converted to Q16) or, if an int, already Q16 (65536 = 1.0), one per
+        layer or one for all. Returns the step's statistics as a dict (correct, errors, and per
+        layer changes, eligible, clipped). No calibration, no schedule: the building block of
+        :meth:`fit`, for experiments and for checking a device against the host.
+        """
+        x8 = self._prepare_x(x)
+        b = x8.shape[0]
+        if b > MAX_BATCH:
+            raise ArgumentError("a batch has at most %d samples, got %d" % (MAX_BATCH, b))
+        y16 = self._prepare_y(y, b)
+        L = self.n_layers
+        ks = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k] * L
+        ps = list(p) if isinstance(p, (list, tuple, np.ndarray)) else [p] * L
+        if len(ks) != L or len(ps) != L:
+            raise ShapeError("k and p need one value per layer (%d)" % L)
+        params = ffi.new("flipnet_step_params *")
+        for l in range(L):
+            kl = int(ks[l])
+            pl = ps[l]
+            q = int(pl) if isinstance(pl, (int, np.integer)) else int(round(float(pl) * 65536))
+            if kl < 0 or not 0 <= q <= 65536:
+                raise ArgumentError("k must be >= 0 and p in [0, 1] (Q16: [0, 65536]); got "
+                                    "k=%r p=%r for layer %d" % (ks[l], pl, l))
+            params.k[l] = kl
+            params.p_q16[l] = q
+        stats = ffi.new("flipnet_step_stats *")
+        scratch, sbytes = self._scratch_for(b, True)
+        check(lib.flipnet_train_step(self._m, ffi.from_buffer("int8_t[]", x8),
+                                     ffi.from_buffer("uint16_t[]", y16), b, params, stats,
+                                     scratch, sbytes),
+              "flipnet_train_step(step=%d, batch=%d)" % (self.steps, b))
+        return {"correct": int(stats.correct), "errors": int(stats.errors),
+                "changes": [int(stats.changes[l]) for l in range(L)],
+                "eligible": [int(stats.eligible[l]) for l in range(L)],
+                "clipped": [int(stats.clipped[l]) for l in range(L)]}
+
+    def add_training_record(self, where, steps, samples, seconds, **info):
+        """Record a training session done elsewhere (e.g. ``where="device"``) in the metadata.
+
+        The record lands in :attr:`training_log` and in the saved file, beside the host's own
+        fit() records. Extra keyword arguments (board, port, epochs, ...) are kept as given and
+        must be JSON-serializable.
+        """
+        rec = {"where": str(where), "steps": int(steps), "samples": int(samples),
+               "seconds": float(seconds), "flipnet_version": __version__,
+               "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        rec.update(info)
+        json.dumps(rec, default=_json_default)  # fail now rather than at save()
+        self._training_log.append(rec)
+        if info.get("epochs"):
+            self._epochs_trained += int(info["epochs"])
+        self._calibrated = self._calibrated or bool(any(self.shifts))
+        return rec
+
     def _evaluate8(self, x8, y16):
         return float(np.mean(self._predict8(x8) == y16))
 

@@ -344,3 +344,32 @@ def test_foreign_metadata_still_loads():
     r = flipnet.Model.from_bytes(bytes(buf))
     assert np.array_equal(r.weights(0), m.weights(0))
     assert "raw_metadata" in r.meta and r.rule == m.rule
+
+
+def test_train_step_matches_fit_building_block(mnist_small):
+    (x, y), _ = mnist_small
+    a = flipnet.Model.ternary([784, 32, 10], seed=1)
+    b = a.copy()
+    st = a.train_step(x[:64], y[:64], k=[50, 3], p=1.0)
+    assert set(st) == {"correct", "errors", "changes", "eligible", "clipped"}
+    assert a.steps == 1 and a.samples == 64 and st["changes"][0] <= 50
+    st_b = b.train_step(x[:64], y[:64], k=[50, 3], p=[65536, 65536])  # Q16 ints
+    assert st_b == st and np.array_equal(a.weights(0), b.weights(0))
+    with pytest.raises(errors.ArgumentError):
+        a.train_step(x[:4], y[:4], k=1, p=1.5)
+    with pytest.raises(errors.ShapeError):
+        a.train_step(x[:4], y[:4], k=[1, 2, 3], p=0.5)
+    with pytest.raises(errors.ArgumentError):  # k larger than the layer: the core refuses
+        a.train_step(x[:4], y[:4], k=[10 ** 6, 1], p=0.5)
+
+
+def test_device_training_record(tmp_path):
+    m = flipnet.Model.ternary(SMALL)
+    m.add_training_record("device", steps=10, samples=640, seconds=1.5, board="mps2-an386",
+                          epochs=1)
+    m.save(tmp_path / "d.flip")
+    r = flipnet.load(tmp_path / "d.flip")
+    assert r.training_log[-1]["where"] == "device" and r.training_log[-1]["board"] == "mps2-an386"
+    assert r.epochs_trained == 1
+    with pytest.raises(TypeError):
+        m.add_training_record("device", 1, 1, 1.0, thing=object())
