@@ -1,0 +1,305 @@
+/* Model file format v1: round trip, truncation at every length, every byte flipped, and each
+ * corruption status. Buffers are malloc'd at their exact length so ASan catches any read past
+ * the end. */
+#include "fn_internal.h"
+#include "fn_test.h"
+
+static uint8_t *dup_exact(const uint8_t *buf, size_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+    REQUIRE(c != NULL);
+    if (len) memcpy(c, buf, len);
+    return c;
+}
+
+/* Re-seal the CRC after an edit, so the check under test is the one that fires. */
+static void reseal(uint8_t *buf, size_t len)
+{
+    fn_wr32(buf + len - 4u, flipnet_crc32(0, buf, len - 4u));
+}
+
+static int peek_exact(const uint8_t *buf, size_t len)
+{
+    uint8_t *c = dup_exact(buf, len);
+    flipnet_arch a;
+    int st = flipnet_file_peek(c, len, &a);
+    free(c);
+    return st;
+}
+
+static void make_model(flipnet_model *m, void **area, uint64_t seed)
+{
+    const uint32_t sizes[] = {785, 33, 31, 10};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY, FLIPNET_TERNARY};
+    *area = fn_test_model(m, 3, sizes, kinds, seed);
+    m->layers[0].shift = 7;
+    m->layers[1].shift = 3;
+    m->rule.vote = FLIPNET_VOTE_WEIGHTED;
+    m->rule.filter = FLIPNET_FILTER_NET;
+    m->rule.margin = 64;
+    m->steps = 0x0102030405060708ull;
+    m->samples = 0xA1A2A3A4A5A6A7A8ull;
+}
+
+static void test_roundtrip(void)
+{
+    flipnet_model m, r;
+    void *area, *area2;
+    const char *meta = "{\"schedule\": \"linear\", \"history\": [1, 2, 3]}";
+    size_t ml = strlen(meta), fs = 0, wr = 0, mb = 0, wb;
+    uint8_t *buf;
+    const uint8_t *mp = NULL;
+    flipnet_arch a;
+    make_model(&m, &area, 77);
+    wb = m.weight_words * 4u;
+    CHECK_ST(flipnet_file_size(&m, ml, &fs), FLIPNET_OK);
+    CHECK_EQ(fs, 64u + 3u * 24u + wb + ml + 4u);
+    buf = malloc(fs);
+    REQUIRE(buf != NULL);
+    CHECK_ST(flipnet_file_write(&m, (const uint8_t *)meta, ml, buf, fs, &wr), FLIPNET_OK);
+    CHECK_EQ(wr, fs);
+    /* a few fixed bytes of the layout */
+    CHECK(memcmp(buf, "FLIPNET\0", 8) == 0);
+    CHECK_EQ(fn_rd32(buf + 8), 1);
+    CHECK_EQ(fn_rd32(buf + 12), 64 + 72);
+    CHECK_EQ(fn_rd32(buf + 16), 3);
+    CHECK(buf[20] == 1 && buf[21] == 1 && buf[22] == 0 && buf[23] == 0);
+    CHECK_EQ(fn_rd32(buf + 24), 64);
+    CHECK_EQ(fn_rd32(buf + 28), ml);
+    CHECK(fn_rd64(buf + 32) == 77u && buf[40] == 0x08 && buf[47] == 0x01 && buf[48] == 0xA8);
+    CHECK_EQ(fn_rd32(buf + 56), wb);
+    CHECK(buf[64] == 1 && buf[65] == 7 && fn_rd32(buf + 68) == 785 && fn_rd32(buf + 72) == 33);
+    CHECK(fn_rd32(buf + 76) == 25 && fn_rd32(buf + 80) == 0);
+    CHECK(buf[88] == 2 && buf[89] == 3 && fn_rd32(buf + 88 + 16) == 33u * 2u * 25u);
+    CHECK_EQ(fn_rd32(buf + 136), m.weights[0]);
+    CHECK(memcmp(buf + 136 + wb, meta, ml) == 0);
+    CHECK_EQ(fn_rd32(buf + fs - 4u), flipnet_crc32(0, buf, fs - 4u));
+
+    CHECK_ST(flipnet_file_peek(buf, fs, &a), FLIPNET_OK);
+    CHECK(a.n_layers == 3 && a.sizes[0] == 785 && a.sizes[1] == 33 && a.sizes[2] == 31 &&
+          a.sizes[3] == 10 && a.kinds[0] == 1 && a.kinds[1] == 2 && a.kinds[2] == 1);
+    CHECK_ST(flipnet_file_peek(buf, fs, NULL), FLIPNET_OK);
+    CHECK_ST(flipnet_file_meta(buf, fs, &mp, &mb), FLIPNET_OK);
+    CHECK(mb == ml && mp == buf + 136 + wb);
+    {
+        size_t need = 0;
+        REQUIRE(flipnet_model_size(&a, &need) == FLIPNET_OK);
+        CHECK_EQ(need, wb);
+        area2 = malloc(need);
+        REQUIRE(area2 != NULL);
+        CHECK_ST(flipnet_file_read(&r, buf, fs, area2, need - 1u), FLIPNET_E_NOMEM);
+        CHECK_ST(flipnet_file_read(&r, buf, fs, (uint8_t *)area2 + 1, need), FLIPNET_E_ALIGN);
+        CHECK_ST(flipnet_file_read(NULL, buf, fs, area2, need), FLIPNET_E_NULL);
+        CHECK_ST(flipnet_file_read(&r, buf, fs, NULL, need), FLIPNET_E_NULL);
+        CHECK_ST(flipnet_file_read(&r, buf, fs, area2, need), FLIPNET_OK);
+        CHECK(memcmp(area, area2, wb) == 0);
+        CHECK(r.n_layers == 3 && memcmp(r.layers, m.layers, sizeof(m.layers[0]) * 3) == 0);
+        CHECK(r.rule.vote == 1 && r.rule.filter == 1 && r.rule.margin == 64);
+        CHECK(r.seed == 77u && r.steps == m.steps && r.samples == m.samples);
+        CHECK(r.weights == area2 && r.weight_words == m.weight_words);
+        /* writing the read model gives the same bytes */
+        {
+            uint8_t *b2 = malloc(fs);
+            REQUIRE(b2 != NULL);
+            CHECK_ST(flipnet_file_write(&r, (const uint8_t *)meta, ml, b2, fs, NULL), FLIPNET_OK);
+            CHECK(memcmp(buf, b2, fs) == 0);
+            free(b2);
+        }
+        free(area2);
+    }
+    /* empty metadata */
+    CHECK_ST(flipnet_file_size(&m, 0, &fs), FLIPNET_OK);
+    CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_OK);
+    CHECK_ST(flipnet_file_meta(buf, fs, &mp, &mb), FLIPNET_OK);
+    CHECK(mb == 0);
+    /* writer statuses */
+    CHECK_ST(flipnet_file_write(&m, NULL, 3, buf, fs + 3u, &wr), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_write(&m, NULL, 0, NULL, fs, &wr), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs - 1u, &wr), FLIPNET_E_NOMEM);
+    CHECK_ST(flipnet_file_write(NULL, NULL, 0, buf, fs, &wr), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_size(&m, 0, NULL), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_size(NULL, 0, &fs), FLIPNET_E_NULL);
+    {
+        flipnet_model b = m;
+        b.rule.vote = 9;
+        CHECK_ST(flipnet_file_write(&b, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
+        b = m;
+        b.rule.margin = -1;
+        CHECK_ST(flipnet_file_write(&b, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
+        b = m;
+        b.layers[2].m = 11;
+        CHECK_ST(flipnet_file_write(&b, NULL, 0, buf, fs, &wr), FLIPNET_E_SHAPE);
+        /* a weight with both bits set is refused */
+        m.weights[0] |= 1u;
+        m.weights[25] |= 1u;
+        CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
+        m.weights[25] &= ~1u;
+        /* a padding bit is refused: 785 = 24 * 32 + 17, bit 17 of word 24 is padding */
+        m.weights[24] |= 1u << 17;
+        CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
+        m.weights[24] &= ~(1u << 17);
+        CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_OK);
+    }
+    /* reader NULLs */
+    CHECK_ST(flipnet_file_peek(NULL, fs, &a), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_meta(buf, fs, NULL, &mb), FLIPNET_E_NULL);
+    CHECK_ST(flipnet_file_meta(buf, fs, &mp, NULL), FLIPNET_E_NULL);
+    free(buf);
+    free(area);
+}
+
+/* Cut a valid file at every length: always TRUNCATED, never a read out of bounds. */
+static void test_truncation(void)
+{
+    flipnet_model m;
+    void *area;
+    size_t fs = 0, len, bad = 0;
+    uint8_t *buf;
+    const uint8_t meta[5] = {'a', 'b', 'c', 'd', 'e'};
+    const uint32_t sizes[] = {40, 9, 3};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY};
+    area = fn_test_model(&m, 2, sizes, kinds, 5);
+    REQUIRE(flipnet_file_size(&m, 5, &fs) == FLIPNET_OK);
+    buf = malloc(fs);
+    REQUIRE(buf != NULL);
+    REQUIRE(flipnet_file_write(&m, meta, 5, buf, fs, NULL) == FLIPNET_OK);
+    for (len = 0; len < fs; len++) {
+        if (peek_exact(buf, len) != FLIPNET_E_FMT_TRUNCATED) {
+            bad++;
+            fprintf(stderr, "truncated at %zu: %d\n", len, peek_exact(buf, len));
+        }
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_ST(peek_exact(buf, fs), FLIPNET_OK);
+    /* one byte too many */
+    {
+        uint8_t *big = malloc(fs + 1u);
+        REQUIRE(big != NULL);
+        memcpy(big, buf, fs);
+        big[fs] = 0;
+        CHECK_ST(flipnet_file_peek(big, fs + 1u, NULL), FLIPNET_E_FMT_SIZE);
+        free(big);
+    }
+    free(buf);
+    free(area);
+}
+
+/* Flip every byte (and single bits): never OK, never out of bounds; the status fits the field. */
+static void test_flips(void)
+{
+    flipnet_model m;
+    void *area;
+    size_t fs = 0, i, notok = 0, crc = 0;
+    uint8_t *buf;
+    const uint8_t meta[3] = {'{', '}', '\n'};
+    const uint32_t sizes[] = {33, 5, 4};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_TERNARY};
+    uint32_t bit;
+    area = fn_test_model(&m, 2, sizes, kinds, 6);
+    REQUIRE(flipnet_file_size(&m, 3, &fs) == FLIPNET_OK);
+    buf = malloc(fs);
+    REQUIRE(buf != NULL);
+    REQUIRE(flipnet_file_write(&m, meta, 3, buf, fs, NULL) == FLIPNET_OK);
+    for (i = 0; i < fs; i++) {
+        for (bit = 0; bit < 9u; bit++) {
+            uint8_t mask = bit == 8u ? 0xFF : (uint8_t)(1u << bit);
+            int st;
+            buf[i] ^= mask;
+            st = peek_exact(buf, fs);
+            buf[i] ^= mask;
+            if (st != FLIPNET_OK) notok++;
+            if (st == FLIPNET_E_FMT_CRC) crc++;
+            if (i < 8u) CHECK(st == FLIPNET_E_FMT_MAGIC);
+            else if (i < 12u) CHECK(st == FLIPNET_E_FMT_VERSION);
+            else if (i >= 136u + 24u) CHECK(st == FLIPNET_E_FMT_CRC); /* weights, meta, crc */
+            else CHECK(st < 0);
+        }
+    }
+    CHECK_EQ(notok, fs * 9u);
+    CHECK(crc > 0);
+    free(buf);
+    free(area);
+}
+
+/* Each corruption with its own status (CRC re-sealed so the intended check fires). */
+static void test_cases(void)
+{
+    flipnet_model m;
+    void *area;
+    size_t fs = 0;
+    uint8_t *good, *b;
+    const uint32_t sizes[] = {33, 5, 4};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY};
+    area = fn_test_model(&m, 2, sizes, kinds, 8);
+    REQUIRE(flipnet_file_size(&m, 2, &fs) == FLIPNET_OK);
+    good = malloc(fs);
+    b = malloc(fs);
+    REQUIRE(good && b);
+    REQUIRE(flipnet_file_write(&m, (const uint8_t *)"{}", 2, good, fs, NULL) == FLIPNET_OK);
+    /* header: 64, layers 2 x 24 -> weights at 112: layer 0 is 5 rows x 2 planes x 2 words,
+     * layer 1 4 rows x 1 plane x 1 word */
+#define CASE(edit, want)                                                                           \
+    do {                                                                                           \
+        memcpy(b, good, fs);                                                                       \
+        edit;                                                                                      \
+        reseal(b, fs);                                                                             \
+        CHECK_ST(peek_exact(b, fs), want);                                                         \
+    } while (0)
+    CASE((void)0, FLIPNET_OK);
+    CASE(b[0] = 'f', FLIPNET_E_FMT_MAGIC);
+    CASE(b[7] = 1, FLIPNET_E_FMT_MAGIC);
+    CASE(fn_wr32(b + 8, 2), FLIPNET_E_FMT_VERSION);
+    CASE(fn_wr32(b + 8, 0), FLIPNET_E_FMT_VERSION);
+    CASE(fn_wr32(b + 12, 64 + 24 * 3), FLIPNET_E_FMT_SIZE);
+    CASE(fn_wr32(b + 16, 0), FLIPNET_E_FMT_VALUE);
+    CASE(fn_wr32(b + 16, 9), FLIPNET_E_FMT_VALUE);
+    CASE(fn_wr32(b + 16, 3), FLIPNET_E_FMT_SIZE); /* header_bytes says 2 layers */
+    CASE(b[20] = 2, FLIPNET_E_FMT_VALUE);
+    CASE(b[21] = 2, FLIPNET_E_FMT_VALUE);
+    CASE(b[22] = 1, FLIPNET_E_FMT_VALUE);
+    CASE(b[23] = 1, FLIPNET_E_FMT_VALUE);
+    CASE(fn_wr32(b + 24, 0xFFFFFFFFu), FLIPNET_E_FMT_VALUE); /* margin -1 */
+    CASE(fn_wr32(b + 28, 3), FLIPNET_E_FMT_TRUNCATED);       /* meta longer than the file */
+    CASE(fn_wr32(b + 28, 1), FLIPNET_E_FMT_SIZE);            /* bytes left over */
+    CASE(fn_wr32(b + 56, 4 * 28), FLIPNET_E_FMT_SIZE);
+    CASE(fn_wr32(b + 60, 1), FLIPNET_E_FMT_VALUE);
+    CASE(b[64] = 0, FLIPNET_E_FMT_VALUE);   /* kind */
+    CASE(b[64] = 3, FLIPNET_E_FMT_VALUE);
+    CASE(b[65] = 32, FLIPNET_E_FMT_VALUE);  /* shift */
+    CASE(b[65] = 31, FLIPNET_OK);
+    CASE(b[66] = 1, FLIPNET_E_FMT_VALUE);   /* reserved u16 */
+    CASE(fn_wr32(b + 84, 1), FLIPNET_E_FMT_VALUE);
+    CASE(fn_wr32(b + 68, 0), FLIPNET_E_FMT_SIZE);       /* n = 0 */
+    CASE(fn_wr32(b + 68, 65536), FLIPNET_E_FMT_SIZE);   /* n too wide */
+    CASE(fn_wr32(b + 68, 32), FLIPNET_E_FMT_SIZE);      /* n: wpr no longer matches */
+    CASE(fn_wr32(b + 68, 34), FLIPNET_OK);              /* n = 34: same wpr, padding bit 33 is 0 */
+    CASE(fn_wr32(b + 72, 6), FLIPNET_E_FMT_SIZE);       /* m: chain to layer 1 broken */
+    CASE(fn_wr32(b + 76, 3), FLIPNET_E_FMT_SIZE);       /* wpr */
+    CASE(fn_wr32(b + 80, 1), FLIPNET_E_FMT_SIZE);       /* offset of layer 0 */
+    CASE(fn_wr32(b + 88 + 16, 19), FLIPNET_E_FMT_SIZE); /* offset of layer 1 */
+    CASE(fn_wr32(b + 88 + 4, 6), FLIPNET_E_FMT_SIZE);   /* layer 1 n != layer 0 m */
+    CASE(b[88] = 1, FLIPNET_E_FMT_SIZE);                /* layer 1 ternary: weight_bytes wrong */
+    CASE(fn_wr32(b + 112, 1u), FLIPNET_OK);             /* pos bit 0 of row 0 */
+    CASE(b[112 + 8] |= 1u, FLIPNET_E_FMT_VALUE);        /* ternary pos and neg of weight 0 */
+    CASE(b[112 + 4] |= 2u, FLIPNET_E_FMT_VALUE);        /* padding bit 33 of the pos plane */
+    CASE(b[112 + 12] |= 0x80u, FLIPNET_E_FMT_VALUE);    /* padding bit of the neg plane */
+    CASE(b[112 + 80] ^= 0x10u, FLIPNET_OK);             /* binary row 0, input 4 (n = 5) */
+    CASE(b[112 + 80] |= 0x20u, FLIPNET_E_FMT_VALUE);    /* binary row 0, padding bit 5 */
+    CASE(b[112 + 92] |= 0x80u, FLIPNET_E_FMT_VALUE);    /* binary row 3, padding bit 7 */
+#undef CASE
+    memcpy(b, good, fs);
+    b[fs - 1u] ^= 1u;
+    CHECK_ST(peek_exact(b, fs), FLIPNET_E_FMT_CRC);
+    free(good);
+    free(b);
+    free(area);
+}
+
+int main(void)
+{
+    test_roundtrip();
+    test_truncation();
+    test_flips();
+    test_cases();
+    return fn_test_done("test_file");
+}
