@@ -114,7 +114,7 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (bytes == NULL) return FLIPNET_E_NULL;
-    if ((uint64_t)meta_bytes > UINT32_MAX) return FLIPNET_E_ARG;
+    if (((meta_bytes >> 16) >> 16) != 0) return FLIPNET_E_ARG; /* > UINT32_MAX (any size_t) */
     if ((uint64_t)model->weight_words * 4u > UINT32_MAX) return FLIPNET_E_SHAPE;
     total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_words * 4u +
             meta_bytes + 4u;

@@ -75,7 +75,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
             if (L->kind == FLIPNET_TERNARY) {
                 uint32_t *pos = row, *neg = row + L->wpr;
                 for (i = 0; i < L->n; i++) {
-                    uint32_t r3 = (uint32_t)((fn_rand_at(base, idx + i) >> 32) % 3u);
+                    uint32_t r3 = (uint32_t)(fn_rand_at(base, idx + i) >> 32) % 3u;
                     uint32_t bit = 1u << (i & 31u);
                     if (r3 == 2u) pos[i >> 5] |= bit;      /* w = r3 - 1 = +1 */
                     else if (r3 == 0u) neg[i >> 5] |= bit; /* w = -1 */
