@@ -237,7 +237,7 @@ def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
     for _ in range(5):
         port = _free_port()
         cmd = [qemu, "-M", QEMU_BOARDS[board], "-nographic", "-monitor", "none",
-               "-kernel", elf, "-serial", "tcp:127.0.0.1:%d,server=on,wait=on" % port]
+               "-kernel", elf, "-serial", "tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on" % port]
         if icount is not None:
             cmd += ["-icount", "shift=%s" % icount]
         cmd += list(extra)

@@ -1,0 +1,233 @@
+"""Training sessions on a device: stream a data set, train, pull the model.
+
+:func:`train_on_device` drives any object with the :class:`~flipnet.device.client.Device`
+training interface (``info, configure, train, pull, stats``): a real board, the host twin,
+QEMU, or :class:`InProcessTwin`, which runs the same steps in this process through the
+core's Python bindings. Given the same seed, data, batch, schedule and packing, all of them
+end with bit-identical weights; the tests check exactly that.
+
+Data order and schedule are the host's, as in ``Model.fit``: each epoch is shuffled with
+``flipnet.schedule.shuffle_order(n, seed, epoch)``, k and p per step come from a
+``flipnet.Schedule`` (recipe values) and travel in every TRAIN frame; the shifts are
+calibrated on the first batch (and again every ``recalibrate_every`` epochs).
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from .. import recipes as _recipes
+from ..schedule import Schedule, shuffle_order
+from . import protocol as P
+
+__all__ = ["InProcessTwin", "train_on_device", "prepare_inputs"]
+
+
+class InProcessTwin:
+    """The device's training interface, computed in-process by ``flipnet.Model``."""
+
+    port = "in-process"
+
+    def __init__(self):
+        self.model = None
+        self.sizes = None
+        self.batch = None
+        self.trained = 0
+        self.bytes_sent = self.bytes_received = 0
+
+    def info(self, refresh=False):
+        return {"board": "in-process", "protocol": 1, "max_frame": 1 << 30,
+                "max_reply": 1 << 30, "arena_bytes": 0, "ram_static": 0, "stack_bytes": 0,
+                "max_batch": 65535, "configured": self.model is not None}
+
+    def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
+                  backprop="sign", margin=0):
+        from ..model import Model
+
+        self.model = Model(sizes, kinds, seed=seed, vote=vote, filter=filter,
+                           backprop=backprop, margin=margin)
+        self.sizes = [int(s) for s in sizes]
+        self.batch = int(batch)
+        self.trained = 0
+        return {"weight_bytes": int(self.model._m.weight_words) * 4}
+
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None):
+        from .._ffi import ffi, lib
+        from ..errors import check
+
+        m = self.model
+        x8 = np.ascontiguousarray(x, dtype=np.int8)
+        y16 = np.ascontiguousarray(y, dtype=np.uint16)
+        b = x8.shape[0]
+        if calibrate:
+            m.calibrate(x8)
+        params = ffi.new("flipnet_step_params *")
+        stats = ffi.new("flipnet_step_stats *")
+        for i in range(len(k)):
+            params.k[i] = int(k[i])
+            params.p_q16[i] = int(p_q16[i])
+        scratch, sbytes = m._scratch_for(b, True)
+        check(lib.flipnet_train_step(m._m, ffi.from_buffer("int8_t[]", x8),
+                                     ffi.from_buffer("uint16_t[]", y16), b, params, stats,
+                                     scratch, sbytes), "flipnet_train_step")
+        m._calibrated = True
+        self.trained += b
+        L = m.n_layers
+        return {"correct": int(stats.correct), "errors": int(stats.errors),
+                "steps": m.steps, "samples": m.samples, "shifts": list(m.shifts),
+                "changes": [int(stats.changes[i]) for i in range(L)],
+                "eligible": [int(stats.eligible[i]) for i in range(L)]}
+
+    def stats(self):
+        m = self.model
+        return {"steps": m.steps, "samples": m.samples, "trained": self.trained,
+                "stack_used": 0, "ram_static": 0, "arena_used": 0}
+
+    def pull(self):
+        return self.model.to_bytes()
+
+    def link_stats(self):
+        return {"bytes_sent": 0, "bytes_received": 0, "retransmits": 0, "naks": 0,
+                "bad_replies": 0}
+
+
+def prepare_inputs(x, bits=8):
+    """Samples -> (int8 (N, n0) the device trains on, table for ``bits`` < 8).
+
+    uint8 pixels are quantized as the core does (8 bits: ``clamp(p - 128, -127, 127)``) or
+    binned (``protocol.pixel_table``); int8 inputs are sent as they are (8 bits only).
+    """
+    x = np.asarray(x)
+    x = x.reshape(x.shape[0], -1)
+    if x.dtype == np.uint8:
+        x8, _, table = P.quantize_pixels(x, bits)
+        return np.ascontiguousarray(x8), table
+    if x.dtype != np.int8:
+        raise ValueError("inputs must be uint8 pixels or int8 values, got %s" % x.dtype)
+    if bits != 8:
+        raise ValueError("int8 inputs are sent with 8 bits; pass uint8 pixels to pack them")
+    return np.ascontiguousarray(x), None
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+def _save_bytes(path, data):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8,
+                    recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
+                    mirror=None, calibrate=True, on_step=None):
+    """Train a fresh model on ``dev`` from (x, y); returns a summary dict.
+
+    ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict)
+    gives the rule (vote, filter, margin) and the schedule (p0, p1, k_frac, ...);
+    ``schedule`` (a ``flipnet.Schedule`` or dict) overrides the latter. ``bits``: input
+    packing on the link (1, 2, 4, 8). ``pull_every``: also pull the model to ``out`` every
+    N steps. ``mirror``: another device-like object (e.g. :class:`InProcessTwin`) that gets
+    the same steps; ``on_step(step, reply)`` is called after every step.
+
+    The summary holds ``model_bytes`` (the pulled file), ``steps``, ``samples``,
+    ``train_acc`` (on-device running accuracy), ``seconds``, link and device statistics.
+    """
+    rec = _recipes.get(recipe)
+    if schedule is None:
+        sched = Schedule.from_recipe(rec)
+    elif isinstance(schedule, Schedule):
+        sched = schedule
+    else:
+        sched = Schedule(recipe=rec, **schedule)
+    margin = rec["margin"] if sched.margin is None else sched.margin
+    x8, table = prepare_inputs(x, bits)
+    y = np.asarray(y).astype(np.int64).ravel()
+    n = x8.shape[0]
+    if y.shape[0] != n:
+        raise ValueError("%d labels for %d samples" % (y.shape[0], n))
+    sizes = [int(s) for s in sizes]
+    if x8.shape[1] != sizes[0]:
+        raise ValueError("samples have %d values but the model has %d inputs"
+                         % (x8.shape[1], sizes[0]))
+    batch = int(min(batch, n))
+    cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rec["vote"], filter=rec["filter"],
+               backprop=rec["backprop"], margin=int(margin))
+    info = dev.info()
+    plan = dev.configure(sizes, **cfg)
+    if mirror is not None:
+        mirror.configure(sizes, **cfg)
+    L = len(sizes) - 1
+    shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
+    steps_per_epoch = -(-n // batch)
+    total = epochs * steps_per_epoch
+    bar = _progress(epochs * n, "device %s" % info.get("board", "?"), progress)
+    step = 0
+    correct = seen = 0
+    changes = [0] * L
+    t0 = time.perf_counter()
+    sent0 = getattr(dev, "bytes_sent", 0)
+    recv0 = getattr(dev, "bytes_received", 0)
+    last_pull = None
+    try:
+        for e in range(epochs):
+            order = shuffle_order(n, seed, e)
+            for s in range(steps_per_epoch):
+                idx = order[s * batch:(s + 1) * batch]
+                xb, yb = x8[idx], y[idx]
+                ks, ps = sched.step_params(step, total, shapes)
+                cal = calibrate and s == 0 and (e == 0 or (sched.recalibrate_every and
+                                                           e % sched.recalibrate_every == 0))
+                r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table)
+                if mirror is not None:
+                    mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table)
+                step += 1
+                seen += len(idx)
+                correct += r["correct"]
+                for i in range(L):
+                    changes[i] += r["changes"][i]
+                if on_step is not None:
+                    on_step(step, r)
+                if bar is not None:
+                    bar.update(len(idx))
+                    if step % 4 == 0 or step == total:
+                        dt = max(1e-9, time.perf_counter() - t0)
+                        link = (getattr(dev, "bytes_sent", 0) - sent0 +
+                                getattr(dev, "bytes_received", 0) - recv0) / dt
+                        bar.set_postfix(acc="%.3f" % (correct / seen), sps="%.0f" % (seen / dt),
+                                        link="%.1fkB/s" % (link / 1e3), refresh=False)
+                if pull_every and out and step % pull_every == 0 and step < total:
+                    last_pull = dev.pull()
+                    _save_bytes(out, last_pull)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    data = dev.pull()
+    dstats = dev.stats()
+    summary = {
+        "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
+        "epochs": epochs, "batch": batch, "bits": bits, "steps": step, "samples": seen,
+        "train_acc": correct / seen if seen else None, "changes": changes,
+        "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
+        "plan": plan, "device_stats": dstats, "model_bytes": data,
+        "schedule": sched.to_dict(), "rule": {k: cfg[k] for k in ("vote", "filter", "backprop",
+                                                                   "margin")},
+        "info": info,
+    }
+    if hasattr(dev, "link_stats"):
+        summary["link"] = dev.link_stats()
+    if out:
+        _save_bytes(out, data)
+    return summary
