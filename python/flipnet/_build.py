@@ -24,7 +24,8 @@ CSRC = os.path.join(ROOT, "csrc")
 INCLUDE = os.path.join(CSRC, "include")
 HEADER = os.path.join(INCLUDE, "flipnet", "flipnet.h")
 
-_INT_DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)\s+\(?\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)?\s*$")
+_INT_DEFINE = re.compile(
+    r"^\s*#\s*define\s+(\w+)\s+\(?\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)?\s*$")
 
 
 def header_cdef(path=HEADER):
@@ -93,7 +94,8 @@ if __name__ == "__main__":
     so = make_builder(relative_sources=False).compile(tmpdir=tmp, verbose=False)
     import shutil
 
-    for old in glob.glob(os.path.join(HERE, "_core*.so")) + glob.glob(os.path.join(HERE, "_core*.pyd")):
+    for old in glob.glob(os.path.join(HERE, "_core*.so")) + \
+            glob.glob(os.path.join(HERE, "_core*.pyd")):
         os.unlink(old)  # a stale build with another ABI tag would shadow the new one
     dest = os.path.join(HERE, os.path.basename(so))
     shutil.copy2(so, dest)

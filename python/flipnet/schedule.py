@@ -31,7 +31,8 @@ _M64 = (1 << 64) - 1
 
 def stream(purpose, layer, step):
     """``(purpose << 56) | (layer << 48) | (step mod 2^48)`` (docs/rule.md section 6)."""
-    return ((int(purpose) & 0xFF) << 56) | ((int(layer) & 0xFF) << 48) | (int(step) & ((1 << 48) - 1))
+    return (((int(purpose) & 0xFF) << 56) | ((int(layer) & 0xFF) << 48)
+            | (int(step) & ((1 << 48) - 1)))
 
 
 def _mix64(z):

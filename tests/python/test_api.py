@@ -25,7 +25,8 @@ def test_constructors_and_properties():
     assert m.sizes == [784, 256, 256, 10]
     assert m.arch == "784-256-256-10"
     assert m.kinds == ["ternary"] * 3
-    assert (m.n_layers, m.n_inputs, m.n_classes, m.seed, m.steps, m.samples) == (3, 784, 10, 3, 0, 0)
+    assert (m.n_layers, m.n_inputs, m.n_classes, m.seed) == (3, 784, 10, 3)
+    assert (m.steps, m.samples) == (0, 0)
     assert m.n_weights == 784 * 256 + 256 * 256 + 256 * 10
     b = flipnet.Model.binary("784-64-10", seed=1)
     assert b.kinds == ["binary", "binary"]
@@ -160,7 +161,7 @@ def test_bad_labels(labels, cls, words, rng):
         assert words in str(info.value)
 
 
-# ---- weights and calibration ----------------------------------------------------------------------
+# ---- weights and calibration --------------------------------------------------------------------
 def test_weights_round_trip(rng):
     m = flipnet.Model.ternary(SMALL, seed=0)
     w = rng.integers(-1, 2, size=(32, 784)).astype(np.int8)

@@ -166,7 +166,7 @@ def test_real_mnist(mnist):
     assert y[:5].tolist() == [5, 0, 4, 1, 9]
 
 
-# ---- download from a loopback server --------------------------------------------------------------
+# ---- download from a loopback server ------------------------------------------------------------
 @contextlib.contextmanager
 def serve(directory):
     handler = functools.partial(_QuietHandler, directory=str(directory))
