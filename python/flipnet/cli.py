@@ -108,13 +108,15 @@ def cmd_train(args):
     from .model import Model, parse_sizes
     from .schedule import Schedule
 
-    sizes = parse_sizes(args.arch)
-    recipe = _recipes.get(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+    recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights,
+                          epochs=args.epochs, batch_size=args.batch_size,
                           p0=args.p0, p1=args.p1, k_frac=args.k_frac, margin=args.margin,
                           vote=args.vote, filter=args.filter,
                           recalibrate_every=args.recalibrate_every)
     # check the architecture before spending time on data
-    model = Model(sizes, args.weights, seed=args.seed, recipe=recipe)
+    sizes = parse_sizes(recipe["arch"])
+    weights = recipe["weights"]
+    model = Model(sizes, weights, seed=args.seed, recipe=recipe)
     (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
     per = int(x[0].size)
     if sizes[0] != per:
@@ -130,7 +132,7 @@ def cmd_train(args):
     verbose = 0 if args.quiet else 1
     if not args.quiet:
         _err("flipnet %s: training %s %s on %s (%d train / %d test samples), recipe %s"
-             % (__version__, model.arch, args.weights, args.dataset, len(x), len(xt),
+             % (__version__, model.arch, weights, args.dataset, len(x), len(xt),
                 args.recipe))
     t0 = time.perf_counter()
     history = model.fit(x, y, validation_data=(xt, yt) if not args.no_val else None,
@@ -147,7 +149,7 @@ def cmd_train(args):
         "command": "train",
         "dataset": args.dataset,
         "arch": model.arch,
-        "weights": args.weights,
+        "weights": weights,
         "recipe": args.recipe,
         "seed": args.seed,
         "epochs": len(history),
@@ -270,9 +272,9 @@ def build_parser():
                        description="Train a model on MNIST or Fashion-MNIST. Recipe values "
                        "(flipnet.recipes) are used for every option not given.")
     t.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
-    t.add_argument("--arch", default="784-256-256-10",
-                   help="layer sizes, inputs to classes (default: %(default)s)")
-    t.add_argument("--weights", choices=("ternary", "binary"), default="ternary")
+    t.add_argument("--arch", help="layer sizes, inputs to classes (recipe: %s)" % d["arch"])
+    t.add_argument("--weights", choices=("ternary", "binary"),
+                   help="(recipe: %s)" % d["weights"])
     t.add_argument("--recipe", choices=sorted(_recipes.RECIPES), default="default",
                    help="defaults for the options below (default: %(default)s)")
     t.add_argument("--epochs", type=_nonneg, help="(recipe: %d)" % d["epochs"])

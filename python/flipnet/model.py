@@ -185,6 +185,13 @@ class Model:
               "flipnet_model_init(%s)" % "-".join(map(str, sizes)))
         self._set_rule(self.recipe)
         self._init_state()
+        self._recipe_arch()
+
+    def _recipe_arch(self):
+        """Keep the recipe's arch/weights entries true to this model."""
+        self.recipe["arch"] = self.arch
+        kinds = self.kinds
+        self.recipe["weights"] = kinds[0] if len(set(kinds)) == 1 else kinds
 
     @classmethod
     def ternary(cls, sizes, seed=0, **options):
@@ -818,6 +825,7 @@ class Model:
             self._training_log = list(meta.get("training", []))
             self._epoch_log = list(meta.get("history", []))
             self.meta = dict(meta.get("user", {}))
+        self._recipe_arch()
         return self
 
 

@@ -3,6 +3,8 @@
 A recipe is a plain dict (JSON-serializable; it is stored in the model file's metadata).
 Keys:
 
+``arch``                layer sizes of ``flipnet train`` when --arch is not given
+``weights``             ``"ternary"`` or ``"binary"``, for ``flipnet train`` without --weights
 ``epochs``              passes over the training set
 ``batch_size``          samples per training step (the last batch of an epoch may be smaller)
 ``p0``, ``p1``          change probability, decayed linearly from ``p0`` (first step) to ``p1``
@@ -27,6 +29,8 @@ Keys:
 import copy
 
 PAPER = {
+    "arch": "784-256-256-10",
+    "weights": "ternary",
     "epochs": 10,
     "batch_size": 64,
     "p0": 0.3,
@@ -43,6 +47,8 @@ PAPER = {
 }
 
 DEFAULT = {
+    "arch": "784-256-256-10",
+    "weights": "ternary",
     "epochs": 10,
     "batch_size": 64,
     "p0": 0.3,
