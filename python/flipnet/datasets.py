@@ -28,6 +28,7 @@ import hashlib
 import os
 import shutil
 import struct
+import sys
 import urllib.error
 import urllib.request
 
@@ -233,7 +234,8 @@ def _sha256_file(path, decompress=False):
 
 
 def _download_one(url, dest, sums, timeout):
-    part = dest + ".part"
+    part = "%s.%d.part" % (dest, os.getpid())
+    print("flipnet: downloading %s" % url, file=sys.stderr)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
             shutil.copyfileobj(resp, out, 1 << 20)

@@ -539,6 +539,10 @@ class Model:
         check(lib.flipnet_layer_set(self._m, layer, ffi.from_buffer("int8_t[]", w8)),
               "flipnet_layer_set(%d)" % layer)
 
+    def __reduce__(self):
+        # picklable (multiprocessing, caching) through the model file format
+        return (Model.from_bytes, (self.to_bytes(),))
+
     def copy(self):
         """An independent copy (weights, shifts, counters, rule, metadata)."""
         return Model.from_bytes(self.to_bytes())

@@ -374,3 +374,12 @@ def test_device_training_record(tmp_path):
     assert r.epochs_trained == 1
     with pytest.raises(TypeError):
         m.add_training_record("device", 1, 1, 1.0, thing=object())
+
+
+def test_pickle_round_trip():
+    import pickle
+
+    m = flipnet.Model.binary([784, 64, 10], seed=5)
+    m.meta["k"] = 1
+    r = pickle.loads(pickle.dumps(m))
+    assert np.array_equal(r.weights(0), m.weights(0)) and r.meta == {"k": 1}
