@@ -93,6 +93,14 @@ class Device:
         self._info = None
         self.sizes = None
         self.batch = None
+        sock = getattr(self._ser, "_socket", None)  # socket:// ports: no Nagle delays
+        if sock is not None:
+            try:
+                import socket
+
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         try:
             self._ser.reset_input_buffer()
         except Exception:  # noqa: BLE001 - not every port-like object has it

@@ -1,0 +1,13 @@
+"""Host-side tooling for flipnet devices (docs/protocol.md).
+
+- :mod:`.framing`: COBS frames with CRC-32 (pure functions),
+- :mod:`.protocol`: command payloads and input packing (pure functions),
+- :mod:`.client`: :class:`Device`, a protocol client over any pyserial port,
+- :mod:`.session`: :func:`train_on_device` (stream a data set, train, pull),
+- :mod:`.sim`: the host twin and QEMU boards, devices without hardware,
+- :mod:`.cli`: ``flipnet device ...`` and ``flipnet demo``.
+"""
+
+from .client import Device, DeviceError, DeviceReplyError  # noqa: F401
+
+__all__ = ["Device", "DeviceError", "DeviceReplyError"]

@@ -1,0 +1,448 @@
+"""``flipnet device ...`` and ``flipnet demo``.
+
+    flipnet device info    --port URL [--json]
+    flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
+                           [--limit N] [--epochs E] [--batch B] [--bits 8|4|2|1] [--seed S]
+                           [--recipe default|paper] [--p0 P] [--p1 P] [--k-frac F] [--margin M]
+                           [--out model.flip] [--pull-every N] [--json]
+    flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N] [--json]
+    flipnet device predict --port URL [--dataset mnist] [--limit N] [--json]
+    flipnet device pull    --port URL [--out model.flip]
+    flipnet device load    --port URL MODEL [--batch B]
+    flipnet device stats   --port URL [--json]
+    flipnet device reset   --port URL
+    flipnet device sim     [--board host|mps2-an386|mps2-an385|mps2-an500] [--link PATH]
+    flipnet demo           [--board mps2-an386] [--twin] [--limit N] [--epochs E] [--bits B]
+
+``--port`` takes anything pyserial opens: /dev/ttyACM0, COM3, socket://127.0.0.1:4444, a
+pty path such as the one ``flipnet device sim`` prints.
+"""
+
+import json
+import os
+import sys
+import time
+
+__all__ = ["register"]
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def _err(msg):
+    print(msg, file=sys.stderr)
+
+
+def _emit_json(obj):
+    sys.stdout.flush()
+    print(json.dumps(obj, sort_keys=True, default=_jsonable))
+    sys.stdout.flush()
+
+
+def _jsonable(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, bytes):
+        return len(o)
+    raise TypeError("%s is not JSON serializable" % type(o).__name__)
+
+
+def _parse_arch(text):
+    try:
+        sizes = [int(s) for s in str(text).replace(",", "-").split("-") if s.strip()]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError("--arch must look like 784-128-10, got %r" % (text,))
+    return sizes
+
+
+def _open(args):
+    from .client import Device
+
+    return Device(args.port, baudrate=args.baud, timeout=args.timeout, retries=args.retries)
+
+
+def _port_args(p, required=True):
+    p.add_argument("--port", required=required,
+                   help="serial port or URL: /dev/ttyACM0, COM3, socket://HOST:PORT, a pty path")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=3.0,
+                   help="seconds to wait for a reply before retransmitting (default %(default)s)")
+    p.add_argument("--retries", type=int, default=10,
+                   help="retransmissions before giving up (default %(default)s)")
+
+
+def _data_args(p):
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--data-dir", help="directory holding the data set files")
+    p.add_argument("--limit", type=int, help="use only the first N samples")
+
+
+def _train_args(p, limit_default):
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--data-dir", help="directory holding the data set files")
+    p.add_argument("--limit", type=int, default=limit_default,
+                   help="train on the first N training samples (default %(default)s; 0 = all)")
+    p.add_argument("--test-limit", type=int, default=10000,
+                   help="evaluate on the first N test samples on the host (default %(default)s)")
+    p.add_argument("--arch", default="784-128-10", help="layer sizes (default %(default)s)")
+    p.add_argument("--weights", choices=("ternary", "binary"), default="ternary")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch", type=int, default=8,
+                   help="samples per TRAIN frame (default %(default)s; bounded by device RAM)")
+    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8,
+                   help="bits per input value on the link (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--recipe", default="default", help="default or paper")
+    p.add_argument("--p0", type=float, help="change probability at the first step")
+    p.add_argument("--p1", type=float, help="change probability at the last step")
+    p.add_argument("--k-frac", type=float, help="k as a fraction of each layer's weights")
+    p.add_argument("--margin", type=int, help="output error margin")
+    p.add_argument("--out", default="device.flip", help="model file (default %(default)s)")
+    p.add_argument("--pull-every", type=int, default=200,
+                   help="also pull the model to --out every N steps (default %(default)s; 0 = "
+                        "only at the end)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def register(subparsers):
+    """Add ``device`` (with its subcommands) and ``demo`` to the ``flipnet`` parser."""
+    dev = subparsers.add_parser("device", help="train on a microcontroller (or its twin) over "
+                                "a serial link")
+    sub = dev.add_subparsers(dest="device_cmd", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="what the device is and has (board, RAM, protocol)")
+    _port_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="stream a data set to the device, train, pull the model")
+    _port_args(p)
+    _train_args(p, limit_default=10000)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy of the device's model, computed on the device")
+    _port_args(p)
+    _data_args(p)
+    p.add_argument("--model", help="load this model file onto the device first")
+    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="classes predicted by the device for test samples")
+    _port_args(p)
+    _data_args(p)
+    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("pull", help="copy the device's model into a model file")
+    _port_args(p)
+    p.add_argument("--out", default="device.flip")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("load", help="send a model file to the device")
+    _port_args(p)
+    p.add_argument("model")
+    p.add_argument("--batch", type=int, default=8, help="largest batch to size RAM for")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("stats", help="training counters and RAM high-water mark")
+    _port_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("reset", help="forget the device's model and counters")
+    _port_args(p)
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("sim", help="run a device without hardware: the host twin on a "
+                       "pseudo-terminal, or the firmware under QEMU; prints its port")
+    p.add_argument("--board", default="host",
+                   help="host (the twin, default) or a QEMU board: mps2-an386, mps2-an385, "
+                        "mps2-an500")
+    p.add_argument("--link", help="host twin: also create this symlink to the pty")
+    p.add_argument("--elf", help="QEMU: firmware image (default: the built one)")
+    p.set_defaults(func=cmd_sim)
+
+    dev.set_defaults(func=lambda args: (dev.print_help(sys.stderr), 2)[1])
+
+    d = subparsers.add_parser("demo", help="the whole story in one command: start a device "
+                              "(QEMU M4 firmware, else the host twin), stream MNIST, train on "
+                              "it, pull the model, evaluate it on the host")
+    d.add_argument("--board", default="mps2-an386", help="QEMU board (default %(default)s)")
+    d.add_argument("--twin", action="store_true", help="use the host twin even if QEMU works")
+    d.add_argument("--build", action="store_true",
+                   help="build the firmware first if no image is found (needs arm-none-eabi-gcc)")
+    _train_args(d, limit_default=3000)
+    d.set_defaults(func=cmd_demo, out="demo.flip", bits=4, timeout=3.0, retries=10)
+    return dev
+
+
+# ---- commands ------------------------------------------------------------------------------
+def cmd_info(args):
+    with _open(args) as dev:
+        info = dev.info()
+        stats = dev.stats()
+    if args.json:
+        _emit_json({"info": info, "stats": stats})
+        return 0
+    print("board          %s (protocol %d, core %s)" % (info["board"], info["protocol"],
+                                                       info["core_version"]))
+    print("RAM            %s static + stack %s of %s reserved; arena %d B"
+          % (_b(info["ram_static"]), _b(stats["stack_used"]), _b(info["stack_bytes"]),
+             info["arena_bytes"]))
+    print("frames         request <= %d B, reply <= %d B, batch <= %d"
+          % (info["max_frame"], info["max_reply"], info["max_batch"]))
+    print("largest model  784-%d-10 ternary (batch 8)" % info["largest_hidden"])
+    if stats["configured"]:
+        print("model          %d layers, %d steps, %d samples, %d trained since configure"
+              % (stats["n_layers"], stats["steps"], stats["samples"], stats["trained"]))
+    else:
+        print("model          none (configure or load one)")
+    return 0
+
+
+def _b(n):
+    return "%d B" % n if n else "?"
+
+
+def _load_data(name, data_dir):
+    from .. import datasets
+
+    return datasets.load(name, path=data_dir, download=data_dir is None)
+
+
+def _summary_lines(s, acc, n_test, path):
+    st = s["device_stats"]
+    ram = (st.get("ram_static") or 0) + (st.get("stack_used") or 0)
+    link = s.get("link", {})
+    lines = [
+        "device         %s" % s["board"],
+        "model          %s %s, seed %d" % ("-".join(map(str, s["sizes"])), s["kinds"], s["seed"]),
+        "trained        %d samples in %d steps (batch %d, %d-bit inputs), %.1f s, %.0f samples/s"
+        % (s["samples"], s["steps"], s["batch"], s["bits"], s["seconds"],
+           s["samples_per_s"] or 0),
+        "on-device acc  %.4f (running, during training)" % s["train_acc"],
+    ]
+    if acc is not None:
+        lines.append("test accuracy  %.4f (pulled model, evaluated on the host, %d samples)"
+                     % (acc, n_test))
+    lines.append("changes        %s weights changed per layer" % ", ".join(map(str, s["changes"])))
+    if ram:
+        lines.append("device RAM     %d B (static %d + stack high-water %d)"
+                     % (ram, st["ram_static"], st["stack_used"]))
+    if link:
+        lines.append("link           %d B sent, %d B received, %d retransmits"
+                     % (link["bytes_sent"], link["bytes_received"], link["retransmits"]))
+    if path:
+        lines.append("saved          %s" % path)
+    return lines
+
+
+def _run_training(args, dev, announce=None):
+    from ..model import Model
+    from .session import prepare_inputs, train_on_device
+
+    sizes = _parse_arch(args.arch)
+    (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    if args.limit:
+        x, y = x[:args.limit], y[:args.limit]
+    sched = {k: v for k, v in (("p0", args.p0), ("p1", args.p1), ("k_frac", args.k_frac),
+                               ("margin", args.margin)) if v is not None}
+    if announce:
+        announce()
+    s = train_on_device(dev, x, y, sizes, kinds=args.weights, seed=args.seed,
+                        epochs=args.epochs, batch=args.batch, recipe=args.recipe,
+                        schedule=sched or None, bits=args.bits,
+                        pull_every=args.pull_every, out=args.out or None,
+                        progress=not args.quiet)
+    model = Model.from_bytes(s["model_bytes"], source="the model pulled from the device")
+    acc = None
+    if args.test_limit:
+        xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits)
+        acc = model.evaluate(xt8, yt[:args.test_limit])
+    model.meta["device_training"] = {
+        "board": s["board"], "steps": s["steps"], "samples": s["samples"],
+        "epochs": s["epochs"], "batch": s["batch"], "bits": s["bits"], "seconds": s["seconds"],
+        "train_acc": s["train_acc"], "test_acc": acc, "schedule": s["schedule"],
+        "dataset": args.dataset, "device_stats": s["device_stats"], "link": s.get("link"),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if args.out:
+        model.save(args.out)
+    return s, acc, model
+
+
+def cmd_train(args):
+    with _open(args) as dev:
+        s, acc, _ = _run_training(args, dev)
+    _report(args, s, acc, args.test_limit)
+    return 0
+
+
+def _report(args, s, acc, n_test):
+    out = dict(s)
+    out.pop("model_bytes", None)
+    out["test_acc"] = acc
+    out["out"] = args.out or None
+    if args.json:
+        _emit_json(out)
+        return
+    for ln in _summary_lines(s, acc, n_test, args.out):
+        print(ln)
+
+
+def cmd_eval(args):
+    from .session import prepare_inputs
+
+    (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    if args.limit:
+        xt, yt = xt[:args.limit], yt[:args.limit]
+    x8, table = prepare_inputs(xt, args.bits)
+    with _open(args) as dev:
+        if args.model:
+            with open(args.model, "rb") as f:
+                dev.load(f.read())
+        else:
+            _adopt_device_model(dev)
+        correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
+    if args.json:
+        _emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
+    else:
+        print("device accuracy %.4f (%d/%d)" % (correct / n if n else 0.0, correct, n))
+    return 0
+
+
+def _adopt_device_model(dev):
+    """Learn the device's current architecture (for a connection that did not configure)."""
+    from ..model import Model
+
+    m = Model.from_bytes(dev.pull(), source="the device's model")
+    dev.sizes = list(m.sizes)
+    dev.batch = dev.batch or 1
+    return m
+
+
+def cmd_predict(args):
+    from .session import prepare_inputs
+
+    (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    n = args.limit or 10
+    x8, table = prepare_inputs(xt[:n], args.bits)
+    with _open(args) as dev:
+        _adopt_device_model(dev)
+        classes = dev.predict(x8, bits=args.bits, table=table)
+    if args.json:
+        _emit_json({"classes": classes.tolist(), "labels": yt[:n].tolist()})
+    else:
+        print("predicted %s" % " ".join(map(str, classes.tolist())))
+        print("labels    %s" % " ".join(map(str, yt[:n].tolist())))
+    return 0
+
+
+def cmd_pull(args):
+    from ..model import Model
+
+    with _open(args) as dev:
+        data = dev.pull()
+    Model.from_bytes(data, source="the model pulled from %s" % args.port).save(args.out)
+    print("saved %s (%d bytes)" % (args.out, len(data)))
+    return 0
+
+
+def cmd_load(args):
+    with open(args.model, "rb") as f:
+        data = f.read()
+    with _open(args) as dev:
+        dev.load(data, batch=args.batch)
+    print("loaded %s (%d bytes) onto %s" % (args.model, len(data), args.port))
+    return 0
+
+
+def cmd_stats(args):
+    with _open(args) as dev:
+        st = dev.stats()
+    if args.json:
+        _emit_json(st)
+    else:
+        for k in sorted(st):
+            print("%-14s %s" % (k, st[k]))
+    return 0
+
+
+def cmd_reset(args):
+    with _open(args) as dev:
+        dev.reset()
+    print("reset %s" % args.port)
+    return 0
+
+
+def _start_device(board, elf=None, link=None):
+    from . import sim
+
+    if board == "host":
+        return sim.start_twin(link=link)
+    return sim.start_qemu(board, elf=elf)
+
+
+def cmd_sim(args):
+    proc = _start_device(args.board, args.elf, args.link)
+    try:
+        print(proc.port, flush=True)
+        _err("flipnet: %s running (pid %d); connect with --port %s; Ctrl-C stops it"
+             % (proc.what, proc.pid, proc.port))
+        while proc.alive():
+            time.sleep(0.5)
+        _err("flipnet: %s exited" % proc.what)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        proc.stop()
+
+
+def cmd_demo(args):
+    from . import sim
+    from .client import Device, DeviceError
+
+    t0 = time.perf_counter()
+    proc = None
+    why = None
+    if not args.twin:
+        if not sim.qemu_available():
+            why = "qemu-system-arm not found"
+        else:
+            elf = sim.find_firmware(args.board)
+            if elf is None and args.build:
+                elf = sim.build_firmware(args.board)
+            if elf is None:
+                why = ("no firmware image for %s (build it with cmake, see firmware/"
+                       "CMakeLists.txt, or pass --build)" % args.board)
+            else:
+                try:
+                    proc = sim.start_qemu(args.board, elf=elf)
+                except DeviceError as exc:
+                    why = str(exc)
+    if proc is None:
+        if why and not args.quiet:
+            _err("flipnet demo: %s; using the host twin" % why)
+        proc = sim.start_twin()
+    with proc:
+        if not args.quiet:
+            _err("flipnet demo: device = %s on %s" % (proc.what, proc.port))
+        with Device(proc.port, timeout=args.timeout, retries=args.retries) as dev:
+            s, acc, _ = _run_training(args, dev)
+    s["wall_seconds"] = time.perf_counter() - t0
+    s["device"] = proc.what
+    _report(args, s, acc, args.test_limit)
+    return 0
