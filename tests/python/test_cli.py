@@ -130,7 +130,7 @@ def test_subprocess_json_is_last_line_and_errors_have_no_traceback(tmp_path, tra
     p = subprocess.run([sys.executable, "-m", "flipnet", "eval", str(tmp_path / "nope.flip")],
                        capture_output=True, text=True, env=_env(), timeout=120)
     assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert p.stderr.startswith("flipnet: error:")
+    assert p.stderr.strip().splitlines()[-1].startswith("flipnet: error:")
 
 
 def test_help_lists_commands(capsys):
