@@ -139,3 +139,19 @@ def test_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("train", "eval", "info"):
         assert cmd in out
+
+
+def test_fashion_mnist_and_eval_uses_the_models_dataset(capsys, tmp_path):
+    from flipnet import datasets
+
+    if datasets.find_dataset("fashion_mnist") is None:
+        pytest.skip("Fashion-MNIST not available locally")
+    path = tmp_path / "f.flip"
+    status, out, err = run(capsys, "train", "--dataset", "fashion_mnist", "--arch", "784-10",
+                           "--epochs", "1", "--limit", "300", "--test-limit", "100",
+                           "--out", path, "--json", "--quiet")
+    assert status == 0, err
+    assert last_json(out)["dataset"] == "fashion_mnist"
+    status, out, err = run(capsys, "eval", path, "--json", "--limit", "50")
+    assert status == 0, err
+    assert last_json(out)["dataset"] == "fashion_mnist" and last_json(out)["n"] == 50
