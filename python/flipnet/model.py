@@ -606,8 +606,8 @@ class Model:
         params = ffi.new("flipnet_step_params *")
         stats = ffi.new("flipnet_step_stats *")
         history = History()
-        session = {"where": "host", "host": platform.node() or None,
-                   "machine": platform.machine(), "flipnet_version": __version__,
+        session = {"where": "host", "machine": platform.machine(),
+                   "python": platform.python_version(), "flipnet_version": __version__,
                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "epochs": 0, "steps": 0, "samples": 0, "seconds": 0.0,
                    "batch_size": batch_size, "n_train": n, "schedule": sched.to_dict(),
@@ -647,6 +647,8 @@ class Model:
                           "flipnet_train_step(step=%d, batch=%d)" % (self.steps, b))
                     step += 1
                     seen += b
+                    session["steps"] += 1
+                    session["samples"] += b
                     correct += stats.correct
                     errors += stats.errors
                     for l in range(L):
@@ -676,8 +678,6 @@ class Model:
                 self._epoch_log.append(dict(rec, session=len(self._training_log)))
                 self._epochs_trained += 1
                 session["epochs"] += 1
-                session["steps"] += steps_per_epoch
-                session["samples"] += seen
         finally:
             session["seconds"] = time.perf_counter() - t_run
             if session["steps"]:
