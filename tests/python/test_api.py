@@ -383,3 +383,25 @@ def test_pickle_round_trip():
     m.meta["k"] = 1
     r = pickle.loads(pickle.dumps(m))
     assert np.array_equal(r.weights(0), m.weights(0)) and r.meta == {"k": 1}
+
+
+def test_interrupted_fit_is_recorded(mnist_small):
+    (x, y), _ = mnist_small
+
+    class Stop(Exception):
+        pass
+
+    class Sched(flipnet.Schedule):
+        calls = 0
+
+        def step_params(self, step, total, shapes):
+            Sched.calls += 1
+            if Sched.calls > 3:
+                raise Stop()
+            return super().step_params(step, total, shapes)
+
+    m = flipnet.Model.ternary([784, 16, 10], seed=0)
+    with pytest.raises(Stop):
+        m.fit(x[:640], y[:640], epochs=2, batch_size=64, schedule=Sched(), verbose=0)
+    assert m.steps == 3 and m.training_log[-1]["steps"] == 3
+    assert m.training_log[-1]["samples"] == 192 and m.training_log[-1]["epochs"] == 0
