@@ -68,3 +68,15 @@ def test_reported_scratch_is_enough_and_less_is_refused():
         assert st == want
     with pytest.raises(errors.BufferSizeError):
         errors.check(lib.FLIPNET_E_NOMEM, "train step")
+
+
+def test_buffers_are_numpy_owned_and_aligned():
+    m = flipnet.Model.ternary([784, 64, 10], seed=0)
+    m.forward(np.zeros((3, 784), np.int8))
+    m.train_step(np.zeros((5, 784), np.int8), np.zeros(5, np.int64), k=1, p=0.5)
+    bufs = [m._weights] + [entry[1] for entry in m._scratch.values()]
+    assert len(bufs) == 3
+    for b in bufs:
+        assert isinstance(b, np.ndarray) and b.dtype == np.uint32
+        assert b.ctypes.data % 4 == 0
+    assert int(ffi.cast("uintptr_t", m._m.weights)) == m._weights.ctypes.data
