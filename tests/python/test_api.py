@@ -405,3 +405,16 @@ def test_interrupted_fit_is_recorded(mnist_small):
         m.fit(x[:640], y[:640], epochs=2, batch_size=64, schedule=Sched(), verbose=0)
     assert m.steps == 3 and m.training_log[-1]["steps"] == 3
     assert m.training_log[-1]["samples"] == 192 and m.training_log[-1]["epochs"] == 0
+
+
+def test_calibration_policy(mnist_small, monkeypatch):
+    (x, y), _ = mnist_small
+    m = flipnet.Model.ternary([784, 16, 10], seed=0)
+    calls = []
+    real = m.calibrate
+    monkeypatch.setattr(m, "calibrate", lambda xs: calls.append(len(xs)) or real(xs))
+    m.fit(x[:300], y[:300], epochs=3, batch_size=100, verbose=0, calibrate_samples=200,
+          schedule={"recalibrate_every": 2})
+    assert calls == [200, 200]  # before epoch 1 (never calibrated) and before epoch 3
+    m.fit(x[:300], y[:300], epochs=1, batch_size=100, verbose=0)
+    assert len(calls) == 2  # already calibrated: not again
