@@ -554,6 +554,11 @@ class Model:
         if isinstance(schedule, Schedule):
             return schedule
         if isinstance(schedule, dict):
+            allowed = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every")
+            unknown = sorted(set(schedule) - set(allowed))
+            if unknown:
+                raise ArgumentError("unknown schedule option(s) %s; allowed: %s"
+                                    % (", ".join(unknown), ", ".join(allowed)))
             return Schedule(recipe=self.recipe, **schedule)
         raise ArgumentError("schedule must be a flipnet.Schedule, a dict of its options or None")
 

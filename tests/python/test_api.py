@@ -249,6 +249,8 @@ def test_fit_schedule_options(mnist_small):
         m.fit(x[:64], y[:64], schedule={"k_frac": [0.1]}, verbose=0)
     with pytest.raises(errors.ArgumentError):
         m.fit(x[:64], y[:64], batch_size=0, verbose=0)
+    with pytest.raises(errors.ArgumentError, match="lr"):
+        m.fit(x[:64], y[:64], schedule={"lr": 0.1}, verbose=0)
 
 
 def test_fit_progress_bar_goes_to_stderr(mnist_small, capsys):
