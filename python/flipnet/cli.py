@@ -105,27 +105,37 @@ def _load_data(name, data_dir, limit=None, test_limit=None):
 
 # ---- train -----------------------------------------------------------------------------------
 def cmd_train(args):
-    from .model import Model, parse_sizes
+    from .model import Model, load, parse_sizes
     from .schedule import Schedule
 
-    recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights,
-                          epochs=args.epochs, batch_size=args.batch_size,
-                          p0=args.p0, p1=args.p1, k_frac=args.k_frac, margin=args.margin,
-                          vote=args.vote, filter=args.filter,
-                          recalibrate_every=args.recalibrate_every)
-    # check the architecture before spending time on data
-    sizes = parse_sizes(recipe["arch"])
-    weights = recipe["weights"]
-    model = Model(sizes, weights, seed=args.seed, recipe=recipe)
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, p0=args.p0, p1=args.p1,
+                     k_frac=args.k_frac, margin=args.margin, vote=args.vote,
+                     filter=args.filter, recalibrate_every=args.recalibrate_every)
+    if args.resume:
+        # continue a saved model: its recipe, with the options given here on top
+        if args.arch or args.weights:
+            raise ShapeError("--resume keeps the saved model's architecture; drop --arch/--weights")
+        model = load(args.resume)
+        recipe = _recipes.get(model.recipe, **overrides)
+        model.recipe = recipe
+        model._set_rule(recipe)
+        weights = ",".join(sorted(set(model.kinds)))
+        sizes = model.sizes
+    else:
+        recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights, **overrides)
+        # check the architecture before spending time on data
+        sizes = parse_sizes(recipe["arch"])
+        weights = recipe["weights"]
+        model = Model(sizes, weights, seed=args.seed, recipe=recipe)
     (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
     per = int(x[0].size)
     if sizes[0] != per:
-        raise ShapeError("--arch starts with %d inputs but %s samples have %d values "
-                                 "(use --arch %d-...)" % (sizes[0], args.dataset, per, per))
+        raise ShapeError("the model takes %d inputs but %s samples have %d values "
+                         "(use --arch %d-...)" % (sizes[0], args.dataset, per, per))
     n_classes = int(max(y.max(), yt.max())) + 1
     if sizes[-1] < n_classes:
-        raise ShapeError("--arch ends with %d classes but %s has %d"
-                                 % (sizes[-1], args.dataset, n_classes))
+        raise ShapeError("the model has %d classes but %s has %d"
+                         % (sizes[-1], args.dataset, n_classes))
     model.meta["dataset"] = args.dataset
     if args.limit:
         model.meta["train_limit"] = args.limit
@@ -151,7 +161,8 @@ def cmd_train(args):
         "arch": model.arch,
         "weights": weights,
         "recipe": args.recipe,
-        "seed": args.seed,
+        "resumed_from": os.path.abspath(args.resume) if args.resume else None,
+        "seed": model.seed,
         "epochs": len(history),
         "batch_size": recipe["batch_size"],
         "steps": model.steps,
@@ -280,6 +291,9 @@ def build_parser():
     t.add_argument("--epochs", type=_nonneg, help="(recipe: %d)" % d["epochs"])
     t.add_argument("--batch-size", type=_positive, help="(recipe: %d)" % d["batch_size"])
     t.add_argument("--seed", type=_nonneg, default=0)
+    t.add_argument("--resume", metavar="MODEL",
+                   help="continue training a saved model (its recipe, overridden by the options "
+                   "given); --epochs more epochs")
     t.add_argument("--p0", type=_prob, help="first change probability (recipe: %s)" % d["p0"])
     t.add_argument("--p1", type=_prob, help="last change probability (recipe: %s)" % d["p1"])
     t.add_argument("--k-frac", type=_k_frac,

@@ -96,7 +96,7 @@ def test_user_errors_are_one_clean_line(capsys, argv, words):
 
 def test_arch_not_matching_data(capsys, mnist):
     status, out, err = run(capsys, "train", "--arch", "100-10", "--limit", "10", "--out", "")
-    assert status == 1 and "--arch starts with 100 inputs but mnist samples have 784" in err
+    assert status == 1 and "takes 100 inputs but mnist samples have 784" in err
 
 
 def test_corrupt_model_is_a_clean_error(capsys, tmp_path, trained):
@@ -155,3 +155,17 @@ def test_fashion_mnist_and_eval_uses_the_models_dataset(capsys, tmp_path):
     status, out, err = run(capsys, "eval", path, "--json", "--limit", "50")
     assert status == 0, err
     assert last_json(out)["dataset"] == "fashion_mnist" and last_json(out)["n"] == 50
+
+
+def test_resume_continues_training(capsys, tmp_path, trained):
+    out_path = tmp_path / "more.flip"
+    status, out, err = run(capsys, "train", "--resume", trained, "--epochs", "1", "--limit",
+                           "600", "--test-limit", "100", "--margin", "9", "--out", out_path,
+                           "--json", "--quiet")
+    assert status == 0, err
+    res = last_json(out)
+    assert res["steps"] == 20 and res["seed"] == 3 and res["resumed_from"] == str(trained)
+    m = flipnet.load(out_path)
+    assert m.epochs_trained == 2 and len(m.training_log) == 2 and m.rule["margin"] == 9
+    status, out, err = run(capsys, "train", "--resume", trained, "--arch", "784-10")
+    assert status == 1 and "--resume keeps" in err
