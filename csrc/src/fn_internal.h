@@ -139,12 +139,12 @@ typedef struct {
                                             act[0], act[1] ping-pong (forward only) */
     size_t d[2];                         /* int8 (mmax, B) error buffers, transposed */
     size_t g;                            /* int32 (B, hmax) backprop accumulator (union with vote) */
-    size_t p, n;                         /* int32 (nmax) vote accumulators of one row */
+    size_t p, n;                         /* int32 (nmax) vote accumulators S, A of one row */
     size_t hist;                         /* uint32 (256) */
     size_t rowmax;                       /* uint8 (mmax) max key per row */
     size_t list;                         /* uint16 (B) samples with nonzero error on a row */
     size_t dl;                           /* int8 (B) their errors */
-    size_t wrow;                         /* int8 (nmax) one unpacked weight row */
+    size_t wrow;                         /* int16 (nmax) one unpacked weight row */
     size_t total;
 } fn_plan;
 
@@ -155,14 +155,16 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
 void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w);
 /* Pack w[0..n) (values legal for kind) into a row. */
 void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, const int8_t *w);
+/* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
+void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w);
 /* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
-void flipnet_dot_rows_s8(const int8_t *x, const int8_t *w, uint32_t n, uint32_t batch, int32_t *z);
+void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
 
 /* One dense layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
  * z (B, m) int32 (logits). *sum_abs += sum |Z| and *clipped += count of (Z >> s) outside
- * [-127, 127] when the pointers are non-NULL. wrow: n int8 of scratch. */
+ * [-127, 127] when the pointers are non-NULL. wrow: n int16 of scratch. */
 void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int8_t *wrow);
+                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow);
 
 /* Check x (batch, n) has no -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);

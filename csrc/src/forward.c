@@ -24,7 +24,7 @@ static void fn_forward_run(const flipnet_model *model, const int8_t *x, uint32_t
 {
     uint32_t l, L = model->n_layers;
     const int8_t *in = x;
-    int8_t *wrow = (int8_t *)(scratch + plan->wrow);
+    int16_t *wrow = (int16_t *)(scratch + plan->wrow);
     for (l = 0; l + 1u < L; l++) {
         int8_t *out = (int8_t *)(scratch + plan->act[l & 1u]);
         fn_layer_forward(model, l, in, batch, out, NULL, NULL, NULL, wrow);
@@ -72,11 +72,11 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
     uint32_t l, L;
     const int8_t *in = x;
     uint8_t *sc = (uint8_t *)scratch;
-    int8_t *wrow;
+    int16_t *wrow;
     flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     L = model->n_layers;
-    wrow = (int8_t *)(sc + plan.wrow);
+    wrow = (int16_t *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) {
         flipnet_layer *Ly = &model->layers[l];
         int8_t *out = (int8_t *)(sc + plan.act[l & 1u]);

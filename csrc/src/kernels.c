@@ -43,7 +43,33 @@ void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr,
     }
 }
 
-static int32_t fn_dot_s8(const int8_t *restrict a, const int8_t *restrict b, uint32_t n)
+void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
+{
+    uint32_t full = n / 32u, wi, b;
+    if (kind == FLIPNET_TERNARY) {
+        const uint32_t *pos = row, *neg = row + wpr;
+        for (wi = 0; wi < full; wi++) {
+            uint32_t p = pos[wi], q = neg[wi];
+            int16_t *o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++) o[b] = (int16_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+        }
+        for (b = 0; b < (n & 31u); b++) {
+            uint32_t p = pos[full], q = neg[full];
+            w[full * 32u + b] = (int16_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+        }
+    } else {
+        for (wi = 0; wi < full; wi++) {
+            uint32_t q = row[wi];
+            int16_t *o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++) o[b] = (int16_t)(1 - 2 * (int32_t)((q >> b) & 1u));
+        }
+        for (b = 0; b < (n & 31u); b++) {
+            w[full * 32u + b] = (int16_t)(1 - 2 * (int32_t)((row[full] >> b) & 1u));
+        }
+    }
+}
+
+static int32_t fn_dot_s8(const int8_t *restrict a, const int16_t *restrict b, uint32_t n)
 {
     int32_t s = 0;
     uint32_t i;
@@ -51,7 +77,7 @@ static int32_t fn_dot_s8(const int8_t *restrict a, const int8_t *restrict b, uin
     return s;
 }
 
-void flipnet_dot_rows_s8(const int8_t *x, const int8_t *w, uint32_t n, uint32_t batch, int32_t *z)
+void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
 {
     uint32_t b;
     for (b = 0; b < batch; b++) z[b] = fn_dot_s8(x + (size_t)b * n, w, n);
@@ -68,7 +94,7 @@ int fn_input_has_m128(const int8_t *x, size_t count)
 #define FN_ZCHUNK 16u
 
 void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int8_t *wrow)
+                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow)
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, s = L->shift, j, b0, c;
@@ -76,7 +102,7 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
     uint64_t sa = 0;
     uint32_t clip = 0;
     for (j = 0; j < m; j++) {
-        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
         for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
             uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;
             flipnet_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);

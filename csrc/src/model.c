@@ -197,14 +197,14 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
     if (!training) {
         FN_TAKE(act[0], B * hmax);
         FN_TAKE(act[1], B * hmax);
-        FN_TAKE(wrow, nmax);
+        FN_TAKE(wrow, nmax * 2u);
     } else {
         for (l = 0; l + 1u < L; l++) FN_TAKE(act[l], B * model->layers[l].m);
         FN_TAKE(d[0], B * mmax);
         FN_TAKE(d[1], B * mmax);
         FN_TAKE(list, B * 2u);
         FN_TAKE(dl, B);
-        FN_TAKE(wrow, nmax);
+        FN_TAKE(wrow, nmax * 2u);
         /* union: backprop accumulator G, or the vote's row accumulators + histogram */
         ubase = off;
         gbytes = fn_round16(B * hmax * 4u);

@@ -21,7 +21,7 @@ static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, 
 }
 
 /* g[0..n) += w (d > 0) or -= w (d < 0). */
-static void fn_acc_row_s8(int32_t *restrict g, const int8_t *restrict w, uint32_t n, int d)
+static void fn_acc_row(int32_t *restrict g, const int16_t *restrict w, uint32_t n, int d)
 {
     uint32_t i;
     if (d > 0) {
@@ -35,7 +35,7 @@ static void fn_acc_row_s8(int32_t *restrict g, const int8_t *restrict w, uint32_
  * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) int32. */
 static void fn_backprop(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
                         const int8_t *a_prev, int8_t *nxt, int32_t *g, uint16_t *list, int8_t *dl,
-                        int8_t *wrow)
+                        int16_t *wrow)
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, c, b, i;
@@ -43,80 +43,157 @@ static void fn_backprop(const flipnet_model *model, uint32_t l, const int8_t *cu
     for (j = 0; j < m; j++) {
         uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);
         if (cnt == 0) continue;
-        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
-        for (c = 0; c < cnt; c++) fn_acc_row_s8(g + (size_t)list[c] * n, wrow, n, dl[c]);
+        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        for (c = 0; c < cnt; c++) fn_acc_row(g + (size_t)list[c] * n, wrow, n, dl[c]);
     }
     for (b = 0; b < batch; b++) {
         const int32_t *gb = g + (size_t)b * n;
         const int8_t *ab = a_prev + (size_t)b * n;
         for (i = 0; i < n; i++) {
             int32_t v = gb[i];
-            int8_t s = (int8_t)((v > 0) - (v < 0));
-            nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? s : 0;
+            int8_t sg = (int8_t)((v > 0) - (v < 0));
+            nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? sg : 0;
         }
     }
 }
 
-/* P/N of one output row (docs/rule.md section 4) over the cnt samples with nonzero error. */
-static void fn_vote_pn(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
-                       uint32_t cnt, int weighted, int32_t *restrict P, int32_t *restrict N)
+/*
+ * Vote of one output row (docs/rule.md section 4) over the cnt samples with a nonzero error,
+ * kept as two sums instead of P and N: with t = sign(x) (SIGN) or x (WEIGHTED),
+ *   S[i] = sum_b d_b t_bi = P + N   and   A[i] = sum_b |t_bi| = P - N,
+ * so P = (A + S) / 2 and N = (S - A) / 2 (exact: S and A have the same parity).
+ * Narrow form: int16 sums when cnt * max|t| <= 32767 (always for batches up to 258), which
+ * vectorizes twice as wide; wide form: int32. A is only needed by the HURT filter.
+ */
+static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+                         uint32_t cnt, int weighted, int need_a, int16_t *restrict S,
+                         int16_t *restrict A)
 {
     uint32_t c, i;
-    memset(P, 0, sizeof(int32_t) * n);
-    memset(N, 0, sizeof(int32_t) * n);
+    memset(S, 0, sizeof(int16_t) * n);
+    if (need_a) memset(A, 0, sizeof(int16_t) * n);
     for (c = 0; c < cnt; c++) {
         const int8_t *restrict xb = x + (size_t)list[c] * n;
         if (weighted) {
             if (dl[c] > 0) {
-                for (i = 0; i < n; i++) {
-                    int32_t v = xb[i];
-                    P[i] += v > 0 ? v : 0;
-                    N[i] += v < 0 ? v : 0;
-                }
+                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + xb[i]);
             } else {
+                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] - xb[i]);
+            }
+            if (need_a) {
                 for (i = 0; i < n; i++) {
-                    int32_t v = xb[i];
-                    P[i] -= v < 0 ? v : 0;
-                    N[i] -= v > 0 ? v : 0;
+                    int16_t v = xb[i];
+                    A[i] = (int16_t)(A[i] + (v < 0 ? -v : v));
                 }
             }
         } else {
             if (dl[c] > 0) {
-                for (i = 0; i < n; i++) {
-                    P[i] += (int32_t)(xb[i] > 0);
-                    N[i] -= (int32_t)(xb[i] < 0);
-                }
+                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + (xb[i] > 0) - (xb[i] < 0));
             } else {
-                for (i = 0; i < n; i++) {
-                    P[i] += (int32_t)(xb[i] < 0);
-                    N[i] -= (int32_t)(xb[i] > 0);
-                }
+                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] - (xb[i] > 0) + (xb[i] < 0));
+            }
+            if (need_a) {
+                for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] + (xb[i] != 0));
             }
         }
     }
 }
 
-/* E of one row, kept only where the weight is eligible: P[i] = eligible ? E : 0. */
-static void fn_vote_e(int32_t *restrict P, const int32_t *restrict N, const int8_t *restrict w,
-                      uint32_t n, int hurt, int ternary)
+static void fn_vote_sa32(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+                         uint32_t cnt, int weighted, int need_a, int32_t *restrict S,
+                         int32_t *restrict A)
+{
+    uint32_t c, i;
+    memset(S, 0, sizeof(int32_t) * n);
+    if (need_a) memset(A, 0, sizeof(int32_t) * n);
+    for (c = 0; c < cnt; c++) {
+        const int8_t *restrict xb = x + (size_t)list[c] * n;
+        int32_t d = dl[c];
+        for (i = 0; i < n; i++) {
+            int32_t v = xb[i], t = weighted ? v : (v > 0) - (v < 0);
+            S[i] += d * t;
+            if (need_a) A[i] += t < 0 ? -t : t;
+        }
+    }
+}
+
+/* E of one row, kept only where the weight is eligible: e[i] = eligible ? E : 0, with
+ * P = (A + S) / 2, N = (S - A) / 2; HURT: E = N (w = +1), P (w = -1), S = P + N (w = 0);
+ * NET: E = S. Eligible: E != 0 and ternary w != sign(E), binary w == -sign(E).
+ * One straight-line loop per (type, filter, kind), so each vectorizes. */
+#define FN_VOTE_E(NAME, T, HURT, TERNARY)                                                         \
+    static void NAME(const T *restrict s, const T *restrict a, const int16_t *restrict w,         \
+                     uint32_t n, int32_t *restrict e)                                              \
+    {                                                                                              \
+        uint32_t i;                                                                                \
+        (void)a;                                                                                   \
+        for (i = 0; i < n; i++) {                                                                  \
+            int32_t sv = s[i], wi = w[i], ev, d, elig;                                             \
+            if (HURT) {                                                                            \
+                int32_t av = a[i], pv = (av + sv) / 2, nv = (sv - av) / 2;                         \
+                ev = wi > 0 ? nv : (wi < 0 ? pv : sv);                                             \
+            } else {                                                                               \
+                ev = sv;                                                                           \
+            }                                                                                      \
+            d = (ev > 0) - (ev < 0);                                                               \
+            elig = TERNARY ? (ev != 0) & (wi != d) : (ev != 0) & (wi == -d);                       \
+            e[i] = elig ? ev : 0;                                                                  \
+        }                                                                                          \
+    }
+FN_VOTE_E(fn_vote_e16_ht, int16_t, 1, 1)
+FN_VOTE_E(fn_vote_e16_hb, int16_t, 1, 0)
+FN_VOTE_E(fn_vote_e16_nt, int16_t, 0, 1)
+FN_VOTE_E(fn_vote_e16_nb, int16_t, 0, 0)
+#undef FN_VOTE_E
+
+static void fn_vote_e32_inplace(int32_t *s, const int32_t *a, const int16_t *w, uint32_t n,
+                                int hurt, int ternary)
 {
     uint32_t i;
     for (i = 0; i < n; i++) {
-        int32_t p = P[i], q = N[i], wi = w[i];
-        int32_t e = hurt ? (wi >= 0 ? q : 0) + (wi <= 0 ? p : 0) : p + q;
-        int32_t d = (e > 0) - (e < 0);
-        int elig = ternary ? (d != 0 && wi != d) : (d != 0 && wi == -d);
-        P[i] = elig ? e : 0;
+        int32_t sv = s[i], wi = w[i], ev = sv, d, elig;
+        if (hurt && wi != 0) ev = wi > 0 ? (sv - a[i]) / 2 : (sv + a[i]) / 2;
+        d = (ev > 0) - (ev < 0);
+        elig = ternary ? (ev != 0) & (wi != d) : (ev != 0) & (wi == -d);
+        s[i] = elig ? ev : 0;
     }
 }
 
 typedef struct {
-    int32_t *P, *N;
+    int32_t *P, *N; /* 4 * nmax bytes each: E (int32) in P, S and A (int16) in N; wide: S/E in P, A in N */
     uint32_t *hist;
     uint8_t *rowmax;
     uint16_t *list;
-    int8_t *dl, *wrow;
+    int8_t *dl;
+    int16_t *wrow;
 } fn_vote_mem;
+
+/* E (eligible only) of row j of layer L into mem->P. */
+static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
+                        const int8_t *x, uint32_t cnt, const fn_vote_mem *mem)
+{
+    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    uint32_t n = L->n;
+    flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
+    if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
+        int16_t *s16 = (int16_t *)mem->N, *a16 = (int16_t *)mem->N + n; /* both fit in N */
+        fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, hurt, s16, a16);
+        if (hurt) {
+            if (ternary) fn_vote_e16_ht(s16, a16, mem->wrow, n, mem->P);
+            else fn_vote_e16_hb(s16, a16, mem->wrow, n, mem->P);
+        } else {
+            if (ternary) fn_vote_e16_nt(s16, a16, mem->wrow, n, mem->P);
+            else fn_vote_e16_nb(s16, a16, mem->wrow, n, mem->P);
+        }
+    } else {
+        /* wide (rare: batches over 258 with the weighted vote): S int32 in P, A in N, and E
+         * overwrites S in place (no restrict: same index read before written) */
+        fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, hurt, mem->P, mem->N);
+        fn_vote_e32_inplace(mem->P, mem->N, mem->wrow, n, hurt, ternary);
+    }
+}
 
 /* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
 static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
@@ -125,8 +202,6 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
-    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
-    int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
     int ternary = L->kind == FLIPNET_TERNARY;
     uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
     int32_t *P = mem->P;
@@ -136,9 +211,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     for (j = 0; j < m; j++) {
         uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
         if (cnt != 0) {
-            fn_vote_pn(x, n, mem->list, mem->dl, cnt, weighted, P, mem->N);
-            flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
-            fn_vote_e(P, mem->N, mem->wrow, n, hurt, ternary);
+            fn_vote_row(model, L, j, x, cnt, mem);
             for (i = 0; i < n; i++) {
                 int32_t e = P[i];
                 if (e != 0) {
@@ -178,10 +251,8 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
         uint32_t cnt, *row, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
         cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
-        fn_vote_pn(x, n, mem->list, mem->dl, cnt, weighted, P, mem->N);
+        fn_vote_row(model, L, j, x, cnt, mem);
         row = fn_row(model, L, j);
-        flipnet_unpack_row_ref(row, L->kind, n, L->wpr, mem->wrow);
-        fn_vote_e(P, mem->N, mem->wrow, n, hurt, ternary);
         pos = row;
         neg = ternary ? row + L->wpr : row;
         for (i = 0; i < n; i++) {
@@ -217,7 +288,8 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     flipnet_step_stats s;
     uint32_t l, L, C, b, j;
     uint8_t *sc = (uint8_t *)scratch;
-    int8_t *act[FLIPNET_MAX_LAYERS], *cur, *nxt, *wrow;
+    int8_t *act[FLIPNET_MAX_LAYERS], *cur, *nxt;
+    int16_t *wrow;
     int32_t *logits;
     const int8_t *in;
     fn_vote_mem mem;
@@ -250,7 +322,7 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
 
     memset(&s, 0, sizeof(s));
     logits = (int32_t *)(sc + plan.logits);
-    wrow = (int8_t *)(sc + plan.wrow);
+    wrow = (int16_t *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) act[l] = (int8_t *)(sc + plan.act[l]);
 
     /* ---- forward (section 1), keeping every hidden activation ---- */

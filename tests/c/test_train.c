@@ -234,6 +234,53 @@ static void test_vs_naive(void)
     CHECK(all_ok);
 }
 
+/* ---- large batches: the int32 (wide) vote path, batch > 258 with the weighted vote ---- */
+static void test_wide_batch(void)
+{
+    const uint32_t sizes[] = {40, 12, 3};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY};
+    uint32_t cfg, l, B = 300;
+    int all_ok = 1;
+    for (cfg = 0; cfg < 4; cfg++) {
+        flipnet_model mc, mn;
+        void *ac = fn_test_model(&mc, 2, sizes, kinds, 31 + cfg);
+        void *an = fn_test_model(&mn, 2, sizes, kinds, 31 + cfg);
+        size_t sb = 0;
+        void *scratch = fn_test_scratch(&mc, B, 1, &sb);
+        int8_t *x = malloc((size_t)B * 40u);
+        uint16_t *y = malloc(sizeof(uint16_t) * B);
+        flipnet_step_params pr;
+        flipnet_step_stats sc;
+        naive_stats sn;
+        REQUIRE(x && y);
+        mc.rule.vote = mn.rule.vote = FLIPNET_VOTE_WEIGHTED;
+        mc.rule.filter = mn.rule.filter = (uint8_t)(cfg & 1u);
+        mc.rule.margin = mn.rule.margin = 1000; /* nearly every sample is an error */
+        fn_test_fill_s8(x, (size_t)B * 40u, 500 + cfg);
+        fill_labels(y, B, 500 + cfg, 3);
+        REQUIRE(flipnet_calibrate(&mc, x, B, scratch, sb) == FLIPNET_OK);
+        for (l = 0; l < 2; l++) mn.layers[l].shift = mc.layers[l].shift;
+        memset(&pr, 0, sizeof(pr));
+        pr.k[0] = 40 + 100 * (cfg >> 1);
+        pr.k[1] = 6;
+        pr.p_q16[0] = 65536;
+        pr.p_q16[1] = 40000;
+        REQUIRE(flipnet_train_step(&mc, x, y, B, &pr, &sc, scratch, sb) == FLIPNET_OK);
+        naive_step(&mn, x, y, B, &pr, &sn);
+        if (sc.errors < 259u || sc.errors != sn.errors) all_ok = 0;
+        for (l = 0; l < 2; l++) {
+            if (sc.changes[l] != sn.changes[l] || sc.eligible[l] != sn.eligible[l]) all_ok = 0;
+        }
+        if (memcmp(ac, an, mc.weight_words * 4u) != 0) all_ok = 0;
+        free(x);
+        free(y);
+        free(scratch);
+        free(ac);
+        free(an);
+    }
+    CHECK(all_ok);
+}
+
 /* ---- golden values from python/flipnet/reference.py (see tests/c/README or the comment) --- */
 static void test_golden(void)
 {
@@ -457,6 +504,7 @@ static void test_status(void)
 int main(void)
 {
     test_vs_naive();
+    test_wide_batch();
     test_golden();
     test_invariants();
     test_status();
