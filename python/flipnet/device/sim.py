@@ -62,8 +62,11 @@ def _digest(paths):
     return h.hexdigest()[:16]
 
 
-def build_twin(root=None, out_dir=None, cc=None, defines=None):
-    """Compile the host twin with the host C compiler; returns the executable's path."""
+def build_twin(root=None, out_dir=None, cc=None, defines=None, cflags=None):
+    """Compile the host twin with the host C compiler; returns the executable's path.
+
+    ``defines`` (e.g. ``["FW_ARENA_BYTES=200000u"]``) and ``cflags`` (e.g.
+    ``["-fsanitize=address,undefined", "-g"]``) make a variant, cached apart."""
     root = root or repo_root()
     if root is None:
         raise DeviceError("cannot build the host twin: the flipnet sources (csrc/, firmware/) "
@@ -73,7 +76,7 @@ def build_twin(root=None, out_dir=None, cc=None, defines=None):
     headers = sorted(glob.glob(os.path.join(root, "csrc", "include", "flipnet", "*.h")) +
                      glob.glob(os.path.join(root, "csrc", "src", "*.h")) +
                      glob.glob(os.path.join(root, "firmware", "src", "*.h")))
-    defs = ["-D%s" % d for d in (defines or [])]
+    defs = ["-D%s" % d for d in (defines or [])] + list(cflags or [])
     tag = _digest(srcs + headers) + ("-" + hashlib.sha256(" ".join(defs).encode()).hexdigest()[:8]
                                      if defs else "")
     out_dir = out_dir or os.path.join(_cache_dir(), "twin-" + tag)

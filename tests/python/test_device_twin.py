@@ -1,0 +1,317 @@
+"""The host twin (firmware/src/device.c + the core, on a pseudo-terminal): protocol,
+bit-exactness with the in-process core, exactly-once under link faults, malformed input.
+
+Needs a host C compiler (the twin is built on first use, cached in ~/.cache/flipnet).
+"""
+
+import shutil
+import struct
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the host twin needs a pty")
+
+from flipnet.device import protocol as P  # noqa: E402
+from flipnet.device import selftest, sim  # noqa: E402
+from flipnet.device.client import Device, DeviceError, DeviceReplyError  # noqa: E402
+from flipnet.device.faults import FaultyPort  # noqa: E402
+from flipnet.device.framing import encode_frame  # noqa: E402
+from flipnet.device.session import InProcessTwin, train_on_device  # noqa: E402
+
+ARCH = [784, 128, 10]
+SCHED = {"k_frac": 0.005, "p0": 0.3, "p1": 0.01}
+
+
+def _have_cc():
+    return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+
+
+@pytest.fixture(scope="module")
+def twin_exe():
+    if not _have_cc() or sim.repo_root() is None:
+        pytest.skip("no C compiler or no source tree to build the host twin")
+    return sim.build_twin()
+
+
+@pytest.fixture
+def twin(twin_exe):
+    with sim.start_twin(twin_exe) as proc:
+        yield proc
+
+
+@pytest.fixture
+def dev(twin):
+    with Device(twin.port, timeout=2.0) as d:
+        yield d
+
+
+def weights_of(model_bytes):
+    from flipnet.model import Model
+
+    m = Model.from_bytes(model_bytes)
+    return m, [m.weights(i) for i in range(m.n_layers)]
+
+
+def assert_same_model(a_bytes, b_bytes):
+    ma, wa = weights_of(a_bytes)
+    mb, wb = weights_of(b_bytes)
+    assert ma.sizes == mb.sizes
+    for i, (x, y) in enumerate(zip(wa, wb)):
+        assert np.array_equal(x, y), "layer %d weights differ" % i
+    assert ma.shifts == mb.shifts
+    assert (ma.steps, ma.samples, ma.seed) == (mb.steps, mb.samples, mb.seed)
+    assert ma.rule == mb.rule
+
+
+# ---- basics ---------------------------------------------------------------------------------
+def test_info_ping_stats(dev):
+    info = dev.info()
+    assert info["board"] == "host" and info["protocol"] == 1
+    assert info["max_frame"] >= 12 + 4 + 16 + 16 + 8 * 784 + 16
+    assert info["largest_hidden"] >= 128
+    assert dev.ping(b"\x00hello\x00") == b"\x00hello\x00"
+    st = dev.stats()
+    assert not st["configured"] and st["trained"] == 0
+
+
+def test_configure_reports_ram_plan(dev):
+    plan = dev.configure(ARCH, "ternary", seed=1, batch=8)
+    assert plan["weight_bytes"] == 128 * 2 * 25 * 4 + 10 * 2 * 4 * 4
+    assert plan["arena_used"] <= plan["arena_bytes"]
+    assert dev.stats()["configured"]
+
+
+def test_train_requires_a_model(dev):
+    x = np.zeros((1, 784), np.int8)
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.request(P.CMD["TRAIN"], P.train_payload(x, [0], [1, 1], [1, 1]))
+    assert ei.value.status == -106
+    assert "configure" in str(ei.value)
+
+
+# ---- bit-exact with the in-process core --------------------------------------------------------
+@pytest.mark.parametrize("bits", [8, 4, 1])
+def test_twin_bit_exact_with_in_process_core(dev, mnist, bits):
+    (x, y), _ = mnist
+    n = 160
+    ref = InProcessTwin()
+    s = train_on_device(dev, x[:n], y[:n], ARCH, seed=7, epochs=2, batch=8, recipe="paper",
+                        schedule=SCHED, bits=bits, progress=False, mirror=ref)
+    assert s["steps"] == 2 * n // 8 and s["samples"] == 2 * n
+    assert s["device_stats"]["trained"] == 2 * n
+    assert_same_model(s["model_bytes"], ref.pull())
+
+
+def test_in_process_twin_matches_model_fit_style_steps(mnist):
+    """The InProcessTwin's steps are the core's train_step: two runs agree, seeds differ."""
+    (x, y), _ = mnist
+    a, b, c = InProcessTwin(), InProcessTwin(), InProcessTwin()
+    for t, seed in ((a, 3), (b, 3), (c, 4)):
+        train_on_device(t, x[:64], y[:64], [784, 16, 10], seed=seed, batch=8, progress=False)
+    assert_same_model(a.pull(), b.pull())
+    assert not np.array_equal(weights_of(a.pull())[1][0], weights_of(c.pull())[1][0])
+
+
+# ---- exactly once ------------------------------------------------------------------------------
+def test_retransmitted_train_is_applied_once(dev):
+    dev.configure([784, 16, 10], "ternary", seed=2, batch=4)
+    rng = np.random.default_rng(0)
+    x = rng.integers(-127, 128, size=(4, 784)).astype(np.int8)
+    payload = P.train_payload(x, [1, 2, 3, 4], [20, 2], [65536, 65536], calibrate=True)
+    wire = encode_frame(P.CMD["TRAIN"], 0x1234, payload)
+    first = selftest.exchange(dev, wire)
+    again = selftest.exchange(dev, wire)
+    again2 = selftest.exchange(dev, wire[:5] + wire[5:])  # same bytes, third time
+    assert first and first == again == again2
+    assert first[0].status == 0 and first[0].seq == 0x1234
+    st = dev.stats()
+    assert st["trained"] == 4 and st["steps"] == 1 and st["dup_frames"] == 2
+    # a new sequence number with the same batch is a new step
+    selftest.exchange(dev, encode_frame(P.CMD["TRAIN"], 0x1235, payload))
+    assert dev.stats()["trained"] == 8
+
+
+def test_nak_between_retransmissions_keeps_the_cache(dev):
+    """A damaged frame between a request and its retransmission must not clear the cached
+    reply (else the retransmitted TRAIN would run twice)."""
+    dev.configure([784, 16, 10], "ternary", seed=2, batch=4)
+    x = np.ones((4, 784), np.int8)
+    wire = encode_frame(P.CMD["TRAIN"], 77, P.train_payload(x, [0, 1, 2, 3], [5, 1], [1, 1]))
+    selftest.exchange(dev, wire)
+    selftest.exchange(dev, b"\x00\x05\x01\x02\x03\x04\x00")  # NAK
+    selftest.exchange(dev, wire)
+    assert dev.stats()["trained"] == 4
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_training_through_a_faulty_link_equals_a_clean_run(twin, mnist, seed):
+    import serial
+
+    (x, y), _ = mnist
+    n = 96
+    clean = InProcessTwin()
+    train_on_device(clean, x[:n], y[:n], ARCH, seed=5, epochs=1, batch=8, recipe="paper",
+                    schedule=SCHED, bits=4, progress=False)
+    port = FaultyPort(serial.serial_for_url(twin.port, timeout=0.02), seed=seed,
+                      flip=3e-5, drop=3e-5, dup=3e-5, flip_in=3e-4, drop_in=3e-4, dup_in=3e-4,
+                      frame_drop=0.08, frame_dup=0.08, delay=0.1, max_delay=0.02)
+    with Device(port, timeout=0.25, retries=30) as dev:
+        s = train_on_device(dev, x[:n], y[:n], ARCH, seed=5, epochs=1, batch=8,
+                            recipe="paper", schedule=SCHED, bits=4, progress=False)
+        link = dev.link_stats()
+    faults = port.counts
+    assert sum(faults.values()) > 5, faults  # the link really was bad
+    assert link["retransmits"] > 0
+    assert s["device_stats"]["trained"] == n  # every batch applied exactly once
+    assert s["device_stats"]["steps"] == n // 8
+    assert_same_model(s["model_bytes"], clean.pull())
+
+
+# ---- malformed input ---------------------------------------------------------------------------
+def test_malformed_input_battery(dev):
+    cases = selftest.malformed_battery(dev, seed=1)
+    assert "model intact" in cases and len(cases) >= 14
+
+
+def test_random_valid_frames_leave_the_model_alone(dev):
+    selftest.malformed_battery(dev, seed=2)
+    selftest.random_frames(dev, count=150, seed=5)
+
+
+@pytest.fixture(scope="module")
+def asan_twin_exe():
+    if not _have_cc() or sim.repo_root() is None:
+        pytest.skip("no C compiler or no source tree")
+    try:
+        return sim.build_twin(cflags=["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                      "-g", "-O1"])
+    except DeviceError as exc:
+        pytest.skip("no sanitizer build here: %s" % str(exc).splitlines()[0])
+
+
+def test_fuzz_under_sanitizers(asan_twin_exe):
+    """Everything, state changes included, through an ASan/UBSan build: no crash, no hang."""
+    with sim.start_twin(asan_twin_exe) as proc:
+        with Device(proc.port, timeout=2.0) as dev:
+            selftest.malformed_battery(dev, seed=3)
+            selftest.random_frames(dev, count=200, seed=6, include_state_changes=True)
+            rng = np.random.default_rng(9)
+            for _ in range(30):  # raw noise, with zeros
+                junk = rng.integers(0, 256, size=int(rng.integers(1, 2000))).astype(np.uint8)
+                dev._write(junk.tobytes())
+            assert dev.ping(b"still here") == b"still here"
+        assert proc.alive()
+
+
+# ---- load / pull / predict / eval --------------------------------------------------------------
+def test_load_a_host_model_and_predict_like_the_host(dev, mnist):
+    from flipnet.model import Model
+
+    (x, y), (xt, yt) = mnist
+    m = Model.ternary([784, 64, 10], seed=11, recipe="paper")
+    m.fit(x[:512], y[:512], epochs=1, batch_size=32, verbose=0)
+    dev.load(m.to_bytes(), batch=8)
+    x8, _ = P.quantize_pixels(xt[:40].reshape(40, -1), 8)[0], None
+    cls, logits = dev.predict(x8, logits=True)
+    assert np.array_equal(logits, m.forward(x8))
+    assert np.array_equal(cls, m.predict(x8))
+    correct, n = dev.evaluate(x8, yt[:40])
+    assert correct == int((m.predict(x8) == yt[:40]).sum()) and n == 40
+    # the pulled model is the loaded one (weights, shifts, counters)
+    assert_same_model(dev.pull(), m.to_bytes())
+
+
+def test_load_rejects_model_too_big_and_keeps_the_old_one(dev):
+    from flipnet.model import Model
+
+    dev.configure([784, 16, 10], "ternary", seed=1, batch=4)
+    before = dev.pull()
+    big = Model.ternary([784, 512, 10], seed=1).to_bytes()
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.load(big, batch=4)
+    assert ei.value.status == -107
+    assert dev.pull() == before
+
+
+def test_pull_chunks_any_size(dev):
+    dev.configure([784, 32, 10], "binary", seed=4, batch=2)
+    a = dev.pull()
+    assert dev.pull(chunk=100) == a
+    assert dev.pull(chunk=1) == a if len(a) < 5000 else True
+
+
+# ---- client errors ------------------------------------------------------------------------------
+def test_device_error_names_the_port_and_what_to_check():
+    with Device("loop://", timeout=0.05, retries=1) as dev:
+        with pytest.raises(DeviceError) as ei:
+            dev.info()
+    msg = str(ei.value)
+    assert "loop://" in msg and "INFO" in msg and "firmware" in msg
+    with pytest.raises(DeviceError) as ei:
+        Device("/dev/does-not-exist-flipnet")
+    assert "/dev/does-not-exist-flipnet" in str(ei.value)
+    assert isinstance(ei.value, OSError)
+
+
+def test_stale_replies_are_ignored(dev):
+    """Replies to other sequence numbers (late duplicates) do not satisfy a request."""
+    selftest.exchange(dev, encode_frame(P.CMD["PING"], 5, b"old"))
+    dev._write(encode_frame(P.CMD["PING"], 5, b"old"))  # cached duplicate reply in flight
+    assert dev.ping(b"new") == b"new"
+
+
+# ---- CLI -------------------------------------------------------------------------------------------
+def test_cli_device_commands(twin, tmp_path, capsys, mnist):
+    from flipnet import cli
+
+    out = tmp_path / "dev.flip"
+    assert cli.main(["device", "info", "--port", twin.port, "--json"]) == 0
+    info = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"board": "host"' in info
+    rc = cli.main(["device", "train", "--port", twin.port, "--limit", "64", "--test-limit",
+                   "100", "--arch", "784-32-10", "--bits", "4", "--out", str(out), "--quiet",
+                   "--json", "--pull-every", "3"])
+    assert rc == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"samples": 64' in line and '"test_acc"' in line
+    assert out.exists()
+    import flipnet
+
+    m = flipnet.load(str(out))
+    assert m.sizes == [784, 32, 10] and m.samples == 64
+    assert m.meta["device_training"]["board"] == "host"
+    assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json"]) == 0
+    assert '"n": 50' in capsys.readouterr().out
+    assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5"]) == 0
+    assert "predicted" in capsys.readouterr().out
+    pulled = tmp_path / "pulled.flip"
+    assert cli.main(["device", "pull", "--port", twin.port, "--out", str(pulled)]) == 0
+    assert flipnet.load(str(pulled)).samples == 64
+    assert cli.main(["device", "load", "--port", twin.port, str(out)]) == 0
+    assert cli.main(["device", "stats", "--port", twin.port, "--json"]) == 0
+    assert cli.main(["device", "reset", "--port", twin.port]) == 0
+    capsys.readouterr()
+    assert cli.main(["device", "info", "--port", "loop://", "--timeout", "0.05",
+                     "--retries", "0"]) == 1
+    assert "loop://" in capsys.readouterr().err
+
+
+def test_cli_demo_on_the_twin(tmp_path, capsys, mnist, twin_exe, monkeypatch):
+    from flipnet import cli
+
+    monkeypatch.setenv("FLIPNET_TWIN", twin_exe)
+    out = tmp_path / "demo.flip"
+    rc = cli.main(["demo", "--twin", "--limit", "80", "--test-limit", "200", "--out", str(out),
+                   "--quiet", "--json"])
+    assert rc == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"device": "host twin"' in line and '"samples": 80' in line
+    assert out.exists()
+
+
+def test_struct_sizes_agree_with_the_doc():
+    # the protocol's fixed reply layouts (docs/protocol.md): INFO 48 bytes, STATS 56 + 8L
+    assert struct.calcsize("<BBBBIIIIIHBBI") + 16 == 48
+    assert struct.calcsize("<QQQIIIIIIIBBH") == 56
