@@ -43,28 +43,37 @@ void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr,
     }
 }
 
+/* bit b of a word; a table (not 1u << b) so that the unpack loops vectorize without per-lane
+ * variable shifts */
+static const uint32_t fn_bit[32] = {
+    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
 void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
 {
     uint32_t full = n / 32u, wi, b;
     if (kind == FLIPNET_TERNARY) {
-        const uint32_t *pos = row, *neg = row + wpr;
+        const uint32_t *restrict pos = row, *restrict neg = row + wpr;
         for (wi = 0; wi < full; wi++) {
             uint32_t p = pos[wi], q = neg[wi];
-            int16_t *o = w + (size_t)wi * 32u;
-            for (b = 0; b < 32u; b++) o[b] = (int16_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+            int16_t *restrict o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++)
+                o[b] = (int16_t)((int32_t)((p & fn_bit[b]) != 0) - (int32_t)((q & fn_bit[b]) != 0));
         }
         for (b = 0; b < (n & 31u); b++) {
             uint32_t p = pos[full], q = neg[full];
-            w[full * 32u + b] = (int16_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+            w[full * 32u + b] = (int16_t)((int32_t)((p & fn_bit[b]) != 0) - (int32_t)((q & fn_bit[b]) != 0));
         }
     } else {
         for (wi = 0; wi < full; wi++) {
             uint32_t q = row[wi];
-            int16_t *o = w + (size_t)wi * 32u;
-            for (b = 0; b < 32u; b++) o[b] = (int16_t)(1 - 2 * (int32_t)((q >> b) & 1u));
+            int16_t *restrict o = w + (size_t)wi * 32u;
+            for (b = 0; b < 32u; b++) o[b] = (int16_t)(1 - 2 * (int32_t)((q & fn_bit[b]) != 0));
         }
         for (b = 0; b < (n & 31u); b++) {
-            w[full * 32u + b] = (int16_t)(1 - 2 * (int32_t)((row[full] >> b) & 1u));
+            w[full * 32u + b] = (int16_t)(1 - 2 * (int32_t)((row[full] & fn_bit[b]) != 0));
         }
     }
 }
