@@ -138,7 +138,8 @@ typedef struct {
     size_t act[FLIPNET_MAX_LAYERS];      /* int8 (B, m_l) hidden activations (training), or
                                             act[0], act[1] ping-pong (forward only) */
     size_t d[2];                         /* int8 (mmax, B) error buffers, transposed */
-    size_t g;                            /* int32 (B, hmax) backprop accumulator (union with vote) */
+    size_t g;                            /* int16 or int32 (B, hmax) backprop accumulator (union with
+                                            the vote's p, n, hist, rowmax) */
     size_t p, n;                         /* int32 (nmax) vote accumulators S, A of one row */
     size_t hist;                         /* uint32 (256) */
     size_t rowmax;                       /* uint8 (mmax) max key per row */

@@ -180,11 +180,13 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
 {
     uint32_t l, L = model->n_layers;
     uint64_t B = batch, off = 0, hmax = 0, nmax = 0, mmax = 0, classes = model->layers[L - 1].m;
+    uint64_t gbytes_per = 2; /* backprop accumulator: int16 unless a layer l >= 1 has m > 32767 */
     uint64_t gbytes, vbytes, ubase;
     for (l = 0; l < L; l++) {
         if (model->layers[l].n > nmax) nmax = model->layers[l].n;
         if (model->layers[l].m > mmax) mmax = model->layers[l].m;
         if (l + 1u < L && model->layers[l].m > hmax) hmax = model->layers[l].m;
+        if (l >= 1u && model->layers[l].m > 32767u) gbytes_per = 4;
     }
     memset(plan, 0, sizeof(*plan));
 #define FN_TAKE(field, bytes)                                                                      \
@@ -207,7 +209,7 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
         FN_TAKE(wrow, nmax * 2u);
         /* union: backprop accumulator G, or the vote's row accumulators + histogram */
         ubase = off;
-        gbytes = fn_round16(B * hmax * 4u);
+        gbytes = fn_round16(B * hmax * gbytes_per);
         FN_TAKE(p, nmax * 4u);
         FN_TAKE(n, nmax * 4u);
         FN_TAKE(hist, FN_KEY_BINS * 4u);

@@ -20,42 +20,46 @@ static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, 
     return cnt;
 }
 
-/* g[0..n) += w (d > 0) or -= w (d < 0). */
-static void fn_acc_row(int32_t *restrict g, const int16_t *restrict w, uint32_t n, int d)
-{
-    uint32_t i;
-    if (d > 0) {
-        for (i = 0; i < n; i++) g[i] += w[i];
-    } else {
-        for (i = 0; i < n; i++) g[i] -= w[i];
+/*
+ * docs/rule.md section 3: error at layer l's inputs from the error at its outputs.
+ * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) scratch.
+ * |G| <= m, so G is int16 when m <= 32767 (fn_plan_make sizes it the same way), else int32.
+ */
+#define FN_BACKPROP(NAME, T)                                                                       \
+    static void NAME(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,   \
+                     const int8_t *a_prev, int8_t *nxt, T *g, uint16_t *list, int8_t *dl,         \
+                     int16_t *wrow)                                                                \
+    {                                                                                              \
+        const flipnet_layer *L = &model->layers[l];                                                \
+        uint32_t n = L->n, m = L->m, j, c, b, i;                                                   \
+        memset(g, 0, sizeof(T) * (size_t)batch * n);                                              \
+        for (j = 0; j < m; j++) {                                                                  \
+            uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);                 \
+            if (cnt == 0) continue;                                                                \
+            flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);                 \
+            for (c = 0; c < cnt; c++) {                                                            \
+                T *restrict gb = g + (size_t)list[c] * n;                                          \
+                const int16_t *restrict w = wrow;                                                  \
+                if (dl[c] > 0) {                                                                   \
+                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] + w[i]);                             \
+                } else {                                                                           \
+                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] - w[i]);                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (b = 0; b < batch; b++) {                                                              \
+            const T *gb = g + (size_t)b * n;                                                       \
+            const int8_t *ab = a_prev + (size_t)b * n;                                             \
+            for (i = 0; i < n; i++) {                                                              \
+                int32_t v = gb[i];                                                                 \
+                int8_t sg = (int8_t)((v > 0) - (v < 0));                                           \
+                nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? sg : 0;             \
+            }                                                                                      \
+        }                                                                                          \
     }
-}
-
-/* docs/rule.md section 3: error at layer l's inputs from the error at its outputs.
- * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) int32. */
-static void fn_backprop(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
-                        const int8_t *a_prev, int8_t *nxt, int32_t *g, uint16_t *list, int8_t *dl,
-                        int16_t *wrow)
-{
-    const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, j, c, b, i;
-    memset(g, 0, sizeof(int32_t) * (size_t)batch * n);
-    for (j = 0; j < m; j++) {
-        uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);
-        if (cnt == 0) continue;
-        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
-        for (c = 0; c < cnt; c++) fn_acc_row(g + (size_t)list[c] * n, wrow, n, dl[c]);
-    }
-    for (b = 0; b < batch; b++) {
-        const int32_t *gb = g + (size_t)b * n;
-        const int8_t *ab = a_prev + (size_t)b * n;
-        for (i = 0; i < n; i++) {
-            int32_t v = gb[i];
-            int8_t sg = (int8_t)((v > 0) - (v < 0));
-            nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? sg : 0;
-        }
-    }
-}
+FN_BACKPROP(fn_backprop16, int16_t)
+FN_BACKPROP(fn_backprop32, int32_t)
+#undef FN_BACKPROP
 
 /*
  * Vote of one output row (docs/rule.md section 4) over the cnt samples with a nonzero error,
@@ -365,8 +369,13 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
             const int8_t *xl = l == 0 ? x : act[l - 1u];
             int8_t *tmp;
             if (l > 0) {
-                fn_backprop(model, l, cur, batch, act[l - 1u], nxt, (int32_t *)(sc + plan.g),
-                            mem.list, mem.dl, wrow);
+                if (model->layers[l].m <= 32767u) {
+                    fn_backprop16(model, l, cur, batch, act[l - 1u], nxt,
+                                  (int16_t *)(sc + plan.g), mem.list, mem.dl, wrow);
+                } else {
+                    fn_backprop32(model, l, cur, batch, act[l - 1u], nxt,
+                                  (int32_t *)(sc + plan.g), mem.list, mem.dl, wrow);
+                }
             }
             fn_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
                            &s.changes[l], &s.eligible[l], &mem);

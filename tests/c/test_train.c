@@ -279,6 +279,40 @@ static void test_wide_batch(void)
         free(an);
     }
     CHECK(all_ok);
+    /* a layer wider than 32767 outputs after the first: the int32 backprop accumulator */
+    {
+        const uint32_t s2[] = {4, 3, 33000, 3};
+        const uint8_t k2[] = {FLIPNET_TERNARY, FLIPNET_TERNARY, FLIPNET_BINARY};
+        flipnet_model mc, mn;
+        void *ac = fn_test_model(&mc, 3, s2, k2, 77), *an = fn_test_model(&mn, 3, s2, k2, 77);
+        size_t sb = 0;
+        void *scratch = fn_test_scratch(&mc, 6, 1, &sb);
+        int8_t x[24];
+        uint16_t y[6];
+        flipnet_step_params pr;
+        flipnet_step_stats sc;
+        naive_stats sn;
+        fn_test_fill_s8(x, 24, 99);
+        fill_labels(y, 6, 99, 3);
+        REQUIRE(flipnet_calibrate(&mc, x, 6, scratch, sb) == FLIPNET_OK);
+        for (l = 0; l < 3; l++) mn.layers[l].shift = mc.layers[l].shift;
+        memset(&pr, 0, sizeof(pr));
+        pr.k[0] = 5; pr.k[1] = 500; pr.k[2] = 300;
+        pr.p_q16[0] = pr.p_q16[1] = pr.p_q16[2] = 65536;
+        mc.rule.margin = mn.rule.margin = 100000;
+        REQUIRE(flipnet_train_step(&mc, x, y, 6, &pr, &sc, scratch, sb) == FLIPNET_OK);
+        naive_step(&mn, x, y, 6, &pr, &sn);
+        CHECK(sc.errors == sn.errors && sc.errors > 0);
+        for (l = 0; l < 3; l++) {
+            CHECK_EQ(sc.changes[l], sn.changes[l]);
+            CHECK_EQ(sc.eligible[l], sn.eligible[l]);
+        }
+        CHECK(sc.eligible[0] > 0);
+        CHECK(memcmp(ac, an, mc.weight_words * 4u) == 0);
+        free(scratch);
+        free(ac);
+        free(an);
+    }
 }
 
 /* ---- golden values from python/flipnet/reference.py (see tests/c/README or the comment) --- */
