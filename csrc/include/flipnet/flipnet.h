@@ -77,7 +77,7 @@ typedef struct {
     uint8_t filter;   /* flipnet_filter */
     uint8_t backprop; /* flipnet_backprop */
     uint8_t reserved; /* 0 */
-    int32_t margin;   /* output error when logit[y] - max_{j!=y} logit[j] < margin; >= 0 */
+    int32_t margin;   /* output error when logit[y] <= max_{j!=y} logit[j] + margin; >= 0 */
 } flipnet_rule;
 
 /* Architecture: n_layers dense layers, sizes[0] inputs, sizes[n_layers] classes. */
@@ -129,7 +129,8 @@ flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
 flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
                                   size_t weights_bytes, uint64_t seed);
 
-/* Bytes of scratch for forward / calibrate / train_step on batches of up to `batch` samples. */
+/* Bytes of scratch for forward / calibrate / train_step on batches of up to `batch` samples.
+ * training = 0: forward, predict, calibrate only; training != 0: also train_step. */
 flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, int training,
                                     size_t *bytes);
 
@@ -157,11 +158,13 @@ typedef struct {
     uint32_t errors;                       /* samples with a nonzero output error */
     uint32_t changes[FLIPNET_MAX_LAYERS];  /* weights changed per layer */
     uint32_t eligible[FLIPNET_MAX_LAYERS]; /* weights the vote would change per layer */
-    uint32_t clipped[FLIPNET_MAX_LAYERS];  /* activations clamped at +-127 per layer (hidden) */
+    uint32_t clipped[FLIPNET_MAX_LAYERS];  /* hidden activations clamped: (Z >> s) outside [-127, 127] */
 } flipnet_step_stats;
 
 /* One training step on x (batch, sizes[0]) int8 in [-127,127] and labels y (batch) < classes.
- * Updates the weights, model->steps += 1, model->samples += batch; stats may be NULL. */
+ * Updates the weights, model->steps += 1, model->samples += batch; stats may be NULL.
+ * Needs classes >= 2 (FLIPNET_E_SHAPE otherwise) and a valid model->rule (FLIPNET_E_ARG).
+ * On any error status nothing is changed. */
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes);
