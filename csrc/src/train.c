@@ -73,17 +73,37 @@ static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, cons
                          uint32_t cnt, int weighted, int need_a, int16_t *restrict S,
                          int16_t *restrict A)
 {
-    uint32_t c, i;
+    uint32_t c = 0, i;
     memset(S, 0, sizeof(int16_t) * n);
     if (need_a) memset(A, 0, sizeof(int16_t) * n);
-    for (c = 0; c < cnt; c++) {
-        const int8_t *restrict xb = x + (size_t)list[c] * n;
+    /* two samples per pass over S and A: half the accumulator loads and stores */
+    for (; c + 1u < cnt; c += 2u) {
+        const int8_t *restrict x0 = x + (size_t)list[c] * n;
+        const int8_t *restrict x1 = x + (size_t)list[c + 1u] * n;
+        int16_t d0 = dl[c], d1 = dl[c + 1u];
         if (weighted) {
-            if (dl[c] > 0) {
-                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + xb[i]);
-            } else {
-                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] - xb[i]);
+            for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + d0 * x0[i] + d1 * x1[i]);
+            if (need_a) {
+                for (i = 0; i < n; i++) {
+                    int16_t v0 = x0[i], v1 = x1[i];
+                    A[i] = (int16_t)(A[i] + (v0 < 0 ? -v0 : v0) + (v1 < 0 ? -v1 : v1));
+                }
             }
+        } else {
+            for (i = 0; i < n; i++) {
+                int16_t v0 = x0[i], v1 = x1[i];
+                S[i] = (int16_t)(S[i] + d0 * ((v0 > 0) - (v0 < 0)) + d1 * ((v1 > 0) - (v1 < 0)));
+            }
+            if (need_a) {
+                for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] + (x0[i] != 0) + (x1[i] != 0));
+            }
+        }
+    }
+    for (; c < cnt; c++) {
+        const int8_t *restrict xb = x + (size_t)list[c] * n;
+        int16_t d = dl[c];
+        if (weighted) {
+            for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + d * xb[i]);
             if (need_a) {
                 for (i = 0; i < n; i++) {
                     int16_t v = xb[i];
@@ -91,10 +111,9 @@ static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, cons
                 }
             }
         } else {
-            if (dl[c] > 0) {
-                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + (xb[i] > 0) - (xb[i] < 0));
-            } else {
-                for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] - (xb[i] > 0) + (xb[i] < 0));
+            for (i = 0; i < n; i++) {
+                int16_t v = xb[i];
+                S[i] = (int16_t)(S[i] + d * ((v > 0) - (v < 0)));
             }
             if (need_a) {
                 for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] + (xb[i] != 0));
