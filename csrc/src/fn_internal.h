@@ -143,6 +143,8 @@ typedef struct {
     size_t p, n;                         /* int32 (nmax) vote accumulators S, A of one row */
     size_t hist;                         /* uint32 (256) */
     size_t rowmax;                       /* uint8 (mmax) max key per row */
+    size_t afull;                        /* int16 (nmax) sum of |t| over all error samples */
+    size_t ulist, clist;                 /* uint16 (B) error samples; those not on a row */
     size_t list;                         /* uint16 (B) samples with nonzero error on a row */
     size_t dl;                           /* int8 (B) their errors */
     size_t wrow;                         /* int16 (nmax) one unpacked weight row */

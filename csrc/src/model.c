@@ -214,6 +214,9 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
         FN_TAKE(n, nmax * 4u);
         FN_TAKE(hist, FN_KEY_BINS * 4u);
         FN_TAKE(rowmax, mmax);
+        FN_TAKE(afull, nmax * 2u);
+        FN_TAKE(ulist, B * 2u);
+        FN_TAKE(clist, B * 2u);
         vbytes = off - ubase;
         plan->g = (size_t)ubase;
         off = ubase + (gbytes > vbytes ? gbytes : vbytes);

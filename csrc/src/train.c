@@ -189,11 +189,40 @@ typedef struct {
     uint16_t *list;
     int8_t *dl;
     int16_t *wrow;
+    int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
+    uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
+    uint16_t *clist; /* U minus the samples of the current row */
+    uint32_t ucnt;   /* |U| */
+    int use_afull;   /* afull is valid for this layer */
 } fn_vote_mem;
 
-/* E (eligible only) of row j of layer L into mem->P. */
+/* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
+ * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
+static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
+                                   int weighted, const fn_vote_mem *mem, int16_t *restrict A)
+{
+    uint32_t c, i, ccnt = 0;
+    const int16_t *restrict af = mem->afull;
+    for (c = 0; c < mem->ucnt; c++) {
+        if (drow[mem->ulist[c]] == 0) mem->clist[ccnt++] = mem->ulist[c];
+    }
+    for (i = 0; i < n; i++) A[i] = af[i];
+    for (c = 0; c < ccnt; c++) {
+        const int8_t *restrict xb = x + (size_t)mem->clist[c] * n;
+        if (weighted) {
+            for (i = 0; i < n; i++) {
+                int16_t v = xb[i];
+                A[i] = (int16_t)(A[i] - (v < 0 ? -v : v));
+            }
+        } else {
+            for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] - (xb[i] != 0));
+        }
+    }
+}
+
+/* E (eligible only) of row j of layer L into mem->P; drow: the row's errors (B). */
 static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
-                        const int8_t *x, uint32_t cnt, const fn_vote_mem *mem)
+                        const int8_t *x, const int8_t *drow, uint32_t cnt, const fn_vote_mem *mem)
 {
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
     int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
@@ -202,7 +231,12 @@ static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint
     flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
     if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
         int16_t *s16 = (int16_t *)mem->N, *a16 = (int16_t *)mem->N + n; /* both fit in N */
-        fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, hurt, s16, a16);
+        if (hurt && mem->use_afull && 2u * cnt > mem->ucnt) {
+            fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, a16);
+            fn_vote_a16_complement(x, n, drow, weighted, mem, a16);
+        } else {
+            fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, hurt, s16, a16);
+        }
         if (hurt) {
             if (ternary) fn_vote_e16_ht(s16, a16, mem->wrow, n, mem->P);
             else fn_vote_e16_hb(s16, a16, mem->wrow, n, mem->P);
@@ -221,7 +255,7 @@ static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint
 /* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
 static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
-                           uint32_t *eligible_out, const fn_vote_mem *mem)
+                           uint32_t *eligible_out, fn_vote_mem *mem)
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
@@ -229,12 +263,43 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
     int32_t *P = mem->P;
 
+    /* the layer's error samples U and, for the HURT filter, sum |t| over U */
+    {
+        uint32_t b, c, weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+        mem->ucnt = 0;
+        for (b = 0; b < batch; b++) {
+            for (j = 0; j < m; j++) {
+                if (d[(size_t)j * batch + b] != 0) {
+                    mem->ulist[mem->ucnt++] = (uint16_t)b;
+                    break;
+                }
+            }
+        }
+        mem->use_afull = model->rule.filter == FLIPNET_FILTER_HURT && mem->ucnt >= 4u &&
+                         (uint64_t)mem->ucnt * (weighted ? 127u : 1u) <= 32767u;
+        if (mem->use_afull) {
+            int16_t *restrict af = mem->afull;
+            memset(af, 0, sizeof(int16_t) * n);
+            for (c = 0; c < mem->ucnt; c++) {
+                const int8_t *restrict xb = x + (size_t)mem->ulist[c] * n;
+                if (weighted) {
+                    for (i = 0; i < n; i++) {
+                        int16_t v = xb[i];
+                        af[i] = (int16_t)(af[i] + (v < 0 ? -v : v));
+                    }
+                } else {
+                    for (i = 0; i < n; i++) af[i] = (int16_t)(af[i] + (xb[i] != 0));
+                }
+            }
+        }
+    }
+
     /* pass 1: histogram of the keys of the eligible weights */
     memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = 0; j < m; j++) {
         uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
         if (cnt != 0) {
-            fn_vote_row(model, L, j, x, cnt, mem);
+            fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
             for (i = 0; i < n; i++) {
                 int32_t e = P[i];
                 if (e != 0) {
@@ -274,7 +339,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
         uint32_t cnt, *row, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
         cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
-        fn_vote_row(model, L, j, x, cnt, mem);
+        fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
         row = fn_row(model, L, j);
         pos = row;
         neg = ternary ? row + L->wpr : row;
@@ -384,6 +449,9 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
         mem.list = (uint16_t *)(sc + plan.list);
         mem.dl = (int8_t *)(sc + plan.dl);
         mem.wrow = wrow;
+        mem.afull = (int16_t *)(sc + plan.afull);
+        mem.ulist = (uint16_t *)(sc + plan.ulist);
+        mem.clist = (uint16_t *)(sc + plan.clist);
         for (l = L; l-- > 0;) {
             const int8_t *xl = l == 0 ? x : act[l - 1u];
             int8_t *tmp;
