@@ -23,7 +23,7 @@ from ..errors import FlipnetError
 from . import protocol as P
 from .framing import NAK, REPLY, FramingError, StreamDecoder, crc32, encode_frame, max_encoded_size
 
-__all__ = ["Device", "DeviceError", "DeviceReplyError"]
+__all__ = ["Device", "DeviceError", "DeviceReplyError", "available"]
 
 _HINTS = ("check that the board is connected and powered, that the flipnet firmware is "
           "flashed and running (reset the board), that the port name and baud rate are "
@@ -58,6 +58,24 @@ def _open(port, baudrate):
         return serial.serial_for_url(port, baudrate=baudrate, timeout=0.02, write_timeout=10)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceError("cannot open port %s: %s; %s" % (port, exc, _HINTS), port) from None
+
+
+def available(port):
+    """Bytes waiting on ``port``. pyserial's socket:// ports report at most 1 (they only
+    poll with select), which makes reading a reply byte by byte slow: ask the kernel."""
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            import array
+            import fcntl
+            import termios
+
+            buf = array.array("i", [0])
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+            return max(int(buf[0]), 0)
+        except (ImportError, OSError, AttributeError, ValueError):
+            pass
+    return port.in_waiting
 
 
 class Device:
@@ -138,7 +156,7 @@ class Device:
 
     def _read_some(self):
         try:
-            n = self._ser.in_waiting
+            n = available(self._ser)
             data = self._ser.read(n if n else 1)
         except Exception as exc:  # noqa: BLE001
             raise DeviceError("reading from %s failed: %s; %s" % (self.port, exc, _HINTS),
@@ -160,16 +178,18 @@ class Device:
         want = cmd | REPLY
         name = P.CMD_NAMES.get(cmd, "0x%02x" % cmd)
         wait = self._wait_time(len(wire), max_encoded_size(reply_size))
-        attempts = 0
+        timeouts = 0  # waits that ended without any answer
+        sends = 0     # every transmission; NAKs and damaged replies resend at once
         while True:
-            if attempts > self.retries:
+            if timeouts > self.retries or sends > 4 * (self.retries + 1):
                 raise DeviceError(
-                    "no valid reply from %s to %s after %d attempts (%.1f s each; %d NAKs, %d "
-                    "damaged replies); %s" % (self.port, name, attempts, wait, self.naks,
-                                              self.bad_replies, _HINTS), self.port)
-            if attempts:
+                    "no valid reply from %s to %s after %d attempts (%d timeouts of %.1f s, %d "
+                    "NAKs, %d damaged replies); %s" % (self.port, name, sends, timeouts, wait,
+                                                       self.naks, self.bad_replies, _HINTS),
+                    self.port)
+            if sends:
                 self.retransmits += 1
-            attempts += 1
+            sends += 1
             self._write(wire)
             deadline = time.monotonic() + wait
             resend = False
@@ -200,6 +220,8 @@ class Device:
                                 " (details %s)" % (err["detail"],) if err else ""),
                             self.port, item.status, cmd, err.get("detail"))
                     return item.payload
+            if not resend:
+                timeouts += 1
 
     # ---- commands ---------------------------------------------------------------------------
     def ping(self, data=b""):

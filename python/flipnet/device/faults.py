@@ -84,7 +84,9 @@ class FaultyPort:
 
     @property
     def in_waiting(self):
-        return self.inner.in_waiting
+        from .client import available
+
+        return available(self.inner)
 
     def flush(self):
         f = getattr(self.inner, "flush", None)
