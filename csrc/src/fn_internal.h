@@ -140,7 +140,8 @@ typedef struct {
     size_t d[2];                         /* int8 (mmax, B) error buffers, transposed */
     size_t g;                            /* int16 or int32 (B, hmax) backprop accumulator (union with
                                             the vote's p, n, hist, rowmax) */
-    size_t p, n;                         /* int32 (nmax) vote accumulators S, A of one row */
+    size_t p, n;                         /* vote sums of one row: n = int16 S/E + int16 A (nmax
+                                            each); for B > 258 also p: int32 S/E, n: int32 A */
     size_t hist;                         /* uint32 (256) */
     size_t rowmax;                       /* uint8 (mmax) max key per row */
     size_t afull;                        /* int16 (nmax) sum of |t| over all error samples */

@@ -210,7 +210,8 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
         /* union: backprop accumulator G, or the vote's row accumulators + histogram */
         ubase = off;
         gbytes = fn_round16(B * hmax * gbytes_per);
-        FN_TAKE(p, nmax * 4u);
+        /* p: only for the int32 vote sums, needed when a row can have more than 258 errors */
+        FN_TAKE(p, B * 127u > 32767u ? nmax * 4u : 0u);
         FN_TAKE(n, nmax * 4u);
         FN_TAKE(hist, FN_KEY_BINS * 4u);
         FN_TAKE(rowmax, mmax);

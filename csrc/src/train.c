@@ -140,13 +140,13 @@ static void fn_vote_sa32(const int8_t *x, uint32_t n, const uint16_t *list, cons
     }
 }
 
-/* E of one row, kept only where the weight is eligible: e[i] = eligible ? E : 0, with
+/* E of one row, kept only where the weight is eligible: E (or 0) overwrites S in place, with
  * P = (A + S) / 2, N = (S - A) / 2; HURT: E = N (w = +1), P (w = -1), S = P + N (w = 0);
  * NET: E = S. Eligible: E != 0 and ternary w != sign(E), binary w == -sign(E).
- * One straight-line loop per (type, filter, kind), so each vectorizes. */
+ * |E| <= max(|S|, (|S| + A) / 2), so E fits int16 when S and A do.
+ * One straight-line loop per (filter, kind), so each vectorizes. */
 #define FN_VOTE_E(NAME, T, HURT, TERNARY)                                                         \
-    static void NAME(const T *restrict s, const T *restrict a, const int16_t *restrict w,         \
-                     uint32_t n, int32_t *restrict e)                                              \
+    static void NAME(T *s, const T *restrict a, const int16_t *restrict w, uint32_t n)            \
     {                                                                                              \
         uint32_t i;                                                                                \
         (void)a;                                                                                   \
@@ -160,7 +160,7 @@ static void fn_vote_sa32(const int8_t *x, uint32_t n, const uint16_t *list, cons
             }                                                                                      \
             d = (ev > 0) - (ev < 0);                                                               \
             elig = TERNARY ? (ev != 0) & (wi != d) : (ev != 0) & (wi == -d);                       \
-            e[i] = elig ? ev : 0;                                                                  \
+            s[i] = (T)(elig ? ev : 0);                                                             \
         }                                                                                          \
     }
 FN_VOTE_E(fn_vote_e16_ht, int16_t, 1, 1)
@@ -183,7 +183,8 @@ static void fn_vote_e32_inplace(int32_t *s, const int32_t *a, const int16_t *w, 
 }
 
 typedef struct {
-    int32_t *P, *N; /* 4 * nmax bytes each: E (int32) in P, S and A (int16) in N; wide: S/E in P, A in N */
+    int32_t *P, *N; /* narrow: S then E (int16) and A (int16) in N, P unused (may be 0 bytes);
+                       wide: S then E (int32) in P, A (int32) in N */
     uint32_t *hist;
     uint8_t *rowmax;
     uint16_t *list;
@@ -194,7 +195,14 @@ typedef struct {
     uint16_t *clist; /* U minus the samples of the current row */
     uint32_t ucnt;   /* |U| */
     int use_afull;   /* afull is valid for this layer */
+    const int16_t *e16; /* E of the current row: int16 (narrow) ... */
+    const int32_t *e32; /* ... or int32 (wide) */
 } fn_vote_mem;
+
+static inline int32_t fn_e_at(const fn_vote_mem *mem, uint32_t i)
+{
+    return mem->e16 != NULL ? mem->e16[i] : mem->e32[i];
+}
 
 /* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
  * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
@@ -220,9 +228,9 @@ static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *dr
     }
 }
 
-/* E (eligible only) of row j of layer L into mem->P; drow: the row's errors (B). */
+/* E (eligible only) of row j of layer L, at mem->e16 or mem->e32; drow: the row's errors (B). */
 static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
-                        const int8_t *x, const int8_t *drow, uint32_t cnt, const fn_vote_mem *mem)
+                        const int8_t *x, const int8_t *drow, uint32_t cnt, fn_vote_mem *mem)
 {
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
     int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
@@ -238,17 +246,21 @@ static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint
             fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, hurt, s16, a16);
         }
         if (hurt) {
-            if (ternary) fn_vote_e16_ht(s16, a16, mem->wrow, n, mem->P);
-            else fn_vote_e16_hb(s16, a16, mem->wrow, n, mem->P);
+            if (ternary) fn_vote_e16_ht(s16, a16, mem->wrow, n);
+            else fn_vote_e16_hb(s16, a16, mem->wrow, n);
         } else {
-            if (ternary) fn_vote_e16_nt(s16, a16, mem->wrow, n, mem->P);
-            else fn_vote_e16_nb(s16, a16, mem->wrow, n, mem->P);
+            if (ternary) fn_vote_e16_nt(s16, a16, mem->wrow, n);
+            else fn_vote_e16_nb(s16, a16, mem->wrow, n);
         }
+        mem->e16 = s16;
+        mem->e32 = NULL;
     } else {
         /* wide (rare: batches over 258 with the weighted vote): S int32 in P, A in N, and E
          * overwrites S in place (no restrict: same index read before written) */
         fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, hurt, mem->P, mem->N);
         fn_vote_e32_inplace(mem->P, mem->N, mem->wrow, n, hurt, ternary);
+        mem->e16 = NULL;
+        mem->e32 = mem->P;
     }
 }
 
@@ -261,7 +273,6 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
     int ternary = L->kind == FLIPNET_TERNARY;
     uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
-    int32_t *P = mem->P;
 
     /* the layer's error samples U and, for the HURT filter, sum |t| over U */
     {
@@ -301,7 +312,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
         if (cnt != 0) {
             fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
             for (i = 0; i < n; i++) {
-                int32_t e = P[i];
+                int32_t e = fn_e_at(mem, i);
                 if (e != 0) {
                     key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
                     mem->hist[key]++;
@@ -344,7 +355,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
         pos = row;
         neg = ternary ? row + L->wpr : row;
         for (i = 0; i < n; i++) {
-            int32_t e = P[i];
+            int32_t e = fn_e_at(mem, i);
             uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
             uint64_t thr, u;
             if (v < vmin) continue; /* also skips e == 0 (vmin >= 1) */
