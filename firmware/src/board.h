@@ -23,6 +23,11 @@ void board_flush(void);
 /* Board name for INFO, at most 15 characters. */
 const char *board_name(void);
 
+/* A free-running 32-bit counter for timing TRAIN (wraps; differences are taken modulo
+ * 2^32) and its rate in Hz; board_tick_hz() == 0 when the board has none. */
+uint32_t board_ticks(void);
+uint32_t board_tick_hz(void);
+
 /* RAM accounting for INFO / STATS, bytes; 0 when unknown (host twin). */
 uint32_t board_ram_static(void);  /* .data + .bss (without the stack reservation) */
 uint32_t board_stack_size(void);  /* stack reserved */

@@ -57,6 +57,7 @@ static uint32_t load_total, load_received;
 static uint64_t trained;
 static uint32_t train_frames, dup_frames, bad_frames;
 static uint64_t changes_total[FLIPNET_MAX_LAYERS];
+static uint64_t train_ticks;     /* board ticks spent in calibrate + train_step */
 
 /* ---- little-endian helpers ------------------------------------------------------------ */
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -232,6 +233,7 @@ static uint8_t *work(void) { return ARENA + w_bytes; }
 static void reset_counters(void)
 {
     trained = 0;
+    train_ticks = 0;
     memset(changes_total, 0, sizeof(changes_total));
 }
 
@@ -563,9 +565,10 @@ static void cmd_train(uint8_t *p, uint32_t n)
     samples s;
     flipnet_step_params prm;
     flipnet_step_stats st;
-    uint32_t l, L = model.n_layers;
+    uint32_t l, L = model.n_layers, t0;
     int rc;
     if (parse_samples(p, n, 1, 1, &s) != 0) return;
+    t0 = board_ticks();
     memset(&prm, 0, sizeof(prm));
     for (l = 0; l < L; l++) {
         prm.k[l] = get32(s.kp + 4u * l);
@@ -585,6 +588,7 @@ static void cmd_train(uint8_t *p, uint32_t n)
         reply_error(rc, 0, 0);
         return;
     }
+    train_ticks += (uint32_t)(board_ticks() - t0);
     trained += s.batch;
     train_frames++;
     for (l = 0; l < L; l++) changes_total[l] += st.changes[l];
@@ -719,6 +723,8 @@ static void cmd_stats(void)
     put8(L);
     put8(configured);
     put16(0);
+    put32(board_tick_hz());
+    put64(train_ticks);
     for (l = 0; l < L; l++) put64(changes_total[l]);
 }
 

@@ -184,10 +184,11 @@ def test_reply_parsers():
     d = P.parse_train(tr, 2)
     assert d == {"correct": 5, "errors": 3, "steps": 10, "samples": 80, "shifts": [6, 0],
                  "changes": [100, 2], "eligible": [9000, 40]}
-    st = struct.pack("<QQQIIIIIIIBBH", 1, 8, 8, 1, 0, 0, 900, 4096, 61000, 52000, 2, 1, 0) + \
-        struct.pack("<2Q", 10, 1)
+    st = struct.pack("<QQQIIIIIIIBBHIQ", 1, 8, 8, 1, 0, 0, 900, 4096, 61000, 52000, 2, 1, 0,
+                     25000000, 50000000) + struct.pack("<2Q", 10, 1)
     d = P.parse_stats(st)
     assert d["trained"] == 8 and d["changes"] == [10, 1] and d["stack_used"] == 900
+    assert d["train_seconds"] == 2.0
     with pytest.raises(ValueError):
         P.parse_stats(st[:20])
     assert "E_NOMEM" in P.status_name(-107)

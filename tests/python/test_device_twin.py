@@ -312,6 +312,6 @@ def test_cli_demo_on_the_twin(tmp_path, capsys, mnist, twin_exe, monkeypatch):
 
 
 def test_struct_sizes_agree_with_the_doc():
-    # the protocol's fixed reply layouts (docs/protocol.md): INFO 48 bytes, STATS 56 + 8L
+    # the protocol's fixed reply layouts (docs/protocol.md): INFO 48 bytes, STATS 68 + 8L
     assert struct.calcsize("<BBBBIIIIIHBBI") + 16 == 48
-    assert struct.calcsize("<QQQIIIIIIIBBH") == 56
+    assert struct.calcsize("<QQQIIIIIIIBBHIQ") == 68

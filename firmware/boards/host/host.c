@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../src/board.h"
@@ -79,6 +80,14 @@ int board_getc(void)
 }
 
 const char *board_name(void) { return "host"; }
+
+uint32_t board_ticks(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+}
+uint32_t board_tick_hz(void) { return 1000000u; /* microseconds */ }
 uint32_t board_ram_static(void) { return 0; }
 uint32_t board_stack_size(void) { return 0; }
 uint32_t board_stack_used(void) { return 0; }

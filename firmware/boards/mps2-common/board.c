@@ -23,8 +23,25 @@
 #define MPS2_BAUD 115200u
 #endif
 
+/* CMSDK dual timer, timer 1: 32-bit, free-running, clocked at SYSCLK (25 MHz). Under
+ * qemu-system-arm -icount shift=0 one instruction takes 1 ns of guest time, so one tick is
+ * 40 instructions (the DWT cycle counter reads 0 in QEMU). */
+#define TIMER1_BASE 0x40002000u
+#define TIMER1_LOAD (*(volatile uint32_t *)(TIMER1_BASE + 0x00u))
+#define TIMER1_VALUE (*(volatile uint32_t *)(TIMER1_BASE + 0x04u))
+#define TIMER1_CTRL (*(volatile uint32_t *)(TIMER1_BASE + 0x08u))
+#define TIMER_CTRL_ENABLE (1u << 7)
+#define TIMER_CTRL_32BIT (1u << 1)
+
+uint32_t board_ticks(void) { return ~TIMER1_VALUE; /* counts down: invert to count up */ }
+uint32_t board_tick_hz(void) { return MPS2_SYSCLK_HZ; }
+
 void board_init(void)
 {
+    TIMER1_CTRL = 0;
+    TIMER1_LOAD = 0xFFFFFFFFu;
+    TIMER1_CTRL = TIMER_CTRL_ENABLE | TIMER_CTRL_32BIT; /* free-running, no prescale, no IRQ */
+
     UART_CTRL = 0;
     UART_BAUDDIV = MPS2_SYSCLK_HZ / MPS2_BAUD; /* 217; QEMU ignores the rate */
     UART_CTRL = 3u;

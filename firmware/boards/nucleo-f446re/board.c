@@ -37,8 +37,20 @@
 #define APB1_HZ 16000000u
 #define BAUD 115200u
 
+/* DWT cycle counter (the core clock, HSI 16 MHz). */
+#define DEMCR REG(0xE000EDFCu)
+#define DWT_CTRL REG(0xE0001000u)
+#define DWT_CYCCNT REG(0xE0001004u)
+
+uint32_t board_ticks(void) { return DWT_CYCCNT; }
+uint32_t board_tick_hz(void) { return APB1_HZ; }
+
 void board_init(void)
 {
+    DEMCR |= 1u << 24; /* TRCENA */
+    DWT_CYCCNT = 0;
+    DWT_CTRL |= 1u;    /* CYCCNTENA */
+
     RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
     RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
     (void)RCC_APB1ENR; /* let the clock enable settle before touching the peripheral */

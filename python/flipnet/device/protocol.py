@@ -291,12 +291,15 @@ def parse_load(p):
 
 
 def parse_stats(p):
-    _need(p, 56, "STATS")
+    _need(p, 68, "STATS")
     (steps, samples, trained, train_frames, dup_frames, bad_frames, stack_used, stack_bytes,
-     ram_static, arena_used, L, configured) = struct.unpack_from("<QQQIIIIIIIBB", p)
-    changes = list(struct.unpack_from("<%dQ" % L, p, 56)) if L else []
+     ram_static, arena_used, L, configured, _, tick_hz, train_ticks) = \
+        struct.unpack_from("<QQQIIIIIIIBBHIQ", p)
+    _need(p, 68 + 8 * L, "STATS")
+    changes = list(struct.unpack_from("<%dQ" % L, p, 68)) if L else []
     return {"steps": steps, "samples": samples, "trained": trained,
             "train_frames": train_frames, "dup_frames": dup_frames, "bad_frames": bad_frames,
             "stack_used": stack_used, "stack_bytes": stack_bytes, "ram_static": ram_static,
             "arena_used": arena_used, "n_layers": L, "configured": bool(configured),
-            "changes": changes}
+            "tick_hz": tick_hz, "train_ticks": train_ticks,
+            "train_seconds": train_ticks / tick_hz if tick_hz else None, "changes": changes}

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Instructions per training sample of the firmware, measured under QEMU with -icount.
+
+With ``-icount shift=0`` QEMU advances guest time by exactly 1 ns per executed instruction,
+and the MPS2 boards' CMSDK dual timer (firmware/boards/mps2-common/board.c) counts guest
+time at 25 MHz: one tick = 40 instructions. The firmware adds up the ticks spent in
+flipnet_calibrate + flipnet_train_step for every TRAIN (STATS.train_ticks), so
+
+    instructions per sample = train_ticks * (1e9 / tick_hz) / samples trained
+
+(frame reception, COBS/CRC and input unpacking are not included; they are reported apart
+as the instructions of the whole run between the first and last TRAIN reply are not
+observable from the host). Deterministic: the same image and data give the same count.
+
+    python firmware/tools/bench_icount.py [--board mps2-an386] [--samples 96] [--arch 784-128-10]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+
+from flipnet.datasets import load_mnist  # noqa: E402
+from flipnet.device import sim  # noqa: E402
+from flipnet.device.client import Device  # noqa: E402
+from flipnet.device.session import train_on_device  # noqa: E402
+
+
+def measure(board, samples, arch, batch, bits, seed, kinds):
+    (x, y), _ = load_mnist(download=False)
+    elf = sim.find_firmware(board) or sim.build_firmware(board)
+    with sim.start_qemu(board, elf=elf, icount=0) as proc, \
+            Device(proc.port, timeout=30.0) as dev:
+        s = train_on_device(dev, x[:samples], y[:samples], arch, kinds=kinds, seed=seed,
+                            epochs=1, batch=batch, recipe="default", bits=bits, progress=False)
+    st = s["device_stats"]
+    ns = st["train_ticks"] * 1e9 / st["tick_hz"]
+    return {"board": board, "arch": "-".join(map(str, arch)), "kinds": kinds, "batch": batch,
+            "samples": st["trained"], "steps": st["steps"], "train_ticks": st["train_ticks"],
+            "tick_hz": st["tick_hz"], "instructions": int(round(ns)),
+            "instructions_per_sample": int(round(ns / st["trained"])),
+            "ram_static": st["ram_static"], "stack_used": st["stack_used"],
+            "ram_total": st["ram_static"] + st["stack_used"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", action="append", help="default: mps2-an386 (repeatable)")
+    ap.add_argument("--samples", type=int, default=96)
+    ap.add_argument("--arch", default="784-128-10")
+    ap.add_argument("--weights", default="ternary")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--bits", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    arch = [int(v) for v in a.arch.split("-")]
+    rows = [measure(b, a.samples, arch, a.batch, a.bits, a.seed, a.weights)
+            for b in (a.board or ["mps2-an386"])]
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        print("%-12s %s %s batch %d: %d samples, %d instructions/sample (train step incl. "
+              "calibration), RAM %d B (static %d + stack %d)"
+              % (r["board"], r["arch"], r["kinds"], r["batch"], r["samples"],
+                 r["instructions_per_sample"], r["ram_total"], r["ram_static"],
+                 r["stack_used"]))
+
+
+if __name__ == "__main__":
+    main()
