@@ -167,6 +167,36 @@ static void test_roundtrip(void)
     }
 }
 
+/* The int16 unpack used by the kernels equals the reference int8 unpack. */
+static void test_unpack_kernels(void)
+{
+    const uint32_t widths[] = {1, 5, 31, 32, 33, 64, 100, 785};
+    size_t wi, i;
+    uint32_t row[2 * 25];
+    int8_t w8[800];
+    int16_t w16[800];
+    int ok = 1;
+    for (wi = 0; wi < sizeof(widths) / sizeof(widths[0]); wi++) {
+        uint32_t n = widths[wi], wpr = fn_wpr(n), c, kind;
+        for (kind = FLIPNET_TERNARY; kind <= FLIPNET_BINARY; kind++) {
+            for (c = 0; c < 4; c++) {
+                int8_t src[800];
+                for (i = 0; i < n; i++) {
+                    uint32_t u = (uint32_t)(flipnet_rand(c, 5, i) >> 40);
+                    src[i] = kind == FLIPNET_TERNARY ? (int8_t)((int)(u % 3u) - 1) : (u & 1u ? 1 : -1);
+                }
+                flipnet_pack_row_ref(row, (uint8_t)kind, n, wpr, src);
+                flipnet_unpack_row_ref(row, (uint8_t)kind, n, wpr, w8);
+                flipnet_unpack_row_s16(row, (uint8_t)kind, n, wpr, w16);
+                for (i = 0; i < n; i++) {
+                    if (w8[i] != src[i] || w16[i] != src[i]) ok = 0;
+                }
+            }
+        }
+    }
+    CHECK(ok);
+}
+
 static void test_scratch_size(void)
 {
     flipnet_model m;
@@ -192,6 +222,7 @@ int main(void)
     test_sizes();
     test_init_status();
     test_roundtrip();
+    test_unpack_kernels();
     test_scratch_size();
     return fn_test_done("test_layout");
 }
