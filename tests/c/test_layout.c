@@ -208,7 +208,7 @@ static void test_scratch_size(void)
     CHECK_ST(flipnet_scratch_size(&m, 16, 1, &b2), FLIPNET_OK);
     CHECK_ST(flipnet_scratch_size(&m, 8, 1, &b3), FLIPNET_OK);
     CHECK(b1 > 0 && b1 < b2 && b3 < b2);
-    CHECK(b2 < 20000u); /* fits next to 25 KB of weights on a 64 KB microcontroller */
+    CHECK(b2 < 16384u); /* fits next to 25 KB of weights on a 64 KB microcontroller */
     CHECK_ST(flipnet_scratch_size(&m, 0, 1, &b1), FLIPNET_E_ARG);
     CHECK_ST(flipnet_scratch_size(&m, FLIPNET_MAX_BATCH + 1u, 1, &b1), FLIPNET_E_ARG);
     CHECK_ST(flipnet_scratch_size(&m, FLIPNET_MAX_BATCH, 1, &b1), FLIPNET_OK);

@@ -182,13 +182,15 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
 /* Bytes of the v1 file for this model with a metadata blob of meta_bytes. The metadata is
  * opaque to the core (the Python side stores UTF-8 JSON: schedule, history, ...). */
 flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, size_t *bytes);
-/* Serialize to buf (>= flipnet_file_size bytes); *written = bytes written. meta may be NULL
- * when meta_bytes is 0. */
+/* Serialize to buf (>= flipnet_file_size bytes); *written = bytes written (written may be
+ * NULL). meta may be NULL when meta_bytes is 0. Refuses (FLIPNET_E_ARG) a model the reader
+ * would reject: invalid rule, a ternary weight with both bits set, a padding bit set. */
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written);
-/* Check a whole file (magic, version, sizes, CRC) and return its architecture, so the caller
- * can size the weight area. Never reads outside buf[0..len). */
+/* Check a whole file (magic, version, sizes, CRC, weight values) and return its architecture,
+ * so the caller can size the weight area (arch may be NULL: check only). Never reads outside
+ * buf[0..len). The order of the checks and their statuses: docs/format.md. */
 flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *arch);
 /* Locate the metadata blob of a checked file: *meta points into buf. */
 flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t **meta,
