@@ -1,5 +1,14 @@
-/* flipnet core: portable inner kernels (written so that GCC/Clang -O3 auto-vectorize them). */
+/* flipnet core: portable inner kernels (written so that GCC/Clang -O3 auto-vectorize them),
+ * plus a Cortex-M DSP variant of the forward dot product (ACLE __smlad, selected by
+ * __ARM_FEATURE_DSP; Cortex-M4/M7/M33), bit-exact with the portable one. */
 #include "fn_internal.h"
+
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#include <arm_acle.h> /* compiler intrinsics header, not libc */
+#define FN_DOT_DSP 1
+#else
+#define FN_DOT_DSP 0
+#endif
 
 void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w)
 {
@@ -100,6 +109,63 @@ int fn_input_has_m128(const int8_t *x, size_t count)
     return bad;
 }
 
+#if FN_DOT_DSP
+/* Row for fn_dot_dsp: in every full group of 4 inputs the int16 weights are stored in the order
+ * w0 w2 w1 w3, matching the lanes of __sxtb16(x) = (x0, x2) and __sxtb16(x ror 8) = (x1, x3). */
+static void fn_unpack_row_dsp(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
+{
+    uint32_t i;
+    flipnet_unpack_row_s16(row, kind, n, wpr, w);
+    for (i = 0; i + 4u <= n; i += 4u) {
+        int16_t t = w[i + 1u];
+        w[i + 1u] = w[i + 2u];
+        w[i + 2u] = t;
+    }
+}
+
+/* sum_i x[i] * w[i] with w from fn_unpack_row_dsp: 4 products per 2 SMLAD. */
+static int32_t fn_dot_dsp(const int8_t *x, const int16_t *w, uint32_t n)
+{
+    int32_t s = 0;
+    uint32_t i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t xv, w02, w13;
+        memcpy(&xv, x + i, 4); /* unaligned loads are fine on ARMv7-M (one LDR) */
+        memcpy(&w02, w + i, 4);
+        memcpy(&w13, w + i + 2u, 4);
+        s = __smlad(__sxtb16(xv), w02, s);
+        s = __smlad(__sxtb16((xv >> 8) | (xv << 24)), w13, s);
+    }
+    for (; i < n; i++) s += (int32_t)x[i] * w[i];
+    return s;
+}
+
+/* Two samples against the same row: each weight load feeds two SMLADs. */
+static void fn_dot2_dsp(const int8_t *x0, const int8_t *x1, const int16_t *w, uint32_t n,
+                        int32_t *z)
+{
+    int32_t s0 = 0, s1 = 0;
+    uint32_t i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t a, b, w02, w13;
+        memcpy(&a, x0 + i, 4);
+        memcpy(&b, x1 + i, 4);
+        memcpy(&w02, w + i, 4);
+        memcpy(&w13, w + i + 2u, 4);
+        s0 = __smlad(__sxtb16(a), w02, s0);
+        s1 = __smlad(__sxtb16(b), w02, s1);
+        s0 = __smlad(__sxtb16((a >> 8) | (a << 24)), w13, s0);
+        s1 = __smlad(__sxtb16((b >> 8) | (b << 24)), w13, s1);
+    }
+    for (; i < n; i++) {
+        s0 += (int32_t)x0[i] * w[i];
+        s1 += (int32_t)x1[i] * w[i];
+    }
+    z[0] = s0;
+    z[1] = s1;
+}
+#endif
+
 #define FN_ZCHUNK 16u
 
 void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
@@ -111,10 +177,22 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
     uint64_t sa = 0;
     uint32_t clip = 0;
     for (j = 0; j < m; j++) {
+#if FN_DOT_DSP
+        fn_unpack_row_dsp(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+#else
         flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+#endif
         for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
             uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;
+#if FN_DOT_DSP
+            for (c = 0; c + 1u < cnt; c += 2u) {
+                const int8_t *xa = x + (size_t)(b0 + c) * n;
+                fn_dot2_dsp(xa, xa + n, wrow, n, zb + c);
+            }
+            if (c < cnt) zb[c] = fn_dot_dsp(x + (size_t)(b0 + c) * n, wrow, n);
+#else
             flipnet_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);
+#endif
             for (c = 0; c < cnt; c++) {
                 int32_t v = zb[c];
                 size_t at = (size_t)(b0 + c) * m + j;
