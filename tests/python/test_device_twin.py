@@ -262,7 +262,7 @@ def test_stale_replies_are_ignored(dev):
     assert dev.ping(b"new") == b"new"
 
 
-# ---- CLI -------------------------------------------------------------------------------------------
+# ---- CLI --------------------------------------------------------------------------------------
 def test_cli_device_commands(twin, tmp_path, capsys, mnist):
     from flipnet import cli
 
@@ -315,3 +315,17 @@ def test_struct_sizes_agree_with_the_doc():
     # the protocol's fixed reply layouts (docs/protocol.md): INFO 48 bytes, STATS 68 + 8L
     assert struct.calcsize("<BBBBIIIIIHBBI") + 16 == 48
     assert struct.calcsize("<QQQIIIIIIIBBHIQ") == 68
+
+
+def test_cli_demo_without_a_twin_trains_in_process(tmp_path, capsys, mnist, monkeypatch):
+    """An installed package without C sources / compiler still runs the demo (in-process)."""
+    from flipnet import cli
+
+    monkeypatch.setenv("FLIPNET_TWIN", str(tmp_path / "no-such-twin"))
+    out = tmp_path / "demo.flip"
+    rc = cli.main(["demo", "--twin", "--limit", "40", "--test-limit", "100", "--out", str(out),
+                   "--json"])
+    assert rc == 0
+    cap = capsys.readouterr()
+    assert "in-process" in cap.err and '"samples": 40' in cap.out
+    assert out.exists()

@@ -19,7 +19,6 @@ pty path such as the one ``flipnet device sim`` prints.
 """
 
 import json
-import os
 import sys
 import time
 
@@ -250,12 +249,35 @@ def _summary_lines(s, acc, n_test, path):
     return lines
 
 
-def _run_training(args, dev, announce=None):
+def _digits_fallback(exc):
+    """scikit-learn's 8x8 digits as uint8 pixels, for a demo without MNIST offline."""
+    try:
+        import numpy as np
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise exc from None
+    d = load_digits()
+    x = np.clip(d.images * 16, 0, 255).astype(np.uint8)
+    y = d.target.astype(np.uint8)
+    _err("flipnet demo: %s; using scikit-learn's digits (8x8) instead"
+         % str(exc).splitlines()[0])
+    return (x[:1500], y[:1500]), (x[1500:], y[1500:])
+
+
+def _run_training(args, dev, announce=None, fallback=False):
+    from ..errors import DatasetError
     from ..model import Model
     from .session import prepare_inputs, train_on_device
 
     sizes = _parse_arch(args.arch)
-    (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    try:
+        (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    except DatasetError as exc:
+        if not fallback:
+            raise
+        (x, y), (xt, yt) = _digits_fallback(exc)
+        args.dataset = "sklearn_digits"
+        sizes[0] = 64
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
     sched = {k: v for k, v in (("p0", args.p0), ("p1", args.p1), ("k_frac", args.k_frac),
@@ -436,13 +458,27 @@ def cmd_demo(args):
     if proc is None:
         if why and not args.quiet:
             _err("flipnet demo: %s; using the host twin" % why)
-        proc = sim.start_twin()
-    with proc:
-        if not args.quiet:
-            _err("flipnet demo: device = %s on %s" % (proc.what, proc.port))
-        with Device(proc.port, timeout=args.timeout, retries=args.retries) as dev:
-            s, acc, _ = _run_training(args, dev)
+        try:
+            proc = sim.start_twin()
+        except DeviceError as exc:
+            # e.g. an installed package without the C sources or no C compiler: the same
+            # training steps, computed in this process by the core's Python bindings
+            if not args.quiet:
+                _err("flipnet demo: host twin unavailable (%s); training in-process instead"
+                     % str(exc).splitlines()[0])
+    if proc is None:
+        from .session import InProcessTwin
+
+        dev = InProcessTwin()
+        s, acc, _ = _run_training(args, dev, fallback=True)
+        s["device"] = "in-process core (no device)"
+    else:
+        with proc:
+            if not args.quiet:
+                _err("flipnet demo: device = %s on %s" % (proc.what, proc.port))
+            with Device(proc.port, timeout=args.timeout, retries=args.retries) as dev:
+                s, acc, _ = _run_training(args, dev, fallback=True)
+        s["device"] = proc.what
     s["wall_seconds"] = time.perf_counter() - t0
-    s["device"] = proc.what
     _report(args, s, acc, args.test_limit)
     return 0

@@ -53,7 +53,8 @@ def _open(port, baudrate):
     try:
         import serial
     except ImportError as exc:  # pragma: no cover - pyserial is a dependency
-        raise DeviceError("pyserial is not installed (pip install pyserial): %s" % exc, port)
+        raise DeviceError("pyserial is not installed (pip install pyserial): %s" % exc,
+                          port) from None
     try:
         return serial.serial_for_url(port, baudrate=baudrate, timeout=0.02, write_timeout=10)
     except (serial.SerialException, OSError, ValueError) as exc:

@@ -11,7 +11,6 @@ exactly the model it had (same file bytes, same sample counter). It raises
 Warning: it replaces the device's model.
 """
 
-import struct
 import time
 
 import numpy as np
