@@ -295,11 +295,80 @@ static void test_cases(void)
     free(area);
 }
 
+/* Random corruption (several bytes, header-biased, CRC re-sealed or not, random cut): the
+ * reader never reads out of bounds (ASan), answers a known status, and whatever it accepts
+ * loads into a usable model. */
+static void test_fuzz(void)
+{
+    flipnet_model m;
+    void *area;
+    size_t fs = 0;
+    uint8_t *good;
+    const uint32_t sizes[] = {37, 6, 5, 3};
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY, FLIPNET_TERNARY};
+    uint32_t it, bad = 0, accepted = 0;
+    area = fn_test_model(&m, 3, sizes, kinds, 12);
+    REQUIRE(flipnet_file_size(&m, 7, &fs) == FLIPNET_OK);
+    good = malloc(fs);
+    REQUIRE(good != NULL);
+    REQUIRE(flipnet_file_write(&m, (const uint8_t *)"{\"a\":1}", 7, good, fs, NULL) == FLIPNET_OK);
+    for (it = 0; it < 20000u; it++) {
+        uint64_t r = flipnet_rand(2026, 0xF0, it);
+        size_t len = fs, k, nmut = 1u + (size_t)(r & 3u);
+        uint8_t *b;
+        int st;
+        flipnet_arch a;
+        if ((r >> 2) % 8u == 0u) len = (size_t)((r >> 8) % (fs + 8u)); /* cut or extend */
+        b = malloc(len ? len : 1u);
+        REQUIRE(b != NULL);
+        for (k = 0; k < len; k++) b[k] = k < fs ? good[k] : (uint8_t)k;
+        for (k = 0; k < nmut && len > 0; k++) {
+            uint64_t q = flipnet_rand(2026, 0xF1, it * 8u + k);
+            size_t at = (q & 1u) ? (size_t)((q >> 1) % (len < 136u ? len : 136u)) /* header */
+                                 : (size_t)((q >> 1) % len);
+            uint8_t v = (uint8_t)(q >> 40);
+            b[at] = (q >> 33) & 1u ? v : (uint8_t)(b[at] ^ (1u << ((q >> 34) & 7u)));
+        }
+        if (((r >> 5) & 1u) && len >= 4u) reseal(b, len);
+        st = flipnet_file_peek(b, len, &a);
+        if (!(st == FLIPNET_OK || (st <= FLIPNET_E_FMT_MAGIC && st >= FLIPNET_E_FMT_VALUE))) bad++;
+        if (st == FLIPNET_OK) {
+            size_t need = 0, mb = 0, sb = 0;
+            const uint8_t *mp;
+            flipnet_model r2;
+            void *w2, *scratch;
+            int8_t x[37];
+            int32_t logits[3];
+            accepted++;
+            if (flipnet_model_size(&a, &need) != FLIPNET_OK) bad++;
+            w2 = malloc(need ? need : 4u);
+            REQUIRE(w2 != NULL);
+            if (flipnet_file_read(&r2, b, len, w2, need) != FLIPNET_OK) bad++;
+            if (flipnet_file_meta(b, len, &mp, &mb) != FLIPNET_OK || mp + mb > b + len) bad++;
+            if (flipnet_scratch_size(&r2, 1, 1, &sb) != FLIPNET_OK) bad++;
+            scratch = malloc(sb ? sb : 4u);
+            REQUIRE(scratch != NULL);
+            memset(x, 1, sizeof(x));
+            if (a.sizes[0] <= 37u && a.sizes[a.n_layers] <= 3u &&
+                flipnet_forward(&r2, x, 1, logits, scratch, sb) != FLIPNET_OK)
+                bad++;
+            free(scratch);
+            free(w2);
+        }
+        free(b);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK(accepted > 0); /* resealed edits of shifts or rule values are valid files */
+    free(good);
+    free(area);
+}
+
 int main(void)
 {
     test_roundtrip();
     test_truncation();
     test_flips();
     test_cases();
+    test_fuzz();
     return fn_test_done("test_file");
 }
