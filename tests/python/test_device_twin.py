@@ -329,3 +329,29 @@ def test_cli_demo_without_a_twin_trains_in_process(tmp_path, capsys, mnist, monk
     cap = capsys.readouterr()
     assert "in-process" in cap.err and '"samples": 40' in cap.out
     assert out.exists()
+
+
+def test_cli_sim_prints_a_port_that_answers(twin_exe, monkeypatch):
+    import subprocess
+    import time
+
+    env = dict(__import__("os").environ, FLIPNET_TWIN=twin_exe,
+               PYTHONPATH=sim.repo_root() + "/python")
+    proc = subprocess.Popen([sys.executable, "-m", "flipnet", "device", "sim"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.startswith("/dev/"), port
+        with Device(port, timeout=2.0) as dev:
+            assert dev.ping(b"sim") == b"sim"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    time.sleep(0.1)
+
+
+def test_cli_selftest(twin, capsys):
+    from flipnet import cli
+
+    assert cli.main(["device", "selftest", "--port", twin.port, "--frames", "20"]) == 0
+    assert "selftest passed" in capsys.readouterr().out

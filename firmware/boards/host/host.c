@@ -15,6 +15,10 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <signal.h>
+#include <sys/prctl.h>
+#endif
 
 #include "../../src/board.h"
 #include "../../src/device.h"
@@ -115,6 +119,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* do not outlive the process that started us */
+#endif
     if (pty_mode) {
         int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
         const char *name;

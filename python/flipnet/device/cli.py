@@ -11,6 +11,7 @@
     flipnet device load    --port URL MODEL [--batch B]
     flipnet device stats   --port URL [--json]
     flipnet device reset   --port URL
+    flipnet device selftest --port URL [--frames N]   (replaces the device's model)
     flipnet device sim     [--board host|mps2-an386|mps2-an385|mps2-an500] [--link PATH]
     flipnet demo           [--board mps2-an386] [--twin] [--limit N] [--epochs E] [--bits B]
 
@@ -164,6 +165,13 @@ def register(subparsers):
     p = sub.add_parser("reset", help="forget the device's model and counters")
     _port_args(p)
     p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("selftest", help="check the device's handling of damaged and invalid "
+                       "input (replaces its model)")
+    _port_args(p)
+    p.add_argument("--frames", type=int, default=200, help="random frames to send afterwards")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser("sim", help="run a device without hardware: the host twin on a "
                        "pseudo-terminal, or the firmware under QEMU; prints its port")
@@ -409,6 +417,21 @@ def cmd_reset(args):
     return 0
 
 
+def cmd_selftest(args):
+    from . import selftest
+
+    with _open(args) as dev:
+        try:
+            cases = selftest.malformed_battery(dev, args.seed)
+            selftest.random_frames(dev, args.frames, args.seed)
+        except AssertionError as exc:
+            _err("flipnet: selftest FAILED on %s: %s" % (args.port, exc))
+            return 1
+    print("selftest passed on %s: %d malformed-input cases, %d random frames; the model and "
+          "the sample counter were left intact" % (args.port, len(cases), args.frames))
+    return 0
+
+
 def _start_device(board, elf=None, link=None):
     from . import sim
 
@@ -418,7 +441,16 @@ def _start_device(board, elf=None, link=None):
 
 
 def cmd_sim(args):
+    import signal
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
     proc = _start_device(args.board, args.elf, args.link)
+    try:
+        signal.signal(signal.SIGTERM, _stop)  # stop the child on `kill` too, not only Ctrl-C
+    except ValueError:  # not the main thread
+        pass
     try:
         print(proc.port, flush=True)
         _err("flipnet: %s running (pid %d); connect with --port %s; Ctrl-C stops it"
