@@ -95,10 +95,34 @@ static int32_t fn_dot_s8(const int8_t *restrict a, const int16_t *restrict b, ui
     return s;
 }
 
+/* Four samples against the same weight row: each weight load feeds four products. */
+static void fn_dot4_s8(const int8_t *restrict a0, const int8_t *restrict a1,
+                       const int8_t *restrict a2, const int8_t *restrict a3,
+                       const int16_t *restrict w, uint32_t n, int32_t *z)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t v = w[i];
+        s0 += (int32_t)a0[i] * v;
+        s1 += (int32_t)a1[i] * v;
+        s2 += (int32_t)a2[i] * v;
+        s3 += (int32_t)a3[i] * v;
+    }
+    z[0] = s0;
+    z[1] = s1;
+    z[2] = s2;
+    z[3] = s3;
+}
+
 void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
 {
-    uint32_t b;
-    for (b = 0; b < batch; b++) z[b] = fn_dot_s8(x + (size_t)b * n, w, n);
+    uint32_t b = 0;
+    for (; b + 3u < batch; b += 4u) {
+        const int8_t *xb = x + (size_t)b * n;
+        fn_dot4_s8(xb, xb + n, xb + 2u * (size_t)n, xb + 3u * (size_t)n, w, n, z + b);
+    }
+    for (; b < batch; b++) z[b] = fn_dot_s8(x + (size_t)b * n, w, n);
 }
 
 int fn_input_has_m128(const int8_t *x, size_t count)
