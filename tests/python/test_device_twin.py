@@ -355,3 +355,33 @@ def test_cli_selftest(twin, capsys):
 
     assert cli.main(["device", "selftest", "--port", twin.port, "--frames", "20"]) == 0
     assert "selftest passed" in capsys.readouterr().out
+
+
+def test_resume_after_a_crash_is_bit_identical(twin_exe, mnist, tmp_path):
+    """The periodic pull lets a crashed run continue: the result equals an uninterrupted run."""
+    (x, y), _ = mnist
+    n, arch = 80, [784, 32, 10]
+    kw = dict(seed=4, epochs=2, batch=8, recipe="paper", schedule=SCHED, bits=4,
+              progress=False)
+    full = InProcessTwin()
+    train_on_device(full, x[:n], y[:n], arch, **kw)
+    out = str(tmp_path / "run.flip")
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_13(step, reply):
+        if step == 13:
+            raise Crash
+
+    with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:
+        with pytest.raises(Crash):
+            train_on_device(dev, x[:n], y[:n], arch, pull_every=4, out=out,
+                            on_step=crash_at_13, **kw)
+    with open(out, "rb") as f:
+        saved = f.read()
+    assert weights_of(saved)[0].steps == 12  # the last periodic pull
+    with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:  # a fresh device
+        s = train_on_device(dev, x[:n], y[:n], arch, resume=saved, **kw)
+    assert s["resumed_at"] == 12 and s["steps"] == 20 - 12
+    assert_same_model(s["model_bytes"], full.pull())

@@ -4,7 +4,7 @@
     flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
                            [--limit N] [--epochs E] [--batch B] [--bits 8|4|2|1] [--seed S]
                            [--recipe default|paper] [--p0 P] [--p1 P] [--k-frac F] [--margin M]
-                           [--out model.flip] [--pull-every N] [--json]
+                           [--out model.flip] [--pull-every N] [--resume FILE] [--json]
     flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N] [--json]
     flipnet device predict --port URL [--dataset mnist] [--limit N] [--json]
     flipnet device pull    --port URL [--out model.flip]
@@ -111,6 +111,10 @@ def _train_args(p, limit_default):
     p.add_argument("--pull-every", type=int, default=200,
                    help="also pull the model to --out every N steps (default %(default)s; 0 = "
                         "only at the end)")
+    p.add_argument("--resume", metavar="FILE",
+                   help="continue an interrupted run from the model file it pulled (same "
+                        "data, seed, batch, epochs, schedule): bit-identical to an "
+                        "uninterrupted run")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -292,11 +296,15 @@ def _run_training(args, dev, announce=None, fallback=False):
                                ("margin", args.margin)) if v is not None}
     if announce:
         announce()
+    resume = None
+    if getattr(args, "resume", None):
+        with open(args.resume, "rb") as f:
+            resume = f.read()
     s = train_on_device(dev, x, y, sizes, kinds=args.weights, seed=args.seed,
                         epochs=args.epochs, batch=args.batch, recipe=args.recipe,
                         schedule=sched or None, bits=args.bits,
                         pull_every=args.pull_every, out=args.out or None,
-                        progress=not args.quiet)
+                        progress=not args.quiet, resume=resume)
     model = Model.from_bytes(s["model_bytes"], source="the model pulled from the device")
     acc = None
     if args.test_limit:

@@ -80,6 +80,15 @@ class InProcessTwin:
                 "changes": [int(stats.changes[i]) for i in range(L)],
                 "eligible": [int(stats.eligible[i]) for i in range(L)]}
 
+    def load(self, data, batch=8, chunk=None):
+        from ..model import Model
+
+        self.model = Model.from_bytes(data)
+        self.sizes = list(self.model.sizes)
+        self.batch = int(batch)
+        self.trained = 0
+        return {"done": True}
+
     def stats(self):
         m = self.model
         return {"steps": m.steps, "samples": m.samples, "trained": self.trained,
@@ -131,7 +140,7 @@ def _save_bytes(path, data):
 
 def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
-                    mirror=None, calibrate=True, on_step=None):
+                    mirror=None, calibrate=True, on_step=None, resume=None):
     """Train a fresh model on ``dev`` from (x, y); returns a summary dict.
 
     ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict)
@@ -140,6 +149,12 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     packing on the link (1, 2, 4, 8). ``pull_every``: also pull the model to ``out`` every
     N steps. ``mirror``: another device-like object (e.g. :class:`InProcessTwin`) that gets
     the same steps; ``on_step(step, reply)`` is called after every step.
+
+    ``resume``: the bytes of a model file pulled from an earlier run of the same session
+    (same data, seed, batch, schedule, epochs; e.g. the ``out`` file of a run that crashed).
+    It is loaded onto the device and training continues at its step count; data order, k/p
+    schedule and flip coins depend only on the step, so the result is bit-identical to an
+    uninterrupted run.
 
     The summary holds ``model_bytes`` (the pulled file), ``steps``, ``samples``,
     ``train_acc`` (on-device running accuracy), ``seconds``, link and device statistics.
@@ -165,14 +180,33 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rec["vote"], filter=rec["filter"],
                backprop=rec["backprop"], margin=int(margin))
     info = dev.info()
-    plan = dev.configure(sizes, **cfg)
-    if mirror is not None:
-        mirror.configure(sizes, **cfg)
     L = len(sizes) - 1
     shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch
+    start = 0
+    if resume is not None:
+        from ..model import Model
+
+        m = Model.from_bytes(resume, source="the resume file")
+        if list(m.sizes) != sizes or m.seed != int(seed):
+            raise ValueError("the resume file is a %s model with seed %d, not %s with seed %d"
+                             % ("-".join(map(str, m.sizes)), m.seed,
+                                "-".join(map(str, sizes)), int(seed)))
+        start = int(m.steps)
+        if start > total:
+            raise ValueError("the resume file has %d steps, more than this run's %d"
+                             % (start, total))
+        plan = dev.load(resume, batch=batch)
+        if mirror is not None:
+            mirror.load(resume, batch=batch)
+    else:
+        plan = dev.configure(sizes, **cfg)
+        if mirror is not None:
+            mirror.configure(sizes, **cfg)
     bar = _progress(epochs * n, "device %s" % info.get("board", "?"), progress)
+    if bar is not None and start:
+        bar.update(min(start * batch, epochs * n))
     step = 0
     correct = seen = 0
     changes = [0] * L
@@ -184,6 +218,9 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
         for e in range(epochs):
             order = shuffle_order(n, seed, e)
             for s in range(steps_per_epoch):
+                if step < start:  # done before the resume point
+                    step += 1
+                    continue
                 idx = order[s * batch:(s + 1) * batch]
                 xb, yb = x8[idx], y[idx]
                 ks, ps = sched.step_params(step, total, shapes)
@@ -218,7 +255,8 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     dstats = dev.stats()
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
-        "epochs": epochs, "batch": batch, "bits": bits, "steps": step, "samples": seen,
+        "epochs": epochs, "batch": batch, "bits": bits, "steps": step - start,
+        "samples": seen, "resumed_at": start,
         "train_acc": correct / seen if seen else None, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
         "plan": plan, "device_stats": dstats, "model_bytes": data,
