@@ -264,6 +264,21 @@ static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint
     }
 }
 
+/* Histogram the keys of one row's nonzero (eligible) E; returns the row's largest key. */
+static uint32_t fn_hist_row16(const int16_t *e, uint32_t n, uint32_t *hist)
+{
+    uint32_t i, key, mx = 0;
+    for (i = 0; i < n; i++) {
+        int32_t v = e[i];
+        if (v != 0) {
+            key = fn_key((uint32_t)(v < 0 ? -v : v));
+            hist[key]++;
+            mx = key > mx ? key : mx;
+        }
+    }
+    return mx;
+}
+
 /* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
 static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
@@ -311,12 +326,16 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
         uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
         if (cnt != 0) {
             fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
-            for (i = 0; i < n; i++) {
-                int32_t e = fn_e_at(mem, i);
-                if (e != 0) {
-                    key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
-                    mem->hist[key]++;
-                    mx = key > mx ? key : mx;
+            if (mem->e16 != NULL) {
+                mx = fn_hist_row16(mem->e16, n, mem->hist);
+            } else {
+                for (i = 0; i < n; i++) {
+                    int32_t e = mem->e32[i];
+                    if (e != 0) {
+                        key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
+                        mem->hist[key]++;
+                        mx = key > mx ? key : mx;
+                    }
                 }
             }
         }
