@@ -89,8 +89,8 @@ def test_m4_trains_mnist_bit_exact_and_within_the_bar(m4, mnist, tmp_path):
     assert flash <= BAR, flash
 
 
-@pytest.mark.parametrize("board", ["mps2-an385", "mps2-an500"])
-def test_m3_m7_train_bit_exact(board, mnist):
+@pytest.mark.parametrize("board,bits", [("mps2-an385", 8), ("mps2-an500", 2)])
+def test_m3_m7_train_bit_exact(board, bits, mnist):
     (x, y), _ = mnist
     n = 96
     elf = _firmware(board)
@@ -98,7 +98,7 @@ def test_m3_m7_train_bit_exact(board, mnist):
     with sim.start_qemu(board, elf=elf) as proc, Device(proc.port, timeout=5.0) as dev:
         assert dev.info()["board"] == board
         s = train_on_device(dev, x[:n], y[:n], ARCH, seed=3, epochs=1, batch=8,
-                            recipe="default", schedule=SCHED, bits=8, progress=False,
+                            recipe="default", schedule=SCHED, bits=bits, progress=False,
                             mirror=ref)
     assert s["device_stats"]["trained"] == n
     assert_same_model(s["model_bytes"], ref.pull())
