@@ -18,6 +18,15 @@
 #define FN_KEY_BINS 256u
 #define FN_CALIB_TARGET 32u
 
+/* x86-64 + GCC + glibc: hot kernels get an AVX2 clone picked at load time (ifunc); elsewhere
+ * (other compilers, Cortex-M, aarch64, -march=native builds) plain functions. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__AVX2__) && !defined(FLIPNET_NO_CLONES)
+#define FN_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define FN_HOT
+#endif
+
 /* ---- small helpers ----------------------------------------------------------------------- */
 static inline uint32_t fn_planes(uint8_t kind) { return kind == FLIPNET_TERNARY ? 2u : 1u; }
 static inline uint32_t fn_wpr(uint32_t n) { return (n + 31u) / 32u; }

@@ -60,7 +60,7 @@ static const uint32_t fn_bit[32] = {
     1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
     1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
 
-void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
+FN_HOT void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
 {
     uint32_t full = n / 32u, wi, b;
     if (kind == FLIPNET_TERNARY) {
@@ -115,7 +115,7 @@ static void fn_dot4_s8(const int8_t *restrict a0, const int8_t *restrict a1,
     z[3] = s3;
 }
 
-void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
+FN_HOT void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
 {
     uint32_t b = 0;
     for (; b + 3u < batch; b += 4u) {

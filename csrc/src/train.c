@@ -26,7 +26,8 @@ static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, 
  * |G| <= m, so G is int16 when m <= 32767 (fn_plan_make sizes it the same way), else int32.
  */
 #define FN_BACKPROP(NAME, T)                                                                       \
-    static void NAME(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,   \
+    FN_HOT static void NAME(const flipnet_model *model, uint32_t l, const int8_t *cur,            \
+                            uint32_t batch,                                                      \
                      const int8_t *a_prev, int8_t *nxt, T *g, uint16_t *list, int8_t *dl,         \
                      int16_t *wrow)                                                                \
     {                                                                                              \
@@ -69,7 +70,7 @@ FN_BACKPROP(fn_backprop32, int32_t)
  * Narrow form: int16 sums when cnt * max|t| <= 32767 (always for batches up to 258), which
  * vectorizes twice as wide; wide form: int32. A is only needed by the HURT filter.
  */
-static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+FN_HOT static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
                          uint32_t cnt, int weighted, int need_a, int16_t *restrict S,
                          int16_t *restrict A)
 {
@@ -146,7 +147,7 @@ static void fn_vote_sa32(const int8_t *x, uint32_t n, const uint16_t *list, cons
  * |E| <= max(|S|, (|S| + A) / 2), so E fits int16 when S and A do.
  * One straight-line loop per (filter, kind), so each vectorizes. */
 #define FN_VOTE_E(NAME, T, HURT, TERNARY)                                                         \
-    static void NAME(T *s, const T *restrict a, const int16_t *restrict w, uint32_t n)            \
+    FN_HOT static void NAME(T *s, const T *restrict a, const int16_t *restrict w, uint32_t n)            \
     {                                                                                              \
         uint32_t i;                                                                                \
         (void)a;                                                                                   \
@@ -206,7 +207,7 @@ static inline int32_t fn_e_at(const fn_vote_mem *mem, uint32_t i)
 
 /* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
  * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
-static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
+FN_HOT static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
                                    int weighted, const fn_vote_mem *mem, int16_t *restrict A)
 {
     uint32_t c, i, ccnt = 0;
