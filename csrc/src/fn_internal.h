@@ -20,7 +20,7 @@
 
 /* x86-64 + GCC + glibc: hot kernels get an AVX2 clone picked at load time (ifunc); elsewhere
  * (other compilers, Cortex-M, aarch64, -march=native builds) plain functions. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__) && \
     !defined(__AVX2__) && !defined(FLIPNET_NO_CLONES)
 #define FN_HOT __attribute__((target_clones("avx2", "default")))
 #else

@@ -76,8 +76,11 @@ typedef struct {
     uint8_t vote;     /* flipnet_vote */
     uint8_t filter;   /* flipnet_filter */
     uint8_t backprop; /* flipnet_backprop */
-    uint8_t reserved; /* 0 */
+    uint8_t calib_target; /* calibration: target mean |activation|, 1..127 (paper: 32), rule.md 1 */
     int32_t margin;   /* output error when logit[y] <= max_{j!=y} logit[j] + margin; >= 0 */
+    uint8_t counter_shift;     /* counters: H += round(E / 2^shift), 0..31 (rule.md 7.1) */
+    uint8_t counter_threshold; /* counters: move a weight when |H| >= this, 1..127; 0 = off */
+    uint16_t reserved;         /* 0 */
 } flipnet_rule;
 
 /* Architecture: n_layers dense layers, sizes[0] inputs, sizes[n_layers] classes. */
@@ -85,6 +88,7 @@ typedef struct {
     uint32_t n_layers;                   /* 1 .. FLIPNET_MAX_LAYERS */
     uint32_t sizes[FLIPNET_MAX_LAYERS + 1];
     uint8_t kinds[FLIPNET_MAX_LAYERS];   /* flipnet_kind per layer */
+    uint8_t counters;                    /* 1: one int8 counter per weight (rule.md 7.1), else 0 */
 } flipnet_arch;
 
 typedef struct {
