@@ -253,7 +253,7 @@ def _summary_lines(s, acc, n_test, path):
     if ram:
         lines.append("device RAM     %d B (static %d + stack high-water %d)"
                      % (ram, st["ram_static"], st["stack_used"]))
-    if link:
+    if link and link.get("bytes_sent"):
         lines.append("link           %d B sent, %d B received, %d retransmits"
                      % (link["bytes_sent"], link["bytes_received"], link["retransmits"]))
     if path:

@@ -30,13 +30,27 @@ QEMU_BOARDS = {"mps2-an385": "mps2-an385", "mps2-an386": "mps2-an386",
                "mps2-an500": "mps2-an500"}
 
 
+def _is_root(d):
+    return bool(d) and os.path.isdir(os.path.join(d, "firmware", "src")) and \
+        os.path.isdir(os.path.join(d, "csrc", "src"))
+
+
 def repo_root():
-    """The source tree this package runs from (with csrc/ and firmware/), or None."""
+    """A flipnet source tree (with csrc/ and firmware/), or None: $FLIPNET_ROOT, the tree
+    this package runs from, or the current directory or one of its parents (so that
+    ``pip install . && flipnet demo`` in a checkout finds the sources)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    for cand in (os.path.join(here, "..", "..", ".."), os.environ.get("FLIPNET_ROOT", "")):
+    cands = [os.environ.get("FLIPNET_ROOT", ""), os.path.join(here, "..", "..", "..")]
+    d = os.getcwd()
+    while True:
+        cands.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    for cand in cands:
         cand = os.path.normpath(cand) if cand else ""
-        if cand and os.path.isdir(os.path.join(cand, "firmware", "src")) and \
-                os.path.isdir(os.path.join(cand, "csrc", "src")):
+        if _is_root(cand):
             return cand
     return None
 
