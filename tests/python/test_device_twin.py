@@ -385,3 +385,14 @@ def test_resume_after_a_crash_is_bit_identical(twin_exe, mnist, tmp_path):
         s = train_on_device(dev, x[:n], y[:n], arch, resume=saved, **kw)
     assert s["resumed_at"] == 12 and s["steps"] == 20 - 12
     assert_same_model(s["model_bytes"], full.pull())
+
+
+def test_clear_errors_for_requests_beyond_the_device(dev):
+    dev.configure([784, 16, 10], "ternary", seed=1, batch=8)
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.configure([784, 4000, 10], "ternary", seed=1, batch=8)
+    assert "needs" in str(ei.value) and "E_NOMEM" in str(ei.value)
+    x = np.zeros((9, 784), np.int8)  # 9 * 784 bytes > the device's frames
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.request(P.CMD["TRAIN"], P.train_payload(x, [0] * 9, [1, 1], [1, 1]))
+    assert ei.value.status == -102 and "larger than" in str(ei.value)

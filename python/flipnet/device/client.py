@@ -205,6 +205,15 @@ class Device:
                         continue
                     if item.cmd == NAK:
                         self.naks += 1
+                        if item.status == -102 and self._info is None and cmd != 0x01:
+                            self.info()  # the device dropped our frame: learn its limit
+                        if item.status == -102 and self._info is not None and \
+                                len(payload) + 12 > self._info["max_frame"]:
+                            raise DeviceReplyError(
+                                "%s request of %d bytes is larger than the %d-byte frames the "
+                                "device on %s accepts (smaller batch, fewer --bits, smaller "
+                                "chunks)" % (name, len(payload) + 12, self._info["max_frame"],
+                                             self.port), self.port, item.status, cmd)
                         resend = True
                         continue
                     if item.cmd != want or item.seq != seq:
@@ -215,10 +224,15 @@ class Device:
                             err = P.parse_error(item.payload)
                         except ValueError:
                             pass
+                        if err and item.status == -107:
+                            more = " (needs %d bytes, has %d)" % err["detail"]
+                        elif err:
+                            more = " (details %d, %d)" % err["detail"]
+                        else:
+                            more = ""
                         raise DeviceReplyError(
                             "device on %s rejected %s: %s%s" % (
-                                self.port, name, P.status_name(item.status),
-                                " (details %s)" % (err["detail"],) if err else ""),
+                                self.port, name, P.status_name(item.status), more),
                             self.port, item.status, cmd, err.get("detail"))
                     return item.payload
             if not resend:
