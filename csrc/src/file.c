@@ -7,6 +7,8 @@
 
 typedef struct {
     uint32_t n_layers, header_bytes, meta_bytes, weight_bytes;
+    uint32_t counters;      /* flags bit 0: the file holds counters */
+    uint64_t counter_bytes; /* bytes of the counters block (0 without) */
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
     flipnet_rule rule;
     uint64_t seed, steps, samples;
@@ -39,6 +41,26 @@ static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
     return 1;
 }
 
+/* Check the counters block: no -128, padding bytes (n*m .. round_up(n*m, 4)) zero. */
+static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
+{
+    uint32_t l;
+    uint64_t off = 0, i, cnt, end;
+    if (!fi->counters) return 1;
+    for (l = 0; l < fi->n_layers; l++) {
+        cnt = (uint64_t)fi->layers[l].n * fi->layers[l].m;
+        end = fn_counter_layer_bytes(fi->layers[l].n, fi->layers[l].m);
+        for (i = 0; i < cnt; i++) {
+            if (h[off + i] == 0x80u) return 0;
+        }
+        for (; i < end; i++) {
+            if (h[off + i] != 0) return 0;
+        }
+        off += end;
+    }
+    return 1;
+}
+
 /* Full check of a file; fills fi. Order: magic, version, header sizes and values, truncation,
  * trailing bytes, CRC, weight values. A file cut at any length reports TRUNCATED. */
 static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info *fi)
@@ -62,7 +84,10 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->rule.vote = buf[20];
     fi->rule.filter = buf[21];
     fi->rule.backprop = buf[22];
-    fi->rule.reserved = buf[23];
+    fi->rule.calib_target = buf[23];
+    fi->rule.counter_shift = buf[60];
+    fi->rule.counter_threshold = buf[61];
+    fi->counters = buf[62];
     u = fn_rd32(buf + 24);
     fi->rule.margin = u > 0x7FFFFFFFu ? -1 : (int32_t)u; /* negative margins are invalid */
     fi->meta_bytes = fn_rd32(buf + 28);
@@ -72,9 +97,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->weight_bytes = fn_rd32(buf + 56);
     if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
     if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
-    if (fi->rule.vote > FLIPNET_VOTE_WEIGHTED || fi->rule.filter > FLIPNET_FILTER_NET ||
-        fi->rule.backprop != FLIPNET_BP_SIGN || fi->rule.reserved != 0 || fi->rule.margin < 0 ||
-        fn_rd32(buf + 60) != 0)
+    if (fi->counters > 1u || buf[63] != 0 || !fn_rule_valid(&fi->rule, fi->counters != 0))
         return FLIPNET_E_FMT_VALUE;
     if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
 
@@ -89,22 +112,27 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         L->wpr = fn_rd32(p + 12);
         L->offset = fn_rd32(p + 16);
         if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_FMT_VALUE;
-        if (L->shift > 31u || L->reserved != 0 || fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE;
+        if (L->shift > 31u || L->reserved != 0) return FLIPNET_E_FMT_VALUE;
+        if (!fi->counters && fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE; /* reserved */
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_FMT_SIZE;
         if (l > 0 && L->n != fi->layers[l - 1u].m) return FLIPNET_E_FMT_SIZE;
         if (L->wpr != fn_wpr(L->n) || (uint64_t)L->offset != words) return FLIPNET_E_FMT_SIZE;
+        if (fi->counters && (uint64_t)fn_rd32(p + 20) != fi->counter_bytes) return FLIPNET_E_FMT_SIZE;
         words += (uint64_t)L->m * fn_planes(L->kind) * L->wpr;
+        if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->n, L->m);
     }
     if (words * 4u != (uint64_t)fi->weight_bytes) return FLIPNET_E_FMT_SIZE;
 
-    total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->meta_bytes + 4u;
+    total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->counter_bytes + fi->meta_bytes + 4u;
     if ((uint64_t)len < total) return FLIPNET_E_FMT_TRUNCATED;
     if ((uint64_t)len > total) return FLIPNET_E_FMT_SIZE; /* trailing bytes */
     fi->total = (size_t)total;
     if (flipnet_crc32(0, buf, fi->total - 4u) != fn_rd32(buf + fi->total - 4u))
         return FLIPNET_E_FMT_CRC;
     if (!fn_file_weights_legal(fi, buf + fi->header_bytes)) return FLIPNET_E_FMT_VALUE;
+    if (!fn_file_counters_legal(fi, buf + fi->header_bytes + fi->weight_bytes))
+        return FLIPNET_E_FMT_VALUE;
     return FLIPNET_OK;
 }
 
@@ -117,7 +145,7 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     if (((meta_bytes >> 16) >> 16) != 0) return FLIPNET_E_ARG; /* > UINT32_MAX (any size_t) */
     if ((uint64_t)model->weight_words * 4u > UINT32_MAX) return FLIPNET_E_SHAPE;
     total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_words * 4u +
-            meta_bytes + 4u;
+            (uint64_t)model->counter_bytes + meta_bytes + 4u;
     if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_ARG;
     *bytes = (size_t)total;
     return FLIPNET_OK;
@@ -133,11 +161,13 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     if (st != FLIPNET_OK) return st;
     if (buf == NULL || (meta == NULL && meta_bytes != 0)) return FLIPNET_E_NULL;
     if (buf_bytes < total) return FLIPNET_E_NOMEM;
-    if (model->rule.vote > FLIPNET_VOTE_WEIGHTED || model->rule.filter > FLIPNET_FILTER_NET ||
-        model->rule.backprop != FLIPNET_BP_SIGN || model->rule.reserved != 0 ||
-        model->rule.margin < 0)
-        return FLIPNET_E_ARG;
+    if (!fn_rule_valid(&model->rule, model->counters != NULL)) return FLIPNET_E_ARG;
     if (!fn_weights_legal(model)) return FLIPNET_E_ARG;
+    if (model->counters != NULL) {
+        for (off = 0; off < model->counter_bytes; off++) {
+            if (model->counters[off] == -128) return FLIPNET_E_ARG;
+        }
+    }
 
     hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
     memset(buf, 0, hdr);
@@ -148,14 +178,17 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     buf[20] = model->rule.vote;
     buf[21] = model->rule.filter;
     buf[22] = model->rule.backprop;
-    buf[23] = 0;
+    buf[23] = model->rule.calib_target;
     fn_wr32(buf + 24, (uint32_t)model->rule.margin);
     fn_wr32(buf + 28, (uint32_t)meta_bytes);
     fn_wr64(buf + 32, model->seed);
     fn_wr64(buf + 40, model->steps);
     fn_wr64(buf + 48, model->samples);
     fn_wr32(buf + 56, (uint32_t)(model->weight_words * 4u));
-    fn_wr32(buf + 60, 0);
+    buf[60] = model->rule.counter_shift;
+    buf[61] = model->rule.counter_threshold;
+    buf[62] = model->counters != NULL ? 1u : 0u;
+    buf[63] = 0;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
@@ -167,10 +200,19 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         fn_wr32(p + 8, L->m);
         fn_wr32(p + 12, L->wpr);
         fn_wr32(p + 16, L->offset);
-        fn_wr32(p + 20, 0);
+        fn_wr32(p + 20, model->counters != NULL ? (uint32_t)fn_counter_offset(model, l) : 0u);
     }
     off = hdr;
     for (w = 0; w < model->weight_words; w++, off += 4u) fn_wr32(buf + off, model->weights[w]);
+    if (model->counters != NULL) {
+        for (l = 0; l < model->n_layers; l++) { /* the n*m counters, then zero padding */
+            const flipnet_layer *L = &model->layers[l];
+            size_t cnt = (size_t)L->n * L->m, end = (size_t)fn_counter_layer_bytes(L->n, L->m);
+            memcpy(buf + off, model->counters + fn_counter_offset(model, l), cnt);
+            memset(buf + off + cnt, 0, end - cnt);
+            off += end;
+        }
+    }
     if (meta_bytes != 0) memcpy(buf + off, meta, meta_bytes);
     off += meta_bytes;
     fn_wr32(buf + off, flipnet_crc32(0, buf, off));
@@ -192,6 +234,7 @@ flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *a
             arch->sizes[l + 1u] = fi.layers[l].m;
             arch->kinds[l] = fi.layers[l].kind;
         }
+        arch->counters = (uint8_t)fi.counters;
     }
     return FLIPNET_OK;
 }
@@ -204,7 +247,7 @@ flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t *
     if (meta == NULL || meta_bytes == NULL) return FLIPNET_E_NULL;
     st = fn_file_parse(buf, len, &fi);
     if (st != FLIPNET_OK) return st;
-    *meta = buf + fi.header_bytes + fi.weight_bytes;
+    *meta = buf + fi.header_bytes + fi.weight_bytes + (size_t)fi.counter_bytes;
     *meta_bytes = fi.meta_bytes;
     return FLIPNET_OK;
 }
@@ -221,9 +264,13 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     if (st != FLIPNET_OK) return st;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
     words = fi.weight_bytes / 4u;
-    if (weights_bytes / 4u < words) return FLIPNET_E_NOMEM;
+    /* the file fits in memory, so fi.counter_bytes fits size_t */
+    if (weights_bytes / 4u < words || weights_bytes - words * 4u < (size_t)fi.counter_bytes)
+        return FLIPNET_E_NOMEM;
     dst = (uint32_t *)weights;
     for (w = 0; w < words; w++) dst[w] = fn_rd32(buf + fi.header_bytes + 4u * w);
+    if (fi.counters)
+        memcpy(dst + words, buf + fi.header_bytes + fi.weight_bytes, (size_t)fi.counter_bytes);
     memset(model, 0, sizeof(*model));
     model->n_layers = fi.n_layers;
     memcpy(model->layers, fi.layers, sizeof(flipnet_layer) * fi.n_layers);
@@ -233,5 +280,9 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     model->samples = fi.samples;
     model->weights = dst;
     model->weight_words = words;
+    if (fi.counters) {
+        model->counters = (int8_t *)(dst + words);
+        model->counter_bytes = (size_t)fi.counter_bytes;
+    }
     return FLIPNET_OK;
 }

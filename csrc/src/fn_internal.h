@@ -135,6 +135,23 @@ int fn_weights_legal(const flipnet_model *model);
 /* Check an architecture and compute its layer table; returns total words in *words. */
 flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *words);
 
+/* Check a rule (flipnet.h train_step contract) for a model with or without counters. */
+int fn_rule_valid(const flipnet_rule *rule, int has_counters);
+
+/* Counters (rule.md 7.1): layer l's n*m int8, each layer's area rounded up to 4 bytes. */
+static inline uint64_t fn_counter_layer_bytes(uint32_t n, uint32_t m)
+{
+    return ((uint64_t)n * m + 3u) & ~(uint64_t)3u;
+}
+/* Byte offset of layer l's counters in the counter area. */
+static inline size_t fn_counter_offset(const flipnet_model *model, uint32_t l)
+{
+    uint32_t k;
+    size_t off = 0;
+    for (k = 0; k < l; k++) off += (size_t)fn_counter_layer_bytes(model->layers[k].n, model->layers[k].m);
+    return off;
+}
+
 /* Pointer to the first word of row j of layer L. */
 static inline uint32_t *fn_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j)
 {

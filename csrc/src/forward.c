@@ -75,6 +75,7 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
     int16_t *wrow;
     flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
+    if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
     L = model->n_layers;
     wrow = (int16_t *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) {
@@ -84,7 +85,7 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
         uint32_t s = 0;
         fn_layer_forward(model, l, in, batch, NULL, NULL, &sum, NULL, wrow);
         mabs = sum / ((uint64_t)batch * Ly->m);
-        while (s < 31u && (mabs >> s) > FN_CALIB_TARGET) s++;
+        while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
         Ly->shift = (uint8_t)s;
         fn_layer_forward(model, l, in, batch, out, NULL, NULL, NULL, wrow);
         in = out;

@@ -29,15 +29,37 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
     return FLIPNET_OK;
 }
 
+/* Bytes of the counters of a (checked) architecture: sum of round_up(n*m, 4), 0 without. */
+static uint64_t fn_arch_counter_bytes(const flipnet_arch *arch)
+{
+    uint32_t l;
+    uint64_t total = 0;
+    if (!arch->counters) return 0;
+    for (l = 0; l < arch->n_layers; l++) total += fn_counter_layer_bytes(arch->sizes[l], arch->sizes[l + 1u]);
+    return total;
+}
+
+/* Words of the packed weights and bytes of the whole weight area (counters included). */
+static flipnet_status fn_arch_sizes(const flipnet_arch *arch, flipnet_layer *layers,
+                                    uint64_t *words, uint64_t *total)
+{
+    flipnet_status st;
+    if (arch->counters > 1u) return FLIPNET_E_ARG;
+    st = fn_arch_layout(arch, layers, words);
+    if (st != FLIPNET_OK) return st;
+    *total = *words * 4u + fn_arch_counter_bytes(arch); /* < 2^34 + 2^35: no overflow */
+    return FLIPNET_OK;
+}
+
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes)
 {
-    uint64_t words = 0;
+    uint64_t words = 0, total = 0;
     flipnet_status st;
     if (arch == NULL || bytes == NULL) return FLIPNET_E_NULL;
-    st = fn_arch_layout(arch, NULL, &words);
+    st = fn_arch_sizes(arch, NULL, &words, &total);
     if (st != FLIPNET_OK) return st;
-    if (words > (uint64_t)(SIZE_MAX / 4u)) return FLIPNET_E_SHAPE;
-    *bytes = (size_t)words * 4u;
+    if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_SHAPE;
+    *bytes = (size_t)total;
     return FLIPNET_OK;
 }
 
@@ -45,14 +67,14 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
                                   size_t weights_bytes, uint64_t seed)
 {
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
-    uint64_t words = 0;
+    uint64_t words = 0, total = 0;
     uint32_t l, j, i;
     flipnet_status st;
     if (model == NULL || arch == NULL || weights == NULL) return FLIPNET_E_NULL;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
-    st = fn_arch_layout(arch, layers, &words);
+    st = fn_arch_sizes(arch, layers, &words, &total);
     if (st != FLIPNET_OK) return st;
-    if (words > (uint64_t)(SIZE_MAX / 4u) || weights_bytes / 4u < words) return FLIPNET_E_NOMEM;
+    if (total > (uint64_t)SIZE_MAX || (uint64_t)weights_bytes < total) return FLIPNET_E_NOMEM;
 
     memset(model, 0, sizeof(*model));
     model->n_layers = arch->n_layers;
@@ -61,9 +83,17 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
     model->rule.filter = FLIPNET_FILTER_HURT;
     model->rule.backprop = FLIPNET_BP_SIGN;
     model->rule.margin = 0;
+    model->rule.calib_target = FN_CALIB_TARGET;
+    model->rule.counter_shift = 0;
+    model->rule.counter_threshold = 0;
     model->seed = seed;
     model->weights = (uint32_t *)weights;
     model->weight_words = (size_t)words;
+    if (arch->counters) {
+        model->counters = (int8_t *)weights + (size_t)words * 4u;
+        model->counter_bytes = (size_t)(total - words * 4u);
+        memset(model->counters, 0, model->counter_bytes);
+    }
 
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
@@ -109,7 +139,23 @@ flipnet_status fn_model_check(const flipnet_model *model)
         if (off > UINT32_MAX) return FLIPNET_E_SHAPE;
     }
     if ((uint64_t)model->weight_words != off) return FLIPNET_E_SHAPE;
+    if (model->counters != NULL) {
+        uint64_t cb = 0;
+        for (l = 0; l < model->n_layers; l++)
+            cb += fn_counter_layer_bytes(model->layers[l].n, model->layers[l].m);
+        if ((uint64_t)model->counter_bytes != cb) return FLIPNET_E_SHAPE;
+    } else if (model->counter_bytes != 0) {
+        return FLIPNET_E_SHAPE;
+    }
     return FLIPNET_OK;
+}
+
+int fn_rule_valid(const flipnet_rule *r, int has_counters)
+{
+    return r->vote <= FLIPNET_VOTE_WEIGHTED && r->filter <= FLIPNET_FILTER_NET &&
+           r->backprop == FLIPNET_BP_SIGN && r->reserved == 0 && r->margin >= 0 &&
+           r->calib_target >= 1u && r->calib_target <= 127u && r->counter_shift <= 31u &&
+           r->counter_threshold <= 127u && (r->counter_threshold == 0 || has_counters);
 }
 
 int fn_weights_legal(const flipnet_model *model)
@@ -170,6 +216,38 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
     for (j = 0; j < L->m; j++) {
         flipnet_pack_row_ref(fn_row(model, L, j), L->kind, L->n, L->wpr, w + (size_t)j * L->n);
     }
+    return FLIPNET_OK;
+}
+
+/* Counters of layer l: the model must have them; h is (m, n) row-major. */
+static flipnet_status fn_counters_args(const flipnet_model *model, uint32_t layer, const void *h)
+{
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (h == NULL) return FLIPNET_E_NULL;
+    if (layer >= model->n_layers || model->counters == NULL) return FLIPNET_E_ARG;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_counters_get(const flipnet_model *model, uint32_t layer, int8_t *h)
+{
+    flipnet_status st = fn_counters_args(model, layer, h);
+    if (st != FLIPNET_OK) return st;
+    memcpy(h, model->counters + fn_counter_offset(model, layer),
+           (size_t)model->layers[layer].n * model->layers[layer].m);
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const int8_t *h)
+{
+    size_t i, count;
+    flipnet_status st = fn_counters_args(model, layer, h);
+    if (st != FLIPNET_OK) return st;
+    count = (size_t)model->layers[layer].n * model->layers[layer].m;
+    for (i = 0; i < count; i++) {
+        if (h[i] == -128) return FLIPNET_E_ARG;
+    }
+    memcpy(model->counters + fn_counter_offset(model, layer), h, count);
     return FLIPNET_OK;
 }
 

@@ -2,7 +2,8 @@
  *
  * Memory: the vote is never held as an n x m array. For each layer it is computed output row
  * by output row, twice: pass 1 histograms the keys of the eligible weights, pass 2 recomputes
- * the row and applies the changes above the threshold. Errors are stored transposed, (m, B),
+ * the row and applies the changes above the threshold (with hysteresis counters, rule.md 7.1,
+ * pass 2 reads the counters instead of recomputing the vote). Errors are stored transposed, (m, B),
  * so the samples with a nonzero error on a row are one contiguous scan away. */
 #include "fn_internal.h"
 
@@ -399,6 +400,129 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     *changes_out = changes;
 }
 
+/* H = clamp(H + inc, -127, 127), inc = (E + 2^(c-1)) >> c (c >= 1) or E (c = 0), for one row
+ * (docs/rule.md 7.1). |E| <= 65535 * 127 < 2^23, so E + 2^30 fits int32. */
+static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
+                           uint32_t c)
+{
+    uint32_t i;
+    int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;
+    for (i = 0; i < n; i++) {
+        int32_t e = e16 != NULL ? e16[i] : e32[i];
+        int32_t inc = c != 0u ? fn_floor_shift(e + half, c) : e;
+        h[i] = (int8_t)fn_clamp127(h[i] + inc);
+    }
+}
+
+/* Direction of a counter: +1 when H >= tau, -1 when H <= -tau, else 0; returns 1 when the
+ * weight w can move that way (ternary w != d, binary w == -d). */
+static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ternary)
+{
+    int32_t d = h >= tau ? 1 : (h <= -tau ? -1 : 0);
+    return ternary ? (d != 0) & (w != d) : (d != 0) & (w == -d);
+}
+
+/* docs/rule.md 7.1 for layer l (counters): pass 1 per row computes the net vote E (same vote
+ * kernels, no n x m buffer), adds it into the row's counters once and histograms key(|H|) of
+ * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
+ * the counters of the weights that change. Runs even when the step has no error (H alone can
+ * make weights eligible). */
+static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x,
+                                   const int8_t *d, uint32_t batch, uint32_t k, uint32_t p_q16,
+                                   uint32_t *changes_out, uint32_t *eligible_out, fn_vote_mem *mem)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
+    uint32_t c = model->rule.counter_shift;
+    int32_t tau = model->rule.counter_threshold;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    int8_t *hl = model->counters + fn_counter_offset(model, l);
+    uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+
+    /* pass 1: H += round(E / 2^c) row by row, histogram of key(|H|) of the eligible weights */
+    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    for (j = 0; j < m; j++) {
+        int8_t *hrow = hl + (size_t)j * n;
+        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
+        if (cnt != 0) { /* E = 0 on a row without errors: H unchanged (inc(0) = 0) */
+            if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
+                int16_t *s16 = (int16_t *)mem->N;
+                fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, s16 + n);
+                fn_counter_add(hrow, s16, NULL, n, c);
+            } else {
+                fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, 0, mem->P, mem->N);
+                fn_counter_add(hrow, NULL, mem->P, n, c);
+            }
+        }
+        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
+        for (i = 0; i < n; i++) {
+            int32_t h = hrow[i];
+            if (fn_counter_eligible(h, mem->wrow[i], tau, ternary)) {
+                key = fn_key((uint32_t)(h < 0 ? -h : h));
+                mem->hist[key]++;
+                mx = key > mx ? key : mx;
+            }
+        }
+        mem->rowmax[j] = (uint8_t)mx;
+    }
+    for (key = 1; key < FN_KEY_BINS; key++) eligible += mem->hist[key];
+    *eligible_out = (uint32_t)eligible;
+    *changes_out = 0;
+    if (k == 0 || eligible == 0 || p_q16 == 0) return;
+
+    /* threshold key K as in section 5 */
+    if (eligible > k) {
+        uint64_t cum = 0;
+        for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
+            uint64_t hc = mem->hist[key];
+            if (cum + hc >= k) {
+                K = key;
+                p_tie = p_big * (k - cum) / hc;
+                break;
+            }
+            cum += hc;
+        }
+    }
+    kmin = K == 0 ? 1u : K;
+
+    /* pass 2: apply the changes from H, reset the counters of the changed weights */
+    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
+    for (j = 0; j < m; j++) {
+        int8_t *hrow = hl + (size_t)j * n;
+        uint32_t *row, *pos, *neg;
+        if (mem->rowmax[j] < kmin) continue;
+        row = fn_row(model, L, j);
+        pos = row;
+        neg = ternary ? row + L->wpr : row;
+        flipnet_unpack_row_s16(row, L->kind, n, L->wpr, mem->wrow);
+        for (i = 0; i < n; i++) {
+            int32_t h = hrow[i];
+            uint64_t thr, u;
+            if (!fn_counter_eligible(h, mem->wrow[i], tau, ternary)) continue;
+            key = fn_key((uint32_t)(h < 0 ? -h : h));
+            if (key < kmin) continue;
+            thr = key > K ? p_big : p_tie;
+            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
+            if (u < thr) {
+                uint32_t bit = 1u << (i & 31u), wd = i >> 5;
+                if (ternary) {
+                    int32_t nw = mem->wrow[i] + (h > 0 ? 1 : -1);
+                    pos[wd] &= ~bit;
+                    neg[wd] &= ~bit;
+                    if (nw > 0) pos[wd] |= bit;
+                    else if (nw < 0) neg[wd] |= bit;
+                } else {
+                    neg[wd] ^= bit;
+                }
+                hrow[i] = 0;
+                changes++;
+            }
+        }
+    }
+    *changes_out = changes;
+}
+
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes)
@@ -412,16 +536,14 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     int32_t *logits;
     const int8_t *in;
     fn_vote_mem mem;
+    int counters;
     flipnet_status st = fn_model_check(model);
 
     /* ---- arguments ---- */
     if (st != FLIPNET_OK) return st;
     if (x == NULL || y == NULL || params == NULL || scratch == NULL) return FLIPNET_E_NULL;
     if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
-    if (model->rule.vote > FLIPNET_VOTE_WEIGHTED || model->rule.filter > FLIPNET_FILTER_NET ||
-        model->rule.backprop != FLIPNET_BP_SIGN || model->rule.reserved != 0 ||
-        model->rule.margin < 0)
-        return FLIPNET_E_ARG;
+    if (!fn_rule_valid(&model->rule, model->counters != NULL)) return FLIPNET_E_ARG;
     L = model->n_layers;
     for (l = 0; l < L; l++) {
         if ((uint64_t)params->k[l] > (uint64_t)model->layers[l].n * model->layers[l].m ||
@@ -472,7 +594,8 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     }
 
     /* ---- per layer, last to first: error propagation (section 3), vote and update (4-5) ---- */
-    if (s.errors != 0) {
+    counters = model->rule.counter_threshold != 0u;
+    if (s.errors != 0 || counters) {
         mem.P = (int32_t *)(sc + plan.p);
         mem.N = (int32_t *)(sc + plan.n);
         mem.hist = (uint32_t *)(sc + plan.hist);
@@ -495,8 +618,13 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
                                   (int32_t *)(sc + plan.g), mem.list, mem.dl, wrow);
                 }
             }
-            fn_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
-                           &s.changes[l], &s.eligible[l], &mem);
+            if (counters) {
+                fn_counter_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
+                                       &s.changes[l], &s.eligible[l], &mem);
+            } else {
+                fn_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
+                               &s.changes[l], &s.eligible[l], &mem);
+            }
             tmp = cur;
             cur = nxt;
             nxt = tmp;

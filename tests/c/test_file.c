@@ -63,7 +63,8 @@ static void test_roundtrip(void)
     CHECK_EQ(fn_rd32(buf + 8), 1);
     CHECK_EQ(fn_rd32(buf + 12), 64 + 72);
     CHECK_EQ(fn_rd32(buf + 16), 3);
-    CHECK(buf[20] == 1 && buf[21] == 1 && buf[22] == 0 && buf[23] == 0);
+    CHECK(buf[20] == 1 && buf[21] == 1 && buf[22] == 0 && buf[23] == 32);
+    CHECK(buf[60] == 0 && buf[61] == 0 && buf[62] == 0 && buf[63] == 0); /* no counters */
     CHECK_EQ(fn_rd32(buf + 24), 64);
     CHECK_EQ(fn_rd32(buf + 28), ml);
     CHECK(fn_rd64(buf + 32) == 77u && buf[40] == 0x08 && buf[47] == 0x01 && buf[48] == 0xA8);
@@ -257,12 +258,19 @@ static void test_cases(void)
     CASE(b[20] = 2, FLIPNET_E_FMT_VALUE);
     CASE(b[21] = 2, FLIPNET_E_FMT_VALUE);
     CASE(b[22] = 1, FLIPNET_E_FMT_VALUE);
-    CASE(b[23] = 1, FLIPNET_E_FMT_VALUE);
+    CASE(b[23] = 0, FLIPNET_E_FMT_VALUE);    /* calib_target 1..127 */
+    CASE(b[23] = 128, FLIPNET_E_FMT_VALUE);
+    CASE(b[23] = 127, FLIPNET_OK);
     CASE(fn_wr32(b + 24, 0xFFFFFFFFu), FLIPNET_E_FMT_VALUE); /* margin -1 */
     CASE(fn_wr32(b + 28, 3), FLIPNET_E_FMT_TRUNCATED);       /* meta longer than the file */
     CASE(fn_wr32(b + 28, 1), FLIPNET_E_FMT_SIZE);            /* bytes left over */
     CASE(fn_wr32(b + 56, 4 * 28), FLIPNET_E_FMT_SIZE);
-    CASE(fn_wr32(b + 60, 1), FLIPNET_E_FMT_VALUE);
+    CASE(b[60] = 31, FLIPNET_OK);            /* counter_shift */
+    CASE(b[60] = 32, FLIPNET_E_FMT_VALUE);
+    CASE(b[61] = 1, FLIPNET_E_FMT_VALUE);    /* counter_threshold without counters */
+    CASE(b[62] = 2, FLIPNET_E_FMT_VALUE);    /* unknown flag */
+    CASE(b[62] = 1, FLIPNET_E_FMT_SIZE);     /* counters flag: layer 1's counter offset is 0 */
+    CASE(b[63] = 1, FLIPNET_E_FMT_VALUE);    /* reserved */
     CASE(b[64] = 0, FLIPNET_E_FMT_VALUE);   /* kind */
     CASE(b[64] = 3, FLIPNET_E_FMT_VALUE);
     CASE(b[65] = 32, FLIPNET_E_FMT_VALUE);  /* shift */
@@ -295,10 +303,156 @@ static void test_cases(void)
     free(area);
 }
 
+/* A model with counters (arch.counters = 1) over a malloc'd area; counters set to a pattern
+ * with every value in [-127, 127]. */
+static void *counters_model(flipnet_model *model, uint32_t n_layers, const uint32_t *sizes,
+                            const uint8_t *kinds, uint64_t seed)
+{
+    flipnet_arch arch;
+    size_t bytes = 0, i;
+    void *w;
+    uint32_t l;
+    memset(&arch, 0, sizeof(arch));
+    arch.n_layers = n_layers;
+    arch.counters = 1;
+    for (l = 0; l <= n_layers; l++) arch.sizes[l] = sizes[l];
+    for (l = 0; l < n_layers; l++) arch.kinds[l] = kinds[l];
+    REQUIRE(flipnet_model_size(&arch, &bytes) == FLIPNET_OK);
+    w = malloc(bytes);
+    REQUIRE(w != NULL);
+    REQUIRE(flipnet_model_init(model, &arch, w, bytes, seed) == FLIPNET_OK);
+    REQUIRE(model->counters == (int8_t *)w + model->weight_words * 4u);
+    for (l = 0; l < n_layers; l++) {
+        size_t cnt = (size_t)sizes[l] * sizes[l + 1u];
+        int8_t *h = malloc(cnt);
+        REQUIRE(h != NULL);
+        for (i = 0; i < cnt; i++) h[i] = (int8_t)((int)((i * 37u + l * 11u + seed) % 255u) - 127);
+        REQUIRE(flipnet_counters_set(model, l, h) == FLIPNET_OK);
+        free(h);
+    }
+    model->rule.counter_shift = 3;
+    model->rule.counter_threshold = 9;
+    model->rule.calib_target = 100;
+    return w;
+}
+
+/* Files with counters: layout, round trip, truncation, flips, corruption statuses. */
+static void test_counters_file(void)
+{
+    flipnet_model m, r;
+    void *area, *area2;
+    const uint32_t sizes[] = {33, 5, 3, 2}; /* counters 165 -> 168, 15 -> 16, 6 -> 8 bytes */
+    const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY, FLIPNET_TERNARY};
+    size_t fs = 0, wb, need = 0, len, bad = 0, i, hdr = 64u + 3u * 24u, cb;
+    uint8_t *buf, *b;
+    const uint8_t *mp = NULL;
+    size_t mb = 0;
+    flipnet_arch a;
+    area = counters_model(&m, 3, sizes, kinds, 21);
+    wb = m.weight_words * 4u;
+    CHECK_EQ(m.counter_bytes, 168u + 16u + 8u);
+    cb = m.counter_bytes;
+    CHECK_ST(flipnet_file_size(&m, 2, &fs), FLIPNET_OK);
+    CHECK_EQ(fs, hdr + wb + cb + 2u + 4u);
+    buf = malloc(fs);
+    b = malloc(fs);
+    REQUIRE(buf != NULL && b != NULL);
+    CHECK_ST(flipnet_file_write(&m, (const uint8_t *)"{}", 2, buf, fs, NULL), FLIPNET_OK);
+    CHECK(buf[23] == 100 && buf[60] == 3 && buf[61] == 9 && buf[62] == 1 && buf[63] == 0);
+    CHECK(fn_rd32(buf + 64 + 20) == 0 && fn_rd32(buf + 88 + 20) == 168 &&
+          fn_rd32(buf + 112 + 20) == 184);
+    CHECK(memcmp(buf + hdr + wb, m.counters, 165) == 0);
+    CHECK(buf[hdr + wb + 165] == 0 && buf[hdr + wb + 167] == 0); /* padding */
+    CHECK(memcmp(buf + hdr + wb + 168, m.counters + 168, 15) == 0);
+    CHECK(memcmp(buf + hdr + wb + cb, "{}", 2) == 0);
+    CHECK_ST(flipnet_file_peek(buf, fs, &a), FLIPNET_OK);
+    CHECK(a.n_layers == 3 && a.counters == 1 && a.sizes[3] == 2);
+    CHECK_ST(flipnet_file_meta(buf, fs, &mp, &mb), FLIPNET_OK);
+    CHECK(mb == 2 && mp == buf + hdr + wb + cb);
+    REQUIRE(flipnet_model_size(&a, &need) == FLIPNET_OK);
+    CHECK_EQ(need, wb + cb);
+    area2 = malloc(need);
+    REQUIRE(area2 != NULL);
+    CHECK_ST(flipnet_file_read(&r, buf, fs, area2, wb), FLIPNET_E_NOMEM); /* no room for counters */
+    CHECK_ST(flipnet_file_read(&r, buf, fs, area2, need - 1u), FLIPNET_E_NOMEM);
+    CHECK_ST(flipnet_file_read(&r, buf, fs, area2, need), FLIPNET_OK);
+    CHECK(memcmp(area, area2, need) == 0);
+    CHECK(r.counters == (int8_t *)area2 + wb && r.counter_bytes == cb);
+    CHECK(r.rule.calib_target == 100 && r.rule.counter_shift == 3 && r.rule.counter_threshold == 9);
+    {
+        int8_t h1[165], h2[165];
+        CHECK_ST(flipnet_counters_get(&m, 0, h1), FLIPNET_OK);
+        CHECK_ST(flipnet_counters_get(&r, 0, h2), FLIPNET_OK);
+        CHECK(memcmp(h1, h2, 165) == 0);
+        CHECK_ST(flipnet_file_write(&r, (const uint8_t *)"{}", 2, b, fs, NULL), FLIPNET_OK);
+        CHECK(memcmp(buf, b, fs) == 0);
+    }
+    /* the writer refuses what the reader rejects */
+    {
+        flipnet_model q = m;
+        q.counters[5] = -128;
+        CHECK_ST(flipnet_file_write(&q, NULL, 0, b, fs, NULL), FLIPNET_E_ARG);
+        q.counters[5] = 0;
+        q.rule.calib_target = 0;
+        CHECK_ST(flipnet_file_write(&q, NULL, 0, b, fs, NULL), FLIPNET_E_ARG);
+        q = m;
+        q.counters = NULL;
+        q.counter_bytes = 0;
+        CHECK_ST(flipnet_file_write(&q, NULL, 0, b, fs, NULL), FLIPNET_E_ARG); /* threshold 9 */
+        q.rule.counter_threshold = 0;
+        CHECK_ST(flipnet_file_write(&q, NULL, 0, b, fs, NULL), FLIPNET_OK);
+        q = m;
+        q.counter_bytes = cb - 4u;
+        CHECK_ST(flipnet_file_size(&q, 0, &len), FLIPNET_E_SHAPE);
+    }
+    /* truncation at every length */
+    for (len = 0; len < fs; len++) {
+        if (peek_exact(buf, len) != FLIPNET_E_FMT_TRUNCATED) bad++;
+    }
+    CHECK_EQ(bad, 0);
+    /* every byte flipped: never OK; counters block and after: CRC */
+    bad = 0;
+    for (i = 0; i < fs; i++) {
+        int st;
+        buf[i] ^= 0x41u;
+        st = peek_exact(buf, fs);
+        buf[i] ^= 0x41u;
+        if (st == FLIPNET_OK || (i >= hdr && st != FLIPNET_E_FMT_CRC)) bad++;
+    }
+    CHECK_EQ(bad, 0);
+#define CASE(edit, want)                                                                           \
+    do {                                                                                           \
+        memcpy(b, buf, fs);                                                                        \
+        edit;                                                                                      \
+        reseal(b, fs);                                                                             \
+        CHECK_ST(peek_exact(b, fs), want);                                                         \
+    } while (0)
+    CASE((void)0, FLIPNET_OK);
+    CASE(b[hdr + wb + 7] = 0x80u, FLIPNET_E_FMT_VALUE);       /* counter -128 */
+    CASE(b[hdr + wb + 7] = 0x7Fu, FLIPNET_OK);
+    CASE(b[hdr + wb + 7] = 0x81u, FLIPNET_OK);                /* -127 */
+    CASE(b[hdr + wb + 166] = 1, FLIPNET_E_FMT_VALUE);         /* padding of layer 0 */
+    CASE(b[hdr + wb + cb - 1u] = 1, FLIPNET_E_FMT_VALUE);     /* padding of layer 2 */
+    CASE(fn_wr32(b + 88 + 20, 165), FLIPNET_E_FMT_SIZE);      /* counter offset of layer 1 */
+    CASE(fn_wr32(b + 64 + 20, 4), FLIPNET_E_FMT_SIZE);        /* counter offset of layer 0 */
+    CASE(b[62] = 0, FLIPNET_E_FMT_VALUE);                     /* no counters, threshold 9 */
+    CASE((b[62] = 0, b[61] = 0), FLIPNET_E_FMT_VALUE);        /* no counters: offsets reserved */
+    CASE(b[61] = 128, FLIPNET_E_FMT_VALUE);
+    CASE(b[61] = 0, FLIPNET_OK);                              /* counters kept, rule off */
+    CASE(b[60] = 32, FLIPNET_E_FMT_VALUE);
+    CASE(fn_wr32(b + 28, 3), FLIPNET_E_FMT_TRUNCATED);
+    CASE(fn_wr32(b + 28, 1), FLIPNET_E_FMT_SIZE);
+#undef CASE
+    free(b);
+    free(buf);
+    free(area2);
+    free(area);
+}
+
 /* Random corruption (several bytes, header-biased, CRC re-sealed or not, random cut): the
  * reader never reads out of bounds (ASan), answers a known status, and whatever it accepts
  * loads into a usable model. */
-static void test_fuzz(void)
+static void test_fuzz(int counters)
 {
     flipnet_model m;
     void *area;
@@ -307,7 +461,7 @@ static void test_fuzz(void)
     const uint32_t sizes[] = {37, 6, 5, 3};
     const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY, FLIPNET_TERNARY};
     uint32_t it, bad = 0, accepted = 0;
-    area = fn_test_model(&m, 3, sizes, kinds, 12);
+    area = counters ? counters_model(&m, 3, sizes, kinds, 12) : fn_test_model(&m, 3, sizes, kinds, 12);
     REQUIRE(flipnet_file_size(&m, 7, &fs) == FLIPNET_OK);
     good = malloc(fs);
     REQUIRE(good != NULL);
@@ -369,6 +523,8 @@ int main(void)
     test_truncation();
     test_flips();
     test_cases();
-    test_fuzz();
+    test_fuzz(0);
+    test_fuzz(1);
+    test_counters_file();
     return fn_test_done("test_file");
 }

@@ -117,6 +117,11 @@ typedef struct {
     uint64_t samples;    /* training samples seen */
     uint32_t *weights;   /* caller's weight area */
     size_t weight_words; /* 32-bit words used by the weights */
+    int8_t *counters;    /* hysteresis counters (arch.counters, rule.md 7.1), NULL without:
+                            right after the packed weights in the weight area; layer l's m*n
+                            int8 (row-major, like flipnet_layer_get) start at byte
+                            sum_{l' < l} round_up(n*m, 4) */
+    size_t counter_bytes; /* bytes of the counters, 0 without */
 } flipnet_model;
 
 /* ---- RNG ------------------------------------------------------------------------------- */
@@ -124,12 +129,15 @@ typedef struct {
 uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* ---- sizes and setup ------------------------------------------------------------------ */
-/* Bytes of the weight area for an architecture. */
+/* Bytes of the weight area for an architecture: the packed weights (4 * words), then with
+ * arch->counters = 1 one int8 counter per weight (each layer's n*m rounded up to 4 bytes). */
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
 
 /* Lay out `model` over `weights` (>= flipnet_model_size bytes, 4-byte aligned) and draw
- * random weights from `seed`. Shifts start at 0 (call flipnet_calibrate), rule = paper mode
- * with margin 0 (set model->rule afterwards to change it). */
+ * random weights from `seed`; counters (if any) start at 0. Shifts start at 0 (call
+ * flipnet_calibrate), rule = paper mode: margin 0, calib_target 32, counter_shift 0,
+ * counter_threshold 0 (set model->rule afterwards to change it). arch->counters must be 0 or 1
+ * (FLIPNET_E_ARG). */
 flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
                                   size_t weights_bytes, uint64_t seed);
 
@@ -147,7 +155,8 @@ flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint
 flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                uint16_t *classes, void *scratch, size_t scratch_bytes);
 
-/* Set every hidden layer's shift from batch x (docs/rule.md section 1), layer by layer. */
+/* Set every hidden layer's shift from batch x (docs/rule.md section 1), layer by layer, with
+ * target model->rule.calib_target (1..127, else FLIPNET_E_ARG). */
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
 
@@ -166,8 +175,11 @@ typedef struct {
 } flipnet_step_stats;
 
 /* One training step on x (batch, sizes[0]) int8 in [-127,127] and labels y (batch) < classes.
- * Updates the weights, model->steps += 1, model->samples += batch; stats may be NULL.
- * Needs classes >= 2 (FLIPNET_E_SHAPE otherwise) and a valid model->rule (FLIPNET_E_ARG).
+ * Updates the weights (and the counters with rule.counter_threshold > 0, rule.md 7.1),
+ * model->steps += 1, model->samples += batch; stats may be NULL.
+ * Needs classes >= 2 (FLIPNET_E_SHAPE otherwise) and a valid model->rule (FLIPNET_E_ARG):
+ * known vote/filter/backprop, margin >= 0, calib_target 1..127, counter_shift <= 31,
+ * counter_threshold <= 127, reserved 0, and counters in the model when counter_threshold > 0.
  * On any error status nothing is changed. */
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
@@ -178,6 +190,11 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
 flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w);
 /* Pack w (m, n) int8 into layer l; values must fit the layer kind. */
 flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int8_t *w);
+/* Counters of layer l as h (m, n) int8 row-major (same indexing as flipnet_layer_get).
+ * A model without counters: FLIPNET_E_ARG. */
+flipnet_status flipnet_counters_get(const flipnet_model *model, uint32_t layer, int8_t *h);
+/* Set the counters of layer l from h (m, n); values in [-127, 127] (else FLIPNET_E_ARG). */
+flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const int8_t *h);
 
 /* ---- model file format v1 (docs/format.md) -------------------------------------------- */
 #define FLIPNET_FILE_MAGIC "FLIPNET\0"
@@ -199,7 +216,8 @@ flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *a
 /* Locate the metadata blob of a checked file: *meta points into buf. */
 flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t **meta,
                                  size_t *meta_bytes);
-/* Load a file into model over weights (>= flipnet_model_size of the file's architecture). */
+/* Load a file into model over weights (>= flipnet_model_size of the file's architecture,
+ * which flipnet_file_peek returns, counters included). */
 flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_t len,
                                  void *weights, size_t weights_bytes);
 
