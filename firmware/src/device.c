@@ -191,6 +191,14 @@ static int layout_only(flipnet_model *m, const flipnet_arch *a)
     }
     m->weights = arena_words;
     m->weight_words = off;
+#if FW_CORE_MODEL_COUNTERS
+    if (a->counters) { /* int8 counters after the packed weights (flipnet.h) */
+        m->counters = (int8_t *)(void *)(arena_words + off);
+        m->counter_bytes = bytes - (size_t)off * 4u;
+    }
+#else
+    if (a->counters) return FLIPNET_E_ARG; /* this core has no per-weight counters */
+#endif
     return FLIPNET_OK;
 }
 
@@ -213,7 +221,11 @@ static const char *meta_json(uint32_t *len)
 static int plan(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, uint32_t *f,
                 uint32_t *total)
 {
+#if FW_CORE_MODEL_COUNTERS
+    size_t ws = m->weight_words * 4u + m->counter_bytes, ss = 0, fs = 0;
+#else
     size_t ws = m->weight_words * 4u, ss = 0, fs = 0;
+#endif
     uint32_t meta_len;
     int st = flipnet_scratch_size(m, b, 1, &ss);
     if (st != FLIPNET_OK) return st;
@@ -323,16 +335,18 @@ static void adopt(uint32_t b, uint32_t w, uint32_t s, uint32_t f)
     reset_counters();
 }
 
+#define CFG_HEAD 24u
+
 static void cmd_configure(const uint8_t *p, uint32_t n)
 {
     flipnet_arch a;
     flipnet_model tmp;
-    flipnet_rule rule;
-    uint32_t L, l, b, w, s, f;
+    uint32_t L, l, b, w, s, f, vote, filter, backprop, calib, counters, cshift, cthr;
+    int32_t margin;
     uint64_t seed;
     int st;
-    if (n < 20u) {
-        reply_error(FW_E_PAYLOAD, n, 20);
+    if (n < CFG_HEAD) {
+        reply_error(FW_E_PAYLOAD, n, CFG_HEAD);
         return;
     }
     L = p[0];
@@ -340,19 +354,23 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         reply_error(FLIPNET_E_SHAPE, L, FLIPNET_MAX_LAYERS);
         return;
     }
-    if (n != 20u + 2u * (L + 1u) + L) {
-        reply_error(FW_E_PAYLOAD, n, 20u + 2u * (L + 1u) + L);
+    if (n != CFG_HEAD + 2u * (L + 1u) + L) {
+        reply_error(FW_E_PAYLOAD, n, CFG_HEAD + 2u * (L + 1u) + L);
         return;
     }
-    memset(&rule, 0, sizeof(rule));
-    rule.vote = p[1];
-    rule.filter = p[2];
-    rule.backprop = p[3];
-    rule.margin = (int32_t)get32(p + 4);
+    vote = p[1];
+    filter = p[2];
+    backprop = p[3];
+    margin = (int32_t)get32(p + 4);
     seed = get64(p + 8);
     b = get16(p + 16);
-    if (rule.vote > FLIPNET_VOTE_WEIGHTED || rule.filter > FLIPNET_FILTER_NET ||
-        rule.backprop != FLIPNET_BP_SIGN || rule.margin < 0) {
+    calib = p[18] ? p[18] : 32u; /* 0: the core's default (docs/rule.md section 1) */
+    counters = p[19];
+    cshift = p[20];
+    cthr = p[21];
+    if (vote > FLIPNET_VOTE_WEIGHTED || filter > FLIPNET_FILTER_NET ||
+        backprop != FLIPNET_BP_SIGN || margin < 0 || calib > 127u || counters > 1u ||
+        cshift > 31u || cthr > 127u || (cthr > 0u && !counters) || get16(p + 22) != 0u) {
         reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
@@ -362,8 +380,9 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     memset(&a, 0, sizeof(a));
     a.n_layers = L;
-    for (l = 0; l <= L; l++) a.sizes[l] = get16(p + 20 + 2u * l);
-    for (l = 0; l < L; l++) a.kinds[l] = p[20u + 2u * (L + 1u) + l];
+    a.counters = (uint8_t)counters;
+    for (l = 0; l <= L; l++) a.sizes[l] = get16(p + CFG_HEAD + 2u * l);
+    for (l = 0; l < L; l++) a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
     st = layout_only(&tmp, &a);
     if (st != FLIPNET_OK) {
         reply_error(st, 0, 0);
@@ -377,7 +396,14 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         reply_error(st, 0, 0);
         return;
     }
-    model.rule = rule;
+    /* the core's defaults for every rule field, then what the host asked for */
+    model.rule.vote = (uint8_t)vote;
+    model.rule.filter = (uint8_t)filter;
+    model.rule.backprop = (uint8_t)backprop;
+    model.rule.margin = margin;
+    model.rule.calib_target = (uint8_t)calib;
+    model.rule.counter_shift = (uint8_t)cshift;
+    model.rule.counter_threshold = (uint8_t)cthr;
     adopt(b, w, s, f);
     put32(w);
     put32(s);

@@ -24,6 +24,12 @@
 
 #define FW_PROTO_VERSION 1u
 
+/* 1 when flipnet_model has per-weight counters (model->counters, counter_bytes); the build
+ * (firmware/CMakeLists.txt, flipnet.device.sim) sets it from the core's header. */
+#ifndef FW_CORE_MODEL_COUNTERS
+#define FW_CORE_MODEL_COUNTERS 0
+#endif
+
 /* Protocol status codes (docs/protocol.md section 5); core codes pass through. */
 enum {
     FW_E_CRC = -100,

@@ -151,10 +151,12 @@ def test_encode_inputs_errors():
 def test_configure_payload_layout():
     p = P.configure_payload([784, 128, 10], "ternary", seed=2 ** 40 + 3, batch=8,
                             vote="weighted", margin=64)
-    assert len(p) == 20 + 2 * 3 + 2
-    L, vote, filt, bp, margin, seed, batch, _ = struct.unpack_from("<BBBBiQHH", p)
+    assert len(p) == 24 + 2 * 3 + 2
+    L, vote, filt, bp, margin, seed, batch, calib, cnt, cs, ct, _ = \
+        struct.unpack_from("<BBBBiQHBBBBH", p)
     assert (L, vote, filt, bp, margin, seed, batch) == (2, 1, 0, 0, 64, 2 ** 40 + 3, 8)
-    assert struct.unpack_from("<3H", p, 20) == (784, 128, 10)
+    assert (calib, cnt, cs, ct) == (32, 0, 0, 0)
+    assert struct.unpack_from("<3H", p, 24) == (784, 128, 10)
     assert p[-2:] == b"\x01\x01"
     with pytest.raises(ValueError):
         P.configure_payload([4, 2], "quaternary")

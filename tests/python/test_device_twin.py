@@ -281,7 +281,8 @@ def test_cli_device_commands(twin, tmp_path, capsys, mnist):
 
     m = flipnet.load(str(out))
     assert m.sizes == [784, 32, 10] and m.samples == 64
-    assert m.meta["device_training"]["board"] == "host"
+    rec = m.training_log[-1]
+    assert rec["where"] == "device" and rec["board"] == "host" and rec["samples"] == 64
     assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json"]) == 0
     assert '"n": 50' in capsys.readouterr().out
     assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5"]) == 0

@@ -310,12 +310,16 @@ def _run_training(args, dev, announce=None, fallback=False):
     if args.test_limit:
         xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits)
         acc = model.evaluate(xt8, yt[:args.test_limit])
-    model.meta["device_training"] = {
-        "board": s["board"], "steps": s["steps"], "samples": s["samples"],
-        "epochs": s["epochs"], "batch": s["batch"], "bits": s["bits"], "seconds": s["seconds"],
-        "train_acc": s["train_acc"], "test_acc": acc, "schedule": s["schedule"],
-        "dataset": args.dataset, "device_stats": s["device_stats"], "link": s.get("link"),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record = {"board": s["board"], "port": getattr(dev, "port", None), "epochs": s["epochs"],
+              "batch": s["batch"], "bits": s["bits"], "train_acc": s["train_acc"],
+              "test_acc": acc, "schedule": s["schedule"], "dataset": args.dataset,
+              "resumed_at": s["resumed_at"],
+              "device_stats": {k: v for k, v in s["device_stats"].items()},
+              "link": s.get("link")}
+    if hasattr(model, "add_training_record"):
+        model.add_training_record("device", s["steps"], s["samples"], s["seconds"], **record)
+    else:  # pragma: no cover - older flipnet.Model
+        model.meta["device_training"] = dict(record, steps=s["steps"], samples=s["samples"])
     if args.out:
         model.save(args.out)
     return s, acc, model

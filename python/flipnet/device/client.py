@@ -110,6 +110,7 @@ class Device:
         self.naks = 0
         self.bad_replies = 0
         self._info = None
+        self._rtt = {}  # cmd -> longest clean round trip seen (s)
         self.sizes = None
         self.batch = None
         sock = getattr(self._ser, "_socket", None)  # socket:// ports: no Nagle delays
@@ -179,6 +180,10 @@ class Device:
         want = cmd | REPLY
         name = P.CMD_NAMES.get(cmd, "0x%02x" % cmd)
         wait = self._wait_time(len(wire), max_encoded_size(reply_size))
+        # a slow device (big model, low clock) may compute longer than the timeout: wait at
+        # least 3x the longest round trip seen for this command, so as not to resend into it
+        wait = max(wait, 3.0 * self._rtt.get(cmd, 0.0))
+        t_first = time.monotonic()
         timeouts = 0  # waits that ended without any answer
         sends = 0     # every transmission; NAKs and damaged replies resend at once
         while True:
@@ -234,6 +239,9 @@ class Device:
                             "device on %s rejected %s: %s%s" % (
                                 self.port, name, P.status_name(item.status), more),
                             self.port, item.status, cmd, err.get("detail"))
+                    if sends == 1:
+                        rtt = time.monotonic() - t_first
+                        self._rtt[cmd] = max(self._rtt.get(cmd, 0.0), rtt)
                     return item.payload
             if not resend:
                 timeouts += 1

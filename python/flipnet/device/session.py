@@ -43,9 +43,11 @@ class InProcessTwin:
                 "max_batch": 65535, "configured": self.model is not None}
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
-                  backprop="sign", margin=0):
+                  backprop="sign", margin=0, **extra):
         from ..model import Model
 
+        if extra:
+            raise ValueError("the in-process twin does not support %s" % ", ".join(extra))
         self.model = Model(sizes, kinds, seed=seed, vote=vote, filter=filter,
                            backprop=backprop, margin=margin)
         self.sizes = [int(s) for s in sizes]
@@ -54,31 +56,14 @@ class InProcessTwin:
         return {"weight_bytes": int(self.model._m.weight_words) * 4}
 
     def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None):
-        from .._ffi import ffi, lib
-        from ..errors import check
-
         m = self.model
         x8 = np.ascontiguousarray(x, dtype=np.int8)
-        y16 = np.ascontiguousarray(y, dtype=np.uint16)
-        b = x8.shape[0]
         if calibrate:
             m.calibrate(x8)
-        params = ffi.new("flipnet_step_params *")
-        stats = ffi.new("flipnet_step_stats *")
-        for i in range(len(k)):
-            params.k[i] = int(k[i])
-            params.p_q16[i] = int(p_q16[i])
-        scratch, sbytes = m._scratch_for(b, True)
-        check(lib.flipnet_train_step(m._m, ffi.from_buffer("int8_t[]", x8),
-                                     ffi.from_buffer("uint16_t[]", y16), b, params, stats,
-                                     scratch, sbytes), "flipnet_train_step")
-        m._calibrated = True
-        self.trained += b
-        L = m.n_layers
-        return {"correct": int(stats.correct), "errors": int(stats.errors),
-                "steps": m.steps, "samples": m.samples, "shifts": list(m.shifts),
-                "changes": [int(stats.changes[i]) for i in range(L)],
-                "eligible": [int(stats.eligible[i]) for i in range(L)]}
+        r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
+        self.trained += x8.shape[0]
+        r.update(steps=m.steps, samples=m.samples, shifts=list(m.shifts))
+        return r
 
     def load(self, data, batch=8, chunk=None):
         from ..model import Model

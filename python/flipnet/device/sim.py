@@ -90,7 +90,11 @@ def build_twin(root=None, out_dir=None, cc=None, defines=None, cflags=None):
     headers = sorted(glob.glob(os.path.join(root, "csrc", "include", "flipnet", "*.h")) +
                      glob.glob(os.path.join(root, "csrc", "src", "*.h")) +
                      glob.glob(os.path.join(root, "firmware", "src", "*.h")))
-    defs = ["-D%s" % d for d in (defines or [])] + list(cflags or [])
+    defines = list(defines or [])
+    with open(os.path.join(root, "csrc", "include", "flipnet", "flipnet.h")) as f:
+        if "counter_bytes" in f.read():  # as firmware/CMakeLists.txt: core features
+            defines.append("FW_CORE_MODEL_COUNTERS=1")
+    defs = ["-D%s" % d for d in defines] + list(cflags or [])
     tag = _digest(srcs + headers) + ("-" + hashlib.sha256(" ".join(defs).encode()).hexdigest()[:8]
                                      if defs else "")
     out_dir = out_dir or os.path.join(_cache_dir(), "twin-" + tag)
