@@ -46,10 +46,13 @@ class InProcessTwin:
                   backprop="sign", margin=0, **extra):
         from ..model import Model
 
-        if extra:
-            raise ValueError("the in-process twin does not support %s" % ", ".join(extra))
+        from .. import recipes
+
+        unknown = [k for k in extra if k not in recipes.RULE_KEYS]
+        if unknown:
+            raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
         self.model = Model(sizes, kinds, seed=seed, vote=vote, filter=filter,
-                           backprop=backprop, margin=margin)
+                           backprop=backprop, margin=margin, **extra)
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         self.trained = 0
@@ -164,6 +167,11 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     batch = int(min(batch, n))
     cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rec["vote"], filter=rec["filter"],
                backprop=rec["backprop"], margin=int(margin))
+    # rule options of newer cores, when the recipe sets them away from their defaults
+    for key, default in (("calib_target", 32), ("counters", False), ("counter_shift", 0),
+                         ("counter_threshold", 0)):
+        if rec.get(key, default) != default:
+            cfg[key] = rec[key]
     info = dev.info()
     L = len(sizes) - 1
     shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
