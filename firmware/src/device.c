@@ -217,17 +217,26 @@ static const char *meta_json(uint32_t *len)
     return buf;
 }
 
-/* RAM plan for a model laid out in m with batch b: weights, scratch, file, total. */
+/* RAM plan for a model laid out in m with batch b: weights, scratch, file, total (bytes).
+ * Overflow-proof on 32-bit targets: the weight area is computed in 64 bits from the word
+ * count (exact: at most 8 * 65535 * 2 * 2048 words) and a model whose weights alone exceed
+ * the arena is refused before the core's size_t size queries are asked. */
 static int plan(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, uint32_t *f,
-                uint32_t *total)
+                uint64_t *total)
 {
-#if FW_CORE_MODEL_COUNTERS
-    size_t ws = m->weight_words * 4u + m->counter_bytes, ss = 0, fs = 0;
-#else
-    size_t ws = m->weight_words * 4u, ss = 0, fs = 0;
-#endif
+    uint64_t ws = (uint64_t)m->weight_words * 4u;
+    size_t ss = 0, fs = 0;
     uint32_t meta_len;
-    int st = flipnet_scratch_size(m, b, 1, &ss);
+    int st;
+#if FW_CORE_MODEL_COUNTERS
+    ws += m->counter_bytes;
+#endif
+    if (ws > FW_ARENA_BYTES) {
+        *w = *s = *f = 0;
+        *total = ws;
+        return FLIPNET_OK;
+    }
+    st = flipnet_scratch_size(m, b, 1, &ss);
     if (st != FLIPNET_OK) return st;
     (void)meta_json(&meta_len);
     st = flipnet_file_size(m, meta_len, &fs);
@@ -236,7 +245,7 @@ static int plan(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, ui
     *w = (uint32_t)ws;
     *s = (uint32_t)ss;
     *f = (uint32_t)fs;
-    *total = (uint32_t)(ws + (ss > fs ? ss : fs));
+    *total = ws + (uint64_t)(ss > fs ? ss : fs);
     return FLIPNET_OK;
 }
 
@@ -255,7 +264,8 @@ static uint32_t largest_hidden(void)
     /* largest H with a ternary 784-H-10 model training at batch 8 in the arena */
     uint32_t lo = 0, hi = FLIPNET_MAX_WIDTH;
     while (lo < hi) {
-        uint32_t mid = lo + (hi - lo + 1u) / 2u, w, s, f, t;
+        uint32_t mid = lo + (hi - lo + 1u) / 2u, w, s, f;
+        uint64_t t;
         flipnet_arch a;
         flipnet_model m;
         memset(&a, 0, sizeof(a));
@@ -305,14 +315,16 @@ static uint32_t frame_need(const flipnet_model *m, uint32_t b)
 
 static int check_fit(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, uint32_t *f)
 {
-    uint32_t total, need;
+    uint64_t total;
+    uint32_t need;
     int st = plan(m, b, w, s, f, &total);
     if (st != FLIPNET_OK) {
         reply_error(st, 0, 0);
         return -1;
     }
     if (total > FW_ARENA_BYTES) {
-        reply_error(FW_E_NOMEM, total, FW_ARENA_BYTES);
+        reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
+                    FW_ARENA_BYTES);
         return -1;
     }
     need = frame_need(m, b);

@@ -125,6 +125,11 @@ def malformed_battery(dev, seed=0):
                   -107, "CONFIGURE batch 64")
     _expect_error(dev, P.CMD["CONFIGURE"], P.configure_payload([784, 32, 10], 7, 1, 4),
                   (-2, -3), "CONFIGURE bad kind")
+    case("configure huge (32-bit size overflow)")
+    for sizes in ([65535] * 9, [65535, 65535], [65535, 1, 65535], [2, 65535, 65535, 2]):
+        for kind in ("ternary", "binary"):
+            _expect_error(dev, P.CMD["CONFIGURE"], P.configure_payload(sizes, kind, 1, 1),
+                          (-2, -3, -107), "CONFIGURE %s %s" % ("-".join(map(str, sizes)), kind))
     case("train bad fields")
     k, p = [50, 3], [30000, 30000]
     good = P.train_payload(x, y, k, p)
