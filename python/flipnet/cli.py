@@ -3,6 +3,8 @@
     flipnet train [--dataset mnist] [--arch 784-256-256-10] [--weights ternary] [--epochs N]
                   [--batch-size B] [--seed S] [--recipe default|paper] [--p0 P] [--p1 P]
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
+                  [--calib-target T] [--counter-shift C] [--counter-threshold TAU]
+                  [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
                   [--out model.flip] [--data-dir DIR] [--json]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
     flipnet info MODEL [--json]
@@ -92,6 +94,20 @@ def _nonneg(text):
     return v
 
 
+def _int_range(lo, hi):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected an integer in [%d, %d], got %r"
+                                             % (lo, hi, text)) from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError("expected an integer in [%d, %d], got %r"
+                                             % (lo, hi, text))
+        return v
+    return parse
+
+
 def _load_data(name, data_dir, limit=None, test_limit=None):
     from . import datasets
 
@@ -110,7 +126,9 @@ def cmd_train(args):
 
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, p0=args.p0, p1=args.p1,
                      k_frac=args.k_frac, margin=args.margin, vote=args.vote,
-                     filter=args.filter, recalibrate_every=args.recalibrate_every)
+                     filter=args.filter, recalibrate_every=args.recalibrate_every,
+                     recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
+                     counter_shift=args.counter_shift, counter_threshold=args.counter_threshold)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
         if args.arch or args.weights:
@@ -178,6 +196,7 @@ def cmd_train(args):
         "bytes": nbytes,
         "weight_bytes": mem["weight_bytes"],
         "bits_per_weight": mem["bits_per_weight"],
+        "counter_bytes": mem["counter_bytes"],
         "scratch_train_bytes": mem["scratch_train_bytes"],
         "history": history.to_list(),
         "flipnet_version": __version__,
@@ -241,6 +260,8 @@ def cmd_info(args):
         "weights": model.n_weights,
         "weight_bytes": mem["weight_bytes"],
         "bits_per_weight": mem["bits_per_weight"],
+        "counter_bytes": mem["counter_bytes"],
+        "counter_bits_per_weight": mem["counter_bits_per_weight"],
         "scratch_train_bytes": mem["scratch_train_bytes"],
         "scratch_infer_bytes": mem["scratch_infer_bytes"],
         "meta": model.meta,
@@ -256,6 +277,9 @@ def cmd_info(args):
         print("  arch      %s (%s)" % (model.arch, ", ".join(model.kinds)))
         print("  weights   %d in %d bytes (%.3f bits/weight)"
               % (model.n_weights, mem["weight_bytes"], mem["bits_per_weight"]))
+        if mem["counter_bytes"]:
+            print("  counters  %d bytes (%.3f bits/weight of training state)"
+                  % (mem["counter_bytes"], mem["counter_bits_per_weight"]))
         print("  rule      %s" % ", ".join("%s=%s" % kv for kv in model.rule.items()))
         print("  shifts    %s" % model.shifts)
         print("  trained   %d epochs, %d steps, %d samples, %.1f s"
@@ -305,6 +329,18 @@ def build_parser():
     t.add_argument("--recalibrate-every", type=_nonneg, metavar="EPOCHS",
                    help="recalibrate the shifts every N epochs, 0 = never (recipe: %s)"
                    % d["recalibrate_every"])
+    t.add_argument("--recalibrate-steps", type=_nonneg, metavar="STEPS",
+                   help="also recalibrate the shifts every N steps on the batch just trained, "
+                   "0 = never (recipe: %s)" % d["recalibrate_steps"])
+    t.add_argument("--calib-target", type=_int_range(1, 127), metavar="T",
+                   help="calibration target mean |activation|, 1..127 (recipe: %s)"
+                   % d["calib_target"])
+    t.add_argument("--counter-shift", type=_int_range(0, 31), metavar="C",
+                   help="hysteresis counters: H += round(vote / 2^C), 0..31 (recipe: %s)"
+                   % d["counter_shift"])
+    t.add_argument("--counter-threshold", type=_int_range(0, 127), metavar="TAU",
+                   help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
+                   "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
     t.add_argument("--out", default="model.flip", help="model file to write (default: "
                    "%(default)s; '' to not save)")
     t.add_argument("--data-dir", help="directory holding the data set files")

@@ -159,16 +159,23 @@ class History:
 class Model:
     """A dense binary/ternary network.
 
-    ``Model(sizes, kinds="ternary", seed=0, recipe=None, vote=None, filter=None, margin=None,
-    backprop=None)``: ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``),
-    ``kinds`` one kind for all layers or one per layer (``"ternary"``/``"binary"``), ``seed``
-    seeds every random choice (init, data order, flips). The rule options (vote, filter,
-    margin, backprop) default to the recipe's (``flipnet.recipes.DEFAULT`` unless ``recipe``
-    names another); they are stored in the model and in its file.
+    ``Model(sizes, kinds="ternary", seed=0, recipe=None, counters=None, vote=None, filter=None,
+    margin=None, backprop=None, calib_target=None, counter_shift=None, counter_threshold=None)``:
+    ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``), ``kinds`` one kind for
+    all layers or one per layer (``"ternary"``/``"binary"``), ``seed`` seeds every random
+    choice (init, data order, flips). The rule options (vote, filter, margin, backprop,
+    calib_target, counter_shift, counter_threshold) default to the recipe's
+    (``flipnet.recipes.DEFAULT`` unless ``recipe`` names another); they are stored in the model
+    and in its file.
+
+    ``counters``: keep one int8 hysteresis counter per weight (docs/rule.md 7.1; training
+    state, saved with the model). ``None`` (default): exactly when ``counter_threshold > 0``;
+    ``True``: always (the rule can be switched on later); ``False`` with
+    ``counter_threshold > 0`` is an error.
     """
 
     # ---- construction ---------------------------------------------------------------------
-    def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, **rule):
+    def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, **rule):
         sizes = parse_sizes(sizes)
         kinds = _parse_kinds(kinds, len(sizes) - 1)
         seed = int(seed)
@@ -179,7 +186,15 @@ class Model:
                 raise ArgumentError("unknown rule option %r (rule options: %s)"
                                     % (key, ", ".join(_recipes.RULE_KEYS)))
         self.recipe = _recipes.get(recipe, **rule)
-        arch = self._make_arch(sizes, kinds)
+        tau = self.recipe.get("counter_threshold", 0)
+        if not isinstance(tau, (int, np.integer)) or isinstance(tau, bool):
+            raise ArgumentError("counter_threshold must be an integer in [0, 127], got %r" % (tau,))
+        if counters is None:
+            counters = int(tau) > 0
+        elif not counters and int(tau) > 0:
+            raise ArgumentError("counter_threshold=%d needs counters; drop counters=False "
+                                "(or set counter_threshold=0)" % tau)
+        arch = self._make_arch(sizes, kinds, bool(counters))
         self._alloc(arch)
         check(lib.flipnet_model_init(self._m, arch, self._wptr, self._weights.nbytes, seed),
               "flipnet_model_init(%s)" % "-".join(map(str, sizes)))
@@ -204,9 +219,10 @@ class Model:
         return cls(sizes, "binary", seed=seed, **options)
 
     @staticmethod
-    def _make_arch(sizes, kinds):
+    def _make_arch(sizes, kinds, counters=False):
         arch = ffi.new("flipnet_arch *")
         arch.n_layers = len(kinds)
+        arch.counters = 1 if counters else 0
         for i, s in enumerate(sizes):
             arch.sizes[i] = s
         for i, k in enumerate(kinds):
@@ -237,7 +253,21 @@ class Model:
         margin = int(r["margin"])
         if not 0 <= margin < 2 ** 31:
             raise ArgumentError("margin must be in [0, 2**31), got %d" % margin)
+        vals = {}
+        for key, lo, hi in (("calib_target", 1, 127), ("counter_shift", 0, 31),
+                            ("counter_threshold", 0, 127)):
+            v = r.get(key, _recipes.PAPER[key])
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise ArgumentError("%s must be an integer in [%d, %d], got %r" % (key, lo, hi, v))
+            vals[key] = int(v)
+        if vals["counter_threshold"] > 0 and not self.has_counters:
+            raise ArgumentError(
+                "counter_threshold=%d needs a model with counters; this one has none (create it "
+                "with counter_threshold > 0 or counters=True)" % vals["counter_threshold"])
         rule.margin = margin
+        rule.calib_target = vals["calib_target"]
+        rule.counter_shift = vals["counter_shift"]
+        rule.counter_threshold = vals["counter_threshold"]
 
     # ---- properties ---------------------------------------------------------------------
     @property
@@ -266,6 +296,11 @@ class Model:
     @property
     def n_classes(self):
         return int(self._m.layers[self.n_layers - 1].m)
+
+    @property
+    def has_counters(self):
+        """True when the model keeps hysteresis counters (docs/rule.md 7.1)."""
+        return self._m.counters != ffi.NULL
 
     @property
     def n_weights(self):
@@ -306,7 +341,9 @@ class Model:
     def rule(self):
         r = self._m.rule
         return {"vote": _name(_VOTES, r.vote), "filter": _name(_FILTERS, r.filter),
-                "backprop": _name(_BACKPROPS, r.backprop), "margin": int(r.margin)}
+                "backprop": _name(_BACKPROPS, r.backprop), "margin": int(r.margin),
+                "calib_target": int(r.calib_target), "counter_shift": int(r.counter_shift),
+                "counter_threshold": int(r.counter_threshold)}
 
     @property
     def calibrated(self):
@@ -408,15 +445,19 @@ class Model:
         """Bytes the core needs, as a dict.
 
         ``weight_bytes`` (packed resident weights), ``bits_per_weight`` (weight_bytes * 8 / weights,
-        row padding to 32 bits included), ``model_struct_bytes`` (sizeof flipnet_model),
-        ``scratch_train_bytes`` / ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes``
-        / ``infer_total_bytes`` (weights + struct + scratch), and per layer
-        (``layers``: n, m, kind, weights, weight_bytes, bits_per_weight).
+        row padding to 32 bits included), ``counter_bytes`` (training state: the hysteresis
+        counters, one int8 per weight, 0 without), ``counter_bits_per_weight``,
+        ``model_struct_bytes`` (sizeof flipnet_model), ``scratch_train_bytes`` /
+        ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes`` (weights + counters +
+        struct + scratch) / ``infer_total_bytes`` (weights + struct + scratch: inference does
+        not need the counters), and per layer (``layers``: n, m, kind, weights, weight_bytes,
+        bits_per_weight, counter_bytes).
         """
         batch_size = int(batch_size)
         if not 1 <= batch_size <= MAX_BATCH:
             raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
         weight_bytes = int(self._m.weight_words) * 4
+        counter_bytes = int(self._m.counter_bytes)
         layers = []
         for l in range(self.n_layers):
             ly = self._m.layers[l]
@@ -425,7 +466,8 @@ class Model:
             nw = int(ly.n) * int(ly.m)
             layers.append({"n": int(ly.n), "m": int(ly.m),
                            "kind": _KIND_NAMES.get(int(ly.kind), int(ly.kind)),
-                           "weights": nw, "weight_bytes": lb, "bits_per_weight": lb * 8 / nw})
+                           "weights": nw, "weight_bytes": lb, "bits_per_weight": lb * 8 / nw,
+                           "counter_bytes": (nw + 3) // 4 * 4 if counter_bytes else 0})
         struct = int(ffi.sizeof("flipnet_model"))
         train = self._scratch_size(batch_size, True)
         infer = self._scratch_size(batch_size, False)
@@ -436,10 +478,12 @@ class Model:
             "weights": self.n_weights,
             "weight_bytes": weight_bytes,
             "bits_per_weight": weight_bytes * 8 / self.n_weights,
+            "counter_bytes": counter_bytes,
+            "counter_bits_per_weight": counter_bytes * 8 / self.n_weights,
             "model_struct_bytes": struct,
             "scratch_train_bytes": train,
             "scratch_infer_bytes": infer,
-            "train_total_bytes": weight_bytes + struct + train,
+            "train_total_bytes": weight_bytes + counter_bytes + struct + train,
             "infer_total_bytes": weight_bytes + struct + infer,
             "layers": layers,
         }
@@ -539,6 +583,39 @@ class Model:
         check(lib.flipnet_layer_set(self._m, layer, ffi.from_buffer("int8_t[]", w8)),
               "flipnet_layer_set(%d)" % layer)
 
+    def counters(self, layer):
+        """Layer ``layer``'s hysteresis counters as int8 (m, n), indexed like :meth:`weights`.
+
+        Raises ArgumentError for a model without counters (see ``has_counters``)."""
+        layer = self._check_layer(layer)
+        if not self.has_counters:
+            raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
+                                "or counters=True)")
+        ly = self._m.layers[layer]
+        h = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
+        check(lib.flipnet_counters_get(self._m, layer, ffi.from_buffer("int8_t[]", h,
+                                                                       require_writable=True)),
+              "flipnet_counters_get(%d)" % layer)
+        return h
+
+    def set_counters(self, layer, h):
+        """Replace layer ``layer``'s counters with integer (m, n) values in [-127, 127]."""
+        layer = self._check_layer(layer)
+        if not self.has_counters:
+            raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
+                                "or counters=True)")
+        ly = self._m.layers[layer]
+        h = np.asarray(h)
+        shape = (int(ly.m), int(ly.n))
+        if h.shape != shape:
+            raise ShapeError("layer %d counters must have shape %s (outputs, inputs), got %s"
+                             % (layer, shape, h.shape))
+        if not np.issubdtype(h.dtype, np.integer) or h.size and (h.min() < -127 or h.max() > 127):
+            raise ArgumentError("counters must be integers in [-127, 127]")
+        h8 = np.ascontiguousarray(h, dtype=np.int8)
+        check(lib.flipnet_counters_set(self._m, layer, ffi.from_buffer("int8_t[]", h8)),
+              "flipnet_counters_set(%d)" % layer)
+
     def __reduce__(self):
         # picklable (multiprocessing, caching) through the model file format
         return (Model.from_bytes, (self.to_bytes(),))
@@ -554,7 +631,8 @@ class Model:
         if isinstance(schedule, Schedule):
             return schedule
         if isinstance(schedule, dict):
-            allowed = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every")
+            allowed = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every",
+                       "recalibrate_steps")
             unknown = sorted(set(schedule) - set(allowed))
             if unknown:
                 raise ArgumentError("unknown schedule option(s) %s; allowed: %s"
@@ -568,14 +646,15 @@ class Model:
 
         ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
         recipe (``model.recipe``); ``schedule`` is a :class:`flipnet.Schedule` or a dict of its
-        options (p0, p1, k_frac, k_frac_end, margin, recalibrate_every), completed from the
-        recipe. ``validation_data=(x_val, y_val)`` is evaluated after each epoch.
+        options (p0, p1, k_frac, k_frac_end, margin, recalibrate_every, recalibrate_steps),
+        completed from the recipe. ``validation_data=(x_val, y_val)`` is evaluated after each epoch.
         ``verbose``: 0 silent, 1 a progress bar on stderr (running accuracy, samples/s).
 
         Data order: each epoch is shuffled deterministically from the model seed and the
         model's epoch counter (see flipnet.schedule.shuffle_order). Before the first step of
         a never-calibrated model, the shifts are calibrated on the first ``calibrate_samples``
-        samples of that order.
+        samples of that order. With ``recalibrate_steps = N > 0`` the shifts are also
+        recalibrated on the batch just trained whenever ``model.steps`` becomes a multiple of N.
         """
         r = self.recipe
         epochs = int(r["epochs"] if epochs is None else epochs)
@@ -659,6 +738,8 @@ class Model:
                     for l in range(L):
                         changes[l] += stats.changes[l]
                         eligible[l] += stats.eligible[l]
+                    if sched.recalibrate_steps and self.steps % sched.recalibrate_steps == 0:
+                        self.calibrate(xb)
                     if bar is not None:
                         bar.update(b)
                         if s % 16 == 0 or s == steps_per_epoch - 1:

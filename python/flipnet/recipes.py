@@ -16,10 +16,18 @@ Keys:
 ``vote``                ``"sign"`` (paper: count samples) or ``"weighted"`` (by |x|)
 ``filter``              ``"hurt"`` (paper eq. 10) or ``"net"``
 ``backprop``            ``"sign"`` (the only mode for now)
+``calib_target``        calibration target T (1..127): each hidden shift is the smallest with
+                        mean |Z| >> s <= T (docs/rule.md section 1; paper 32)
+``counter_shift``       hysteresis counters: H += round(E / 2^counter_shift) (0..31)
+``counter_threshold``   hysteresis counters (docs/rule.md 7.1): a weight moves only once
+                        |H| >= this (1..127); 0 = off (paper). A model is created with
+                        counters (one int8 per weight) when this is > 0
 ``calibrate_samples``   samples (from the first epoch's order) used to set the shifts before
                         training when the model has never been calibrated; 0 = never
 ``recalibrate_every``   recalibrate the shifts every N epochs (0 = never), on
                         ``calibrate_samples`` samples of that epoch's order
+``recalibrate_steps``   recalibrate the shifts every N training steps (0 = never), on the
+                        batch just trained (when model.steps becomes a multiple of N)
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
 
 ``PAPER`` follows the paper as plainly as we read it (docs/rule.md, ../shared/docs/DESIGN.md);
@@ -41,8 +49,12 @@ PAPER = {
     "vote": "sign",
     "filter": "hurt",
     "backprop": "sign",
+    "calib_target": 32,
+    "counter_shift": 0,
+    "counter_threshold": 0,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
+    "recalibrate_steps": 0,
     "shuffle": True,
 }
 
@@ -59,15 +71,20 @@ DEFAULT = {
     "vote": "weighted",
     "filter": "hurt",
     "backprop": "sign",
+    "calib_target": 32,
+    "counter_shift": 0,
+    "counter_threshold": 0,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
+    "recalibrate_steps": 0,
     "shuffle": True,
 }
 
 RECIPES = {"default": DEFAULT, "paper": PAPER}
 
 #: keys that belong to the model's rule (stored in the C model struct and the model file)
-RULE_KEYS = ("vote", "filter", "backprop", "margin")
+RULE_KEYS = ("vote", "filter", "backprop", "margin", "calib_target", "counter_shift",
+             "counter_threshold")
 
 
 def get(name_or_dict=None, **overrides):

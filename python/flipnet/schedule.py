@@ -71,11 +71,12 @@ class Schedule:
 
     ``p`` decays linearly from ``p0`` at step 0 to ``p1`` at the last step of the run;
     ``k_frac`` (a float, or one per layer) is constant, or decays linearly to ``k_frac_end``.
-    ``margin`` and ``recalibrate_every`` are carried for the training loop.
+    ``margin``, ``recalibrate_every`` (epochs) and ``recalibrate_steps`` (steps) are carried
+    for the training loop.
     """
 
     def __init__(self, p0=None, p1=None, k_frac=None, k_frac_end=None, margin=None,
-                 recalibrate_every=None, recipe=None):
+                 recalibrate_every=None, recipe=None, recalibrate_steps=None):
         r = _recipes.get(recipe)
         self.p0 = float(r["p0"] if p0 is None else p0)
         self.p1 = float(r["p1"] if p1 is None else p1)
@@ -84,6 +85,8 @@ class Schedule:
         self.margin = r["margin"] if margin is None else margin
         self.recalibrate_every = int(r["recalibrate_every"] if recalibrate_every is None
                                      else recalibrate_every)
+        self.recalibrate_steps = int(r["recalibrate_steps"] if recalibrate_steps is None
+                                     else recalibrate_steps)
         for name in ("p0", "p1"):
             v = getattr(self, name)
             if not (0.0 <= v <= 1.0) or math.isnan(v):
@@ -99,17 +102,21 @@ class Schedule:
             raise ArgumentError("margin must be >= 0, got %r" % (self.margin,))
         if self.recalibrate_every < 0:
             raise ArgumentError("recalibrate_every must be >= 0")
+        if self.recalibrate_steps < 0:
+            raise ArgumentError("recalibrate_steps must be >= 0")
 
     @classmethod
     def from_recipe(cls, recipe):
         r = _recipes.get(recipe)
         return cls(p0=r["p0"], p1=r["p1"], k_frac=r["k_frac"], k_frac_end=r["k_frac_end"],
-                   margin=r["margin"], recalibrate_every=r["recalibrate_every"], recipe=r)
+                   margin=r["margin"], recalibrate_every=r["recalibrate_every"], recipe=r,
+                   recalibrate_steps=r["recalibrate_steps"])
 
     def to_dict(self):
         return {"p0": self.p0, "p1": self.p1, "k_frac": self.k_frac,
                 "k_frac_end": self.k_frac_end, "margin": self.margin,
-                "recalibrate_every": self.recalibrate_every, "p_decay": "linear"}
+                "recalibrate_every": self.recalibrate_every,
+                "recalibrate_steps": self.recalibrate_steps, "p_decay": "linear"}
 
     def __repr__(self):
         return "Schedule(%s)" % ", ".join("%s=%r" % kv for kv in self.to_dict().items())

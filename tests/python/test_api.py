@@ -33,7 +33,8 @@ def test_constructors_and_properties():
     mixed = flipnet.Model([784, 64, 10], ["ternary", "binary"], seed=0, margin=7, vote="sign",
                           filter="net")
     assert mixed.kinds == ["ternary", "binary"]
-    assert mixed.rule == {"vote": "sign", "filter": "net", "backprop": "sign", "margin": 7}
+    assert mixed.rule == {"vote": "sign", "filter": "net", "backprop": "sign", "margin": 7,
+                          "calib_target": 32, "counter_shift": 0, "counter_threshold": 0}
     assert "784-64-10" in repr(mixed)
 
 

@@ -54,3 +54,103 @@ def test_fit_replays_bit_exactly_on_the_reference(mnist_small, recipe, kinds):
     assert (m.steps, m.samples) == (ref.steps, ref.samples)
     for layer in range(3):
         assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
+
+
+# ---- hysteresis counters (docs/rule.md 7.1) and calib_target ------------------------------
+COUNTER_CASES = [
+    # kinds, sizes, seed, rule, k fraction, p
+    ("ternary", [784, 10], 0, dict(vote=0, counter_shift=0, counter_threshold=2, margin=0),
+     0.01, 1.0),
+    ("binary", [784, 33, 10], 1, dict(vote=1, counter_shift=5, counter_threshold=7, margin=40,
+                                      calib_target=60), 0.004, 0.6),
+    ("ternary", [784, 31, 17, 10], 2, dict(vote=0, counter_shift=1, counter_threshold=3,
+                                           margin=3, calib_target=20), 0.003, 0.8),
+    ("binary", [784, 29, 19, 13, 10], 3, dict(vote=1, counter_shift=7, counter_threshold=1,
+                                              margin=100, calib_target=127), 0.5, 0.3),
+    ("ternary", [784, 25, 23, 10], 4, dict(vote=1, counter_shift=6, counter_threshold=30,
+                                           margin=64, calib_target=64), 1.0, 1.0),
+    ("binary", [784, 11, 10], 5, dict(vote=0, counter_shift=0, counter_threshold=127, margin=0,
+                                      calib_target=1), 0.02, 1.0),
+]
+
+
+@pytest.mark.parametrize("kind,sizes,seed,rule,kfrac,p", COUNTER_CASES)
+def test_counters_step_by_step_bit_exact(mnist_small, kind, sizes, seed, rule, kfrac, p):
+    """>= 100 steps on real MNIST batches: weights, counters and statistics equal after
+    every step (C core vs reference.py)."""
+    (x, y), _ = mnist_small
+    batch, steps = 37, 110
+    x8 = flipnet.quantize(x).reshape(len(x), 784)
+    names = {"vote": {0: "sign", 1: "weighted"}}
+    opts = {k: (names[k][v] if k in names else v) for k, v in rule.items()}
+    m = flipnet.Model(sizes, kind, seed=seed, **opts)
+    assert m.has_counters
+    ref = reference.RefModel(sizes, [KINDS[kind]] * (len(sizes) - 1), seed=seed,
+                             rule=dict(rule, filter=0, backprop=0))
+    m.calibrate(x8[:500])
+    ref.calibrate(x8[:500])
+    assert m.shifts == ref.shifts[:len(m.shifts)]
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    ks = [max(1, min(n * mm, int(round(kfrac * n * mm)))) for n, mm in shapes]
+    pq = int(round(p * 65536))
+    order = shuffle_order(len(x), seed, 0)
+    total_changes = 0
+    for s in range(steps):
+        idx = order[(s * batch) % (len(x) - batch):][:batch]
+        st = m.train_step(x8[idx], y[idx], ks, pq)
+        rs = ref.train_step(x8[idx], y[idx], ks, [pq] * len(ks))
+        assert (st["correct"], st["errors"], st["changes"], st["eligible"]) == \
+               (rs.correct, rs.errors, rs.changes, rs.eligible), s
+        if s % 10 == 9 or s == steps - 1:
+            for layer in range(len(shapes)):
+                assert np.array_equal(m.weights(layer), ref.weights[layer]), (s, layer)
+                assert np.array_equal(m.counters(layer), ref.counters[layer]), (s, layer)
+        total_changes += sum(rs.changes)
+    assert total_changes > 0 and any((h != 0).any() for h in ref.counters)  # not a no-op run
+
+
+def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(mnist_small):
+    """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit."""
+    (x, y), _ = mnist_small
+    n, epochs, batch, every = 300, 2, 32, 4
+    x, y = x[:n], y[:n]
+    sizes = [784, 27, 10]
+    kinds = ["ternary", "binary"]
+    opts = dict(vote="weighted", margin=50, calib_target=48, counter_shift=3,
+                counter_threshold=4, recalibrate_steps=every, k_frac=0.01)
+    m = flipnet.Model(sizes, kinds, seed=7, recipe=recipes.get("default", **opts))
+    hist = m.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
+
+    r = m.recipe
+    ref = reference.RefModel(sizes, [KINDS[k] for k in kinds], seed=7,
+                             rule=dict(vote=1, filter=FILTERS[r["filter"]], backprop=0,
+                                       margin=50, calib_target=48, counter_shift=3,
+                                       counter_threshold=4))
+    sched = Schedule.from_recipe(r)
+    assert sched.recalibrate_steps == every
+    x8 = flipnet.quantize(x).reshape(n, 784)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    steps_per_epoch = -(-n // batch)
+    total = epochs * steps_per_epoch
+    step = 0
+    recals = []
+    for e in range(epochs):
+        order = shuffle_order(n, 7, e)
+        if e == 0:
+            ref.calibrate(x8[np.sort(order[:r["calibrate_samples"]])])
+        changes = [0] * len(shapes)
+        for s in range(steps_per_epoch):
+            idx = order[s * batch:(s + 1) * batch]
+            k, p = sched.step_params(step, total, shapes)
+            st = ref.train_step(x8[idx], y[idx], k, p)
+            changes = [a + b for a, b in zip(changes, st.changes)]
+            step += 1
+            if ref.steps % every == 0:
+                ref.calibrate(x8[idx])
+                recals.append(list(ref.shifts))
+        assert hist[e]["changes"] == changes
+    assert len(set(map(tuple, recals))) >= 1
+    assert m.shifts == ref.shifts[:1]
+    for layer in range(2):
+        assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
+        assert np.array_equal(m.counters(layer), ref.counters[layer]), layer
