@@ -205,7 +205,8 @@ flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const 
 flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, size_t *bytes);
 /* Serialize to buf (>= flipnet_file_size bytes); *written = bytes written (written may be
  * NULL). meta may be NULL when meta_bytes is 0. Refuses (FLIPNET_E_ARG) a model the reader
- * would reject: invalid rule, a ternary weight with both bits set, a padding bit set. */
+ * would reject: invalid rule, a ternary weight with both bits set, a padding bit set, a counter
+ * of -128. The counters block is written exactly when model->counters != NULL. */
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written);
