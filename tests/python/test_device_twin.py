@@ -397,3 +397,17 @@ def test_clear_errors_for_requests_beyond_the_device(dev):
     with pytest.raises(DeviceReplyError) as ei:
         dev.request(P.CMD["TRAIN"], P.train_payload(x, [0] * 9, [1, 1], [1, 1]))
     assert ei.value.status == -102 and "larger than" in str(ei.value)
+
+
+def test_twin_stdio_mode(twin_exe):
+    """`flipnet-twin --stdio` speaks the protocol on stdin/stdout and exits at end of input."""
+    import subprocess
+
+    from flipnet.device.framing import StreamDecoder
+
+    wire = encode_frame(P.CMD["PING"], 9, b"pipe") + encode_frame(P.CMD["INFO"], 10)
+    r = subprocess.run([twin_exe, "--stdio"], input=wire, stdout=subprocess.PIPE, timeout=20)
+    assert r.returncode == 0
+    frames = StreamDecoder().feed(r.stdout)
+    assert [f.seq for f in frames] == [9, 10]
+    assert frames[0].payload == b"pipe" and P.parse_info(frames[1].payload)["board"] == "host"
