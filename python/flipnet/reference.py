@@ -91,7 +91,7 @@ def forward(weights, shifts, x: np.ndarray):
     return z.astype(np.int32), inputs
 
 
-def calibrate(weights, x: np.ndarray) -> list[int]:
+def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET) -> list[int]:
     """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0."""
     shifts = [0] * len(weights)
     a = np.asarray(x, dtype=np.int8)
@@ -99,7 +99,7 @@ def calibrate(weights, x: np.ndarray) -> list[int]:
         z = _matmul(a, weights[layer].T)
         mabs = int(np.abs(z).sum()) // z.size
         s = 0
-        while s < 31 and (mabs >> s) > CALIB_TARGET:
+        while s < 31 and (mabs >> s) > target:
             s += 1
         shifts[layer] = s
         a = activation(z, s)
@@ -193,8 +193,17 @@ def select_and_update(w, e, kind, k, p_q16, seed, layer, step):
     return int(change.sum()), n_elig
 
 
-def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16) -> StepStats:
-    """One training step (in place on `weights`). k, p_q16: per-layer lists."""
+def counter_update(h: np.ndarray, e: np.ndarray, shift: int) -> None:
+    """docs/rule.md section 7: H = clamp(H + round(E / 2^shift), -127, 127), in place."""
+    inc = (e + (1 << (shift - 1))) >> shift if shift > 0 else e
+    np.clip(h.astype(np.int64) + inc, -127, 127, out=h, casting="unsafe")
+
+
+def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
+               counters=None) -> StepStats:
+    """One training step (in place on `weights`, and on `counters` when the rule uses them).
+
+    k, p_q16: per-layer lists; counters: per-layer int8 arrays shaped like the weights."""
     x = np.asarray(x, dtype=np.int8)
     y = np.asarray(y, dtype=np.int64)
     n_layers = len(weights)
@@ -217,8 +226,21 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16) -> Step
             a_prev = inputs[layer]
             live = np.abs(a_prev.astype(np.int16)) < 127
             d_prev = np.where(live, np.sign(g), 0).astype(np.int8)
-        e = vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), rule.get("filter", FILTER_HURT))
-        ch, el = select_and_update(w, e, kinds[layer], int(k[layer]), int(p_q16[layer]), seed, layer, step)
+        tau = rule.get("counter_threshold", 0)
+        if tau:
+            h = counters[layer]
+            counter_update(h, vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), FILTER_NET),
+                           rule.get("counter_shift", 0))
+            w_before = w.copy()
+            h64 = h.astype(np.int64)
+            e = np.where(h64 >= tau, h64, np.where(h64 <= -tau, h64, 0))
+            ch, el = select_and_update(w, e, kinds[layer], int(k[layer]), int(p_q16[layer]),
+                                       seed, layer, step)
+            h[w != w_before] = 0
+        else:
+            e = vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), rule.get("filter", FILTER_HURT))
+            ch, el = select_and_update(w, e, kinds[layer], int(k[layer]), int(p_q16[layer]),
+                                       seed, layer, step)
         stats.changes[layer], stats.eligible[layer] = ch, el
         d = d_prev
     return stats
@@ -231,15 +253,17 @@ class RefModel:
         self.sizes = list(sizes)
         self.kinds = list(kinds)
         self.seed = int(seed)
-        self.rule = dict(vote=VOTE_SIGN, filter=FILTER_HURT, backprop=BP_SIGN, margin=0)
+        self.rule = dict(vote=VOTE_SIGN, filter=FILTER_HURT, backprop=BP_SIGN, margin=0,
+                         calib_target=CALIB_TARGET, counter_shift=0, counter_threshold=0)
         self.rule.update(rule or {})
         self.weights = init_weights(self.sizes, self.kinds, self.seed)
+        self.counters = [np.zeros(w.shape, np.int8) for w in self.weights]
         self.shifts = [0] * len(self.kinds)
         self.steps = 0
         self.samples = 0
 
     def calibrate(self, x):
-        self.shifts = calibrate(self.weights, x)
+        self.shifts = calibrate(self.weights, x, self.rule["calib_target"])
 
     def forward(self, x):
         return forward(self.weights, self.shifts, x)[0]
@@ -249,7 +273,7 @@ class RefModel:
 
     def train_step(self, x, y, k, p_q16) -> StepStats:
         st = train_step(self.weights, self.kinds, self.shifts, self.rule, self.seed, self.steps,
-                        x, y, k, p_q16)
+                        x, y, k, p_q16, self.counters)
         self.steps += 1
         self.samples += len(y)
         return st
