@@ -611,6 +611,12 @@ static void cmd_train(uint8_t *p, uint32_t n)
     for (l = 0; l < L; l++) {
         prm.k[l] = get32(s.kp + 4u * l);
         prm.p_q16[l] = get32(s.kp + 4u * (L + l));
+        /* checked here too, so that a rejected step never leaves a calibration behind */
+        if ((uint64_t)prm.k[l] > (uint64_t)model.layers[l].n * model.layers[l].m ||
+            prm.p_q16[l] > 65536u) {
+            reply_error(FLIPNET_E_ARG, l, prm.k[l]);
+            return;
+        }
     }
     pull_valid = 0;
     if (s.flags & 1u) {

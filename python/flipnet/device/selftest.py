@@ -150,6 +150,9 @@ def malformed_battery(dev, seed=0):
     _expect_error(dev, T, tb, -7, "TRAIN table -128")
     _expect_error(dev, T, P.train_payload(x, y, [10 ** 6, 3], p), -2, "TRAIN k > weights")
     _expect_error(dev, T, P.train_payload(x, y, k, [70000, 1]), -2, "TRAIN p > 1")
+    quiet = (x // 32).astype(np.int8)  # would calibrate to a different shift
+    _expect_error(dev, T, P.train_payload(quiet, y, [10 ** 6, 3], p, calibrate=True), -2,
+                  "TRAIN calibrate + k > weights (no calibration may stick)")
     case("eval / predict bad")
     _expect_error(dev, P.CMD["EVAL"], P.eval_payload(x, y)[:-2], -105, "EVAL short")
     if 2 * 4 + 4 * 4 * ARCH[-1] + 12 > info["max_reply"]:  # pragma: no cover - big replies
