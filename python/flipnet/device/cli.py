@@ -310,6 +310,7 @@ def _run_training(args, dev, announce=None, fallback=False):
     if args.test_limit:
         xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits)
         acc = model.evaluate(xt8, yt[:args.test_limit])
+        s["n_test"] = int(xt8.shape[0])
     record = {"board": s["board"], "port": getattr(dev, "port", None), "epochs": s["epochs"],
               "batch": s["batch"], "bits": s["bits"], "train_acc": s["train_acc"],
               "test_acc": acc, "schedule": s["schedule"], "dataset": args.dataset,
@@ -340,7 +341,7 @@ def _report(args, s, acc, n_test):
     if args.json:
         _emit_json(out)
         return
-    for ln in _summary_lines(s, acc, n_test, args.out):
+    for ln in _summary_lines(s, acc, s.get("n_test", n_test), args.out):
         print(ln)
 
 
