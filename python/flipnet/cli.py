@@ -5,6 +5,7 @@
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
                   [--calib-target T] [--counter-shift C] [--counter-threshold TAU]
                   [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
+                  [--input centered|half]
                   [--out model.flip] [--data-dir DIR] [--json]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
     flipnet info MODEL [--json]
@@ -128,7 +129,8 @@ def cmd_train(args):
                      k_frac=args.k_frac, margin=args.margin, vote=args.vote,
                      filter=args.filter, recalibrate_every=args.recalibrate_every,
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
-                     counter_shift=args.counter_shift, counter_threshold=args.counter_threshold)
+                     counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
+                     input=args.input)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
         if args.arch or args.weights:
@@ -341,6 +343,9 @@ def build_parser():
     t.add_argument("--counter-threshold", type=_int_range(0, 127), metavar="TAU",
                    help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
                    "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
+    t.add_argument("--input", choices=("centered", "half"),
+                   help="uint8 pixels to int8: centered = clamp(p-128, -127, 127), half = p >> 1 "
+                   "(recipe: %s)" % d["input"])
     t.add_argument("--out", default="model.flip", help="model file to write (default: "
                    "%(default)s; '' to not save)")
     t.add_argument("--data-dir", help="directory holding the data set files")

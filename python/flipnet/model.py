@@ -9,8 +9,11 @@ Inputs
 ``x`` is any array of shape ``(N, ...)``; everything after the first axis is flattened to the
 model's input width. Two dtypes are accepted:
 
-* ``uint8`` (pixels): quantized as ``clamp(p - 128, -127, 127)`` to int8 (docs/rule.md §1),
-* ``int8`` already in ``[-127, 127]`` (the value -128 is rejected).
+* ``uint8`` (pixels): quantized to int8 by the model's input encoding (recipe key ``input``,
+  stored in the model file): ``"centered"`` = ``clamp(p - 128, -127, 127)`` (the paper's
+  reading, docs/rule.md §1) or ``"half"`` = ``p >> 1`` in ``[0, 127]`` (a dark background is 0
+  and casts no vote; the default recipe's choice, see docs/benchmarks.md),
+* ``int8`` already in ``[-127, 127]`` (the value -128 is rejected); used as given.
 
 Labels ``y`` are 1-D integer class indices in ``[0, classes)``. Problems are reported with
 ``ValueError`` subclasses from :mod:`flipnet.errors` saying what was wrong and what to do.
@@ -51,12 +54,24 @@ META_FORMAT = "flipnet-meta/1"
 INFER_CHUNK = 1024
 
 
-def quantize(x):
-    """uint8 pixels -> int8 inputs: ``clamp(p - 128, -127, 127)`` (docs/rule.md section 1)."""
+INPUT_ENCODINGS = ("centered", "half")
+
+
+def quantize(x, encoding="centered"):
+    """uint8 pixels -> int8 inputs.
+
+    ``"centered"``: ``clamp(p - 128, -127, 127)`` (docs/rule.md section 1);
+    ``"half"``: ``p >> 1``, in ``[0, 127]``.
+    """
     x = np.asarray(x)
     if x.dtype != np.uint8:
         raise ArgumentError("quantize() takes uint8 pixels, got dtype %s" % x.dtype)
-    return np.clip(x.astype(np.int16) - 128, -127, 127).astype(np.int8)
+    if encoding == "centered":
+        return np.clip(x.astype(np.int16) - 128, -127, 127).astype(np.int8)
+    if encoding == "half":
+        return (x >> 1).astype(np.int8)
+    raise ArgumentError("unknown input encoding %r; choose one of %s"
+                        % (encoding, ", ".join(INPUT_ENCODINGS)))
 
 
 def _lookup(table, value, what):
@@ -168,6 +183,9 @@ class Model:
     (``flipnet.recipes.DEFAULT`` unless ``recipe`` names another); they are stored in the model
     and in its file.
 
+    ``input``: how uint8 pixels become int8 inputs, ``"centered"`` or ``"half"`` (see the
+    module docstring); default the recipe's.
+
     ``counters``: keep one int8 hysteresis counter per weight (docs/rule.md 7.1; training
     state, saved with the model). ``None`` (default): exactly when ``counter_threshold > 0``;
     ``True``: always (the rule can be switched on later); ``False`` with
@@ -175,7 +193,8 @@ class Model:
     """
 
     # ---- construction ---------------------------------------------------------------------
-    def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, **rule):
+    def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, input=None,
+                 **rule):
         sizes = parse_sizes(sizes)
         kinds = _parse_kinds(kinds, len(sizes) - 1)
         seed = int(seed)
@@ -186,6 +205,11 @@ class Model:
                 raise ArgumentError("unknown rule option %r (rule options: %s)"
                                     % (key, ", ".join(_recipes.RULE_KEYS)))
         self.recipe = _recipes.get(recipe, **rule)
+        if input is not None:
+            self.recipe["input"] = input
+        if self.recipe["input"] not in INPUT_ENCODINGS:
+            raise ArgumentError("unknown input encoding %r; choose one of %s"
+                                % (self.recipe["input"], ", ".join(INPUT_ENCODINGS)))
         tau = self.recipe.get("counter_threshold", 0)
         if not isinstance(tau, (int, np.integer)) or isinstance(tau, bool):
             raise ArgumentError("counter_threshold must be an integer in [0, 127], got %r" % (tau,))
@@ -290,6 +314,11 @@ class Model:
                 for l in range(self.n_layers)]
 
     @property
+    def input_encoding(self):
+        """How uint8 pixels are quantized: ``"centered"`` or ``"half"`` (see quantize)."""
+        return self.recipe.get("input", "centered")
+
+    @property
     def n_inputs(self):
         return int(self._m.layers[0].n)
 
@@ -390,7 +419,7 @@ class Model:
                 "%s has %d values per sample (shape %s) but the model's input layer takes %d"
                 % (name, per, x.shape, self.n_inputs))
         if x.dtype == np.uint8:
-            x8 = quantize(x)
+            x8 = quantize(x, self.input_encoding)
         elif x.dtype == np.int8:
             x8 = x
             if np.any(x8 == -128):
@@ -399,7 +428,7 @@ class Model:
                     "(clip them with np.clip(%s, -127, 127))" % (name, name))
         else:
             raise ArgumentError(
-                "%s has dtype %s; pass uint8 pixels (quantized as clamp(p - 128, -127, 127)) "
+                "%s has dtype %s; pass uint8 pixels (quantized by the model's input encoding) "
                 "or int8 values in [-127, 127] (floats in [0, 1]: "
                 "(x * 255).round().astype(np.uint8))" % (name, x.dtype))
         return np.ascontiguousarray(x8.reshape(n, per))
@@ -898,6 +927,7 @@ class Model:
         self._init_state()
         self.recipe = _recipes.get(None)
         self.recipe.update(self.rule)
+        self.recipe["input"] = "centered"  # unless the metadata says otherwise
         self._calibrated = any(self.shifts) or self.steps > 0
         if raw:
             try:
@@ -910,6 +940,8 @@ class Model:
             if isinstance(rec, dict):
                 self.recipe.update({k: v for k, v in rec.items() if k in _recipes.DEFAULT})
                 self.recipe.update(self.rule)  # the file's rule fields win
+                if self.recipe.get("input") not in INPUT_ENCODINGS:
+                    self.recipe["input"] = "centered"
             self._calibrated = bool(meta.get("calibrated", self._calibrated))
             self._epochs_trained = int(meta.get("epochs_trained", 0))
             self._training_log = list(meta.get("training", []))

@@ -29,6 +29,9 @@ Keys:
 ``recalibrate_steps``   recalibrate the shifts every N training steps (0 = never), on the
                         batch just trained (when model.steps becomes a multiple of N)
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
+``input``               how uint8 pixels become int8 inputs: ``"centered"`` =
+                        clamp(p - 128, -127, 127) (paper reading) or ``"half"`` = p >> 1 (a dark
+                        background is 0 and casts no vote); stored with the model
 
 ``PAPER`` follows the paper as plainly as we read it (docs/rule.md, ../shared/docs/DESIGN.md);
 ``DEFAULT`` is what ``flipnet train`` and ``Model.fit`` use; it is tuned from research.
@@ -56,6 +59,7 @@ PAPER = {
     "recalibrate_every": 0,
     "recalibrate_steps": 0,
     "shuffle": True,
+    "input": "centered",
 }
 
 DEFAULT = {
@@ -63,24 +67,30 @@ DEFAULT = {
     "weights": "ternary",
     "epochs": 10,
     "batch_size": 64,
-    "p0": 0.3,
-    "p1": 0.01,
-    "k_frac": 0.002,
+    "p0": 1.0,
+    "p1": 0.1,
+    "k_frac": 1.0,
     "k_frac_end": None,
-    "margin": 64,
+    "margin": 256,
     "vote": "weighted",
-    "filter": "hurt",
+    "filter": "net",
     "backprop": "sign",
-    "calib_target": 32,
-    "counter_shift": 0,
-    "counter_threshold": 0,
+    "calib_target": 96,
+    "counter_shift": 7,
+    "counter_threshold": 32,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
-    "recalibrate_steps": 0,
+    "recalibrate_steps": 50,
     "shuffle": True,
+    "input": "half",
 }
 
-RECIPES = {"default": DEFAULT, "paper": PAPER}
+# Training on a microcontroller: no per-weight counters (one int8 per weight does not fit the
+# RAM of a 64 KB part next to a 784-128-10 model), centered inputs (what the serial protocol's
+# pixel tables encode), the shifts calibrated once per epoch by the device.
+DEVICE = dict(PAPER, epochs=1, batch_size=8, margin=64, vote="weighted", filter="hurt")
+
+RECIPES = {"default": DEFAULT, "paper": PAPER, "device": DEVICE}
 
 #: keys that belong to the model's rule (stored in the C model struct and the model file)
 RULE_KEYS = ("vote", "filter", "backprop", "margin", "calib_target", "counter_shift",

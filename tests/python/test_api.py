@@ -30,8 +30,8 @@ def test_constructors_and_properties():
     assert m.n_weights == 784 * 256 + 256 * 256 + 256 * 10
     b = flipnet.Model.binary("784-64-10", seed=1)
     assert b.kinds == ["binary", "binary"]
-    mixed = flipnet.Model([784, 64, 10], ["ternary", "binary"], seed=0, margin=7, vote="sign",
-                          filter="net")
+    mixed = flipnet.Model([784, 64, 10], ["ternary", "binary"], seed=0, recipe="paper", margin=7,
+                          vote="sign", filter="net")
     assert mixed.kinds == ["ternary", "binary"]
     assert mixed.rule == {"vote": "sign", "filter": "net", "backprop": "sign", "margin": 7,
                           "calib_target": 32, "counter_shift": 0, "counter_threshold": 0}
@@ -110,11 +110,17 @@ def test_forward_predict_shapes_and_dtypes(rng):
 
 
 def test_uint8_is_quantized_and_shapes_flatten(rng):
-    m = flipnet.Model.ternary(SMALL, seed=0)
+    m = flipnet.Model.ternary(SMALL, seed=0, input="centered")
     x = _x(rng, 5)
     q = flipnet.quantize(x)
     assert q.dtype == np.int8 and q.min() >= -127
     assert np.array_equal(q, np.clip(x.astype(np.int32) - 128, -127, 127))
+    h = flipnet.quantize(x, "half")
+    assert np.array_equal(h, x >> 1) and h.dtype == np.int8
+    half = flipnet.Model.ternary(SMALL, seed=0, input="half")
+    assert np.array_equal(half.forward(x), half.forward(h.reshape(5, 784)))
+    with pytest.raises(ValueError, match="input encoding"):
+        flipnet.Model.ternary(SMALL, input="log")
     ref = m.forward(q.reshape(5, 784))
     assert np.array_equal(m.forward(x), ref)  # uint8 (N, 28, 28)
     assert np.array_equal(m.forward(x.reshape(5, 784)), ref)

@@ -21,9 +21,11 @@ def _batch(n=48, seed=0):
 
 
 def test_recipes_have_the_keys_with_paper_values():
-    for r in (recipes.PAPER, recipes.DEFAULT):
+    for r in (recipes.PAPER, recipes.DEVICE):
         assert (r["calib_target"], r["counter_shift"], r["counter_threshold"],
                 r["recalibrate_steps"]) == (32, 0, 0, 0)
+    d = recipes.DEFAULT  # the tuned recipe uses the options beyond the paper
+    assert d["counter_threshold"] > 0 and d["recalibrate_steps"] > 0
     assert {"calib_target", "counter_shift", "counter_threshold"} <= set(recipes.RULE_KEYS)
     assert Schedule.from_recipe(recipes.get(None, recalibrate_steps=50)).recalibrate_steps == 50
     with pytest.raises(ArgumentError, match="recalibrate_steps"):
@@ -32,7 +34,7 @@ def test_recipes_have_the_keys_with_paper_values():
 
 
 def test_counters_created_when_the_threshold_is_positive():
-    plain = flipnet.Model.ternary(SIZES)
+    plain = flipnet.Model.ternary(SIZES, recipe="paper")
     assert not plain.has_counters
     assert plain.rule["calib_target"] == 32 and plain.rule["counter_threshold"] == 0
     m = flipnet.Model.ternary(SIZES, counter_threshold=3, counter_shift=2, calib_target=50)
@@ -45,7 +47,7 @@ def test_counters_created_when_the_threshold_is_positive():
         assert h.dtype == np.int8 and h.shape == m.weights(layer).shape and not h.any()
     # same weights with and without counters
     assert np.array_equal(m.weights(0), plain.weights(0))
-    forced = flipnet.Model.binary(SIZES, counters=True)
+    forced = flipnet.Model.binary(SIZES, recipe="paper", counters=True)
     assert forced.has_counters and forced.rule["counter_threshold"] == 0
     r = flipnet.Model(SIZES, "ternary", recipe={"counter_threshold": 5})
     assert r.has_counters
@@ -98,8 +100,8 @@ def test_calib_target_moves_the_shifts():
 
 
 def test_memory_report_counts_counters_separately():
-    plain = flipnet.Model.ternary(SIZES).memory_report(16)
-    m = flipnet.Model.ternary(SIZES, counter_threshold=1).memory_report(16)
+    plain = flipnet.Model.ternary(SIZES, recipe="paper").memory_report(16)
+    m = flipnet.Model.ternary(SIZES, recipe="paper", counter_threshold=1).memory_report(16)
     assert plain["counter_bytes"] == 0 and plain["counter_bits_per_weight"] == 0
     assert m["counter_bytes"] == 784 * 33 + 332  # 33 * 10 = 330 -> 332 (4-byte areas)
     assert m["counter_bits_per_weight"] == pytest.approx(8.0, abs=0.01)
@@ -120,7 +122,8 @@ def test_file_round_trip_keeps_counters(tmp_path):
         m.train_step(x, y, [200, 30], 0.5)
     path = tmp_path / "c.flip"
     size = m.save(path)
-    plain_size = len(flipnet.Model(SIZES, ["binary", "ternary"], seed=4).to_bytes())
+    plain_size = len(flipnet.Model(SIZES, ["binary", "ternary"], seed=4,
+                                   recipe="paper").to_bytes())
     assert size > plain_size + 784 * 33
     for r in (flipnet.load(path), m.copy(), pickle.loads(pickle.dumps(m))):
         assert r.has_counters and r.rule == m.rule and r.shifts == m.shifts
@@ -132,7 +135,7 @@ def test_file_round_trip_keeps_counters(tmp_path):
         a, b = r.train_step(x, y, [50, 10], 0.7), m.copy().train_step(x, y, [50, 10], 0.7)
         assert a == b
     # a file without counters loads without them
-    p = flipnet.Model.from_bytes(flipnet.Model.ternary(SIZES).to_bytes())
+    p = flipnet.Model.from_bytes(flipnet.Model.ternary(SIZES, recipe="paper").to_bytes())
     assert not p.has_counters
 
 
@@ -144,14 +147,14 @@ def test_fit_recalibrate_steps():
     from flipnet.schedule import shuffle_order
     order = shuffle_order(96, 1, 0)
     c = m.copy()
-    c.calibrate(flipnet.quantize(x)[order[80:96]])
+    c.calibrate(flipnet.quantize(x, m.input_encoding)[order[80:96]])
     assert c.shifts == m.shifts
     with pytest.raises(ArgumentError):
         m.fit(x, y, epochs=1, verbose=0, schedule={"recalibrate_step": 3})
 
 
 def test_resume_adding_a_counter_rule_to_a_model_without_counters_is_an_error():
-    m = flipnet.Model.ternary(SIZES)
+    m = flipnet.Model.ternary(SIZES, recipe="paper")
     with pytest.raises(ArgumentError, match="needs a model with counters"):
         m._set_rule(recipes.get(m.recipe, counter_threshold=4))
 

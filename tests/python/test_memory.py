@@ -37,7 +37,7 @@ def test_row_padding_is_the_only_overhead():
 
 
 def test_report_matches_core_queries_and_batch():
-    m = flipnet.Model.ternary([784, 128, 10])
+    m = flipnet.Model.ternary([784, 128, 10], recipe="paper")
     small, big = m.memory_report(1), m.memory_report(256)
     size = ffi.new("size_t *")
     arch = m._make_arch(m.sizes, [1, 1])

@@ -28,9 +28,12 @@ def test_fit_replays_bit_exactly_on_the_reference(mnist_small, recipe, kinds):
     r = recipes.get(recipe)
     ref = reference.RefModel(sizes, [KINDS[k] for k in kinds], seed=3,
                              rule=dict(vote=VOTES[r["vote"]], filter=FILTERS[r["filter"]],
-                                       backprop=0, margin=r["margin"]))
+                                       backprop=0, margin=r["margin"],
+                                       calib_target=r["calib_target"],
+                                       counter_shift=r["counter_shift"],
+                                       counter_threshold=r["counter_threshold"]))
     sched = Schedule.from_recipe(r)
-    x8 = flipnet.quantize(x).reshape(n, 784)
+    x8 = flipnet.quantize(x, r["input"]).reshape(n, 784)
     shapes = list(zip(sizes[:-1], sizes[1:]))
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch
@@ -48,12 +51,16 @@ def test_fit_replays_bit_exactly_on_the_reference(mnist_small, recipe, kinds):
             changes = [a + b for a, b in zip(changes, st.changes)]
             correct += st.correct
             step += 1
+            if r["recalibrate_steps"] and ref.steps % r["recalibrate_steps"] == 0:
+                ref.calibrate(x8[idx])
         assert hist[e]["changes"] == changes
         assert hist[e]["train_acc"] == correct / n
     assert m.shifts == [int(s) for s in ref.shifts][:len(m.shifts)]
     assert (m.steps, m.samples) == (ref.steps, ref.samples)
     for layer in range(3):
         assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
+        if m.has_counters:
+            assert np.array_equal(m.counters(layer), ref.counters[layer]), layer
 
 
 # ---- hysteresis counters (docs/rule.md 7.1) and calib_target ------------------------------
@@ -128,7 +135,7 @@ def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(mnist_
                                        counter_threshold=4))
     sched = Schedule.from_recipe(r)
     assert sched.recalibrate_steps == every
-    x8 = flipnet.quantize(x).reshape(n, 784)
+    x8 = flipnet.quantize(x, m.input_encoding).reshape(n, 784)
     shapes = list(zip(sizes[:-1], sizes[1:]))
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch

@@ -102,7 +102,8 @@ def _train_args(p, limit_default):
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8,
                    help="bits per input value on the link (default %(default)s)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--recipe", default="default", help="default or paper")
+    p.add_argument("--recipe", default="device", help="device (default), paper or default "
+                   "(flipnet.recipes; the default recipe's counters need one byte per weight)")
     p.add_argument("--p0", type=float, help="change probability at the first step")
     p.add_argument("--p1", type=float, help="change probability at the last step")
     p.add_argument("--k-frac", type=float, help="k as a fraction of each layer's weights")

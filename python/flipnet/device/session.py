@@ -51,7 +51,7 @@ class InProcessTwin:
         unknown = [k for k in extra if k not in recipes.RULE_KEYS]
         if unknown:
             raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
-        self.model = Model(sizes, kinds, seed=seed, vote=vote, filter=filter,
+        self.model = Model(sizes, kinds, seed=seed, recipe="device", vote=vote, filter=filter,
                            backprop=backprop, margin=margin, **extra)
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
@@ -147,7 +147,7 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     The summary holds ``model_bytes`` (the pulled file), ``steps``, ``samples``,
     ``train_acc`` (on-device running accuracy), ``seconds``, link and device statistics.
     """
-    rec = _recipes.get(recipe)
+    rec = _recipes.get("device" if recipe is None else recipe)
     if schedule is None:
         sched = Schedule.from_recipe(rec)
     elif isinstance(schedule, Schedule):
