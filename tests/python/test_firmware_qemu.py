@@ -149,3 +149,19 @@ def test_m4_rejects_models_beyond_its_ram(m4):
         dev.configure([784, h + 1, 10], "ternary", seed=1, batch=8)
     assert ei.value.status == -107
     assert np.asarray(dev.stats()["changes"]).size == 2  # the h-model is still there
+
+
+def test_nucleo_image_on_qemu_stm32f405(mnist):
+    """The NUCLEO-F446RE image, unchanged, on QEMU's netduinoplus2 (STM32F405: the same
+    USART2 at 0x40004400): its register-level UART driver and the whole device loop work."""
+    (x, y), _ = mnist
+    elf = _firmware("nucleo-f446re")
+    ref = InProcessTwin()
+    with sim.start_qemu("nucleo-f446re", elf=elf) as proc, \
+            Device(proc.port, timeout=5.0) as dev:
+        assert dev.info()["board"] == "nucleo-f446re"
+        s = train_on_device(dev, x[:32], y[:32], ARCH, seed=6, batch=8, recipe="paper",
+                            schedule=SCHED, bits=4, progress=False, mirror=ref)
+        selftest.malformed_battery(dev, seed=13)
+    assert s["device_stats"]["trained"] == 32
+    assert_same_model(s["model_bytes"], ref.pull())

@@ -25,9 +25,14 @@ from .client import DeviceError
 __all__ = ["QEMU_BOARDS", "repo_root", "find_twin", "build_twin", "start_twin",
            "find_firmware", "build_firmware", "start_qemu", "qemu_available"]
 
-#: board -> QEMU machine
-QEMU_BOARDS = {"mps2-an385": "mps2-an385", "mps2-an386": "mps2-an386",
-               "mps2-an500": "mps2-an500"}
+#: board -> (QEMU machine, index of the serial port the firmware talks on)
+QEMU_BOARDS = {"mps2-an385": ("mps2-an385", 0), "mps2-an386": ("mps2-an386", 0),
+               "mps2-an500": ("mps2-an500", 0),
+               # the NUCLEO-F446RE image on QEMU's STM32F405 board: the same USART2 at
+               # 0x40004400 (QEMU's second serial port); RCC and GPIO are not modelled
+               # there (writes ignored), so this checks the UART driver and the whole
+               # device loop, not the clock setup
+               "nucleo-f446re": ("netduinoplus2", 1)}
 
 
 def _is_root(d):
@@ -257,8 +262,10 @@ def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
     last = None
     for _ in range(5):
         port = _free_port()
-        cmd = [qemu, "-M", QEMU_BOARDS[board], "-nographic", "-monitor", "none",
-               "-kernel", elf, "-serial", "tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on" % port]
+        machine, index = QEMU_BOARDS[board]
+        cmd = [qemu, "-M", machine, "-nographic", "-monitor", "none", "-kernel", elf]
+        cmd += ["-serial", "null"] * index
+        cmd += ["-serial", "tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on" % port]
         if icount is not None:
             cmd += ["-icount", "shift=%s" % icount]
         cmd += list(extra)
@@ -275,7 +282,9 @@ def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
             except OSError:
                 time.sleep(0.05)
         if proc.poll() is None:
-            return _Proc(proc, "socket://127.0.0.1:%d" % port, "qemu %s" % board)
+            return _Proc(proc, "socket://127.0.0.1:%d" % port,
+                         "qemu %s (%s)" % (board, machine) if machine != board
+                         else "qemu %s" % board)
         last = proc.stderr.read()
     raise DeviceError("qemu-system-arm did not start: %s" % (last or "").strip())
 
