@@ -18,24 +18,28 @@ typedef struct {
 static const uint8_t fn_magic[8] = {'F', 'L', 'I', 'P', 'N', 'E', 'T', 0};
 
 /* Check the packed weights of a file (bytes, any alignment): no ternary weight with both the
- * pos and neg bit, no padding bit set. */
+ * pos and neg bit, no padding bit set, the layer's padding bytes (up to a multiple of 4) zero. */
 static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
 {
     uint32_t l, j, p, i;
     for (l = 0; l < fi->n_layers; l++) {
         const flipnet_layer *L = &fi->layers[l];
-        uint32_t planes = fn_planes(L->kind), tail = L->n & 31u;
-        uint32_t pad = tail ? ~((1u << tail) - 1u) : 0u;
+        uint32_t planes = fn_planes(L->kind), tail = L->n & 7u;
+        uint32_t pad = tail ? 0xFFu & ~((1u << tail) - 1u) : 0u;
+        size_t rows = (size_t)L->m * planes * L->bpr, k;
         for (j = 0; j < L->m; j++) {
-            const uint8_t *row = w + 4u * ((size_t)L->offset + (size_t)j * planes * L->wpr);
+            const uint8_t *row = w + (size_t)L->offset + (size_t)j * planes * L->bpr;
             for (p = 0; p < planes; p++) {
-                if (fn_rd32(row + 4u * ((size_t)p * L->wpr + L->wpr - 1u)) & pad) return 0;
+                if (row[(size_t)p * L->bpr + L->bpr - 1u] & pad) return 0;
             }
             if (L->kind == FLIPNET_TERNARY) {
-                for (i = 0; i < L->wpr; i++) {
-                    if (fn_rd32(row + 4u * i) & fn_rd32(row + 4u * ((size_t)L->wpr + i))) return 0;
+                for (i = 0; i < L->bpr; i++) {
+                    if (row[i] & row[(size_t)L->bpr + i]) return 0;
                 }
             }
+        }
+        for (k = rows; k < (size_t)fn_layer_bytes(L->kind, L->n, L->m); k++) {
+            if (w[(size_t)L->offset + k] != 0) return 0;
         }
     }
     return 1;
@@ -66,7 +70,7 @@ static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
 static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info *fi)
 {
     uint32_t l, u;
-    uint64_t words = 0, total;
+    uint64_t wbytes = 0, total;
     const uint8_t *p;
     if (buf == NULL) return FLIPNET_E_NULL;
     memset(fi, 0, sizeof(*fi));
@@ -109,7 +113,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         L->reserved = (uint16_t)(p[2] | (p[3] << 8));
         L->n = fn_rd32(p + 4);
         L->m = fn_rd32(p + 8);
-        L->wpr = fn_rd32(p + 12);
+        L->bpr = fn_rd32(p + 12);
         L->offset = fn_rd32(p + 16);
         if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_FMT_VALUE;
         if (L->shift > 31u || L->reserved != 0) return FLIPNET_E_FMT_VALUE;
@@ -117,12 +121,12 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_FMT_SIZE;
         if (l > 0 && L->n != fi->layers[l - 1u].m) return FLIPNET_E_FMT_SIZE;
-        if (L->wpr != fn_wpr(L->n) || (uint64_t)L->offset != words) return FLIPNET_E_FMT_SIZE;
+        if (L->bpr != fn_bpr(L->n) || (uint64_t)L->offset != wbytes) return FLIPNET_E_FMT_SIZE;
         if (fi->counters && (uint64_t)fn_rd32(p + 20) != fi->counter_bytes) return FLIPNET_E_FMT_SIZE;
-        words += (uint64_t)L->m * fn_planes(L->kind) * L->wpr;
+        wbytes += fn_layer_bytes(L->kind, L->n, L->m);
         if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->n, L->m);
     }
-    if (words * 4u != (uint64_t)fi->weight_bytes) return FLIPNET_E_FMT_SIZE;
+    if (wbytes != (uint64_t)fi->weight_bytes) return FLIPNET_E_FMT_SIZE;
 
     total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->counter_bytes + fi->meta_bytes + 4u;
     if ((uint64_t)len < total) return FLIPNET_E_FMT_TRUNCATED;
@@ -143,8 +147,8 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     if (st != FLIPNET_OK) return st;
     if (bytes == NULL) return FLIPNET_E_NULL;
     if (((meta_bytes >> 16) >> 16) != 0) return FLIPNET_E_ARG; /* > UINT32_MAX (any size_t) */
-    if ((uint64_t)model->weight_words * 4u > UINT32_MAX) return FLIPNET_E_SHAPE;
-    total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_words * 4u +
+    if (((model->weight_bytes >> 16) >> 16) != 0) return FLIPNET_E_SHAPE; /* > UINT32_MAX */
+    total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_bytes +
             (uint64_t)model->counter_bytes + meta_bytes + 4u;
     if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_ARG;
     *bytes = (size_t)total;
@@ -155,7 +159,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written)
 {
-    size_t total, w, off;
+    size_t total, off;
     uint32_t l, hdr;
     flipnet_status st = flipnet_file_size(model, meta_bytes, &total);
     if (st != FLIPNET_OK) return st;
@@ -184,7 +188,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     fn_wr64(buf + 32, model->seed);
     fn_wr64(buf + 40, model->steps);
     fn_wr64(buf + 48, model->samples);
-    fn_wr32(buf + 56, (uint32_t)(model->weight_words * 4u));
+    fn_wr32(buf + 56, (uint32_t)model->weight_bytes);
     buf[60] = model->rule.counter_shift;
     buf[61] = model->rule.counter_threshold;
     buf[62] = model->counters != NULL ? 1u : 0u;
@@ -198,12 +202,19 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         p[3] = 0;
         fn_wr32(p + 4, L->n);
         fn_wr32(p + 8, L->m);
-        fn_wr32(p + 12, L->wpr);
+        fn_wr32(p + 12, L->bpr);
         fn_wr32(p + 16, L->offset);
         fn_wr32(p + 20, model->counters != NULL ? (uint32_t)fn_counter_offset(model, l) : 0u);
     }
     off = hdr;
-    for (w = 0; w < model->weight_words; w++, off += 4u) fn_wr32(buf + off, model->weights[w]);
+    for (l = 0; l < model->n_layers; l++) { /* each layer's rows, then zero padding */
+        const flipnet_layer *L = &model->layers[l];
+        size_t rows = (size_t)L->m * fn_planes(L->kind) * L->bpr;
+        size_t end = (size_t)fn_layer_bytes(L->kind, L->n, L->m);
+        memcpy(buf + off, model->weights + L->offset, rows);
+        memset(buf + off + rows, 0, end - rows);
+        off += end;
+    }
     if (model->counters != NULL) {
         for (l = 0; l < model->n_layers; l++) { /* the n*m counters, then zero padding */
             const flipnet_layer *L = &model->layers[l];
@@ -256,21 +267,21 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
                                  void *weights, size_t weights_bytes)
 {
     fn_file_info fi;
-    size_t words, w;
-    uint32_t *dst;
+    uint8_t *dst;
     flipnet_status st;
     if (model == NULL || weights == NULL) return FLIPNET_E_NULL;
     st = fn_file_parse(buf, len, &fi);
     if (st != FLIPNET_OK) return st;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
-    words = fi.weight_bytes / 4u;
-    /* the file fits in memory, so fi.counter_bytes fits size_t */
-    if (weights_bytes / 4u < words || weights_bytes - words * 4u < (size_t)fi.counter_bytes)
+    /* the file fits in memory, so fi.weight_bytes and fi.counter_bytes fit size_t */
+    if (weights_bytes < fi.weight_bytes ||
+        weights_bytes - fi.weight_bytes < (size_t)fi.counter_bytes)
         return FLIPNET_E_NOMEM;
-    dst = (uint32_t *)weights;
-    for (w = 0; w < words; w++) dst[w] = fn_rd32(buf + fi.header_bytes + 4u * w);
+    dst = (uint8_t *)weights;
+    memcpy(dst, buf + fi.header_bytes, fi.weight_bytes); /* the weight area, byte for byte */
     if (fi.counters)
-        memcpy(dst + words, buf + fi.header_bytes + fi.weight_bytes, (size_t)fi.counter_bytes);
+        memcpy(dst + fi.weight_bytes, buf + fi.header_bytes + fi.weight_bytes,
+               (size_t)fi.counter_bytes);
     memset(model, 0, sizeof(*model));
     model->n_layers = fi.n_layers;
     memcpy(model->layers, fi.layers, sizeof(flipnet_layer) * fi.n_layers);
@@ -279,9 +290,9 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     model->steps = fi.steps;
     model->samples = fi.samples;
     model->weights = dst;
-    model->weight_words = words;
+    model->weight_bytes = fi.weight_bytes;
     if (fi.counters) {
-        model->counters = (int8_t *)(dst + words);
+        model->counters = (int8_t *)(dst + fi.weight_bytes);
         model->counter_bytes = (size_t)fi.counter_bytes;
     }
     return FLIPNET_OK;

@@ -29,7 +29,12 @@
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 static inline uint32_t fn_planes(uint8_t kind) { return kind == FLIPNET_TERNARY ? 2u : 1u; }
-static inline uint32_t fn_wpr(uint32_t n) { return (n + 31u) / 32u; }
+static inline uint32_t fn_bpr(uint32_t n) { return (n + 7u) / 8u; }
+/* Bytes of one layer's packed rows in the weight area: m * planes * bpr, rounded up to 4. */
+static inline uint64_t fn_layer_bytes(uint8_t kind, uint32_t n, uint32_t m)
+{
+    return ((uint64_t)m * fn_planes(kind) * fn_bpr(n) + 3u) & ~(uint64_t)3u;
+}
 
 /* floor(z / 2^s) for any int32 z and s in [0, 31], without implementation-defined >> of a
  * negative number: for z < 0, floor(z / 2^s) = ~((~z) >> s) and ~z >= 0. */
@@ -128,12 +133,12 @@ static inline int fn_misaligned(const void *p) { return ((uintptr_t)p & 3u) != 0
 
 /* ---- model structure (model.c) ------------------------------------------------------------ */
 /* Check a model struct: non-NULL, aligned weights, layers valid, chained and laid out exactly
- * as flipnet_model_init lays them out, weight_words matching. */
+ * as flipnet_model_init lays them out, weight_bytes matching. */
 flipnet_status fn_model_check(const flipnet_model *model);
-/* Validate that every packed weight is legal (no pos+neg, zero padding). 0 = ok. */
+/* Validate that every packed weight is legal (no pos+neg, zero padding bits). 0 = ok. */
 int fn_weights_legal(const flipnet_model *model);
-/* Check an architecture and compute its layer table; returns total words in *words. */
-flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *words);
+/* Check an architecture and compute its layer table; returns the packed weight bytes in *bytes. */
+flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *bytes);
 
 /* Check a rule (flipnet.h train_step contract) for a model with or without counters. */
 int fn_rule_valid(const flipnet_rule *rule, int has_counters);
@@ -152,10 +157,10 @@ static inline size_t fn_counter_offset(const flipnet_model *model, uint32_t l)
     return off;
 }
 
-/* Pointer to the first word of row j of layer L. */
-static inline uint32_t *fn_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j)
+/* Pointer to the first byte of row j of layer L. */
+static inline uint8_t *fn_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j)
 {
-    return model->weights + L->offset + (size_t)j * fn_planes(L->kind) * L->wpr;
+    return model->weights + L->offset + (size_t)j * fn_planes(L->kind) * L->bpr;
 }
 
 /* ---- scratch plan ------------------------------------------------------------------------- */
@@ -182,11 +187,11 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
 
 /* ---- kernels (kernels.c) ------------------------------------------------------------------ */
 /* w[0..n) = weights of one packed row (ternary or binary). */
-void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w);
-/* Pack w[0..n) (values legal for kind) into a row. */
-void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, const int8_t *w);
+void flipnet_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w);
+/* Pack w[0..n) (values legal for kind) into a row (planes * bpr bytes, padding bits 0). */
+void flipnet_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w);
 /* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
-void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w);
+void flipnet_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w);
 /* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
 void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
 

@@ -10,44 +10,32 @@
 #define FN_DOT_DSP 0
 #endif
 
-void flipnet_unpack_row_ref(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int8_t *w)
+void flipnet_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w)
 {
-    uint32_t full = n / 32u, wi, b;
+    uint32_t i;
     if (kind == FLIPNET_TERNARY) {
-        const uint32_t *pos = row, *neg = row + wpr;
-        for (wi = 0; wi < full; wi++) {
-            uint32_t p = pos[wi], q = neg[wi];
-            int8_t *o = w + (size_t)wi * 32u;
-            for (b = 0; b < 32u; b++) o[b] = (int8_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
-        }
-        for (b = 0; b < (n & 31u); b++) {
-            uint32_t p = pos[full], q = neg[full];
-            w[full * 32u + b] = (int8_t)((int32_t)((p >> b) & 1u) - (int32_t)((q >> b) & 1u));
+        const uint8_t *pos = row, *neg = row + bpr;
+        for (i = 0; i < n; i++) {
+            w[i] = (int8_t)((int32_t)((pos[i >> 3] >> (i & 7u)) & 1u) -
+                            (int32_t)((neg[i >> 3] >> (i & 7u)) & 1u));
         }
     } else {
-        for (wi = 0; wi < full; wi++) {
-            uint32_t q = row[wi];
-            int8_t *o = w + (size_t)wi * 32u;
-            for (b = 0; b < 32u; b++) o[b] = (int8_t)(1 - 2 * (int32_t)((q >> b) & 1u));
-        }
-        for (b = 0; b < (n & 31u); b++) {
-            w[full * 32u + b] = (int8_t)(1 - 2 * (int32_t)((row[full] >> b) & 1u));
-        }
+        for (i = 0; i < n; i++) w[i] = (int8_t)(1 - 2 * (int32_t)((row[i >> 3] >> (i & 7u)) & 1u));
     }
 }
 
-void flipnet_pack_row_ref(uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, const int8_t *w)
+void flipnet_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w)
 {
     uint32_t i;
-    memset(row, 0, sizeof(uint32_t) * fn_planes(kind) * wpr);
+    memset(row, 0, (size_t)fn_planes(kind) * bpr);
     if (kind == FLIPNET_TERNARY) {
         for (i = 0; i < n; i++) {
-            if (w[i] > 0) row[i >> 5] |= 1u << (i & 31u);
-            else if (w[i] < 0) row[wpr + (i >> 5)] |= 1u << (i & 31u);
+            if (w[i] > 0) row[i >> 3] |= (uint8_t)(1u << (i & 7u));
+            else if (w[i] < 0) row[bpr + (i >> 3)] |= (uint8_t)(1u << (i & 7u));
         }
     } else {
         for (i = 0; i < n; i++) {
-            if (w[i] < 0) row[i >> 5] |= 1u << (i & 31u);
+            if (w[i] < 0) row[i >> 3] |= (uint8_t)(1u << (i & 7u));
         }
     }
 }
@@ -60,29 +48,42 @@ static const uint32_t fn_bit[32] = {
     1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
     1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
 
-FN_HOT void flipnet_unpack_row_s16(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
+/* The last (n % 32) inputs of a plane: its remaining 1..4 bytes as a little-endian word (never
+ * reads past the plane's bpr bytes). */
+static inline uint32_t fn_rd_tail(const uint8_t *p, uint32_t bits)
 {
-    uint32_t full = n / 32u, wi, b;
+    uint32_t v = 0, k;
+    for (k = 0; 8u * k < bits; k++) v |= (uint32_t)p[k] << (8u * k);
+    return v;
+}
+
+/* Rows are bytes (any alignment); 32 inputs at a time are read as one little-endian word
+ * (fn_rd32: a single load on x86-64, aarch64 and Cortex-M4) and expanded as before. */
+FN_HOT void flipnet_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w)
+{
+    uint32_t full = n / 32u, wi, b, tail = n & 31u;
     if (kind == FLIPNET_TERNARY) {
-        const uint32_t *restrict pos = row, *restrict neg = row + wpr;
+        const uint8_t *restrict pos = row, *restrict neg = row + bpr;
         for (wi = 0; wi < full; wi++) {
-            uint32_t p = pos[wi], q = neg[wi];
+            uint32_t p = fn_rd32(pos + 4u * wi), q = fn_rd32(neg + 4u * wi);
             int16_t *restrict o = w + (size_t)wi * 32u;
             for (b = 0; b < 32u; b++)
                 o[b] = (int16_t)((int32_t)((p & fn_bit[b]) != 0) - (int32_t)((q & fn_bit[b]) != 0));
         }
-        for (b = 0; b < (n & 31u); b++) {
-            uint32_t p = pos[full], q = neg[full];
-            w[full * 32u + b] = (int16_t)((int32_t)((p & fn_bit[b]) != 0) - (int32_t)((q & fn_bit[b]) != 0));
+        if (tail != 0) {
+            uint32_t p = fn_rd_tail(pos + 4u * full, tail), q = fn_rd_tail(neg + 4u * full, tail);
+            for (b = 0; b < tail; b++)
+                w[full * 32u + b] = (int16_t)((int32_t)((p & fn_bit[b]) != 0) - (int32_t)((q & fn_bit[b]) != 0));
         }
     } else {
         for (wi = 0; wi < full; wi++) {
-            uint32_t q = row[wi];
+            uint32_t q = fn_rd32(row + 4u * wi);
             int16_t *restrict o = w + (size_t)wi * 32u;
             for (b = 0; b < 32u; b++) o[b] = (int16_t)(1 - 2 * (int32_t)((q & fn_bit[b]) != 0));
         }
-        for (b = 0; b < (n & 31u); b++) {
-            w[full * 32u + b] = (int16_t)(1 - 2 * (int32_t)((row[full] & fn_bit[b]) != 0));
+        if (tail != 0) {
+            uint32_t q = fn_rd_tail(row + 4u * full, tail);
+            for (b = 0; b < tail; b++) w[full * 32u + b] = (int16_t)(1 - 2 * (int32_t)((q & fn_bit[b]) != 0));
         }
     }
 }
@@ -136,10 +137,10 @@ int fn_input_has_m128(const int8_t *x, size_t count)
 #if FN_DOT_DSP
 /* Row for fn_dot_dsp: in every full group of 4 inputs the int16 weights are stored in the order
  * w0 w2 w1 w3, matching the lanes of __sxtb16(x) = (x0, x2) and __sxtb16(x ror 8) = (x1, x3). */
-static void fn_unpack_row_dsp(const uint32_t *row, uint8_t kind, uint32_t n, uint32_t wpr, int16_t *w)
+static void fn_unpack_row_dsp(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w)
 {
     uint32_t i;
-    flipnet_unpack_row_s16(row, kind, n, wpr, w);
+    flipnet_unpack_row_s16(row, kind, n, bpr, w);
     for (i = 0; i + 4u <= n; i += 4u) {
         int16_t t = w[i + 1u];
         w[i + 1u] = w[i + 2u];
@@ -202,9 +203,9 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
     uint32_t clip = 0;
     for (j = 0; j < m; j++) {
 #if FN_DOT_DSP
-        fn_unpack_row_dsp(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        fn_unpack_row_dsp(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
 #else
-        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);
+        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
 #endif
         for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
             uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;

@@ -1,7 +1,7 @@
 /* flipnet core: architecture layout, model init and checks, weight access, scratch plan. */
 #include "fn_internal.h"
 
-flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *words)
+flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *bytes)
 {
     uint32_t l;
     uint64_t off = 0;
@@ -19,13 +19,13 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
             layers[l].reserved = 0;
             layers[l].n = n;
             layers[l].m = m;
-            layers[l].wpr = fn_wpr(n);
+            layers[l].bpr = fn_bpr(n);
             layers[l].offset = (uint32_t)off; /* checked below: the total fits 32 bits */
         }
-        off += (uint64_t)m * fn_planes(kind) * fn_wpr(n);
-        if (off > UINT32_MAX) return FLIPNET_E_SHAPE; /* offsets are 32-bit words */
+        off += fn_layer_bytes(kind, n, m);
+        if (off > UINT32_MAX) return FLIPNET_E_SHAPE; /* byte offsets are 32-bit */
     }
-    *words = off;
+    *bytes = off;
     return FLIPNET_OK;
 }
 
@@ -39,24 +39,24 @@ static uint64_t fn_arch_counter_bytes(const flipnet_arch *arch)
     return total;
 }
 
-/* Words of the packed weights and bytes of the whole weight area (counters included). */
+/* Bytes of the packed weights and of the whole weight area (counters included). */
 static flipnet_status fn_arch_sizes(const flipnet_arch *arch, flipnet_layer *layers,
-                                    uint64_t *words, uint64_t *total)
+                                    uint64_t *wbytes, uint64_t *total)
 {
     flipnet_status st;
     if (arch->counters > 1u) return FLIPNET_E_ARG;
-    st = fn_arch_layout(arch, layers, words);
+    st = fn_arch_layout(arch, layers, wbytes);
     if (st != FLIPNET_OK) return st;
-    *total = *words * 4u + fn_arch_counter_bytes(arch); /* < 2^34 + 2^35: no overflow */
+    *total = *wbytes + fn_arch_counter_bytes(arch); /* < 2^32 + 2^35: no overflow */
     return FLIPNET_OK;
 }
 
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes)
 {
-    uint64_t words = 0, total = 0;
+    uint64_t wbytes = 0, total = 0;
     flipnet_status st;
     if (arch == NULL || bytes == NULL) return FLIPNET_E_NULL;
-    st = fn_arch_sizes(arch, NULL, &words, &total);
+    st = fn_arch_sizes(arch, NULL, &wbytes, &total);
     if (st != FLIPNET_OK) return st;
     if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_SHAPE;
     *bytes = (size_t)total;
@@ -67,12 +67,12 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
                                   size_t weights_bytes, uint64_t seed)
 {
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
-    uint64_t words = 0, total = 0;
+    uint64_t wbytes = 0, total = 0;
     uint32_t l, j, i;
     flipnet_status st;
     if (model == NULL || arch == NULL || weights == NULL) return FLIPNET_E_NULL;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
-    st = fn_arch_sizes(arch, layers, &words, &total);
+    st = fn_arch_sizes(arch, layers, &wbytes, &total);
     if (st != FLIPNET_OK) return st;
     if (total > (uint64_t)SIZE_MAX || (uint64_t)weights_bytes < total) return FLIPNET_E_NOMEM;
 
@@ -87,11 +87,12 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
     model->rule.counter_shift = 0;
     model->rule.counter_threshold = 0;
     model->seed = seed;
-    model->weights = (uint32_t *)weights;
-    model->weight_words = (size_t)words;
+    model->weights = (uint8_t *)weights;
+    model->weight_bytes = (size_t)wbytes;
+    memset(model->weights, 0, model->weight_bytes); /* padding bits and bytes are 0 */
     if (arch->counters) {
-        model->counters = (int8_t *)weights + (size_t)words * 4u;
-        model->counter_bytes = (size_t)(total - words * 4u);
+        model->counters = (int8_t *)weights + (size_t)wbytes;
+        model->counter_bytes = (size_t)(total - wbytes);
         memset(model->counters, 0, model->counter_bytes);
     }
 
@@ -99,20 +100,19 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
         const flipnet_layer *L = &model->layers[l];
         uint64_t base = fn_rand_base(seed, fn_stream(FN_PURPOSE_INIT, l, 0));
         for (j = 0; j < L->m; j++) {
-            uint32_t *row = fn_row(model, L, j);
+            uint8_t *row = fn_row(model, L, j);
             uint64_t idx = (uint64_t)j * L->n;
-            memset(row, 0, sizeof(uint32_t) * fn_planes(L->kind) * L->wpr);
             if (L->kind == FLIPNET_TERNARY) {
-                uint32_t *pos = row, *neg = row + L->wpr;
+                uint8_t *pos = row, *neg = row + L->bpr;
                 for (i = 0; i < L->n; i++) {
                     uint32_t r3 = (uint32_t)(fn_rand_at(base, idx + i) >> 32) % 3u;
-                    uint32_t bit = 1u << (i & 31u);
-                    if (r3 == 2u) pos[i >> 5] |= bit;      /* w = r3 - 1 = +1 */
-                    else if (r3 == 0u) neg[i >> 5] |= bit; /* w = -1 */
+                    uint8_t bit = (uint8_t)(1u << (i & 7u));
+                    if (r3 == 2u) pos[i >> 3] |= bit;      /* w = r3 - 1 = +1 */
+                    else if (r3 == 0u) neg[i >> 3] |= bit; /* w = -1 */
                 }
             } else {
                 for (i = 0; i < L->n; i++) {
-                    if (fn_rand_at(base, idx + i) >> 63) row[i >> 5] |= 1u << (i & 31u);
+                    if (fn_rand_at(base, idx + i) >> 63) row[i >> 3] |= (uint8_t)(1u << (i & 7u));
                 }
             }
         }
@@ -134,11 +134,11 @@ flipnet_status fn_model_check(const flipnet_model *model)
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_SHAPE;
         if (l > 0 && L->n != model->layers[l - 1].m) return FLIPNET_E_SHAPE;
-        if (L->wpr != fn_wpr(L->n) || (uint64_t)L->offset != off) return FLIPNET_E_SHAPE;
-        off += (uint64_t)L->m * fn_planes(L->kind) * L->wpr;
+        if (L->bpr != fn_bpr(L->n) || (uint64_t)L->offset != off) return FLIPNET_E_SHAPE;
+        off += fn_layer_bytes(L->kind, L->n, L->m);
         if (off > UINT32_MAX) return FLIPNET_E_SHAPE;
     }
-    if ((uint64_t)model->weight_words != off) return FLIPNET_E_SHAPE;
+    if ((uint64_t)model->weight_bytes != off) return FLIPNET_E_SHAPE;
     if (model->counters != NULL) {
         uint64_t cb = 0;
         for (l = 0; l < model->n_layers; l++)
@@ -164,17 +164,17 @@ int fn_weights_legal(const flipnet_model *model)
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         uint32_t planes = fn_planes(L->kind);
-        uint32_t tail = L->n & 31u;
-        uint32_t pad = tail ? ~((1u << tail) - 1u) : 0u; /* padding bits of the last word */
+        uint32_t tail = L->n & 7u;
+        uint32_t pad = tail ? 0xFFu & ~((1u << tail) - 1u) : 0u; /* padding bits of the last byte */
         for (j = 0; j < L->m; j++) {
-            const uint32_t *row = fn_row(model, L, j);
+            const uint8_t *row = fn_row(model, L, j);
             uint32_t p;
             for (p = 0; p < planes; p++) {
-                if (row[p * L->wpr + L->wpr - 1u] & pad) return 0;
+                if (row[p * L->bpr + L->bpr - 1u] & pad) return 0;
             }
             if (L->kind == FLIPNET_TERNARY) {
-                for (w = 0; w < L->wpr; w++) {
-                    if (row[w] & row[L->wpr + w]) return 0;
+                for (w = 0; w < L->bpr; w++) {
+                    if (row[w] & row[L->bpr + w]) return 0;
                 }
             }
         }
@@ -192,7 +192,7 @@ flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int
     if (layer >= model->n_layers) return FLIPNET_E_ARG;
     L = &model->layers[layer];
     for (j = 0; j < L->m; j++) {
-        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->wpr, w + (size_t)j * L->n);
+        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
     }
     return FLIPNET_OK;
 }
@@ -214,7 +214,7 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
             return FLIPNET_E_ARG;
     }
     for (j = 0; j < L->m; j++) {
-        flipnet_pack_row_ref(fn_row(model, L, j), L->kind, L->n, L->wpr, w + (size_t)j * L->n);
+        flipnet_pack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
     }
     return FLIPNET_OK;
 }

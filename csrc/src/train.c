@@ -38,7 +38,7 @@ static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, 
         for (j = 0; j < m; j++) {                                                                  \
             uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);                 \
             if (cnt == 0) continue;                                                                \
-            flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, wrow);                 \
+            flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);                 \
             for (c = 0; c < cnt; c++) {                                                            \
                 T *restrict gb = g + (size_t)list[c] * n;                                          \
                 const int16_t *restrict w = wrow;                                                  \
@@ -238,7 +238,7 @@ static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint
     int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
     int ternary = L->kind == FLIPNET_TERNARY;
     uint32_t n = L->n;
-    flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
+    flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
     if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
         int16_t *s16 = (int16_t *)mem->N, *a16 = (int16_t *)mem->N + n; /* both fit in N */
         if (hurt && mem->use_afull && 2u * cnt > mem->ucnt) {
@@ -368,13 +368,14 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     /* pass 2: recompute the rows that reach the threshold and apply the changes */
     base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
     for (j = 0; j < m; j++) {
-        uint32_t cnt, *row, *pos, *neg;
+        uint32_t cnt;
+        uint8_t *row, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
         cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
         fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
         row = fn_row(model, L, j);
         pos = row;
-        neg = ternary ? row + L->wpr : row;
+        neg = ternary ? row + L->bpr : row;
         for (i = 0; i < n; i++) {
             int32_t e = fn_e_at(mem, i);
             uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
@@ -383,11 +384,12 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
             thr = fn_key(v) > K ? p_big : p_tie;
             u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
             if (u < thr) {
-                uint32_t bit = 1u << (i & 31u), wd = i >> 5;
+                uint8_t bit = (uint8_t)(1u << (i & 7u));
+                uint32_t wd = i >> 3;
                 if (ternary) {
                     int32_t nw = mem->wrow[i] + (e > 0 ? 1 : -1);
-                    pos[wd] &= ~bit;
-                    neg[wd] &= ~bit;
+                    pos[wd] &= (uint8_t)~bit;
+                    neg[wd] &= (uint8_t)~bit;
                     if (nw > 0) pos[wd] |= bit;
                     else if (nw < 0) neg[wd] |= bit;
                 } else {
@@ -455,7 +457,7 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
                 fn_counter_add(hrow, NULL, mem->P, n, c);
             }
         }
-        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->wpr, mem->wrow);
+        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
         for (i = 0; i < n; i++) {
             int32_t h = hrow[i];
             if (fn_counter_eligible(h, mem->wrow[i], tau, ternary)) {
@@ -490,12 +492,12 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
     for (j = 0; j < m; j++) {
         int8_t *hrow = hl + (size_t)j * n;
-        uint32_t *row, *pos, *neg;
+        uint8_t *row, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
         row = fn_row(model, L, j);
         pos = row;
-        neg = ternary ? row + L->wpr : row;
-        flipnet_unpack_row_s16(row, L->kind, n, L->wpr, mem->wrow);
+        neg = ternary ? row + L->bpr : row;
+        flipnet_unpack_row_s16(row, L->kind, n, L->bpr, mem->wrow);
         for (i = 0; i < n; i++) {
             int32_t h = hrow[i];
             uint64_t thr, u;
@@ -505,11 +507,12 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
             thr = key > K ? p_big : p_tie;
             u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
             if (u < thr) {
-                uint32_t bit = 1u << (i & 31u), wd = i >> 5;
+                uint8_t bit = (uint8_t)(1u << (i & 7u));
+                uint32_t wd = i >> 3;
                 if (ternary) {
                     int32_t nw = mem->wrow[i] + (h > 0 ? 1 : -1);
-                    pos[wd] &= ~bit;
-                    neg[wd] &= ~bit;
+                    pos[wd] &= (uint8_t)~bit;
+                    neg[wd] &= (uint8_t)~bit;
                     if (nw > 0) pos[wd] |= bit;
                     else if (nw < 0) neg[wd] |= bit;
                 } else {

@@ -474,7 +474,9 @@ class Model:
         """Bytes the core needs, as a dict.
 
         ``weight_bytes`` (packed resident weights), ``bits_per_weight`` (weight_bytes * 8 / weights,
-        row padding to 32 bits included), ``counter_bytes`` (training state: the hysteresis
+        padding included: each plane row to whole bytes, each layer to 4 bytes; 2.0 for ternary
+        and 1.0 for binary when the input counts are multiples of 8 and the layers fill whole
+        4-byte words, e.g. 784-256-256-10), ``counter_bytes`` (training state: the hysteresis
         counters, one int8 per weight, 0 without), ``counter_bits_per_weight``,
         ``model_struct_bytes`` (sizeof flipnet_model), ``scratch_train_bytes`` /
         ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes`` (weights + counters +
@@ -485,13 +487,13 @@ class Model:
         batch_size = int(batch_size)
         if not 1 <= batch_size <= MAX_BATCH:
             raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
-        weight_bytes = int(self._m.weight_words) * 4
+        weight_bytes = int(self._m.weight_bytes)
         counter_bytes = int(self._m.counter_bytes)
         layers = []
         for l in range(self.n_layers):
             ly = self._m.layers[l]
             planes = 2 if ly.kind == KINDS["ternary"] else 1
-            lb = int(ly.m) * planes * int(ly.wpr) * 4
+            lb = (int(ly.m) * planes * int(ly.bpr) + 3) // 4 * 4  # rows, layer padded to 4
             nw = int(ly.n) * int(ly.m)
             layers.append({"n": int(ly.n), "m": int(ly.m),
                            "kind": _KIND_NAMES.get(int(ly.kind), int(ly.kind)),

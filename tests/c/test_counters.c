@@ -186,8 +186,9 @@ static void test_args(void)
     uint16_t y[4] = {0, 1, 2, 1};
     void *area = make(&m, 2, sizes, kinds, 1, 1, &bytes), *parea = make(&p, 2, sizes, kinds, 1, 0, &plain);
     void *scratch;
-    /* layout: weights (5 rows x 2 planes + 3 rows x 1 plane words), then 65 -> 68 and 15 -> 16 */
-    CHECK_EQ(plain, 4u * (5u * 2u + 3u * 1u));
+    /* layout: weights (5 rows x 2 planes x 2 bytes = 20, 3 rows x 1 plane x 1 byte = 3 -> 4),
+     * then counters 65 -> 68 and 15 -> 16 */
+    CHECK_EQ(plain, 5u * 2u * 2u + 4u);
     CHECK_EQ(bytes, plain + 68u + 16u);
     CHECK(m.counters == (int8_t *)area + plain && m.counter_bytes == 84u);
     CHECK(p.counters == NULL && p.counter_bytes == 0u);

@@ -51,7 +51,10 @@ static void test_roundtrip(void)
     const uint8_t *mp = NULL;
     flipnet_arch a;
     make_model(&m, &area, 77);
-    wb = m.weight_words * 4u;
+    wb = m.weight_bytes;
+    /* 785 inputs: 99 bytes per plane row; layer 0 33 x 2 x 99 = 6534 -> 6536, layer 1 (binary)
+     * 31 x 1 x 5 = 155 -> 156, layer 2 10 x 2 x 4 = 80 */
+    CHECK_EQ(wb, 6536u + 156u + 80u);
     CHECK_ST(flipnet_file_size(&m, ml, &fs), FLIPNET_OK);
     CHECK_EQ(fs, 64u + 3u * 24u + wb + ml + 4u);
     buf = malloc(fs);
@@ -70,9 +73,11 @@ static void test_roundtrip(void)
     CHECK(fn_rd64(buf + 32) == 77u && buf[40] == 0x08 && buf[47] == 0x01 && buf[48] == 0xA8);
     CHECK_EQ(fn_rd32(buf + 56), wb);
     CHECK(buf[64] == 1 && buf[65] == 7 && fn_rd32(buf + 68) == 785 && fn_rd32(buf + 72) == 33);
-    CHECK(fn_rd32(buf + 76) == 25 && fn_rd32(buf + 80) == 0);
-    CHECK(buf[88] == 2 && buf[89] == 3 && fn_rd32(buf + 88 + 16) == 33u * 2u * 25u);
-    CHECK_EQ(fn_rd32(buf + 136), m.weights[0]);
+    CHECK(fn_rd32(buf + 76) == 99 && fn_rd32(buf + 80) == 0);
+    CHECK(buf[88] == 2 && buf[89] == 3 && fn_rd32(buf + 88 + 12) == 5 && fn_rd32(buf + 88 + 16) == 6536);
+    CHECK(fn_rd32(buf + 112 + 12) == 4 && fn_rd32(buf + 112 + 16) == 6536 + 156);
+    CHECK(memcmp(buf + 136, m.weights, wb) == 0); /* the weight area, byte for byte */
+    CHECK(buf[136 + 6534] == 0 && buf[136 + 6535] == 0 && buf[136 + 6536 + 155] == 0);
     CHECK(memcmp(buf + 136 + wb, meta, ml) == 0);
     CHECK_EQ(fn_rd32(buf + fs - 4u), flipnet_crc32(0, buf, fs - 4u));
 
@@ -97,7 +102,7 @@ static void test_roundtrip(void)
         CHECK(r.n_layers == 3 && memcmp(r.layers, m.layers, sizeof(m.layers[0]) * 3) == 0);
         CHECK(r.rule.vote == 1 && r.rule.filter == 1 && r.rule.margin == 64);
         CHECK(r.seed == 77u && r.steps == m.steps && r.samples == m.samples);
-        CHECK(r.weights == area2 && r.weight_words == m.weight_words);
+        CHECK(r.weights == area2 && r.weight_bytes == m.weight_bytes);
         /* writing the read model gives the same bytes */
         {
             uint8_t *b2 = malloc(fs);
@@ -130,16 +135,21 @@ static void test_roundtrip(void)
         b = m;
         b.layers[2].m = 11;
         CHECK_ST(flipnet_file_write(&b, NULL, 0, buf, fs, &wr), FLIPNET_E_SHAPE);
-        /* a weight with both bits set is refused */
+        /* a weight with both bits set is refused (neg plane of row 0 at byte 99) */
         m.weights[0] |= 1u;
-        m.weights[25] |= 1u;
+        m.weights[99] |= 1u;
         CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
-        m.weights[25] &= ~1u;
-        /* a padding bit is refused: 785 = 24 * 32 + 17, bit 17 of word 24 is padding */
-        m.weights[24] |= 1u << 17;
+        m.weights[99] &= (uint8_t)~1u;
+        /* a padding bit is refused: 785 = 98 * 8 + 1, bit 1 of byte 98 is padding */
+        m.weights[98] |= 1u << 1;
         CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_E_ARG);
-        m.weights[24] &= ~(1u << 17);
+        m.weights[98] &= (uint8_t)~(1u << 1);
+        /* the bytes that round a layer up to 4 are written as 0 whatever the memory holds */
+        m.weights[6535] = 0x5A;
         CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, &wr), FLIPNET_OK);
+        CHECK(buf[136 + 6535] == 0);
+        CHECK_ST(flipnet_file_peek(buf, fs, NULL), FLIPNET_OK);
+        m.weights[6535] = 0;
     }
     /* reader NULLs */
     CHECK_ST(flipnet_file_peek(NULL, fs, &a), FLIPNET_E_NULL);
@@ -237,8 +247,8 @@ static void test_cases(void)
     b = malloc(fs);
     REQUIRE(good && b);
     REQUIRE(flipnet_file_write(&m, (const uint8_t *)"{}", 2, good, fs, NULL) == FLIPNET_OK);
-    /* header: 64, layers 2 x 24 -> weights at 112: layer 0 is 5 rows x 2 planes x 2 words,
-     * layer 1 4 rows x 1 plane x 1 word */
+    /* header: 64, layers 2 x 24 -> weights at 112: layer 0 is 5 rows x 2 planes x 5 bytes
+     * = 50 + 2 zero bytes, layer 1 (at 52) 4 rows x 1 plane x 1 byte; weight_bytes 56 */
 #define CASE(edit, want)                                                                           \
     do {                                                                                           \
         memcpy(b, good, fs);                                                                       \
@@ -264,7 +274,8 @@ static void test_cases(void)
     CASE(fn_wr32(b + 24, 0xFFFFFFFFu), FLIPNET_E_FMT_VALUE); /* margin -1 */
     CASE(fn_wr32(b + 28, 3), FLIPNET_E_FMT_TRUNCATED);       /* meta longer than the file */
     CASE(fn_wr32(b + 28, 1), FLIPNET_E_FMT_SIZE);            /* bytes left over */
-    CASE(fn_wr32(b + 56, 4 * 28), FLIPNET_E_FMT_SIZE);
+    CASE(fn_wr32(b + 56, 60), FLIPNET_E_FMT_SIZE);
+    CASE(fn_wr32(b + 56, 54), FLIPNET_E_FMT_SIZE);           /* rows only, layer 0 not rounded */
     CASE(b[60] = 31, FLIPNET_OK);            /* counter_shift */
     CASE(b[60] = 32, FLIPNET_E_FMT_VALUE);
     CASE(b[61] = 1, FLIPNET_E_FMT_VALUE);    /* counter_threshold without counters */
@@ -279,21 +290,28 @@ static void test_cases(void)
     CASE(fn_wr32(b + 84, 1), FLIPNET_E_FMT_VALUE);
     CASE(fn_wr32(b + 68, 0), FLIPNET_E_FMT_SIZE);       /* n = 0 */
     CASE(fn_wr32(b + 68, 65536), FLIPNET_E_FMT_SIZE);   /* n too wide */
-    CASE(fn_wr32(b + 68, 32), FLIPNET_E_FMT_SIZE);      /* n: wpr no longer matches */
-    CASE(fn_wr32(b + 68, 34), FLIPNET_OK);              /* n = 34: same wpr, padding bit 33 is 0 */
+    CASE(fn_wr32(b + 68, 32), FLIPNET_E_FMT_SIZE);      /* n: bpr no longer matches */
+    CASE(fn_wr32(b + 68, 40), FLIPNET_OK);              /* n = 40: same bpr, bits 33..39 are 0 */
     CASE(fn_wr32(b + 72, 6), FLIPNET_E_FMT_SIZE);       /* m: chain to layer 1 broken */
-    CASE(fn_wr32(b + 76, 3), FLIPNET_E_FMT_SIZE);       /* wpr */
+    CASE(fn_wr32(b + 76, 2), FLIPNET_E_FMT_SIZE);       /* bpr (2: the old words per row) */
+    CASE(fn_wr32(b + 76, 4), FLIPNET_E_FMT_SIZE);
     CASE(fn_wr32(b + 80, 1), FLIPNET_E_FMT_SIZE);       /* offset of layer 0 */
-    CASE(fn_wr32(b + 88 + 16, 19), FLIPNET_E_FMT_SIZE); /* offset of layer 1 */
+    CASE(fn_wr32(b + 88 + 16, 50), FLIPNET_E_FMT_SIZE); /* offset of layer 1, not rounded to 4 */
+    CASE(fn_wr32(b + 88 + 16, 56), FLIPNET_E_FMT_SIZE);
+    CASE(fn_wr32(b + 88 + 12, 4), FLIPNET_E_FMT_SIZE);  /* bpr of layer 1 */
     CASE(fn_wr32(b + 88 + 4, 6), FLIPNET_E_FMT_SIZE);   /* layer 1 n != layer 0 m */
     CASE(b[88] = 1, FLIPNET_E_FMT_SIZE);                /* layer 1 ternary: weight_bytes wrong */
-    CASE(fn_wr32(b + 112, 1u), FLIPNET_OK);             /* pos bit 0 of row 0 */
-    CASE(b[112 + 8] |= 1u, FLIPNET_E_FMT_VALUE);        /* ternary pos and neg of weight 0 */
+    CASE(b[112] = 1u, FLIPNET_OK);                      /* pos bits 0..7 of row 0: only 0 */
+    CASE(b[112 + 5] |= 1u, FLIPNET_E_FMT_VALUE);        /* ternary pos and neg of weight 0 */
+    CASE((b[112 + 4] = 1u, b[112 + 9] = 0u), FLIPNET_OK); /* input 32 = +1 */
     CASE(b[112 + 4] |= 2u, FLIPNET_E_FMT_VALUE);        /* padding bit 33 of the pos plane */
-    CASE(b[112 + 12] |= 0x80u, FLIPNET_E_FMT_VALUE);    /* padding bit of the neg plane */
-    CASE(b[112 + 80] ^= 0x10u, FLIPNET_OK);             /* binary row 0, input 4 (n = 5) */
-    CASE(b[112 + 80] |= 0x20u, FLIPNET_E_FMT_VALUE);    /* binary row 0, padding bit 5 */
-    CASE(b[112 + 92] |= 0x80u, FLIPNET_E_FMT_VALUE);    /* binary row 3, padding bit 7 */
+    CASE(b[112 + 9] |= 0x80u, FLIPNET_E_FMT_VALUE);     /* padding bit 39 of the neg plane */
+    CASE(b[112 + 49] |= 0x04u, FLIPNET_E_FMT_VALUE);    /* row 4, neg plane, padding bit 34 */
+    CASE(b[112 + 50] = 1u, FLIPNET_E_FMT_VALUE);        /* layer 0's padding bytes 50, 51 */
+    CASE(b[112 + 51] = 0x80u, FLIPNET_E_FMT_VALUE);
+    CASE(b[112 + 52] ^= 0x10u, FLIPNET_OK);             /* binary row 0, input 4 (n = 5) */
+    CASE(b[112 + 52] |= 0x20u, FLIPNET_E_FMT_VALUE);    /* binary row 0, padding bit 5 */
+    CASE(b[112 + 55] |= 0x80u, FLIPNET_E_FMT_VALUE);    /* binary row 3, padding bit 7 */
 #undef CASE
     memcpy(b, good, fs);
     b[fs - 1u] ^= 1u;
@@ -321,7 +339,7 @@ static void *counters_model(flipnet_model *model, uint32_t n_layers, const uint3
     w = malloc(bytes);
     REQUIRE(w != NULL);
     REQUIRE(flipnet_model_init(model, &arch, w, bytes, seed) == FLIPNET_OK);
-    REQUIRE(model->counters == (int8_t *)w + model->weight_words * 4u);
+    REQUIRE(model->counters == (int8_t *)w + model->weight_bytes);
     for (l = 0; l < n_layers; l++) {
         size_t cnt = (size_t)sizes[l] * sizes[l + 1u];
         int8_t *h = malloc(cnt);
@@ -349,7 +367,8 @@ static void test_counters_file(void)
     size_t mb = 0;
     flipnet_arch a;
     area = counters_model(&m, 3, sizes, kinds, 21);
-    wb = m.weight_words * 4u;
+    wb = m.weight_bytes;
+    CHECK_EQ(wb, 5u * 2u * 5u + 2u + 3u * 1u * 1u + 1u + 2u * 2u * 1u); /* 52 + 4 + 4 */
     CHECK_EQ(m.counter_bytes, 168u + 16u + 8u);
     cb = m.counter_bytes;
     CHECK_ST(flipnet_file_size(&m, 2, &fs), FLIPNET_OK);

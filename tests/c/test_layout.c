@@ -10,15 +10,23 @@ static void test_sizes(void)
     a.n_layers = 3;
     a.sizes[0] = 784; a.sizes[1] = 256; a.sizes[2] = 256; a.sizes[3] = 10;
     a.kinds[0] = a.kinds[1] = a.kinds[2] = FLIPNET_TERNARY;
+    /* rows padded to bytes only: exactly 2 bits per ternary weight (784 = 98 * 8) */
     CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
-    CHECK_EQ(bytes, 4u * (256u * 2u * 25u + 256u * 2u * 8u + 10u * 2u * 8u));
+    CHECK_EQ(bytes, 256u * 2u * 98u + 256u * 2u * 32u + 10u * 2u * 32u);
+    CHECK_EQ(bytes * 8u, 2u * (784u * 256u + 256u * 256u + 256u * 10u));
     a.kinds[1] = FLIPNET_BINARY;
     CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
-    CHECK_EQ(bytes, 4u * (256u * 2u * 25u + 256u * 1u * 8u + 10u * 2u * 8u));
+    CHECK_EQ(bytes, 256u * 2u * 98u + 256u * 1u * 32u + 10u * 2u * 32u);
     /* 784-128-10 ternary: the microcontroller model, about 25 KB of packed weights */
     a.n_layers = 2; a.sizes[1] = 128; a.sizes[2] = 10; a.kinds[1] = FLIPNET_TERNARY;
     CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
-    CHECK_EQ(bytes, 4u * (128u * 2u * 25u + 10u * 2u * 4u));
+    CHECK_EQ(bytes, 128u * 2u * 98u + 10u * 2u * 16u);
+    CHECK_EQ(bytes, 25408u);
+    /* each layer's area is rounded up to 4 bytes: 9-3-2, 3 x 2 x 2 = 12, 2 x 1 x 1 = 2 -> 4 */
+    a.sizes[0] = 9; a.sizes[1] = 3; a.sizes[2] = 2; a.kinds[1] = FLIPNET_BINARY;
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_OK);
+    CHECK_EQ(bytes, 12u + 4u);
+    a.sizes[0] = 784; a.sizes[1] = 128; a.sizes[2] = 10; a.kinds[1] = FLIPNET_TERNARY;
     /* statuses */
     CHECK_ST(flipnet_model_size(NULL, &bytes), FLIPNET_E_NULL);
     CHECK_ST(flipnet_model_size(&a, NULL), FLIPNET_E_NULL);
@@ -57,27 +65,45 @@ static void test_init_status(void)
     CHECK_ST(flipnet_model_init(&m, &a, NULL, bytes, 1), FLIPNET_E_NULL);
     CHECK_ST(flipnet_model_init(&m, &a, (uint8_t *)w + 2, bytes, 1), FLIPNET_E_ALIGN);
     CHECK_ST(flipnet_model_init(&m, &a, w, bytes - 1u, 1), FLIPNET_E_NOMEM);
+    memset(w, 0xA5, bytes); /* init clears every padding bit and byte */
     CHECK_ST(flipnet_model_init(&m, &a, w, bytes, 1), FLIPNET_OK);
-    CHECK_EQ(m.weight_words * 4u, bytes);
-    CHECK_EQ(m.layers[0].wpr, 2);
-    CHECK_EQ(m.layers[1].offset, 7u * 2u * 2u);
+    /* layer 0: 7 rows x 2 planes x 5 bytes = 70 -> 72; layer 1: 3 rows x 1 plane x 1 byte -> 4 */
+    CHECK_EQ(bytes, 72u + 4u);
+    CHECK_EQ(m.weight_bytes, bytes);
+    CHECK(m.weights == (uint8_t *)w);
+    CHECK_EQ(m.layers[0].bpr, 5);
+    CHECK_EQ(m.layers[0].offset, 0);
+    CHECK_EQ(m.layers[1].bpr, 1);
+    CHECK_EQ(m.layers[1].offset, 72u);
+    {
+        const uint8_t *wb = (const uint8_t *)w;
+        uint32_t j;
+        CHECK(wb[70] == 0 && wb[71] == 0 && wb[75] == 0); /* layer padding bytes */
+        for (j = 0; j < 7u; j++) {                      /* inputs 33..39 of both planes */
+            CHECK((wb[j * 10u + 4u] & 0xFEu) == 0 && (wb[j * 10u + 9u] & 0xFEu) == 0);
+        }
+        for (j = 0; j < 3u; j++) CHECK((wb[72u + j] & 0x80u) == 0); /* input 7 of n = 7 */
+        CHECK(fn_weights_legal(&m));
+    }
     /* model checks used by every call */
     {
         flipnet_model b = m;
         int8_t out[33 * 7];
         b.weights = NULL;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_NULL);
-        b = m; b.weights = (uint32_t *)((uint8_t *)w + 2);
+        b = m; b.weights = (uint8_t *)w + 2;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_ALIGN);
         b = m; b.n_layers = 0;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
         b = m; b.layers[1].n = 6;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
-        b = m; b.layers[0].wpr = 1;
+        b = m; b.layers[0].bpr = 2; /* the old 32-bit words per row */
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
-        b = m; b.layers[1].offset += 1u;
+        b = m; b.layers[1].offset = 70u; /* not rounded up to 4 */
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
-        b = m; b.weight_words += 1u;
+        b = m; b.weight_bytes += 4u;
+        CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
+        b = m; b.weight_bytes -= 1u;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_SHAPE);
         b = m; b.layers[0].kind = 7;
         CHECK_ST(flipnet_layer_get(&b, 0, out), FLIPNET_E_ARG);
@@ -125,16 +151,17 @@ static void test_roundtrip(void)
                 memset(r, 9, count);
                 CHECK_ST(flipnet_layer_get(&model, 0, r), FLIPNET_OK);
                 if (memcmp(w, r, count) != 0) ok = 0;
-                /* packed form: bit i of the row planes, padding 0 */
+                /* packed form: bit i % 8 of byte i / 8 of the row planes, padding 0 */
                 for (i = 0; i < count; i++) {
-                    uint32_t j = (uint32_t)(i / n), ii = (uint32_t)(i % n);
-                    const uint32_t *row = model.weights + (size_t)j * fn_planes((uint8_t)kind) * model.layers[0].wpr;
-                    uint32_t bit = 1u << (ii & 31u);
+                    uint32_t j = (uint32_t)(i / n), ii = (uint32_t)(i % n), bpr = model.layers[0].bpr;
+                    const uint8_t *row = model.weights + (size_t)j * fn_planes((uint8_t)kind) * bpr;
+                    uint32_t bit = 1u << (ii & 7u);
+                    if (bpr != (n + 7u) / 8u) ok = 0;
                     if (kind == FLIPNET_TERNARY) {
-                        int v = ((row[ii >> 5] & bit) ? 1 : 0) - ((row[model.layers[0].wpr + (ii >> 5)] & bit) ? 1 : 0);
+                        int v = ((row[ii >> 3] & bit) ? 1 : 0) - ((row[bpr + (ii >> 3)] & bit) ? 1 : 0);
                         if (v != w[i]) ok = 0;
                     } else {
-                        if (((row[ii >> 5] & bit) ? -1 : 1) != w[i]) ok = 0;
+                        if (((row[ii >> 3] & bit) ? -1 : 1) != w[i]) ok = 0;
                     }
                 }
                 CHECK(fn_weights_legal(&model));
@@ -167,30 +194,41 @@ static void test_roundtrip(void)
     }
 }
 
-/* The int16 unpack used by the kernels equals the reference int8 unpack. */
+/* The int16 unpack used by the kernels equals the reference int8 unpack; rows start at any
+ * byte and end exactly at the end of a malloc'd block, so ASan catches a read past the row. */
 static void test_unpack_kernels(void)
 {
-    const uint32_t widths[] = {1, 5, 31, 32, 33, 64, 100, 785};
+    const uint32_t widths[] = {1, 5, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 40, 63, 64, 65, 100, 785};
     size_t wi, i;
-    uint32_t row[2 * 25];
     int8_t w8[800];
     int16_t w16[800];
     int ok = 1;
     for (wi = 0; wi < sizeof(widths) / sizeof(widths[0]); wi++) {
-        uint32_t n = widths[wi], wpr = fn_wpr(n), c, kind;
+        uint32_t n = widths[wi], bpr = fn_bpr(n), c, kind;
         for (kind = FLIPNET_TERNARY; kind <= FLIPNET_BINARY; kind++) {
             for (c = 0; c < 4; c++) {
                 int8_t src[800];
+                size_t rb = (size_t)fn_planes((uint8_t)kind) * bpr;
+                uint8_t *blk = malloc(rb + c), *row = blk + c; /* c: misalignment 0..3 */
+                REQUIRE(blk != NULL);
                 for (i = 0; i < n; i++) {
                     uint32_t u = (uint32_t)(flipnet_rand(c, 5, i) >> 40);
                     src[i] = kind == FLIPNET_TERNARY ? (int8_t)((int)(u % 3u) - 1) : (u & 1u ? 1 : -1);
                 }
-                flipnet_pack_row_ref(row, (uint8_t)kind, n, wpr, src);
-                flipnet_unpack_row_ref(row, (uint8_t)kind, n, wpr, w8);
-                flipnet_unpack_row_s16(row, (uint8_t)kind, n, wpr, w16);
+                memset(row, 0xFF, rb);
+                flipnet_pack_row_ref(row, (uint8_t)kind, n, bpr, src);
+                if (n % 8u != 0) { /* padding bits of the last byte of each plane are 0 */
+                    uint32_t p;
+                    for (p = 0; p < fn_planes((uint8_t)kind); p++) {
+                        if (row[p * bpr + bpr - 1u] >> (n % 8u)) ok = 0;
+                    }
+                }
+                flipnet_unpack_row_ref(row, (uint8_t)kind, n, bpr, w8);
+                flipnet_unpack_row_s16(row, (uint8_t)kind, n, bpr, w16);
                 for (i = 0; i < n; i++) {
                     if (w8[i] != src[i] || w16[i] != src[i]) ok = 0;
                 }
+                free(blk);
             }
         }
     }

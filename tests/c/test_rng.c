@@ -128,10 +128,10 @@ static void test_init_distribution(void)
     }
     /* same seed: identical; other seed: different */
     w2 = fn_test_model(&m2, 2, sizes, kinds, 99);
-    CHECK(memcmp(w1, w2, m1.weight_words * 4u) == 0);
+    CHECK(memcmp(w1, w2, m1.weight_bytes) == 0);
     free(w2);
     w2 = fn_test_model(&m2, 2, sizes, kinds, 100);
-    CHECK(memcmp(w1, w2, m1.weight_words * 4u) != 0);
+    CHECK(memcmp(w1, w2, m1.weight_bytes) != 0);
     CHECK_EQ(m1.layers[0].shift, 0);
     CHECK_EQ(m1.rule.vote, FLIPNET_VOTE_SIGN);
     CHECK_EQ(m1.rule.filter, FLIPNET_FILTER_HURT);

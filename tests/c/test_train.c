@@ -222,7 +222,7 @@ static void test_vs_naive(void)
                         sc.clipped[l] != sn.clipped[l])
                         all_ok = 0;
                 }
-                if (memcmp(ac, an, mc.weight_words * 4u) != 0) all_ok = 0;
+                if (memcmp(ac, an, mc.weight_bytes) != 0) all_ok = 0;
                 if (mc.steps != mn.steps || mc.samples != mn.samples) all_ok = 0;
             }
             free(x);
@@ -271,7 +271,7 @@ static void test_wide_batch(void)
         for (l = 0; l < 2; l++) {
             if (sc.changes[l] != sn.changes[l] || sc.eligible[l] != sn.eligible[l]) all_ok = 0;
         }
-        if (memcmp(ac, an, mc.weight_words * 4u) != 0) all_ok = 0;
+        if (memcmp(ac, an, mc.weight_bytes) != 0) all_ok = 0;
         free(x);
         free(y);
         free(scratch);
@@ -309,7 +309,7 @@ static void test_wide_batch(void)
             CHECK_EQ(sc.eligible[l], sn.eligible[l]);
         }
         CHECK(sc.eligible[0] > 0);
-        CHECK(memcmp(ac, an, mc.weight_words * 4u) == 0);
+        CHECK(memcmp(ac, an, mc.weight_bytes) == 0);
         free(scratch);
         free(ac);
         free(an);
@@ -390,7 +390,7 @@ static void test_invariants(void)
     flipnet_model m, m2;
     void *area = fn_test_model(&m, 2, sizes, kinds, 9), *area2, *copy;
     uint32_t B = 20, l, step;
-    size_t sb = 0, wb = m.weight_words * 4u;
+    size_t sb = 0, wb = m.weight_bytes;
     void *scratch = fn_test_scratch(&m, B, 1, &sb);
     int8_t x[20 * 50];
     uint16_t y[20];
@@ -467,7 +467,7 @@ static void test_status(void)
     const uint8_t kinds[] = {FLIPNET_TERNARY, FLIPNET_BINARY};
     flipnet_model m, bad;
     void *area = fn_test_model(&m, 2, sizes, kinds, 1), *copy;
-    size_t sb = 0, sbf = 0, wb = m.weight_words * 4u;
+    size_t sb = 0, sbf = 0, wb = m.weight_bytes;
     uint8_t *scratch = fn_test_scratch(&m, 4, 1, &sb);
     int8_t x[48];
     uint16_t y[4] = {0, 1, 2, 0};
@@ -506,7 +506,7 @@ static void test_status(void)
     CHECK_ST(flipnet_train_step(&bad, x, y, 4, &pr, &s, scratch, sb), FLIPNET_E_ARG);
     bad = m; bad.rule.margin = -1;
     CHECK_ST(flipnet_train_step(&bad, x, y, 4, &pr, &s, scratch, sb), FLIPNET_E_ARG);
-    bad = m; bad.layers[1].m = 4;
+    bad = m; bad.layers[1].m = 5; /* 5 rows need 8 bytes, weight_bytes says 4 (m = 4 would fit) */
     CHECK_ST(flipnet_train_step(&bad, x, y, 4, &pr, &s, scratch, sb), FLIPNET_E_SHAPE);
     y[3] = 3;
     CHECK_ST(flipnet_train_step(&m, x, y, 4, &pr, &s, scratch, sb), FLIPNET_E_LABEL);

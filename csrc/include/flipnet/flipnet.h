@@ -97,16 +97,20 @@ typedef struct {
     uint16_t reserved;
     uint32_t n;         /* inputs */
     uint32_t m;         /* outputs (rows) */
-    uint32_t wpr;       /* 32-bit words per bit plane per row = ceil(n / 32) */
-    uint32_t offset;    /* offset of this layer's rows in the weight area, in 32-bit words */
+    uint32_t bpr;       /* bytes per bit plane per row = ceil(n / 8) */
+    uint32_t offset;    /* byte offset of this layer's rows in the weight area (a multiple of 4) */
 } flipnet_layer;
 
 /*
- * Weight layout (packed, resident): for layer l, output row j (0..m-1) occupies
- * planes * wpr words starting at offset + j * planes * wpr:
- *   ternary: [pos plane: wpr words][neg plane: wpr words]; w = pos - neg, never both set
- *   binary:  [neg plane: wpr words];                       w = neg ? -1 : +1
- * Input i of the row is bit (i % 32) of word (i / 32) of a plane; padding bits are 0.
+ * Weight layout (packed, resident, bytes): for layer l, output row j (0..m-1) occupies
+ * planes * bpr bytes starting at byte offset + j * planes * bpr:
+ *   ternary: [pos plane: bpr bytes][neg plane: bpr bytes]; w = pos - neg, never both set
+ *   binary:  [neg plane: bpr bytes];                       w = neg ? -1 : +1
+ * Input i of the row is bit (i % 8) of byte (i / 8) of a plane; padding bits are 0.
+ * Each layer's m * planes * bpr bytes are followed by 0..3 zero bytes, so the next layer
+ * starts 4-byte aligned: offset of layer l = sum_{l' < l} round_up(m * planes * bpr, 4).
+ * That is 2 bits per ternary / 1 bit per binary weight, plus < 8 padding bits per plane row
+ * (none when n is a multiple of 8) and < 4 bytes per layer.
  */
 typedef struct {
     uint32_t n_layers;
@@ -115,8 +119,8 @@ typedef struct {
     uint64_t seed;       /* seed of the counter-based RNG */
     uint64_t steps;      /* training steps taken (the RNG counter of the next step) */
     uint64_t samples;    /* training samples seen */
-    uint32_t *weights;   /* caller's weight area */
-    size_t weight_words; /* 32-bit words used by the weights */
+    uint8_t *weights;    /* caller's weight area (4-byte aligned) */
+    size_t weight_bytes; /* bytes used by the packed weights (a multiple of 4) */
     int8_t *counters;    /* hysteresis counters (arch.counters, rule.md 7.1), NULL without:
                             right after the packed weights in the weight area; layer l's m*n
                             int8 (row-major, like flipnet_layer_get) start at byte
@@ -129,7 +133,7 @@ typedef struct {
 uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* ---- sizes and setup ------------------------------------------------------------------ */
-/* Bytes of the weight area for an architecture: the packed weights (4 * words), then with
+/* Bytes of the weight area for an architecture: the packed weights (weight_bytes), then with
  * arch->counters = 1 one int8 counter per weight (each layer's n*m rounded up to 4 bytes). */
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
 
