@@ -78,7 +78,7 @@ def test_info_ping_stats(dev):
 
 def test_configure_reports_ram_plan(dev):
     plan = dev.configure(ARCH, "ternary", seed=1, batch=8)
-    assert plan["weight_bytes"] == 128 * 2 * 25 * 4 + 10 * 2 * 4 * 4
+    assert plan["weight_bytes"] == 128 * 2 * 98 + 10 * 2 * 16  # bytes per plane row: ceil(n / 8)
     assert plan["arena_used"] <= plan["arena_bytes"]
     assert dev.stats()["configured"]
 
