@@ -45,6 +45,7 @@ static uint32_t cache_seq, cache_crc;
 
 /* ---- model state ---------------------------------------------------------------------- */
 static flipnet_model model;
+static flipnet_arch cur_arch;   /* architecture of the live model */
 static uint8_t configured;
 static uint32_t batch_max;   /* batch the scratch is sized for */
 static uint32_t w_bytes, s_bytes, f_bytes, work_bytes;
@@ -168,40 +169,9 @@ static void send_nak(int status)
     send_cobs(f, MIN_FRAME);
 }
 
-/* ---- model layout without touching the weights ---------------------------------------- */
-/* Describe arch in m (documented layout of flipnet.h) so that size queries can be asked
- * before the current model is replaced. Returns 0 or a core status. */
-static int layout_only(flipnet_model *m, const flipnet_arch *a)
-{
-    uint32_t l, off = 0;
-    size_t bytes;
-    int st = flipnet_model_size(a, &bytes);
-    if (st != FLIPNET_OK) return st;
-    memset(m, 0, sizeof(*m));
-    m->n_layers = a->n_layers;
-    for (l = 0; l < a->n_layers; l++) {
-        flipnet_layer *L = &m->layers[l];
-        uint32_t planes = a->kinds[l] == FLIPNET_BINARY ? 1u : 2u;
-        L->kind = a->kinds[l];
-        L->n = a->sizes[l];
-        L->m = a->sizes[l + 1];
-        L->wpr = (L->n + 31u) / 32u;
-        L->offset = off;
-        off += L->m * planes * L->wpr;
-    }
-    m->weights = arena_words;
-    m->weight_words = off;
-#if FW_CORE_MODEL_COUNTERS
-    if (a->counters) { /* int8 counters after the packed weights (flipnet.h) */
-        m->counters = (int8_t *)(void *)(arena_words + off);
-        m->counter_bytes = bytes - (size_t)off * 4u;
-    }
-#else
-    if (a->counters) return FLIPNET_E_ARG; /* this core has no per-weight counters */
-#endif
-    return FLIPNET_OK;
-}
+static void forget_model(void);
 
+/* ---- RAM planning (public core API only: no knowledge of the weight layout) ----------- */
 static const char *meta_json(uint32_t *len)
 {
     static char buf[64];
@@ -217,36 +187,48 @@ static const char *meta_json(uint32_t *len)
     return buf;
 }
 
-/* RAM plan for a model laid out in m with batch b: weights, scratch, file, total (bytes).
- * Overflow-proof on 32-bit targets: the weight area is computed in 64 bits from the word
- * count (exact: at most 8 * 65535 * 2 * 2048 words) and a model whose weights alone exceed
- * the arena is refused before the core's size_t size queries are asked. */
-static int plan(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, uint32_t *f,
+/* Bytes of the weight area of arch (flipnet_model_size: packed weights + counters). */
+static int weight_area(const flipnet_arch *a, uint32_t *ws)
+{
+    size_t bytes = 0;
+    int st = flipnet_model_size(a, &bytes);
+    if (st != FLIPNET_OK) return st;
+    *ws = bytes > FW_ARENA_BYTES ? FW_ARENA_BYTES + 4u : (uint32_t)bytes; /* > arena: too big */
+    return FLIPNET_OK;
+}
+
+/* Scratch and file bytes of a laid-out model m for batch b; total = ws + max(both). */
+static int plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, uint32_t *f,
                 uint64_t *total)
 {
-    uint64_t ws = (uint64_t)m->weight_words * 4u;
     size_t ss = 0, fs = 0;
     uint32_t meta_len;
-    int st;
-#if FW_CORE_MODEL_COUNTERS
-    ws += m->counter_bytes;
-#endif
-    if (ws > FW_ARENA_BYTES) {
-        *w = *s = *f = 0;
-        *total = ws;
-        return FLIPNET_OK;
-    }
-    st = flipnet_scratch_size(m, b, 1, &ss);
+    int st = flipnet_scratch_size(m, b, 1, &ss);
     if (st != FLIPNET_OK) return st;
     (void)meta_json(&meta_len);
     st = flipnet_file_size(m, meta_len, &fs);
     if (st != FLIPNET_OK) return st;
     ss = (ss + 3u) & ~(size_t)3u;
-    *w = (uint32_t)ws;
-    *s = (uint32_t)ss;
-    *f = (uint32_t)fs;
-    *total = ws + (uint64_t)(ss > fs ? ss : fs);
+    *s = ss > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)ss;
+    *f = fs > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)fs;
+    *total = (uint64_t)ws + (uint64_t)(*s > *f ? *s : *f);
     return FLIPNET_OK;
+}
+
+/* Largest TRAIN frame for batch b: header, k/p, table, labels, 8-bit inputs, CRC. */
+static uint64_t frame_need(uint32_t n0, uint32_t L, uint32_t b)
+{
+    return (uint64_t)MIN_FRAME + 4u + 8u * L + 16u + 2u * b + (uint64_t)b * n0;
+}
+
+/* Where a candidate model of ws bytes is laid out for the size queries: as high as possible
+ * below `top` without touching the live weights [0, w_bytes), so that a refusal leaves the
+ * live model intact; 0 when there is no such room (the live model is then given up). */
+static uint32_t trial_offset(uint32_t ws, uint32_t top)
+{
+    uint32_t live = configured ? w_bytes : 0u;
+    if (ws <= top && ((top - ws) & ~3u) >= live) return (top - ws) & ~3u;
+    return 0;
 }
 
 static uint8_t *work(void) { return ARENA + w_bytes; }
@@ -259,28 +241,75 @@ static void reset_counters(void)
 }
 
 /* ---- INFO ----------------------------------------------------------------------------- */
-static uint32_t largest_hidden(void)
+static uint32_t largest_h; /* computed once at boot, before any model exists */
+
+static void arch_784_h_10(flipnet_arch *a, uint32_t h)
 {
-    /* largest H with a ternary 784-H-10 model training at batch 8 in the arena */
-    uint32_t lo = 0, hi = FLIPNET_MAX_WIDTH;
+    memset(a, 0, sizeof(*a));
+    a->n_layers = 2;
+    a->sizes[0] = 784;
+    a->sizes[1] = h;
+    a->sizes[2] = 10;
+    a->kinds[0] = a->kinds[1] = FLIPNET_TERNARY;
+}
+
+/* Does a ternary 784-h-10 model train at batch 8 in the arena? Lays it out at the arena
+ * base (only called while no model is live). */
+static int fits_784_h_10(uint32_t h)
+{
+    flipnet_arch a;
+    flipnet_model m;
+    uint32_t ws, s, f;
+    uint64_t total;
+    arch_784_h_10(&a, h);
+    if (weight_area(&a, &ws) != FLIPNET_OK || ws > FW_ARENA_BYTES) return 0;
+    if (flipnet_model_init(&m, &a, arena_words, ws, 1) != FLIPNET_OK) return 0;
+    if (plan(&m, ws, 8, &s, &f, &total) != FLIPNET_OK) return 0;
+    return total <= FW_ARENA_BYTES;
+}
+
+/* Scratch and file bytes of 784-h-10 at batch 8, from a layout at the arena base. */
+static int sizes_784_h_10(uint32_t h, uint32_t *ws, uint32_t *s, uint32_t *f)
+{
+    flipnet_arch a;
+    flipnet_model m;
+    uint64_t total;
+    arch_784_h_10(&a, h);
+    if (weight_area(&a, ws) != FLIPNET_OK || *ws > FW_ARENA_BYTES) return -1;
+    if (flipnet_model_init(&m, &a, arena_words, *ws, 1) != FLIPNET_OK) return -1;
+    return plan(&m, *ws, 8, s, f, &total) == FLIPNET_OK ? 0 : -1;
+}
+
+static uint32_t ws_784_h_10(uint32_t h)
+{
+    flipnet_arch a;
+    uint32_t ws;
+    arch_784_h_10(&a, h);
+    return weight_area(&a, &ws) == FLIPNET_OK ? ws : FW_ARENA_BYTES + 4u;
+}
+
+static void compute_largest_hidden(void)
+{
+    /* the scratch grows about linearly with h and the file is the weights plus a constant:
+     * estimate both from two small layouts (cheap), pick the largest h whose exact weight
+     * area + estimate fits, then confirm with real layouts around it (a few at most) */
+    uint32_t w1, s1, f1, w2, s2, f2, lo = 0, hi = FLIPNET_MAX_WIDTH, h, n;
+    largest_h = 0;
+    if (sizes_784_h_10(8, &w1, &s1, &f1) != 0 || sizes_784_h_10(16, &w2, &s2, &f2) != 0) return;
     while (lo < hi) {
-        uint32_t mid = lo + (hi - lo + 1u) / 2u, w, s, f;
-        uint64_t t;
-        flipnet_arch a;
-        flipnet_model m;
-        memset(&a, 0, sizeof(a));
-        a.n_layers = 2;
-        a.sizes[0] = 784;
-        a.sizes[1] = mid;
-        a.sizes[2] = 10;
-        a.kinds[0] = a.kinds[1] = FLIPNET_TERNARY;
-        if (layout_only(&m, &a) == FLIPNET_OK && plan(&m, 8, &w, &s, &f, &t) == FLIPNET_OK &&
-            t <= FW_ARENA_BYTES)
+        uint32_t mid = lo + (hi - lo + 1u) / 2u, ws = ws_784_h_10(mid);
+        uint64_t se = s2 + (s2 > s1 ? (uint64_t)(s2 - s1) * (mid > 16u ? mid - 16u : 0u) / 8u
+                                    : 0u);
+        uint64_t fe = (uint64_t)ws + (f2 - w2);
+        if ((uint64_t)ws + (se > fe ? se : fe) <= FW_ARENA_BYTES)
             lo = mid;
         else
             hi = mid - 1u;
     }
-    return lo;
+    h = lo;
+    for (n = 0; h > 0 && !fits_784_h_10(h) && n < 64u; n++) h--;
+    for (n = 0; h < FLIPNET_MAX_WIDTH && fits_784_h_10(h + 1u) && n < 64u; n++) h++;
+    largest_h = fits_784_h_10(h) ? h : 0u;
 }
 
 static void cmd_info(void)
@@ -299,7 +328,7 @@ static void cmd_info(void)
     put16(FW_MAX_BATCH);
     put8(FLIPNET_MAX_LAYERS);
     put8(configured ? 1u : 0u);
-    put32(largest_hidden());
+    put32(largest_h);
     for (i = 0; i < 16u; i++) {
         uint8_t c = (uint8_t)(*name ? *name++ : 0);
         put8(i == 15u ? 0u : c);
@@ -307,36 +336,9 @@ static void cmd_info(void)
 }
 
 /* ---- CONFIGURE / LOAD ------------------------------------------------------------------ */
-static uint32_t frame_need(const flipnet_model *m, uint32_t b)
+static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uint32_t f)
 {
-    /* largest TRAIN frame for batch b: header, k/p, table, labels, 8-bit inputs, CRC */
-    return MIN_FRAME + 4u + 8u * m->n_layers + 16u + 2u * b + b * m->layers[0].n;
-}
-
-static int check_fit(const flipnet_model *m, uint32_t b, uint32_t *w, uint32_t *s, uint32_t *f)
-{
-    uint64_t total;
-    uint32_t need;
-    int st = plan(m, b, w, s, f, &total);
-    if (st != FLIPNET_OK) {
-        reply_error(st, 0, 0);
-        return -1;
-    }
-    if (total > FW_ARENA_BYTES) {
-        reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
-                    FW_ARENA_BYTES);
-        return -1;
-    }
-    need = frame_need(m, b);
-    if (need > FW_MAX_FRAME) {
-        reply_error(FW_E_NOMEM, need, FW_MAX_FRAME);
-        return -1;
-    }
-    return 0;
-}
-
-static void adopt(uint32_t b, uint32_t w, uint32_t s, uint32_t f)
-{
+    cur_arch = *a;
     batch_max = b;
     w_bytes = w;
     s_bytes = s;
@@ -347,14 +349,63 @@ static void adopt(uint32_t b, uint32_t w, uint32_t s, uint32_t f)
     reset_counters();
 }
 
+/* Checks that need no layout: weights and the largest TRAIN frame fit. */
+static int check_static(const flipnet_arch *a, uint32_t b, uint32_t *ws)
+{
+    uint64_t need;
+    int st = weight_area(a, ws);
+    if (st != FLIPNET_OK) {
+        reply_error(st, 0, 0);
+        return -1;
+    }
+    if (*ws > FW_ARENA_BYTES) {
+        reply_error(FW_E_NOMEM, *ws, FW_ARENA_BYTES);
+        return -1;
+    }
+    need = frame_need(a->sizes[0], a->n_layers, b);
+    if (need > FW_MAX_FRAME) {
+        reply_error(FW_E_NOMEM, need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)need, FW_MAX_FRAME);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks on a laid-out candidate: scratch (or the model file) fits beside the weights. */
+static int check_plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, uint32_t *f)
+{
+    uint64_t total;
+    int st = plan(m, ws, b, s, f, &total);
+    if (st != FLIPNET_OK) {
+        reply_error(st, 0, 0);
+        return -1;
+    }
+    if (total > FW_ARENA_BYTES) {
+        reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
+                    FW_ARENA_BYTES);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_rule(flipnet_model *m, const uint8_t *p, uint32_t calib)
+{
+    /* the core's defaults (flipnet_model_init) for every field, then the host's values */
+    m->rule.vote = p[1];
+    m->rule.filter = p[2];
+    m->rule.backprop = p[3];
+    m->rule.margin = (int32_t)get32(p + 4);
+    m->rule.calib_target = (uint8_t)calib;
+    m->rule.counter_shift = p[20];
+    m->rule.counter_threshold = p[21];
+}
+
 #define CFG_HEAD 24u
 
 static void cmd_configure(const uint8_t *p, uint32_t n)
 {
     flipnet_arch a;
     flipnet_model tmp;
-    uint32_t L, l, b, w, s, f, vote, filter, backprop, calib, counters, cshift, cthr;
-    int32_t margin;
+    uint32_t L, l, b, ws, s, f, calib, off;
     uint64_t seed;
     int st;
     if (n < CFG_HEAD) {
@@ -370,63 +421,64 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         reply_error(FW_E_PAYLOAD, n, CFG_HEAD + 2u * (L + 1u) + L);
         return;
     }
-    vote = p[1];
-    filter = p[2];
-    backprop = p[3];
-    margin = (int32_t)get32(p + 4);
     seed = get64(p + 8);
     b = get16(p + 16);
     calib = p[18] ? p[18] : 32u; /* 0: the core's default (docs/rule.md section 1) */
-    counters = p[19];
-    cshift = p[20];
-    cthr = p[21];
-    if (vote > FLIPNET_VOTE_WEIGHTED || filter > FLIPNET_FILTER_NET ||
-        backprop != FLIPNET_BP_SIGN || margin < 0 || calib > 127u || counters > 1u ||
-        cshift > 31u || cthr > 127u || (cthr > 0u && !counters) || get16(p + 22) != 0u) {
+    if (p[1] > FLIPNET_VOTE_WEIGHTED || p[2] > FLIPNET_FILTER_NET || p[3] != FLIPNET_BP_SIGN ||
+        (int32_t)get32(p + 4) < 0 || calib > 127u || p[19] > 1u || p[20] > 31u ||
+        p[21] > 127u || (p[21] > 0u && !p[19]) || get16(p + 22) != 0u) {
         reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
+#if !FW_CORE_MODEL_COUNTERS
+    if (p[19]) {
+        reply_error(FLIPNET_E_ARG, 0, 0); /* this core has no per-weight counters */
+        return;
+    }
+#endif
     if (b < 1u || b > FW_MAX_BATCH) {
         reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
         return;
     }
     memset(&a, 0, sizeof(a));
     a.n_layers = L;
-    a.counters = (uint8_t)counters;
+    a.counters = p[19];
     for (l = 0; l <= L; l++) a.sizes[l] = get16(p + CFG_HEAD + 2u * l);
     for (l = 0; l < L; l++) a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
-    st = layout_only(&tmp, &a);
-    if (st != FLIPNET_OK) {
-        reply_error(st, 0, 0);
-        return;
-    }
-    if (check_fit(&tmp, b, &w, &s, &f) != 0) return;
+    if (check_static(&a, b, &ws) != 0) return;
     load_active = 0;
-    st = flipnet_model_init(&model, &a, arena_words, w, seed);
+    pull_valid = 0;
+    off = trial_offset(ws, FW_ARENA_BYTES);
+    if (off == 0u) forget_model(); /* no room beside it: the live model is given up */
+    st = flipnet_model_init(&tmp, &a, ARENA + off, ws, seed);
     if (st != FLIPNET_OK) {
-        configured = 0;
         reply_error(st, 0, 0);
         return;
     }
-    /* the core's defaults for every rule field, then what the host asked for */
-    model.rule.vote = (uint8_t)vote;
-    model.rule.filter = (uint8_t)filter;
-    model.rule.backprop = (uint8_t)backprop;
-    model.rule.margin = margin;
-    model.rule.calib_target = (uint8_t)calib;
-    model.rule.counter_shift = (uint8_t)cshift;
-    model.rule.counter_threshold = (uint8_t)cthr;
-    adopt(b, w, s, f);
-    put32(w);
+    set_rule(&tmp, p, calib);
+    if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
+    if (off != 0u) { /* accepted: lay it out for real at the arena base */
+        st = flipnet_model_init(&model, &a, arena_words, ws, seed);
+        if (st != FLIPNET_OK) {
+            forget_model();
+            reply_error(st, 0, 0);
+            return;
+        }
+        set_rule(&model, p, calib);
+    } else {
+        model = tmp;
+    }
+    adopt(&a, b, ws, s, f);
+    put32(ws);
     put32(s);
     put32(f);
-    put32(w + (s > f ? s : f));
+    put32(ws + (s > f ? s : f));
     put32(FW_ARENA_BYTES);
 }
 
 static void cmd_load(const uint8_t *p, uint32_t n)
 {
-    uint32_t total, off, b, dlen, cur_w = configured ? w_bytes : 0u;
+    uint32_t total, off, b, dlen, cur_w = configured ? w_bytes : 0u, stage_off;
     uint8_t *stage;
     if (n < 12u) {
         reply_error(FW_E_PAYLOAD, n, 12);
@@ -455,18 +507,18 @@ static void cmd_load(const uint8_t *p, uint32_t n)
         reply_error(FW_E_PAYLOAD, dlen, load_total - load_received);
         return;
     }
-    stage = ARENA + ((FW_ARENA_BYTES - load_total) & ~3u);
+    stage_off = (FW_ARENA_BYTES - load_total) & ~3u;
+    stage = ARENA + stage_off;
     memcpy(stage + off, p + 12, dlen);
     load_received += dlen;
     pull_valid = 0;
     if (load_received == load_total) {
         flipnet_arch a;
         flipnet_model tmp;
-        uint32_t w, s, f;
+        uint32_t ws, s, f, at;
         int st;
         load_active = 0;
-        st = flipnet_file_peek(stage, load_total, &a);
-        if (st == FLIPNET_OK) st = layout_only(&tmp, &a);
+        st = flipnet_file_peek(stage, load_total, &a); /* magic, version, sizes, CRC */
         if (st != FLIPNET_OK) {
             reply_error(st, 0, 0);
             return;
@@ -475,18 +527,30 @@ static void cmd_load(const uint8_t *p, uint32_t n)
             reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
             return;
         }
-        if (check_fit(&tmp, b, &w, &s, &f) != 0) return;
-        if (w > (uint32_t)(stage - ARENA)) {
-            reply_error(FW_E_NOMEM, w + load_total, FW_ARENA_BYTES);
+        if (check_static(&a, b, &ws) != 0) return;
+        if (ws > stage_off) { /* the weights must fit below the staged file */
+            reply_error(FW_E_NOMEM, ws + load_total, FW_ARENA_BYTES);
             return;
         }
-        st = flipnet_file_read(&model, stage, load_total, arena_words, w);
+        at = trial_offset(ws, stage_off);
+        if (at == 0u) forget_model(); /* no room beside it: the live model is given up */
+        st = flipnet_file_read(&tmp, stage, load_total, ARENA + at, ws);
         if (st != FLIPNET_OK) {
-            configured = 0; /* cannot happen after a successful peek; be safe */
             reply_error(st, 0, 0);
             return;
         }
-        adopt(b, w, s, f);
+        if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
+        if (at != 0u) {
+            st = flipnet_file_read(&model, stage, load_total, arena_words, ws);
+            if (st != FLIPNET_OK) {
+                forget_model();
+                reply_error(st, 0, 0);
+                return;
+            }
+        } else {
+            model = tmp;
+        }
+        adopt(&a, b, ws, s, f);
     }
     put32(load_received);
     put32(load_total);
@@ -631,6 +695,13 @@ static void cmd_train(uint8_t *p, uint32_t n)
     if (rc != FLIPNET_OK) {
         reply_error(rc, 0, 0);
         return;
+    }
+    if (s.flags & 2u) { /* recalibrate on the batch just trained (recipe recalibrate_steps) */
+        rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
+        if (rc != FLIPNET_OK) {
+            reply_error(rc, 0, 0);
+            return;
+        }
     }
     train_ticks += (uint32_t)(board_ticks() - t0);
     trained += s.batch;
@@ -780,6 +851,7 @@ static void forget_model(void)
     batch_max = 0;
     w_bytes = s_bytes = f_bytes = work_bytes = 0;
     memset(&model, 0, sizeof(model));
+    memset(&cur_arch, 0, sizeof(cur_arch));
     reset_counters();
 }
 
@@ -891,6 +963,7 @@ void fw_init(void)
     cache_ok = 0;
     train_frames = dup_frames = bad_frames = 0;
     forget_model();
+    compute_largest_hidden(); /* uses the arena: only while no model is live */
 }
 
 void fw_run(void)

@@ -29,13 +29,23 @@ from flipnet.device.client import Device  # noqa: E402
 from flipnet.device.session import train_on_device  # noqa: E402
 
 
+def size_report(elf):
+    """(flash, static RAM) from the build's <image>.size.txt."""
+    import re
+
+    with open(os.path.splitext(elf)[0] + ".size.txt") as f:
+        m = re.search(r"flash (\d+) B, static RAM \(\.data\+\.bss\) (\d+) B", f.readline())
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
 def measure(board, samples, arch, batch, bits, seed, kinds):
     (x, y), _ = load_mnist(download=False)
     elf = sim.find_firmware(board) or sim.build_firmware(board)
+    flash, _ = size_report(elf)
     with sim.start_qemu(board, elf=elf, icount=0) as proc, \
             Device(proc.port, timeout=30.0) as dev:
         s = train_on_device(dev, x[:samples], y[:samples], arch, kinds=kinds, seed=seed,
-                            epochs=1, batch=batch, recipe="default", bits=bits, progress=False)
+                            epochs=1, batch=batch, recipe="device", bits=bits, progress=False)
     st = s["device_stats"]
     ns = st["train_ticks"] * 1e9 / st["tick_hz"]
     return {"board": board, "arch": "-".join(map(str, arch)), "kinds": kinds, "batch": batch,
@@ -43,7 +53,7 @@ def measure(board, samples, arch, batch, bits, seed, kinds):
             "tick_hz": st["tick_hz"], "instructions": int(round(ns)),
             "instructions_per_sample": int(round(ns / st["trained"])),
             "ram_static": st["ram_static"], "stack_used": st["stack_used"],
-            "ram_total": st["ram_static"] + st["stack_used"]}
+            "ram_total": st["ram_static"] + st["stack_used"], "flash": flash}
 
 
 def main():
@@ -56,12 +66,21 @@ def main():
     ap.add_argument("--bits", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="a table for docs/benchmarks.md")
     a = ap.parse_args()
     arch = [int(v) for v in a.arch.split("-")]
     rows = [measure(b, a.samples, arch, a.batch, a.bits, a.seed, a.weights)
             for b in (a.board or ["mps2-an386"])]
     if a.json:
         print(json.dumps(rows, indent=1))
+        return
+    if a.markdown:
+        print("| board | flash | static RAM | stack high-water | RAM total | instructions/sample |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print("| %s | %s B | %d B | %d B | %d B | %d |" % (
+                r["board"], r["flash"], r["ram_static"], r["stack_used"], r["ram_total"],
+                r["instructions_per_sample"]))
         return
     for r in rows:
         print("%-12s %s %s batch %d: %d samples, %d instructions/sample (train step incl. "

@@ -411,3 +411,38 @@ def test_twin_stdio_mode(twin_exe):
     frames = StreamDecoder().feed(r.stdout)
     assert [f.seq for f in frames] == [9, 10]
     assert frames[0].payload == b"pipe" and P.parse_info(frames[1].payload)["board"] == "host"
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_recipe_options_bit_exact(dev, mnist, bits):
+    """Input encoding 'half', calibration target, recalibration every N steps (calibrate
+    after the step, TRAIN flag bit 1): the device and the core agree."""
+    from flipnet import recipes
+
+    (x, y), _ = mnist
+    rec = dict(recipes.get("device"), input="half", calib_target=64, recalibrate_steps=3)
+    ref = InProcessTwin()
+    s = train_on_device(dev, x[:96], y[:96], [784, 32, 10], seed=8, batch=8, recipe=rec,
+                        schedule=SCHED, bits=bits, progress=False, mirror=ref)
+    assert s["input"] == "half"
+    assert_same_model(s["model_bytes"], ref.pull())
+    m = weights_of(s["model_bytes"])[0]
+    assert m.rule["calib_target"] == 64
+
+
+def test_default_recipe_with_counters_bit_exact(dev, mnist):
+    """The host's default recipe (per-weight hysteresis counters, net vote, ...) on a model
+    small enough for the counters to fit the device's arena."""
+    from flipnet import recipes
+
+    (x, y), _ = mnist
+    rec = recipes.get("default")
+    assert rec["counter_threshold"] > 0
+    ref = InProcessTwin()
+    s = train_on_device(dev, x[:64], y[:64], [784, 16, 10], seed=3, batch=8, recipe=rec,
+                        bits=8, progress=False, mirror=ref)
+    assert s["plan"]["weight_bytes"] > 784 * 16  # the counters live in the weight area
+    assert_same_model(s["model_bytes"], ref.pull())
+    a, b = weights_of(s["model_bytes"])[0], ref.model
+    for layer in range(2):
+        assert np.array_equal(a.counters(layer), b.counters(layer))

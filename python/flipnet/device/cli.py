@@ -141,6 +141,8 @@ def register(subparsers):
     _data_args(p)
     p.add_argument("--model", help="load this model file onto the device first")
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
+    p.add_argument("--input", choices=("centered", "half"), default="centered",
+                   help="pixel encoding the model was trained with (default %(default)s)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -148,6 +150,8 @@ def register(subparsers):
     _port_args(p)
     _data_args(p)
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
+    p.add_argument("--input", choices=("centered", "half"), default="centered",
+                   help="pixel encoding the model was trained with (default %(default)s)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
@@ -309,7 +313,7 @@ def _run_training(args, dev, announce=None, fallback=False):
     model = Model.from_bytes(s["model_bytes"], source="the model pulled from the device")
     acc = None
     if args.test_limit:
-        xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits)
+        xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits, s.get("input", "centered"))
         acc = model.evaluate(xt8, yt[:args.test_limit])
         s["n_test"] = int(xt8.shape[0])
     record = {"board": s["board"], "port": getattr(dev, "port", None), "epochs": s["epochs"],
@@ -352,7 +356,7 @@ def cmd_eval(args):
     (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
     if args.limit:
         xt, yt = xt[:args.limit], yt[:args.limit]
-    x8, table = prepare_inputs(xt, args.bits)
+    x8, table = prepare_inputs(xt, args.bits, args.input)
     with _open(args) as dev:
         if args.model:
             with open(args.model, "rb") as f:
@@ -382,7 +386,7 @@ def cmd_predict(args):
 
     (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
     n = args.limit or 10
-    x8, table = prepare_inputs(xt[:n], args.bits)
+    x8, table = prepare_inputs(xt[:n], args.bits, args.input)
     with _open(args) as dev:
         _adopt_device_model(dev)
         classes = dev.predict(x8, bits=args.bits, table=table)

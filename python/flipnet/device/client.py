@@ -267,10 +267,16 @@ class Device:
         self.batch = None
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
-                  backprop="sign", margin=0):
-        """Create a model with fresh weights on the device (dict of its RAM plan)."""
+                  backprop="sign", margin=0, calib_target=32, counters=False, counter_shift=0,
+                  counter_threshold=0):
+        """Create a model with fresh weights on the device (dict of its RAM plan).
+
+        Rule options as in ``flipnet_rule``; ``counters`` is implied by a nonzero
+        ``counter_threshold``."""
+        counters = bool(counters) or int(counter_threshold) > 0
         r = P.parse_configure(self.request(P.CMD["CONFIGURE"], P.configure_payload(
-            sizes, kinds, seed, batch, vote, filter, backprop, margin)))
+            sizes, kinds, seed, batch, vote, filter, backprop, margin, calib_target, counters,
+            counter_shift, counter_threshold)))
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         return r
@@ -280,10 +286,13 @@ class Device:
             raise DeviceError("no model configured through this connection to %s (call "
                               "configure() or load() first)" % self.port, self.port)
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None):
-        """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict."""
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+        """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict.
+
+        ``calibrate`` / ``calibrate_after``: set the shifts from this batch before / after
+        the step."""
         self._need_model()
-        payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table)
+        payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table, calibrate_after)
         return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
 
     def _chunks(self, n):

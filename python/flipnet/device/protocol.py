@@ -15,7 +15,7 @@ __all__ = [
     "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
     "parse_pull", "parse_load", "parse_stats", "parse_error",
     "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "encode_inputs",
-    "KINDS", "VOTES", "FILTERS", "BACKPROPS",
+    "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS",
 ]
 
 CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 0x05,
@@ -96,12 +96,26 @@ def unpack_codes(data, bits, count):
     return codes.ravel()[:count].astype(np.uint8)
 
 
-def pixel_table(bits):
+ENCODINGS = ("centered", "half")
+
+
+def _encode(p, encoding):
+    """uint8 pixel values -> int8 inputs, as flipnet.model.quantize."""
+    p = np.asarray(p)
+    if encoding == "centered":
+        return np.clip(p.astype(np.int16) - 128, -127, 127).astype(np.int8)
+    if encoding == "half":
+        return (p.astype(np.uint8) >> 1).astype(np.int8)
+    raise ValueError("unknown input encoding %r (one of %s)" % (encoding, ", ".join(ENCODINGS)))
+
+
+def pixel_table(bits, encoding="centered"):
     """int8 value of each code when uint8 pixels are sent with ``bits`` bits.
 
-    Code ``c = pixel >> (8 - bits)``; its value is the centered pixel at the middle of the
-    code's bin, ``clamp(c * w + w // 2 - 128, -127, 127)`` with ``w = 2**(8 - bits)``.
-    8 bits needs no table (the exact ``clamp(pixel - 128, -127, 127)``).
+    Code ``c = pixel >> (8 - bits)``; its value is the encoded pixel at the middle of the
+    code's bin, ``c * w + w // 2`` with ``w = 2**(8 - bits)``, through the input encoding
+    (``"centered"``: ``clamp(v - 128, -127, 127)``; ``"half"``: ``v >> 1``). 8 bits needs no
+    table (each pixel is encoded exactly).
     """
     if bits == 8:
         return None
@@ -109,16 +123,16 @@ def pixel_table(bits):
         raise ValueError("bits must be 1, 2, 4 or 8, got %r" % (bits,))
     w = 1 << (8 - bits)
     c = np.arange(1 << bits, dtype=np.int32)
-    return np.clip(c * w + w // 2 - 128, -127, 127).astype(np.int8)
+    return _encode((c * w + w // 2).astype(np.uint8), encoding)
 
 
-def quantize_pixels(pixels, bits=8):
+def quantize_pixels(pixels, bits=8, encoding="centered"):
     """uint8 pixels -> (int8 inputs the device will train on, codes, table)."""
     p = np.asarray(pixels, dtype=np.uint8)
     if bits == 8:
-        x = np.clip(p.astype(np.int16) - 128, -127, 127).astype(np.int8)
+        x = _encode(p, encoding)
         return x, x.view(np.uint8), None
-    table = pixel_table(bits)
+    table = pixel_table(bits, encoding)
     codes = (p >> (8 - bits)).astype(np.uint8)
     return table[codes], codes, table
 
@@ -196,11 +210,13 @@ def _samples(flags, x, bits, table, labels=None, kp=None):
     return out + packed
 
 
-def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None):
-    """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer."""
+def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+    """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
+    calibrates the shifts on this batch before the step, ``calibrate_after`` after it."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
-    return _samples(1 if calibrate else 0, x, bits, table, y, kp)
+    flags = (1 if calibrate else 0) | (2 if calibrate_after else 0)
+    return _samples(flags, x, bits, table, y, kp)
 
 
 def eval_payload(x, y, bits=8, table=None):

@@ -44,10 +44,10 @@ class InProcessTwin:
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                   backprop="sign", margin=0, **extra):
+        from .. import recipes
         from ..model import Model
 
-        from .. import recipes
-
+        extra.pop("counters", None)  # implied by counter_threshold in flipnet.Model
         unknown = [k for k in extra if k not in recipes.RULE_KEYS]
         if unknown:
             raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
@@ -56,14 +56,16 @@ class InProcessTwin:
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         self.trained = 0
-        return {"weight_bytes": int(self.model._m.weight_words) * 4}
+        return {"in_process": True}
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None):
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
         m = self.model
         x8 = np.ascontiguousarray(x, dtype=np.int8)
         if calibrate:
             m.calibrate(x8)
         r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
+        if calibrate_after:
+            m.calibrate(x8)
         self.trained += x8.shape[0]
         r.update(steps=m.steps, samples=m.samples, shifts=list(m.shifts))
         return r
@@ -90,16 +92,17 @@ class InProcessTwin:
                 "bad_replies": 0}
 
 
-def prepare_inputs(x, bits=8):
+def prepare_inputs(x, bits=8, encoding="centered"):
     """Samples -> (int8 (N, n0) the device trains on, table for ``bits`` < 8).
 
-    uint8 pixels are quantized as the core does (8 bits: ``clamp(p - 128, -127, 127)``) or
-    binned (``protocol.pixel_table``); int8 inputs are sent as they are (8 bits only).
+    uint8 pixels are encoded as ``flipnet.model.quantize`` does (``encoding`` "centered":
+    ``clamp(p - 128, -127, 127)``, "half": ``p >> 1``), exactly with 8 bits, binned
+    (``protocol.pixel_table``) with fewer; int8 inputs are sent as they are (8 bits only).
     """
     x = np.asarray(x)
     x = x.reshape(x.shape[0], -1)
     if x.dtype == np.uint8:
-        x8, _, table = P.quantize_pixels(x, bits)
+        x8, _, table = P.quantize_pixels(x, bits, encoding)
         return np.ascontiguousarray(x8), table
     if x.dtype != np.int8:
         raise ValueError("inputs must be uint8 pixels or int8 values, got %s" % x.dtype)
@@ -131,9 +134,13 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
                     mirror=None, calibrate=True, on_step=None, resume=None):
     """Train a fresh model on ``dev`` from (x, y); returns a summary dict.
 
-    ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict)
-    gives the rule (vote, filter, margin) and the schedule (p0, p1, k_frac, ...);
-    ``schedule`` (a ``flipnet.Schedule`` or dict) overrides the latter. ``bits``: input
+    ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict;
+    default ``"device"``, flipnet.recipes.DEVICE) gives the rule (vote, filter, margin,
+    calib_target, counters), the input encoding and the schedule (p0, p1, k_frac,
+    recalibrate_every, recalibrate_steps); ``schedule`` (a ``flipnet.Schedule`` or dict)
+    overrides the latter. Shifts are calibrated on the first batch (the device cannot hold
+    ``calibrate_samples``), at each ``recalibrate_every`` epoch start, and after every
+    ``recalibrate_steps``-th step on the batch just trained, as ``Model.fit`` does. ``bits``: input
     packing on the link (1, 2, 4, 8). ``pull_every``: also pull the model to ``out`` every
     N steps. ``mirror``: another device-like object (e.g. :class:`InProcessTwin`) that gets
     the same steps; ``on_step(step, reply)`` is called after every step.
@@ -155,7 +162,8 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
     else:
         sched = Schedule(recipe=rec, **schedule)
     margin = rec["margin"] if sched.margin is None else sched.margin
-    x8, table = prepare_inputs(x, bits)
+    encoding = rec.get("input", "centered")
+    x8, table = prepare_inputs(x, bits, encoding)
     y = np.asarray(y).astype(np.int64).ravel()
     n = x8.shape[0]
     if y.shape[0] != n:
@@ -219,9 +227,13 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
                 ks, ps = sched.step_params(step, total, shapes)
                 cal = calibrate and s == 0 and (e == 0 or (sched.recalibrate_every and
                                                            e % sched.recalibrate_every == 0))
-                r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table)
+                every = getattr(sched, "recalibrate_steps", 0)
+                after = bool(calibrate and every and (step + 1) % every == 0)
+                r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
+                              calibrate_after=after)
                 if mirror is not None:
-                    mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table)
+                    mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
+                                 calibrate_after=after)
                 step += 1
                 seen += len(idx)
                 correct += r["correct"]
@@ -253,8 +265,8 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
         "train_acc": correct / seen if seen else None, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
         "plan": plan, "device_stats": dstats, "model_bytes": data,
-        "schedule": sched.to_dict(), "rule": {k: cfg[k] for k in ("vote", "filter", "backprop",
-                                                                   "margin")},
+        "schedule": sched.to_dict(), "input": encoding,
+        "rule": {k: cfg[k] for k in ("vote", "filter", "backprop", "margin")},
         "info": info,
     }
     if hasattr(dev, "link_stats"):
