@@ -201,11 +201,6 @@ typedef struct {
     const int32_t *e32; /* ... or int32 (wide) */
 } fn_vote_mem;
 
-static inline int32_t fn_e_at(const fn_vote_mem *mem, uint32_t i)
-{
-    return mem->e16 != NULL ? mem->e16[i] : mem->e32[i];
-}
-
 /* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
  * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
 FN_HOT static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
@@ -370,14 +365,21 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     for (j = 0; j < m; j++) {
         uint32_t cnt;
         uint8_t *row, *pos, *neg;
+        const int16_t *e16, *wr;
+        const int32_t *e32;
         if (mem->rowmax[j] < kmin) continue;
         cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
         fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
+        /* locals: the byte stores into the row may alias anything, so loads through mem
+         * would be repeated on every input */
+        e16 = mem->e16;
+        e32 = mem->e32;
+        wr = mem->wrow;
         row = fn_row(model, L, j);
         pos = row;
         neg = ternary ? row + L->bpr : row;
         for (i = 0; i < n; i++) {
-            int32_t e = fn_e_at(mem, i);
+            int32_t e = e16 != NULL ? e16[i] : e32[i];
             uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
             uint64_t thr, u;
             if (v < vmin) continue; /* also skips e == 0 (vmin >= 1) */
@@ -387,7 +389,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
                 uint8_t bit = (uint8_t)(1u << (i & 7u));
                 uint32_t wd = i >> 3;
                 if (ternary) {
-                    int32_t nw = mem->wrow[i] + (e > 0 ? 1 : -1);
+                    int32_t nw = wr[i] + (e > 0 ? 1 : -1);
                     pos[wd] &= (uint8_t)~bit;
                     neg[wd] &= (uint8_t)~bit;
                     if (nw > 0) pos[wd] |= bit;
