@@ -3,7 +3,8 @@
     flipnet train [--dataset mnist] [--arch 784-256-256-10] [--weights ternary] [--epochs N]
                   [--batch-size B] [--seed S] [--recipe default|paper] [--p0 P] [--p1 P]
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
-                  [--calib-target T] [--counter-shift C] [--counter-threshold TAU]
+                  [--calib-target T] [--counter-shift C] [--counter-shift-end C1]
+                  [--counter-threshold TAU]
                   [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
                   [--input centered|half]
                   [--out model.flip] [--data-dir DIR] [--json]
@@ -130,6 +131,7 @@ def cmd_train(args):
                      filter=args.filter, recalibrate_every=args.recalibrate_every,
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
+                     counter_shift_end=args.counter_shift_end,
                      input=args.input)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
@@ -340,6 +342,9 @@ def build_parser():
     t.add_argument("--counter-shift", type=_int_range(0, 31), metavar="C",
                    help="hysteresis counters: H += round(vote / 2^C), 0..31 (recipe: %s)"
                    % d["counter_shift"])
+    t.add_argument("--counter-shift-end", type=_int_range(0, 31), metavar="C1",
+                   help="anneal the counters' shift from --counter-shift up to C1 over the run, "
+                   "in equal parts (recipe: %s)" % d["counter_shift_end"])
     t.add_argument("--counter-threshold", type=_int_range(0, 127), metavar="TAU",
                    help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
                    "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])

@@ -663,7 +663,7 @@ class Model:
             return schedule
         if isinstance(schedule, dict):
             allowed = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every",
-                       "recalibrate_steps")
+                       "recalibrate_steps", "counter_shift_end")
             unknown = sorted(set(schedule) - set(allowed))
             if unknown:
                 raise ArgumentError("unknown schedule option(s) %s; allowed: %s"
@@ -715,6 +715,7 @@ class Model:
 
         L = self.n_layers
         shapes = [(int(self._m.layers[l].n), int(self._m.layers[l].m)) for l in range(L)]
+        anneal = sched.counter_shift_end is not None and self.rule["counter_threshold"] > 0
         steps_per_epoch = -(-n // batch_size)
         total = epochs * steps_per_epoch
         scratch, sbytes = self._scratch_for(min(batch_size, n), True)
@@ -756,6 +757,8 @@ class Model:
                     for l in range(L):
                         params.k[l] = ks[l]
                         params.p_q16[l] = ps[l]
+                    if anneal:
+                        self._m.rule.counter_shift = sched.counter_shift_at(step, total)
                     check(lib.flipnet_train_step(self._m, ffi.from_buffer("int8_t[]", xb),
                                                  ffi.from_buffer("uint16_t[]", yb), b, params,
                                                  stats, scratch, sbytes),
@@ -796,6 +799,8 @@ class Model:
                 self._epochs_trained += 1
                 session["epochs"] += 1
         finally:
+            if anneal:  # the rule keeps the recipe's starting shift; the schedule is in the recipe
+                self._m.rule.counter_shift = sched.counter_shift
             session["seconds"] = time.perf_counter() - t_run
             if session["steps"]:
                 self._training_log.append(session)

@@ -19,6 +19,8 @@ Keys:
 ``calib_target``        calibration target T (1..127): each hidden shift is the smallest with
                         mean |Z| >> s <= T (docs/rule.md section 1; paper 32)
 ``counter_shift``       hysteresis counters: H += round(E / 2^counter_shift) (0..31)
+``counter_shift_end``   None, or anneal the counters' shift from ``counter_shift`` up to this
+                        over the run, in equal parts (flipnet.Schedule)
 ``counter_threshold``   hysteresis counters (docs/rule.md 7.1): a weight moves only once
                         |H| >= this (1..127); 0 = off (paper). A model is created with
                         counters (one int8 per weight) when this is > 0
@@ -54,6 +56,7 @@ PAPER = {
     "backprop": "sign",
     "calib_target": 32,
     "counter_shift": 0,
+    "counter_shift_end": None,
     "counter_threshold": 0,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
@@ -77,6 +80,7 @@ DEFAULT = {
     "backprop": "sign",
     "calib_target": 96,
     "counter_shift": 7,
+    "counter_shift_end": 9,
     "counter_threshold": 32,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,

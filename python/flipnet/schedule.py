@@ -72,12 +72,24 @@ class Schedule:
     ``p`` decays linearly from ``p0`` at step 0 to ``p1`` at the last step of the run;
     ``k_frac`` (a float, or one per layer) is constant, or decays linearly to ``k_frac_end``.
     ``margin``, ``recalibrate_every`` (epochs) and ``recalibrate_steps`` (steps) are carried
-    for the training loop.
+    for the training loop. With hysteresis counters, ``counter_shift_end`` (None = constant)
+    anneals the counters' shift from the rule's ``counter_shift`` ``c0`` up to ``c1``: the run
+    is cut into ``c1 - c0 + 1`` equal parts, part ``i`` uses shift ``c0 + i`` (each step of
+    the shift halves the evidence one batch adds, so late changes need more agreement).
     """
 
     def __init__(self, p0=None, p1=None, k_frac=None, k_frac_end=None, margin=None,
-                 recalibrate_every=None, recipe=None, recalibrate_steps=None):
+                 recalibrate_every=None, recipe=None, recalibrate_steps=None,
+                 counter_shift_end=None):
         r = _recipes.get(recipe)
+        self.counter_shift = int(r["counter_shift"])
+        self.counter_shift_end = (r.get("counter_shift_end") if counter_shift_end is None
+                                  else counter_shift_end)
+        if self.counter_shift_end is not None:
+            self.counter_shift_end = int(self.counter_shift_end)
+            if not self.counter_shift <= self.counter_shift_end <= 31:
+                raise ArgumentError("counter_shift_end must be in [counter_shift (%d), 31], got %d"
+                                    % (self.counter_shift, self.counter_shift_end))
         self.p0 = float(r["p0"] if p0 is None else p0)
         self.p1 = float(r["p1"] if p1 is None else p1)
         self.k_frac = r["k_frac"] if k_frac is None else k_frac
@@ -110,13 +122,15 @@ class Schedule:
         r = _recipes.get(recipe)
         return cls(p0=r["p0"], p1=r["p1"], k_frac=r["k_frac"], k_frac_end=r["k_frac_end"],
                    margin=r["margin"], recalibrate_every=r["recalibrate_every"], recipe=r,
-                   recalibrate_steps=r["recalibrate_steps"])
+                   recalibrate_steps=r["recalibrate_steps"],
+                   counter_shift_end=r.get("counter_shift_end"))
 
     def to_dict(self):
         return {"p0": self.p0, "p1": self.p1, "k_frac": self.k_frac,
                 "k_frac_end": self.k_frac_end, "margin": self.margin,
                 "recalibrate_every": self.recalibrate_every,
-                "recalibrate_steps": self.recalibrate_steps, "p_decay": "linear"}
+                "recalibrate_steps": self.recalibrate_steps, "p_decay": "linear",
+                "counter_shift": self.counter_shift, "counter_shift_end": self.counter_shift_end}
 
     def __repr__(self):
         return "Schedule(%s)" % ", ".join("%s=%r" % kv for kv in self.to_dict().items())
@@ -143,6 +157,13 @@ class Schedule:
         f1 = self._per_layer(self.k_frac_end, n_layers, "k_frac_end")
         t = self.progress(step, total_steps)
         return [_lerp(a, b, t) for a, b in zip(f0, f1)]
+
+    def counter_shift_at(self, step, total_steps):
+        """The counters' shift at ``step`` (see the class docstring)."""
+        c0, c1 = self.counter_shift, self.counter_shift_end
+        if c1 is None or total_steps <= 0:
+            return c0
+        return min(c1, c0 + ((c1 - c0 + 1) * step) // total_steps)
 
     def step_params(self, step, total_steps, layer_shapes):
         """Integer parameters of one step: (k list, p_q16 list), one value per layer.

@@ -81,3 +81,18 @@ def test_recipes_get():
     with pytest.raises(errors.ArgumentError):
         recipes.get(None, learning_rate=0.1)
     assert flipnet.recipes.PAPER["vote"] == "sign" and flipnet.recipes.PAPER["filter"] == "hurt"
+
+
+def test_counter_shift_annealing_in_equal_parts():
+    from flipnet import Schedule, recipes
+
+    s = Schedule(recipe=recipes.get(dict(counter_shift=7, counter_shift_end=9)))
+    total = 300
+    shifts = [s.counter_shift_at(i, total) for i in range(total)]
+    assert shifts[0] == 7 and shifts[-1] == 9
+    assert [shifts.count(c) for c in (7, 8, 9)] == [100, 100, 100]
+    assert shifts == sorted(shifts)
+    const = Schedule(recipe=recipes.get(dict(counter_shift=5, counter_shift_end=None)))
+    assert {const.counter_shift_at(i, total) for i in range(total)} == {5}
+    with pytest.raises(ValueError, match="counter_shift_end"):
+        Schedule(recipe=recipes.get(dict(counter_shift=7, counter_shift_end=6)))

@@ -47,6 +47,8 @@ def test_fit_replays_bit_exactly_on_the_reference(mnist_small, recipe, kinds):
         for s in range(steps_per_epoch):
             idx = order[s * batch:(s + 1) * batch]
             k, p = sched.step_params(step, total, shapes)
+            if r["counter_threshold"]:
+                ref.rule["counter_shift"] = sched.counter_shift_at(step, total)
             st = ref.train_step(x8[idx], y[idx], k, p)
             changes = [a + b for a, b in zip(changes, st.changes)]
             correct += st.correct
@@ -125,7 +127,7 @@ def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(mnist_
     kinds = ["ternary", "binary"]
     opts = dict(vote="weighted", margin=50, calib_target=48, counter_shift=3,
                 counter_threshold=4, recalibrate_steps=every, k_frac=0.01)
-    m = flipnet.Model(sizes, kinds, seed=7, recipe=recipes.get("default", **opts))
+    m = flipnet.Model(sizes, kinds, seed=7, recipe=dict(opts, counter_shift_end=None))
     hist = m.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
 
     r = m.recipe
