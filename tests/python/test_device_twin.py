@@ -283,6 +283,7 @@ def test_cli_device_commands(twin, tmp_path, capsys, mnist):
     assert m.sizes == [784, 32, 10] and m.samples == 64
     rec = m.training_log[-1]
     assert rec["where"] == "device" and rec["board"] == "host" and rec["samples"] == 64
+    assert m.recipe["input"] == "centered" and m.rule["margin"] == 64  # the device recipe
     assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json"]) == 0
     assert '"n": 50' in capsys.readouterr().out
     assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5"]) == 0

@@ -266,6 +266,15 @@ def _summary_lines(s, acc, n_test, path):
     return lines
 
 
+def _recipes_get(name):
+    from .. import recipes
+
+    try:
+        return recipes.get(name)
+    except Exception:  # noqa: BLE001 - an unknown name was already reported by the session
+        return {}
+
+
 def _digits_fallback(exc):
     """scikit-learn's 8x8 digits as uint8 pixels, for a demo without MNIST offline."""
     try:
@@ -311,6 +320,12 @@ def _run_training(args, dev, announce=None, fallback=False):
                         pull_every=args.pull_every, out=args.out or None,
                         progress=not args.quiet, resume=resume)
     model = Model.from_bytes(s["model_bytes"], source="the model pulled from the device")
+    if isinstance(getattr(model, "recipe", None), dict):
+        # the device file carries the rule; the host-side recipe keys (input encoding,
+        # schedule) are the session's, so that `flipnet eval` encodes pixels the same way
+        rec = _recipes_get(args.recipe)
+        model.recipe.update({k: v for k, v in rec.items() if k not in model.rule})
+        model.recipe["input"] = s.get("input", model.recipe.get("input", "centered"))
     acc = None
     if args.test_limit:
         xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits, s.get("input", "centered"))
