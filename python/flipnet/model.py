@@ -663,7 +663,7 @@ class Model:
             return schedule
         if isinstance(schedule, dict):
             allowed = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every",
-                       "recalibrate_steps", "counter_shift_end")
+                       "recalibrate_steps", "recalibrate_until", "counter_shift_end")
             unknown = sorted(set(schedule) - set(allowed))
             if unknown:
                 raise ArgumentError("unknown schedule option(s) %s; allowed: %s"
@@ -685,7 +685,9 @@ class Model:
         model's epoch counter (see flipnet.schedule.shuffle_order). Before the first step of
         a never-calibrated model, the shifts are calibrated on the first ``calibrate_samples``
         samples of that order. With ``recalibrate_steps = N > 0`` the shifts are also
-        recalibrated on the batch just trained whenever ``model.steps`` becomes a multiple of N.
+        recalibrated on the batch just trained whenever ``model.steps`` becomes a multiple of N,
+        during the first ``recalibrate_until`` fraction of the run's steps (then the shifts
+        stay put: a late shift change moves every activation of a layer by 2x at once).
         """
         r = self.recipe
         epochs = int(r["epochs"] if epochs is None else epochs)
@@ -772,7 +774,8 @@ class Model:
                     for l in range(L):
                         changes[l] += stats.changes[l]
                         eligible[l] += stats.eligible[l]
-                    if sched.recalibrate_steps and self.steps % sched.recalibrate_steps == 0:
+                    if (sched.recalibrate_steps and self.steps % sched.recalibrate_steps == 0
+                            and step <= sched.recalibrate_until * total):
                         self.calibrate(xb)
                     if bar is not None:
                         bar.update(b)

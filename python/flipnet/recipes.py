@@ -30,6 +30,8 @@ Keys:
                         ``calibrate_samples`` samples of that epoch's order
 ``recalibrate_steps``   recalibrate the shifts every N training steps (0 = never), on the
                         batch just trained (when model.steps becomes a multiple of N)
+``recalibrate_until``   step recalibration only during this first fraction of the run's steps
+                        (1.0 = the whole run); later the shifts stay put
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
 ``input``               how uint8 pixels become int8 inputs: ``"centered"`` =
                         clamp(p - 128, -127, 127) (paper reading) or ``"half"`` = p >> 1 (a dark
@@ -61,6 +63,7 @@ PAPER = {
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
     "recalibrate_steps": 0,
+    "recalibrate_until": 1.0,
     "shuffle": True,
     "input": "centered",
 }
@@ -85,6 +88,7 @@ DEFAULT = {
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
     "recalibrate_steps": 50,
+    "recalibrate_until": 0.5,
     "shuffle": True,
     "input": "half",
 }

@@ -80,8 +80,13 @@ class Schedule:
 
     def __init__(self, p0=None, p1=None, k_frac=None, k_frac_end=None, margin=None,
                  recalibrate_every=None, recipe=None, recalibrate_steps=None,
-                 counter_shift_end=None):
+                 counter_shift_end=None, recalibrate_until=None):
         r = _recipes.get(recipe)
+        self.recalibrate_until = float(r.get("recalibrate_until", 1.0) if recalibrate_until is None
+                                       else recalibrate_until)
+        if not 0.0 <= self.recalibrate_until <= 1.0:
+            raise ArgumentError("recalibrate_until must be a fraction in [0, 1], got %r"
+                                % (self.recalibrate_until,))
         self.counter_shift = int(r["counter_shift"])
         self.counter_shift_end = (r.get("counter_shift_end") if counter_shift_end is None
                                   else counter_shift_end)
@@ -123,13 +128,15 @@ class Schedule:
         return cls(p0=r["p0"], p1=r["p1"], k_frac=r["k_frac"], k_frac_end=r["k_frac_end"],
                    margin=r["margin"], recalibrate_every=r["recalibrate_every"], recipe=r,
                    recalibrate_steps=r["recalibrate_steps"],
-                   counter_shift_end=r.get("counter_shift_end"))
+                   counter_shift_end=r.get("counter_shift_end"),
+                   recalibrate_until=r.get("recalibrate_until"))
 
     def to_dict(self):
         return {"p0": self.p0, "p1": self.p1, "k_frac": self.k_frac,
                 "k_frac_end": self.k_frac_end, "margin": self.margin,
                 "recalibrate_every": self.recalibrate_every,
-                "recalibrate_steps": self.recalibrate_steps, "p_decay": "linear",
+                "recalibrate_steps": self.recalibrate_steps,
+                "recalibrate_until": self.recalibrate_until, "p_decay": "linear",
                 "counter_shift": self.counter_shift, "counter_shift_end": self.counter_shift_end}
 
     def __repr__(self):
