@@ -74,7 +74,7 @@ DEFAULT = {
     "epochs": 10,
     "batch_size": 64,
     "p0": 1.0,
-    "p1": 0.1,
+    "p1": 0.01,
     "k_frac": 1.0,
     "k_frac_end": None,
     "margin": 256,

@@ -180,7 +180,8 @@ def select_and_update(w, e, kind, k, p_q16, seed, layer, step):
         above = int(at_or_above[kk + 1]) if kk < 255 else 0
         r, t = k - above, int(hist[kk])
     jj, ii = np.nonzero(elig)
-    u = rand(seed, stream(PURPOSE_FLIP, layer, step), jj.astype(np.uint64) * np.uint64(n) + ii.astype(np.uint64))
+    index = jj.astype(np.uint64) * np.uint64(n) + ii.astype(np.uint64)
+    u = rand(seed, stream(PURPOSE_FLIP, layer, step), index)
     u = (u >> np.uint64(32)).astype(np.int64)
     kv = keys[jj, ii]
     thr = np.where(kv > kk, big_p, (big_p * r) // t)
@@ -238,7 +239,8 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
                                        seed, layer, step)
             h[w != w_before] = 0
         else:
-            e = vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), rule.get("filter", FILTER_HURT))
+            e = vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN),
+                     rule.get("filter", FILTER_HURT))
             ch, el = select_and_update(w, e, kinds[layer], int(k[layer]), int(p_q16[layer]),
                                        seed, layer, step)
         stats.changes[layer], stats.eligible[layer] = ch, el

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from . import recipes as _recipes
+from . import reference as _ref
 from .errors import ArgumentError
 
 __all__ = ["Schedule", "flipnet_rand", "stream", "shuffle_order", "PURPOSE_INIT",
@@ -26,34 +27,16 @@ PURPOSE_INIT = 1
 PURPOSE_FLIP = 2
 PURPOSE_SHUFFLE = 3
 
-_M64 = (1 << 64) - 1
-
 
 def stream(purpose, layer, step):
     """``(purpose << 56) | (layer << 48) | (step mod 2^48)`` (docs/rule.md section 6)."""
-    return (((int(purpose) & 0xFF) << 56) | ((int(layer) & 0xFF) << 48)
-            | (int(step) & ((1 << 48) - 1)))
-
-
-def _mix64(z):
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _mix64_int(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
+    return _ref.stream(int(purpose), int(layer), int(step))
 
 
 def flipnet_rand(seed, stream_id, index):
-    """The core's counter-based RNG in NumPy: uint64 array for an array of indices."""
-    base = _mix64_int(_mix64_int((int(seed) & _M64) ^ 0x243F6A8885A308D3) ^ (int(stream_id) & _M64))
-    idx = np.asarray(index, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = np.uint64(base) + (idx + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-        return _mix64(np.asarray(z, dtype=np.uint64))
+    """The core's counter-based RNG in NumPy (the reference's): uint64 array for an array of
+    indices."""
+    return _ref.rand(int(seed) & ((1 << 64) - 1), int(stream_id) & ((1 << 64) - 1), index)
 
 
 def shuffle_order(n, seed, epoch):
