@@ -69,9 +69,9 @@ PAPER = {
 }
 
 DEFAULT = {
-    "arch": "784-256-256-10",
+    "arch": "784-512-512-10",
     "weights": "ternary",
-    "epochs": 10,
+    "epochs": 20,
     "batch_size": 64,
     "p0": 1.0,
     "p1": 0.01,
