@@ -22,7 +22,7 @@ ROWS = [
     ("... + weighted net vote, margin 256, calib target 96", "paper",
      dict(input="half", recalibrate_steps=50, vote="weighted", filter="net", margin=256,
           calib_target=96)),
-    ("... + counters (shift 7, threshold 32), k all, p 1->0.1 = default w/o annealing",
+    ("... + counters (shift 7, threshold 32), k all, p 1->0.01 = default w/o annealing",
      "default", dict(counter_shift_end=None)),
     ("default (... + counter shift annealed 7->9)", "default", {}),
     ("default, centered input", "default", dict(input="centered")),
@@ -39,6 +39,7 @@ ROWS = [
 def run(recipe_name, opts, epochs, seed, data):
     (x, y), (xt, yt) = data
     r = recipes.get(recipe_name)
+    r["arch"] = "784-256-256-10"
     r.update(opts)
     r["epochs"] = epochs
     m = flipnet.Model(r["arch"], r["weights"], seed=seed, recipe=r)
