@@ -7,7 +7,7 @@
                   [--counter-threshold TAU]
                   [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
                   [--input centered|half]
-                  [--out model.flip] [--data-dir DIR] [--json]
+                  [--out model.flip] [--data-dir DIR] [--json] [--report]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
     flipnet info MODEL [--json]
     flipnet device ... / flipnet demo ...      (added by flipnet.device.cli.register)
@@ -205,6 +205,12 @@ def cmd_train(args):
         "history": history.to_list(),
         "flipnet_version": __version__,
     }
+    if args.report:
+        from . import accounting
+
+        rep = accounting.report(model, history, acc, test_samples=len(xt))
+        result["report"] = rep
+        _err(accounting.format_report(rep))
     if args.json:
         _emit_json(result)
     else:
@@ -357,6 +363,9 @@ def build_parser():
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     t.add_argument("--no-val", action="store_true", help="skip the per-epoch test evaluation")
+    t.add_argument("--report", action="store_true",
+                   help="print the run's accounting (updates, bits, operations, energy; the "
+                   "paper's Table 1 shape) to stderr, and add it to --json as \"report\"")
     # for tests and quick experiments: train / test on the first N samples only
     t.add_argument("--limit", type=_positive, help=argparse.SUPPRESS)
     t.add_argument("--test-limit", type=_positive, help=argparse.SUPPRESS)

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from . import accounting as _accounting
 from . import recipes as _recipes
 from ._ffi import ffi, lib
 from ._version import __version__
@@ -335,6 +336,10 @@ class Model:
     def n_weights(self):
         return sum(int(self._m.layers[l].n) * int(self._m.layers[l].m)
                    for l in range(self.n_layers))
+
+    def nonzero(self):
+        """Nonzero weights per layer (list of ints; a binary layer has no zero)."""
+        return [int(np.count_nonzero(self.weights(l))) for l in range(self.n_layers)]
 
     @property
     def seed(self):
@@ -717,6 +722,7 @@ class Model:
 
         L = self.n_layers
         shapes = [(int(self._m.layers[l].n), int(self._m.layers[l].m)) for l in range(L)]
+        shapes_kinds = [(n_, m_, k_) for (n_, m_), k_ in zip(shapes, self.kinds)]
         anneal = sched.counter_shift_end is not None and self.rule["counter_threshold"] > 0
         steps_per_epoch = -(-n // batch_size)
         total = epochs * steps_per_epoch
@@ -738,8 +744,13 @@ class Model:
                 order = (shuffle_order(n, self.seed, self._epochs_trained) if shuffle
                          else np.arange(n, dtype=np.int64))
                 recal = sched.recalibrate_every and e > 0 and e % sched.recalibrate_every == 0
+                calib_samples = calibrations = error_steps = 0
+                nz_start = self.nonzero()
                 if calibrate_samples > 0 and (not self._calibrated or recal):
-                    self.calibrate(x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])])
+                    xc = x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])]
+                    self.calibrate(xc)
+                    calib_samples += len(xc)
+                    calibrations += 1
                 bar = None
                 if tqdm is not None:
                     bar = tqdm(total=n, desc="epoch %d/%d" % (e + 1, epochs), unit="sample",
@@ -771,12 +782,15 @@ class Model:
                     session["samples"] += b
                     correct += stats.correct
                     errors += stats.errors
+                    error_steps += stats.errors != 0
                     for l in range(L):
                         changes[l] += stats.changes[l]
                         eligible[l] += stats.eligible[l]
                     if (sched.recalibrate_steps and self.steps % sched.recalibrate_steps == 0
                             and step <= sched.recalibrate_until * total):
                         self.calibrate(xb)
+                        calib_samples += b
+                        calibrations += 1
                     if bar is not None:
                         bar.update(b)
                         if s % 16 == 0 or s == steps_per_epoch - 1:
@@ -790,7 +804,12 @@ class Model:
                        "changes": changes, "eligible": eligible, "errors": errors,
                        "p": ps[0] / 65536.0, "k": ks, "seconds": seconds, "samples": seen,
                        "samples_per_s": seen / seconds if seconds > 0 else None,
-                       "shifts": self.shifts}
+                       "shifts": self.shifts, "steps": steps_per_epoch,
+                       "error_steps": error_steps, "calib_samples": calib_samples,
+                       "calibrations": calibrations, "nonzero": self.nonzero()}
+                rec["ops"] = _accounting.epoch_ops(
+                    shapes_kinds, self.rule,
+                    dict(rec, nonzero=[(a + b) // 2 for a, b in zip(nz_start, rec["nonzero"])]))
                 if bar is not None:
                     post = {"acc": "%.4f" % rec["train_acc"]}
                     if val_acc is not None:
