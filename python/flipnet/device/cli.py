@@ -19,40 +19,13 @@
 pty path such as the one ``flipnet device sim`` prints.
 """
 
-import json
 import sys
 import time
 
+from ..cli import DATASET_CHOICES as DATASETS
+from ..cli import _emit_json, _err
+
 __all__ = ["register"]
-
-DATASETS = ("mnist", "fashion_mnist")
-
-
-def _err(msg):
-    print(msg, file=sys.stderr)
-
-
-def _emit_json(obj):
-    sys.stdout.flush()
-    print(json.dumps(obj, sort_keys=True, default=_jsonable))
-    sys.stdout.flush()
-
-
-def _jsonable(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, bytes):
-        return len(o)
-    raise TypeError("%s is not JSON serializable" % type(o).__name__)
 
 
 def _parse_arch(text):
