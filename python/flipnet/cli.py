@@ -44,13 +44,18 @@ def _emit_json(obj):
 
 
 def _json_default(o):
+    """NumPy scalars and arrays as plain JSON; bytes (e.g. a pulled model) as their length."""
     try:
         import numpy as np
 
         if isinstance(o, np.generic):
             return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
     except ImportError:  # pragma: no cover
         pass
+    if isinstance(o, bytes):
+        return len(o)
     raise TypeError("%s is not JSON serializable" % type(o).__name__)
 
 

@@ -137,7 +137,11 @@ class History:
     training forward passes), ``val_acc`` (None without validation data), ``changes``
     (weights changed per layer), ``eligible`` (weights the vote wanted to change, per layer),
     ``errors`` (samples with an output error), ``p`` (change probability at the epoch's last
-    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``.
+    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``, ``shifts``; for
+    the accounting (:mod:`flipnet.accounting`): ``steps``, ``error_steps`` (steps with at
+    least one error), ``calibrations`` and ``calib_samples`` (shift calibrations and their
+    samples), ``nonzero`` (nonzero weights per layer at the end of the epoch) and ``ops``
+    (operations by phase and kind, from the op model).
     """
 
     def __init__(self, epochs=None):
