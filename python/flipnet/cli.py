@@ -10,6 +10,7 @@
                   [--out model.flip] [--data-dir DIR] [--json] [--report]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
     flipnet info MODEL [--json]
+    flipnet export MODEL [--format c|npz] [-o OUT] [--name NAME] [--json]
     flipnet device ... / flipnet demo ...      (added by flipnet.device.cli.register)
 
 With ``--json`` the last line of stdout is one JSON object; progress always goes to stderr.
@@ -309,6 +310,34 @@ def cmd_info(args):
     return 0
 
 
+# ---- export ----------------------------------------------------------------------------------
+def cmd_export(args):
+    from . import export as _export
+    from .errors import ArgumentError
+    from .model import load
+
+    fmt = args.format
+    if fmt is None and args.out is None:
+        raise ArgumentError("give --format (c or npz) or an output -o OUT ending in .h / .npz")
+    if fmt is not None:
+        fmt = _export.format_for(args.out or "", fmt)  # a bad format fails before the load
+    out = args.out
+    if out is None:
+        out = os.path.splitext(args.model)[0] + (".h" if fmt == "c" else ".npz")
+    model = load(args.model)
+    info = _export.export(model, out, fmt, name=args.name, source=args.model)
+    result = {"command": "export", "model": os.path.abspath(args.model), "format": info["format"],
+              "out": os.path.abspath(out), "bytes": info["bytes"], "arch": model.arch,
+              "kinds": model.kinds, "input": model.input_encoding}
+    if args.json:
+        _emit_json(result)
+    else:
+        print("wrote %s (%s, %d bytes) from %s %s"
+              % (out, "C header" if info["format"] == "c" else "npz", info["bytes"], model.arch,
+                 ",".join(sorted(set(model.kinds)))))
+    return 0
+
+
 # ---- parser ----------------------------------------------------------------------------------
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -389,6 +418,19 @@ def build_parser():
     i.add_argument("model")
     i.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     i.set_defaults(func=cmd_info)
+
+    x = sub.add_parser("export", help="export a model file as a C header or npz",
+                       description="Export a model: 'c' = a C header with the packed weights "
+                       "as const data for an inference-only firmware, 'npz' = int8 weights per "
+                       "layer, shifts and JSON metadata (docs/export.md).")
+    x.add_argument("model")
+    x.add_argument("--format", "-f", metavar="FORMAT",
+                   help="c or npz (default: from OUT's suffix, .h / .npz)")
+    x.add_argument("--out", "-o", metavar="OUT",
+                   help="file to write (default: MODEL with the format's suffix)")
+    x.add_argument("--name", help="C header: identifier prefix (default: OUT's file name)")
+    x.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    x.set_defaults(func=cmd_export)
 
     try:
         from .device import cli as device_cli

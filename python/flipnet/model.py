@@ -940,6 +940,17 @@ class Model:
                 os.unlink(tmp)
         return len(data)
 
+    def export(self, path, format=None, name=None):
+        """Export for use outside flipnet (docs/export.md): ``format`` ``"c"`` (a C header
+        with the packed weights as const data for an inference-only firmware) or ``"npz"``
+        (int8 weights per layer, shifts and JSON metadata); default from ``path``'s suffix
+        (``.h`` / ``.npz``). ``name``: the C identifier prefix (default: the file's stem).
+        Returns a dict (format, path, bytes); see :func:`flipnet.export.export`.
+        """
+        from .export import export
+
+        return export(self, path, format, name=name)
+
     @classmethod
     def from_bytes(cls, data, source="model file"):
         """A model from the bytes of a model file (checked: magic, version, sizes, CRC)."""

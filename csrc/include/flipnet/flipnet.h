@@ -151,6 +151,11 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
                                     size_t *bytes);
 
 /* ---- forward, predict, calibrate ------------------------------------------------------ */
+/* Read-only weights: flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get
+ * and flipnet_counters_get never write through model->weights or model->counters, so for
+ * inference a model may point at const data (e.g. weights in flash, as the headers of
+ * `flipnet export --format c` do; docs/export.md) through a cast. flipnet_calibrate writes
+ * only the shifts in the struct; training and flipnet_layer_set need writable weights. */
 /* x is (batch, sizes[0]) int8 in [-127, 127], row-major; logits is (batch, classes) int32. */
 flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                int32_t *logits, void *scratch, size_t scratch_bytes);

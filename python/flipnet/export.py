@@ -1,0 +1,362 @@
+"""Export a trained model for use outside flipnet's own model file (docs/export.md).
+
+    flipnet.export.export(model, "mnist.h", "c")       # or model.export("mnist.h", "c")
+    flipnet.export.export(model, "mnist.npz", "npz")
+
+Formats:
+
+* ``"c"``: a self-contained C header for an inference-only firmware: the packed weights as
+  a ``static const`` byte array, exactly the core's weight area (``flipnet.h`` layout
+  comment, ``docs/format.md``), the layer table, shifts, rule and RNG state, the input
+  encoding, and ``static inline <name>_setup(flipnet_model *)`` that points a model struct
+  at the const weights for ``flipnet_forward`` / ``flipnet_predict`` (no training code).
+* ``"npz"``: NumPy arrays: ``w<l>`` int8 (m, n) per layer (``Model.weights(l)``),
+  ``shift<l>`` (uint8 scalar; the last layer's is unused) and ``meta``, a JSON string
+  (arch, kinds, shifts, rule, input encoding, seed, steps, versions).
+
+ONNX is planned (issue 5) and reported as not available yet.
+"""
+
+import errno
+import json
+import os
+import re
+import struct
+
+import numpy as np
+
+from ._version import __version__
+from .errors import ArgumentError
+
+__all__ = ["FORMATS", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
+           "export_npz", "export_c", "c_header", "npz_arrays", "packed_weights", "c_name",
+           "format_for"]
+
+#: formats export() writes
+FORMATS = ("c", "npz")
+#: formats named in issue 5 that are not written yet
+_PLANNED = ("onnx",)
+_SUFFIXES = {".h": "c", ".npz": "npz"}
+NPZ_FORMAT = "flipnet-npz/1"
+NPZ_FORMAT_VERSION = 1
+C_FORMAT_VERSION = 1
+
+_KIND_NAMES = {1: "ternary", 2: "binary"}
+_KIND_MACROS = {1: "FLIPNET_TERNARY", 2: "FLIPNET_BINARY"}
+_VOTE_MACROS = {"sign": "FLIPNET_VOTE_SIGN", "weighted": "FLIPNET_VOTE_WEIGHTED"}
+_FILTER_MACROS = {"hurt": "FLIPNET_FILTER_HURT", "net": "FLIPNET_FILTER_NET"}
+_BP_MACROS = {"sign": "FLIPNET_BP_SIGN"}
+
+_ENCODINGS = {
+    "centered": ("x = clamp(p - 128, -127, 127): pixel 0 -> -127, 128 -> 0, 255 -> 127",
+                 "((int8_t)((p) == 0 ? -127 : (int)(p) - 128))"),
+    "half": ("x = p >> 1, in [0, 127]: a dark background is 0",
+             "((int8_t)((p) >> 1))"),
+}
+
+
+# ---- formats and names -------------------------------------------------------------------------
+def format_for(path, format=None):
+    """The export format: ``format`` checked, or guessed from the suffix of ``path``."""
+    if format is None:
+        suffix = os.path.splitext(os.fspath(path))[1].lower()
+        if suffix not in _SUFFIXES:
+            raise ArgumentError("cannot tell the export format from %r; give one of %s "
+                                "(or an output ending in .h / .npz)"
+                                % (os.fspath(path), ", ".join(FORMATS)))
+        return _SUFFIXES[suffix]
+    if not isinstance(format, str):
+        raise ArgumentError("the export format must be a string, one of %s; got %r"
+                            % (", ".join(FORMATS), format))
+    key = format.strip().lower()
+    if key in ("h", "header"):
+        key = "c"
+    if key in FORMATS:
+        return key
+    if key in _PLANNED:
+        raise ArgumentError("export format %r is not available yet (planned, issue 5); "
+                            "choose one of %s" % (format, ", ".join(FORMATS)))
+    raise ArgumentError("unknown export format %r; choose one of %s"
+                        % (format, ", ".join(FORMATS)))
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def c_name(path=None, name=None):
+    """The C identifier prefix of a header: ``name`` checked, or derived from ``path``'s stem
+    (non-identifier characters become ``_``, a leading digit gets ``m_``)."""
+    if name is None:
+        stem = os.path.splitext(os.path.basename(os.fspath(path or "")))[0]
+        name = re.sub(r"[^0-9A-Za-z_]", "_", stem) or "model"
+        if name[0].isdigit():
+            name = "m_" + name
+        what = "the name derived from %r" % os.path.basename(os.fspath(path))
+    else:
+        what = "name"
+        if not isinstance(name, str) or not _IDENT.match(name):
+            raise ArgumentError("C name %r is not a C identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                                % (name,))
+    if name.lower().startswith("flipnet") or name.startswith("__"):
+        raise ArgumentError("%s %r would clash with the core's identifiers (flipnet_*) or the "
+                            "compiler's (__*); pick another name (--name)" % (what, name))
+    return name
+
+
+# ---- the core's packed bytes -------------------------------------------------------------------
+def packed_weights(model):
+    """(weight bytes, layer table) exactly as the core lays them out.
+
+    Read from the model file the core writes (``docs/format.md``): its weights section is the
+    weight area byte for byte, with every padding bit and byte 0. The layer table is a list of
+    dicts (kind, shift, n, m, bpr, offset) from the file's layer records.
+    """
+    data = model.to_bytes()
+    header_bytes, n_layers = struct.unpack_from("<II", data, 12)
+    (weight_bytes,) = struct.unpack_from("<I", data, 56)
+    layers = []
+    for l in range(n_layers):
+        kind, shift, _, n, m, bpr, offset, _ = struct.unpack_from("<BBHIIIII", data, 64 + 24 * l)
+        layers.append({"kind": kind, "shift": shift, "n": n, "m": m, "bpr": bpr,
+                       "offset": offset})
+    return data[header_bytes:header_bytes + weight_bytes], layers
+
+
+def _meta(model, layers):
+    enc = model.input_encoding
+    return {
+        "format": NPZ_FORMAT,
+        "format_version": NPZ_FORMAT_VERSION,
+        "model_format_version": 1,
+        "flipnet_version": __version__,
+        "arch": model.arch,
+        "sizes": model.sizes,
+        "kinds": [_KIND_NAMES.get(L["kind"], L["kind"]) for L in layers],
+        "shifts": [L["shift"] for L in layers],
+        "rule": model.rule,
+        "input": {"encoding": enc, "quantize": _ENCODINGS[enc][0],
+                  "dtype": "int8", "range": [-127, 127]},
+        "seed": model.seed,
+        "steps": model.steps,
+        "samples": model.samples,
+        "epochs_trained": model.epochs_trained,
+        "dataset": model.meta.get("dataset"),
+    }
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def _write_atomic(path, write):
+    """Write through ``write(fileobj)`` into a temporary file beside ``path``, then rename.
+
+    OSErrors name ``path`` (not the temporary file)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror or str(exc), path) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return os.path.getsize(path)
+
+
+def npz_arrays(model):
+    """The npz entries as a dict of NumPy arrays (see the module docstring)."""
+    _, layers = packed_weights(model)
+    out = {}
+    for l, L in enumerate(layers):
+        out["w%d" % l] = model.weights(l)
+        out["shift%d" % l] = np.array(L["shift"], dtype=np.uint8)
+    out["meta"] = np.array(json.dumps(_meta(model, layers), sort_keys=True))
+    return out
+
+
+def export_npz(model, path):
+    """Write ``path`` as an uncompressed ``.npz`` (``np.load(path)`` reads it without
+    pickles); returns its size in bytes."""
+    arrays = npz_arrays(model)
+    return _write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def _c_bytes(data, indent="    ", per_line=16):
+    lines = []
+    for s in range(0, len(data), per_line):
+        lines.append(indent + ", ".join("0x%02x" % b for b in data[s:s + per_line]) + ",")
+    return lines
+
+
+def c_header(model, name, source=None):
+    """The text of the C header for ``model`` with identifier prefix ``name``."""
+    name = c_name(name=name)
+    N = name.upper()
+    data, layers = packed_weights(model)
+    meta = _meta(model, layers)
+    enc = model.input_encoding
+    rule = model.rule
+    L = len(layers)
+    scratch1 = model._scratch_size(1, False)
+    guard = "%s_FLIPNET_EXPORT_H" % N
+    kinds = ", ".join(meta["kinds"])
+    src = " from %s" % os.path.basename(os.fspath(source)) if source else ""
+    o = []
+    o += [
+        "/*",
+        " * %s.h: a flipnet model as C data, generated by flipnet %s%s." % (name, __version__, src),
+        " * Do not edit; export the model again instead. Header format %d, weights in the core's"
+        % C_FORMAT_VERSION,
+        " * packed layout of model file format v1 (flipnet.h, docs/format.md, docs/export.md).",
+        " *",
+        " * Model: %s (%s), %d layers, %d classes%s;"
+        % (model.arch, kinds, L, model.n_classes,
+           ", trained on %s" % meta["dataset"] if meta["dataset"] else ""),
+        " * seed %d, %d training steps, %d samples." % (model.seed, model.steps, model.samples),
+        " * Weights: %d bytes of const data (%d weights)." % (len(data), model.n_weights),
+        " *",
+        " * Input: %d int8 values per sample in [-127, 127] (-128 is rejected), in the order"
+        % model.n_inputs,
+        " * the training data was flattened (MNIST: 28 x 28 pixels row by row). Encoding of",
+        " * uint8 pixels p: \"%s\", %s;" % (enc, _ENCODINGS[enc][0]),
+        " * %s_INPUT_FROM_PIXEL(p) does it." % N,
+        " * Output: flipnet_predict gives the class index 0..%d (argmax of the logits,"
+        % (model.n_classes - 1),
+        " * lowest index on ties); flipnet_forward the %d int32 logits." % model.n_classes,
+        " *",
+        " * Use (in exactly one .c file, linked with the core: the sources in csrc/src):",
+        " *     #include \"%s.h\"" % name,
+        " *     static flipnet_model model;",
+        " *     static uint32_t scratch[(%s_SCRATCH_BYTES + 3) / 4];   // batch 1" % N,
+        " *     int8_t x[%s_N_INPUTS]; uint16_t cls;" % N,
+        " *     if (%s_setup(&model) != FLIPNET_OK) ...;" % name,
+        " *     flipnet_predict(&model, x, 1, &cls, scratch, sizeof scratch);",
+        " * For batches > 1 size the scratch with",
+        " * flipnet_scratch_size(&model, batch, 0, &bytes). The core's inference functions",
+        " * (flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get) never",
+        " * write through model->weights (flipnet.h), so the model can point at this const",
+        " * data (flash on a microcontroller); do not train it.",
+        " */",
+        "#ifndef %s" % guard,
+        "#define %s" % guard,
+        "",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "#include <string.h>",
+        "",
+        "#include \"flipnet/flipnet.h\"",
+        "",
+        "#if FLIPNET_FILE_VERSION != 1",
+        "#error \"%s.h holds weights in the packed layout of model file format v1; this flipnet "
+        "core uses another: export the model again with a matching flipnet\"" % name,
+        "#endif",
+        "",
+        "#define %s_N_LAYERS %du" % (N, L),
+        "#define %s_N_INPUTS %du" % (N, model.n_inputs),
+        "#define %s_N_CLASSES %du" % (N, model.n_classes),
+        "#define %s_WEIGHT_BYTES %du" % (N, len(data)),
+        "/* scratch bytes of flipnet_predict / flipnet_forward for one sample (this core version;"
+        " %s_setup checks it) */" % name,
+        "#define %s_SCRATCH_BYTES %du" % (N, scratch1),
+        "/* input encoding \"%s\": %s */" % (enc, _ENCODINGS[enc][0]),
+        "#define %s_INPUT_ENCODING \"%s\"" % (N, enc),
+        "#define %s_INPUT_FROM_PIXEL(p) %s" % (N, _ENCODINGS[enc][1]),
+        "",
+        "/* Layer table: kind, activation shift (unused on the last layer), reserved, n inputs,",
+        " * m outputs, bytes per bit plane per row, byte offset in %s_weights. */" % name,
+        "static const flipnet_layer %s_layers[%s_N_LAYERS] = {" % (name, N),
+    ]
+    for l, Ly in enumerate(layers):
+        o.append("    {%s, %du, 0u, %du, %du, %du, %du}, /* layer %d: %d -> %d %s */"
+                 % (_KIND_MACROS[Ly["kind"]], Ly["shift"], Ly["n"], Ly["m"], Ly["bpr"],
+                    Ly["offset"], l, Ly["n"], Ly["m"], _KIND_NAMES[Ly["kind"]]))
+    o += [
+        "};",
+        "",
+        "/* Packed weights (flipnet.h): layer l, row j at offset + j * planes * bpr; ternary rows",
+        " * [pos plane][neg plane] (w = pos - neg), binary rows [neg plane] (w = neg ? -1 : +1);",
+        " * input i is bit i % 8 of byte i / 8 of a plane; padding is 0. The union keeps the",
+        " * bytes 4-byte aligned, as the core requires. */",
+        "static const union {",
+        "    uint32_t align;",
+        "    uint8_t bytes[%s_WEIGHT_BYTES];" % N,
+        "} %s_weights = {.bytes = {" % name,
+    ]
+    pos = 0
+    for l, Ly in enumerate(layers):
+        end = layers[l + 1]["offset"] if l + 1 < L else len(data)
+        o.append("    /* layer %d: %d rows of %d bytes at offset %d */"
+                 % (l, Ly["m"], (2 if Ly["kind"] == 1 else 1) * Ly["bpr"], Ly["offset"]))
+        o += _c_bytes(data[pos:end])
+        pos = end
+    o += [
+        "}};",
+        "",
+        "/* Fill *model for the core's inference API over the const weights above. Returns",
+        " * FLIPNET_OK, FLIPNET_E_NULL, or the status of the core's own check of the model",
+        " * (flipnet_scratch_size); FLIPNET_E_NOMEM if this core needs more than",
+        " * %s_SCRATCH_BYTES of scratch for one sample. */" % N,
+        "static inline flipnet_status %s_setup(flipnet_model *model)" % name,
+        "{",
+        "    uint32_t l;",
+        "    size_t scratch = 0;",
+        "    flipnet_status st;",
+        "    if (model == NULL) return FLIPNET_E_NULL;",
+        "    memset(model, 0, sizeof(*model));",
+        "    model->n_layers = %s_N_LAYERS;" % N,
+        "    for (l = 0; l < %s_N_LAYERS; l++) model->layers[l] = %s_layers[l];" % (N, name),
+        "    model->rule.vote = %s;" % _VOTE_MACROS[rule["vote"]],
+        "    model->rule.filter = %s;" % _FILTER_MACROS[rule["filter"]],
+        "    model->rule.backprop = %s;" % _BP_MACROS[rule["backprop"]],
+        "    model->rule.calib_target = %du;" % rule["calib_target"],
+        "    model->rule.margin = %d;" % rule["margin"],
+        "    model->rule.counter_shift = %du;" % rule["counter_shift"],
+        "    model->rule.counter_threshold = 0u; /* no counters: inference only */",
+        "    model->seed = UINT64_C(%d);" % model.seed,
+        "    model->steps = UINT64_C(%d);" % model.steps,
+        "    model->samples = UINT64_C(%d);" % model.samples,
+        "    /* const data: the inference functions only read through model->weights (the",
+        "     * cast through uintptr_t keeps -Wcast-qual quiet) */",
+        "    model->weights = (uint8_t *)(uintptr_t)%s_weights.bytes;" % name,
+        "    model->weight_bytes = %s_WEIGHT_BYTES;" % N,
+        "    model->counters = NULL;",
+        "    model->counter_bytes = 0;",
+        "    st = flipnet_scratch_size(model, 1u, 0, &scratch);",
+        "    if (st != FLIPNET_OK) return st;",
+        "    return scratch > %s_SCRATCH_BYTES ? FLIPNET_E_NOMEM : FLIPNET_OK;" % N,
+        "}",
+        "",
+        "#endif /* %s */" % guard,
+        "",
+    ]
+    return "\n".join(o)
+
+
+def export_c(model, path, name=None, source=None):
+    """Write the C header to ``path``; identifiers are prefixed with ``name`` (default: the
+    file's stem); ``source`` (the model file's name) is noted in its comment. Returns its size
+    in bytes."""
+    name = c_name(path, name)
+    text = c_header(model, name, source)
+    return _write_atomic(path, lambda f: f.write(text.encode("ascii")))
+
+
+def export(model, path, format=None, name=None, source=None):
+    """Export ``model`` to ``path`` as ``format`` (``"c"`` or ``"npz"``; default: from the
+    suffix, ``.h`` / ``.npz``). ``name``: C identifier prefix (format ``"c"`` only);
+    ``source``: where the model came from, noted in the header's comment.
+
+    Returns a dict: format, path, bytes. Raises ArgumentError (a ValueError) for an unknown
+    format or a bad name, OSError when ``path`` cannot be written.
+    """
+    fmt = format_for(path, format)
+    if fmt == "c":
+        nbytes = export_c(model, path, name, source)
+    else:
+        if name is not None:
+            raise ArgumentError("name= is for the C header; the npz format has no names")
+        nbytes = export_npz(model, path)
+    return {"format": fmt, "path": os.fspath(path), "bytes": nbytes}
