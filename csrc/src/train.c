@@ -226,6 +226,29 @@ FN_HOT static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int
 }
 
 /* E (eligible only) of row j of layer L, at mem->e16 or mem->e32; drow: the row's errors (B). */
+/*
+ * docs/rule.md section 5: the threshold key K of a layer's histogram, 0 when every eligible
+ * weight is selected (eligible <= k). The t = hist[K] tied weights fill the r remaining slots
+ * with probability *p_tie = p_big * r / t each (1 <= r <= t).
+ */
+static uint32_t fn_threshold(const uint32_t *hist, uint64_t eligible, uint64_t k, uint64_t p_big,
+                             uint64_t *p_tie)
+{
+    uint64_t cum = 0;
+    uint32_t key;
+    *p_tie = 0;
+    if (eligible <= k) return 0;
+    for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
+        uint64_t h = hist[key];
+        if (cum + h >= k) {
+            *p_tie = p_big * (k - cum) / h;
+            return key;
+        }
+        cum += h;
+    }
+    return 0; /* not reached: eligible > k means the loop finds K */
+}
+
 static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
                         const int8_t *x, const int8_t *drow, uint32_t cnt, fn_vote_mem *mem)
 {
@@ -343,20 +366,7 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     *changes_out = 0;
     if (k == 0 || eligible == 0 || p_q16 == 0) return;
 
-    /* threshold key K: the t = H[K] tied weights fill the r remaining slots */
-    if (eligible > k) {
-        uint64_t cum = 0;
-        for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
-            uint64_t h = mem->hist[key];
-            if (cum + h >= k) {
-                uint64_t r = k - cum; /* 1 <= r <= h */
-                K = key;
-                p_tie = p_big * r / h;
-                break;
-            }
-            cum += h;
-        }
-    }
+    K = fn_threshold(mem->hist, eligible, k, p_big, &p_tie);
     kmin = K == 0 ? 1u : K;
     vmin = fn_key_min(kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
 
@@ -475,19 +485,7 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     *changes_out = 0;
     if (k == 0 || eligible == 0 || p_q16 == 0) return;
 
-    /* threshold key K as in section 5 */
-    if (eligible > k) {
-        uint64_t cum = 0;
-        for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
-            uint64_t hc = mem->hist[key];
-            if (cum + hc >= k) {
-                K = key;
-                p_tie = p_big * (k - cum) / hc;
-                break;
-            }
-            cum += hc;
-        }
-    }
+    K = fn_threshold(mem->hist, eligible, k, p_big, &p_tie);
     kmin = K == 0 ? 1u : K;
 
     /* pass 2: apply the changes from H, reset the counters of the changed weights */
