@@ -94,9 +94,12 @@ DEFAULT = {
 }
 
 # Training on a microcontroller: no per-weight counters (one int8 per weight does not fit the
-# RAM of a 64 KB part next to a 784-128-10 model), centered inputs (what the serial protocol's
-# pixel tables encode), the shifts calibrated once per epoch by the device.
-DEVICE = dict(PAPER, epochs=1, batch_size=8, margin=64, vote="weighted", filter="hurt")
+# RAM of a 64 KB part next to a 784-128-10 model), so top-k selection with a decaying p; the
+# other ideas of the default recipe (half input, weighted net vote, margin 256, calibration
+# target 96, recalibration every 50 steps) cost no memory. 784-128-10, batch 8, one pass over
+# 3,000 MNIST images: 78% test accuracy on the host (the paper recipe: 66%).
+DEVICE = dict(PAPER, epochs=1, batch_size=8, k_frac=0.01, margin=256, vote="weighted",
+              filter="net", calib_target=96, recalibrate_steps=50, input="half")
 
 RECIPES = {"default": DEFAULT, "paper": PAPER, "device": DEVICE}
 

@@ -283,7 +283,11 @@ def test_cli_device_commands(twin, tmp_path, capsys, mnist):
     assert m.sizes == [784, 32, 10] and m.samples == 64
     rec = m.training_log[-1]
     assert rec["where"] == "device" and rec["board"] == "host" and rec["samples"] == 64
-    assert m.recipe["input"] == "centered" and m.rule["margin"] == 64  # the device recipe
+    from flipnet import recipes
+
+    dev_recipe = recipes.DEVICE  # the device CLI's default recipe
+    assert m.recipe["input"] == dev_recipe["input"]
+    assert m.rule["margin"] == dev_recipe["margin"] and not m.has_counters
     assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json"]) == 0
     assert '"n": 50' in capsys.readouterr().out
     assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5"]) == 0

@@ -51,7 +51,8 @@ class InProcessTwin:
         unknown = [k for k in extra if k not in recipes.RULE_KEYS]
         if unknown:
             raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
-        self.model = Model(sizes, kinds, seed=seed, recipe="device", vote=vote, filter=filter,
+        # unspecified rule options take the core's defaults (paper mode), as on a device
+        self.model = Model(sizes, kinds, seed=seed, recipe="paper", vote=vote, filter=filter,
                            backprop=backprop, margin=margin, **extra)
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
