@@ -36,6 +36,7 @@ from .errors import (
     InputRangeError,
     LabelError,
     ShapeError,
+    UnsupportedVersionError,
     check,
 )
 from .schedule import Schedule, shuffle_order
@@ -959,7 +960,15 @@ class Model:
         data = bytes(data)
         buf = ffi.from_buffer("uint8_t[]", data)
         arch = ffi.new("flipnet_arch *")
-        check(lib.flipnet_file_peek(buf, len(data), arch), "reading %s" % source)
+        status = lib.flipnet_file_peek(buf, len(data), arch)
+        if status == lib.FLIPNET_E_FMT_VERSION:
+            version = int.from_bytes(data[8:12], "little")
+            raise UnsupportedVersionError(
+                "reading %s: model file format version %d; this flipnet %s reads version %d%s"
+                % (source, version, __version__, lib.FLIPNET_FILE_VERSION,
+                   " (the file is newer: upgrade flipnet)"
+                   if version > lib.FLIPNET_FILE_VERSION else ""))
+        check(status, "reading %s" % source)
         self = cls.__new__(cls)
         self._alloc(arch)
         check(lib.flipnet_file_read(self._m, buf, len(data), self._wptr, self._weights.nbytes),
