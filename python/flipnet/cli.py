@@ -10,7 +10,8 @@
                   [--out model.flip] [--data-dir DIR] [--json] [--report]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
     flipnet info MODEL [--json]
-    flipnet export MODEL [--format c|npz] [-o OUT] [--name NAME] [--json]
+    flipnet export MODEL [--format c|npz|onnx] [-o OUT] [--name NAME] [--onnx-input uint8|int8]
+                   [--json]
     flipnet device ... / flipnet demo ...      (added by flipnet.device.cli.register)
 
 With ``--json`` the last line of stdout is one JSON object; progress always goes to stderr.
@@ -318,14 +319,16 @@ def cmd_export(args):
 
     fmt = args.format
     if fmt is None and args.out is None:
-        raise ArgumentError("give --format (c or npz) or an output -o OUT ending in .h / .npz")
+        raise ArgumentError("give --format (c, npz or onnx) or an output -o OUT ending in "
+                            ".h / .npz / .onnx")
     if fmt is not None:
         fmt = _export.format_for(args.out or "", fmt)  # a bad format fails before the load
     out = args.out
     if out is None:
-        out = os.path.splitext(args.model)[0] + (".h" if fmt == "c" else ".npz")
+        out = os.path.splitext(args.model)[0] + _export.SUFFIX[fmt]
     model = load(args.model)
-    info = _export.export(model, out, fmt, name=args.name, source=args.model)
+    info = _export.export(model, out, fmt, name=args.name, source=args.model,
+                          input=args.onnx_input)
     result = {"command": "export", "model": os.path.abspath(args.model), "format": info["format"],
               "out": os.path.abspath(out), "bytes": info["bytes"], "arch": model.arch,
               "kinds": model.kinds, "input": model.input_encoding}
@@ -333,7 +336,8 @@ def cmd_export(args):
         _emit_json(result)
     else:
         print("wrote %s (%s, %d bytes) from %s %s"
-              % (out, "C header" if info["format"] == "c" else "npz", info["bytes"], model.arch,
+              % (out, {"c": "C header", "onnx": "ONNX"}.get(info["format"], info["format"]),
+                 info["bytes"], model.arch,
                  ",".join(sorted(set(model.kinds)))))
     return 0
 
@@ -419,16 +423,21 @@ def build_parser():
     i.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     i.set_defaults(func=cmd_info)
 
-    x = sub.add_parser("export", help="export a model file as a C header or npz",
+    x = sub.add_parser("export", help="export a model file as a C header, npz or ONNX",
                        description="Export a model: 'c' = a C header with the packed weights "
                        "as const data for an inference-only firmware, 'npz' = int8 weights per "
-                       "layer, shifts and JSON metadata (docs/export.md).")
+                       "layer, shifts and JSON metadata, 'onnx' = an ONNX graph (opset 17) "
+                       "that ONNX Runtime runs with flipnet's exact integer semantics (needs "
+                       "pip install \"flipnet[onnx]\") (docs/export.md).")
     x.add_argument("model")
     x.add_argument("--format", "-f", metavar="FORMAT",
-                   help="c or npz (default: from OUT's suffix, .h / .npz)")
+                   help="c, npz or onnx (default: from OUT's suffix, .h / .npz / .onnx)")
     x.add_argument("--out", "-o", metavar="OUT",
                    help="file to write (default: MODEL with the format's suffix)")
     x.add_argument("--name", help="C header: identifier prefix (default: OUT's file name)")
+    x.add_argument("--onnx-input", choices=("uint8", "int8"), default=None,
+                   help="ONNX: the graph's input, uint8 pixels encoded in the graph by the "
+                   "model's input encoding (default) or int8 values already encoded")
     x.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     x.set_defaults(func=cmd_export)
 

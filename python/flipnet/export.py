@@ -2,6 +2,7 @@
 
     flipnet.export.export(model, "mnist.h", "c")       # or model.export("mnist.h", "c")
     flipnet.export.export(model, "mnist.npz", "npz")
+    flipnet.export.export(model, "mnist.onnx", "onnx")  # or input="int8"; needs flipnet[onnx]
 
 Formats:
 
@@ -14,7 +15,11 @@ Formats:
   ``shift<l>`` (uint8 scalar; the last layer's is unused) and ``meta``, a JSON string
   (arch, kinds, shifts, rule, input encoding, seed, steps, versions).
 
-ONNX is planned (issue 5) and reported as not available yet.
+* ``"onnx"``: an ONNX graph (opset 17) that ONNX Runtime runs with exactly the core's integer
+  semantics: same logits and classes as ``flipnet_forward`` / ``flipnet_predict``. Input
+  uint8 pixels (encoded in the graph) or, with ``input="int8"``, int8 already encoded; built by
+  :mod:`flipnet.onnx_export`, which needs the optional ``onnx`` package
+  (``pip install "flipnet[onnx]"``).
 """
 
 import errno
@@ -28,15 +33,17 @@ import numpy as np
 from ._version import __version__
 from .errors import ArgumentError
 
-__all__ = ["FORMATS", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
+__all__ = ["FORMATS", "SUFFIX", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
            "export_npz", "export_c", "c_header", "npz_arrays", "packed_weights", "c_name",
            "format_for"]
 
 #: formats export() writes
-FORMATS = ("c", "npz")
+FORMATS = ("c", "npz", "onnx")
 #: formats named in issue 5 that are not written yet
-_PLANNED = ("onnx",)
-_SUFFIXES = {".h": "c", ".npz": "npz"}
+_PLANNED = ()
+_SUFFIXES = {".h": "c", ".npz": "npz", ".onnx": "onnx"}
+#: the usual file suffix of each format
+SUFFIX = {"c": ".h", "npz": ".npz", "onnx": ".onnx"}
 NPZ_FORMAT = "flipnet-npz/1"
 NPZ_FORMAT_VERSION = 1
 C_FORMAT_VERSION = 1
@@ -62,7 +69,7 @@ def format_for(path, format=None):
         suffix = os.path.splitext(os.fspath(path))[1].lower()
         if suffix not in _SUFFIXES:
             raise ArgumentError("cannot tell the export format from %r; give one of %s "
-                                "(or an output ending in .h / .npz)"
+                                "(or an output ending in .h / .npz / .onnx)"
                                 % (os.fspath(path), ", ".join(FORMATS)))
         return _SUFFIXES[suffix]
     if not isinstance(format, str):
@@ -196,6 +203,10 @@ def c_header(model, name, source=None):
     name = c_name(name=name)
     N = name.upper()
     data, layers = packed_weights(model)
+    for l, Ly in enumerate(layers):
+        if Ly["kind"] not in _KIND_MACROS:
+            raise ArgumentError("cannot export layer %d to a C header: its kind %d is not one "
+                                "this exporter knows (ternary 1, binary 2)" % (l, Ly["kind"]))
     meta = _meta(model, layers)
     enc = model.input_encoding
     rule = model.rule
@@ -344,19 +355,30 @@ def export_c(model, path, name=None, source=None):
     return _write_atomic(path, lambda f: f.write(text.encode("ascii")))
 
 
-def export(model, path, format=None, name=None, source=None):
-    """Export ``model`` to ``path`` as ``format`` (``"c"`` or ``"npz"``; default: from the
-    suffix, ``.h`` / ``.npz``). ``name``: C identifier prefix (format ``"c"`` only);
-    ``source``: where the model came from, noted in the header's comment.
+def export(model, path, format=None, name=None, source=None, input=None):
+    """Export ``model`` to ``path`` as ``format`` (``"c"``, ``"npz"`` or ``"onnx"``; default:
+    from the suffix, ``.h`` / ``.npz`` / ``.onnx``). ``name``: C identifier prefix (format
+    ``"c"`` only); ``source``: where the model came from, noted in the header's comment;
+    ``input``: the ONNX graph's input (format ``"onnx"`` only), ``"uint8"`` pixels (default)
+    or ``"int8"`` values already encoded (:func:`flipnet.onnx_export.build`).
 
     Returns a dict: format, path, bytes. Raises ArgumentError (a ValueError) for an unknown
-    format or a bad name, OSError when ``path`` cannot be written.
+    format, a bad name or a layer kind the format cannot hold, OSError when ``path`` cannot be
+    written, and for ONNX without the ``onnx`` package
+    :class:`flipnet.onnx_export.OnnxUnavailableError` (``pip install "flipnet[onnx]"``).
     """
     fmt = format_for(path, format)
+    if name is not None and fmt != "c":
+        raise ArgumentError("name= is for the C header; the %s format has no names" % fmt)
+    if input is not None and fmt != "onnx":
+        raise ArgumentError("input= (--onnx-input) chooses the ONNX graph's input; the %s "
+                            "format has none" % fmt)
     if fmt == "c":
         nbytes = export_c(model, path, name, source)
-    else:
-        if name is not None:
-            raise ArgumentError("name= is for the C header; the npz format has no names")
+    elif fmt == "npz":
         nbytes = export_npz(model, path)
+    else:
+        from .onnx_export import export_onnx
+
+        nbytes = export_onnx(model, path, "uint8" if input is None else input)
     return {"format": fmt, "path": os.fspath(path), "bytes": nbytes}

@@ -264,10 +264,9 @@ def test_c_names(tmp_path):
 # ---- Python errors ----------------------------------------------------------------------------
 def test_export_errors(models, tmp_path):
     model = models["ternary"]
-    with pytest.raises(ValueError, match="unknown export format 'tflite'; choose one of c, npz"):
+    with pytest.raises(ValueError,
+                       match="unknown export format 'tflite'; choose one of c, npz, onnx"):
         model.export(tmp_path / "m.bin", "tflite")
-    with pytest.raises(ArgumentError, match="not available yet"):
-        model.export(tmp_path / "m.onnx", "onnx")
     with pytest.raises(ArgumentError, match="cannot tell the export format"):
         model.export(tmp_path / "m.bin")
     with pytest.raises(ArgumentError):
@@ -316,7 +315,7 @@ def test_cli_export_c_and_npz(capsys, model_file, models, tmp_path):
 
 @pytest.mark.parametrize("argv, msg", [
     (["--format", "tflite", "-o", "{tmp}/m.bin"], "unknown export format 'tflite'"),
-    (["--format", "onnx", "-o", "{tmp}/m.onnx"], "not available yet"),
+    (["--format", "npz", "-o", "{tmp}/m.npz", "--onnx-input", "int8"], "(--onnx-input) chooses the ONNX"),
     (["-o", "{tmp}/m.bin"], "cannot tell the export format"),
     (["--format", "c", "-o", "{tmp}/no/such/dir/m.h"], "No such file or directory"),
     (["--format", "c", "-o", "{tmp}/m.h", "--name", "9lives"], "not a C identifier"),
