@@ -315,7 +315,8 @@ def test_cli_export_c_and_npz(capsys, model_file, models, tmp_path):
 
 @pytest.mark.parametrize("argv, msg", [
     (["--format", "tflite", "-o", "{tmp}/m.bin"], "unknown export format 'tflite'"),
-    (["--format", "npz", "-o", "{tmp}/m.npz", "--onnx-input", "int8"], "(--onnx-input) chooses the ONNX"),
+    (["--format", "npz", "-o", "{tmp}/m.npz", "--onnx-input", "int8"],
+     "(--onnx-input) chooses the ONNX"),
     (["-o", "{tmp}/m.bin"], "cannot tell the export format"),
     (["--format", "c", "-o", "{tmp}/no/such/dir/m.h"], "No such file or directory"),
     (["--format", "c", "-o", "{tmp}/m.h", "--name", "9lives"], "not a C identifier"),
