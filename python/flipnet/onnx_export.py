@@ -198,8 +198,8 @@ def build(model, input="uint8"):
             d = const("layer%d.divisor" % l, 1 << s, np.int32)
             r = node("Mod", [z, d], ["layer%d.rem" % l], "layer%d/mod" % l,
                      "z mod 2^%d, in [0, 2^%d) (fmod=0: sign of the divisor)" % (s, s), fmod=0)
-            t = node("Sub", [z, r], ["layer%d.z_floor" % l], "layer%d/sub" % l,
-                     "z - (z mod 2^%d): a multiple of 2^%d" % (s, s))
+            t = node("Sub", [z, r], ["layer%d.z_rounded" % l], "layer%d/sub" % l,
+                     "z - (z mod 2^%d): z rounded down to a multiple of 2^%d" % (s, s))
             z = node("Div", [t, d], ["layer%d.shifted" % l], "layer%d/div" % l,
                      "exact division: floor(z / 2^%d) = z >> %d (arithmetic)" % (s, s))
         t = node("Clip", [z, lo, hi], ["layer%d.clamped" % l], "layer%d/clamp" % l,
