@@ -1,14 +1,20 @@
-/* flipnet core: model file format v1 (docs/format.md). Little-endian, byte by byte; every
- * length is checked before the bytes it covers are read. */
+/* flipnet core: model file format v1 and v2 (docs/format.md). Little-endian, byte by byte;
+ * every length is checked before the bytes it covers are read. Models without FP32 layers are
+ * written as v1, models with them as v2 (FP32 layer blocks as float32 bit patterns, optional
+ * AdamW state). No float arithmetic: floats are checked and copied as bit patterns. */
 #include "fn_internal.h"
 
 #define FN_HDR_BYTES 64u
 #define FN_LAYER_BYTES 24u
 
 typedef struct {
-    uint32_t n_layers, header_bytes, meta_bytes, weight_bytes;
+    uint32_t version, n_layers, header_bytes, meta_bytes, weight_bytes;
     uint32_t counters;      /* flags bit 0: the file holds counters */
+    uint32_t adamw;         /* flags bit 1: the file holds the AdamW state (v2) */
+    uint32_t has_f32;       /* an FP32 layer exists */
     uint64_t counter_bytes; /* bytes of the counters block (0 without) */
+    uint64_t opt_all;       /* bytes of the AdamW state of the architecture */
+    uint64_t opt_bytes;     /* bytes of the AdamW block in the file (0 without) */
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
     flipnet_rule rule;
     uint64_t seed, steps, samples;
@@ -27,6 +33,13 @@ static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
         uint32_t planes = fn_planes(L->kind), tail = L->n & 7u;
         uint32_t pad = tail ? 0xFFu & ~((1u << tail) - 1u) : 0u;
         size_t rows = (size_t)L->m * planes * L->bpr, k;
+        if (L->kind == FLIPNET_FP32) { /* W and bias: every float32 finite */
+            uint64_t q, cnt = fn_f32_params(L->n, L->m);
+            for (q = 0; q < cnt; q++) {
+                if (!fn_f32_bits_finite(fn_rd32(w + (size_t)L->offset + 4u * (size_t)q))) return 0;
+            }
+            continue;
+        }
         for (j = 0; j < L->m; j++) {
             const uint8_t *row = w + (size_t)L->offset + (size_t)j * planes * L->bpr;
             for (p = 0; p < planes; p++) {
@@ -52,8 +65,9 @@ static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
     uint64_t off = 0, i, cnt, end;
     if (!fi->counters) return 1;
     for (l = 0; l < fi->n_layers; l++) {
+        if (fi->layers[l].kind == FLIPNET_FP32) continue; /* no counters */
         cnt = (uint64_t)fi->layers[l].n * fi->layers[l].m;
-        end = fn_counter_layer_bytes(fi->layers[l].n, fi->layers[l].m);
+        end = fn_counter_layer_bytes(fi->layers[l].kind, fi->layers[l].n, fi->layers[l].m);
         for (i = 0; i < cnt; i++) {
             if (h[off + i] == 0x80u) return 0;
         }
@@ -61,6 +75,25 @@ static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
             if (h[off + i] != 0) return 0;
         }
         off += end;
+    }
+    return 1;
+}
+
+/* Check the AdamW block: per FP32 layer, first moments finite, second moments finite and not
+ * negative (-0 allowed). */
+static int fn_file_opt_legal(const fn_file_info *fi, const uint8_t *o)
+{
+    uint32_t l;
+    uint64_t off = 0, q, np;
+    if (!fi->adamw) return 1;
+    for (l = 0; l < fi->n_layers; l++) {
+        if (fi->layers[l].kind != FLIPNET_FP32) continue;
+        np = fn_f32_params(fi->layers[l].n, fi->layers[l].m);
+        for (q = 0; q < np; q++) {
+            if (!fn_f32_bits_finite(fn_rd32(o + 4u * (size_t)(off + q)))) return 0;
+            if (!fn_f32_bits_nonneg(fn_rd32(o + 4u * (size_t)(off + np + q)))) return 0;
+        }
+        off += 2u * np;
     }
     return 1;
 }
@@ -80,7 +113,9 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (buf[u] != fn_magic[u]) return FLIPNET_E_FMT_MAGIC;
     }
     if (len < 12u) return FLIPNET_E_FMT_TRUNCATED;
-    if (fn_rd32(buf + 8) != FLIPNET_FILE_VERSION) return FLIPNET_E_FMT_VERSION;
+    fi->version = fn_rd32(buf + 8);
+    if (fi->version != FLIPNET_FILE_VERSION && fi->version != FLIPNET_FILE_VERSION_F32)
+        return FLIPNET_E_FMT_VERSION;
     if (len < FN_HDR_BYTES) return FLIPNET_E_FMT_TRUNCATED;
 
     fi->header_bytes = fn_rd32(buf + 12);
@@ -91,7 +126,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->rule.calib_target = buf[23];
     fi->rule.counter_shift = buf[60];
     fi->rule.counter_threshold = buf[61];
-    fi->counters = buf[62];
+    fi->counters = buf[62] & 1u;
+    fi->adamw = (buf[62] >> 1) & 1u;
     u = fn_rd32(buf + 24);
     fi->rule.margin = u > 0x7FFFFFFFu ? -1 : (int32_t)u; /* negative margins are invalid */
     fi->meta_bytes = fn_rd32(buf + 28);
@@ -101,7 +137,9 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->weight_bytes = fn_rd32(buf + 56);
     if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
     if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
-    if (fi->counters > 1u || buf[63] != 0 || !fn_rule_valid(&fi->rule, fi->counters != 0))
+    /* flags: bit 0 counters; bit 1 AdamW state, v2 only */
+    if ((buf[62] & ~(fi->version >= 2u ? 3u : 1u)) != 0 || buf[63] != 0 ||
+        !fn_rule_valid(&fi->rule, fi->counters != 0))
         return FLIPNET_E_FMT_VALUE;
     if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
 
@@ -115,20 +153,31 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         L->m = fn_rd32(p + 8);
         L->bpr = fn_rd32(p + 12);
         L->offset = fn_rd32(p + 16);
-        if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_FMT_VALUE;
-        if (L->shift > 31u || L->reserved != 0) return FLIPNET_E_FMT_VALUE;
+        /* FP32 layers (kind 3) exist from v2 on */
+        if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY &&
+            !(L->kind == FLIPNET_FP32 && fi->version >= 2u))
+            return FLIPNET_E_FMT_VALUE;
+        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u) || L->reserved != 0)
+            return FLIPNET_E_FMT_VALUE;
         if (!fi->counters && fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE; /* reserved */
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_FMT_SIZE;
         if (l > 0 && L->n != fi->layers[l - 1u].m) return FLIPNET_E_FMT_SIZE;
-        if (L->bpr != fn_bpr(L->n) || (uint64_t)L->offset != wbytes) return FLIPNET_E_FMT_SIZE;
+        if (L->bpr != fn_layer_bpr(L->kind, L->n) || (uint64_t)L->offset != wbytes)
+            return FLIPNET_E_FMT_SIZE;
         if (fi->counters && (uint64_t)fn_rd32(p + 20) != fi->counter_bytes) return FLIPNET_E_FMT_SIZE;
         wbytes += fn_layer_bytes(L->kind, L->n, L->m);
-        if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->n, L->m);
+        if (wbytes > UINT32_MAX) return FLIPNET_E_FMT_SIZE; /* offsets are 32-bit */
+        if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->kind, L->n, L->m);
+        fi->opt_all += fn_opt_layer_bytes(L->kind, L->n, L->m);
+        fi->has_f32 |= L->kind == FLIPNET_FP32;
     }
     if (wbytes != (uint64_t)fi->weight_bytes) return FLIPNET_E_FMT_SIZE;
+    if (fi->adamw && !fi->has_f32) return FLIPNET_E_FMT_VALUE; /* AdamW state of no layer */
+    fi->opt_bytes = fi->adamw ? fi->opt_all : 0u;
 
-    total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->counter_bytes + fi->meta_bytes + 4u;
+    total = (uint64_t)fi->header_bytes + fi->weight_bytes + fi->counter_bytes + fi->opt_bytes +
+            fi->meta_bytes + 4u;
     if ((uint64_t)len < total) return FLIPNET_E_FMT_TRUNCATED;
     if ((uint64_t)len > total) return FLIPNET_E_FMT_SIZE; /* trailing bytes */
     fi->total = (size_t)total;
@@ -136,6 +185,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         return FLIPNET_E_FMT_CRC;
     if (!fn_file_weights_legal(fi, buf + fi->header_bytes)) return FLIPNET_E_FMT_VALUE;
     if (!fn_file_counters_legal(fi, buf + fi->header_bytes + fi->weight_bytes))
+        return FLIPNET_E_FMT_VALUE;
+    if (!fn_file_opt_legal(fi, buf + fi->header_bytes + fi->weight_bytes + (size_t)fi->counter_bytes))
         return FLIPNET_E_FMT_VALUE;
     return FLIPNET_OK;
 }
@@ -149,7 +200,7 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     if (((meta_bytes >> 16) >> 16) != 0) return FLIPNET_E_ARG; /* > UINT32_MAX (any size_t) */
     if (((model->weight_bytes >> 16) >> 16) != 0) return FLIPNET_E_SHAPE; /* > UINT32_MAX */
     total = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers + (uint64_t)model->weight_bytes +
-            (uint64_t)model->counter_bytes + meta_bytes + 4u;
+            (uint64_t)model->counter_bytes + (uint64_t)model->opt_bytes + meta_bytes + 4u;
     if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_ARG;
     *bytes = (size_t)total;
     return FLIPNET_OK;
@@ -161,6 +212,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
 {
     size_t total, off;
     uint32_t l, hdr;
+    int has_f32;
     flipnet_status st = flipnet_file_size(model, meta_bytes, &total);
     if (st != FLIPNET_OK) return st;
     if (buf == NULL || (meta == NULL && meta_bytes != 0)) return FLIPNET_E_NULL;
@@ -172,11 +224,27 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             if (model->counters[off] == -128) return FLIPNET_E_ARG;
         }
     }
+    if (model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
+        const uint8_t *o = (const uint8_t *)model->opt;
+        size_t q, np;
+        for (l = 0; l < model->n_layers; l++) {
+            if (model->layers[l].kind != FLIPNET_FP32) continue;
+            np = (size_t)fn_f32_params(model->layers[l].n, model->layers[l].m);
+            o = (const uint8_t *)(model->opt + fn_opt_offset(model, l));
+            for (q = 0; q < np; q++) {
+                uint32_t u1, u2;
+                memcpy(&u1, o + 4u * q, 4);
+                memcpy(&u2, o + 4u * (np + q), 4);
+                if (!fn_f32_bits_finite(u1) || !fn_f32_bits_nonneg(u2)) return FLIPNET_E_ARG;
+            }
+        }
+    }
+    has_f32 = fn_has_f32(model);
 
     hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
     memset(buf, 0, hdr);
     memcpy(buf, fn_magic, 8);
-    fn_wr32(buf + 8, FLIPNET_FILE_VERSION);
+    fn_wr32(buf + 8, has_f32 ? FLIPNET_FILE_VERSION_F32 : FLIPNET_FILE_VERSION);
     fn_wr32(buf + 12, hdr);
     fn_wr32(buf + 16, model->n_layers);
     buf[20] = model->rule.vote;
@@ -191,7 +259,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     fn_wr32(buf + 56, (uint32_t)model->weight_bytes);
     buf[60] = model->rule.counter_shift;
     buf[61] = model->rule.counter_threshold;
-    buf[62] = model->counters != NULL ? 1u : 0u;
+    buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u));
     buf[63] = 0;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
@@ -211,6 +279,16 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         const flipnet_layer *L = &model->layers[l];
         size_t rows = (size_t)L->m * fn_planes(L->kind) * L->bpr;
         size_t end = (size_t)fn_layer_bytes(L->kind, L->n, L->m);
+        if (L->kind == FLIPNET_FP32) { /* float32 little-endian, from the bit patterns */
+            size_t q;
+            for (q = 0; q < end; q += 4u) {
+                uint32_t u;
+                memcpy(&u, model->weights + L->offset + q, 4);
+                fn_wr32(buf + off + q, u);
+            }
+            off += end;
+            continue;
+        }
         memcpy(buf + off, model->weights + L->offset, rows);
         memset(buf + off + rows, 0, end - rows);
         off += end;
@@ -218,11 +296,21 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     if (model->counters != NULL) {
         for (l = 0; l < model->n_layers; l++) { /* the n*m counters, then zero padding */
             const flipnet_layer *L = &model->layers[l];
-            size_t cnt = (size_t)L->n * L->m, end = (size_t)fn_counter_layer_bytes(L->n, L->m);
+            size_t cnt = (size_t)L->n * L->m, end = (size_t)fn_counter_layer_bytes(L->kind, L->n, L->m);
+            if (L->kind == FLIPNET_FP32) continue;
             memcpy(buf + off, model->counters + fn_counter_offset(model, l), cnt);
             memset(buf + off + cnt, 0, end - cnt);
             off += end;
         }
+    }
+    if (model->opt != NULL) { /* the AdamW state, float32 little-endian */
+        size_t q;
+        for (q = 0; q < model->opt_bytes; q += 4u) {
+            uint32_t u;
+            memcpy(&u, (const uint8_t *)model->opt + q, 4);
+            fn_wr32(buf + off + q, u);
+        }
+        off += model->opt_bytes;
     }
     if (meta_bytes != 0) memcpy(buf + off, meta, meta_bytes);
     off += meta_bytes;
@@ -258,7 +346,7 @@ flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t *
     if (meta == NULL || meta_bytes == NULL) return FLIPNET_E_NULL;
     st = fn_file_parse(buf, len, &fi);
     if (st != FLIPNET_OK) return st;
-    *meta = buf + fi.header_bytes + fi.weight_bytes + (size_t)fi.counter_bytes;
+    *meta = buf + fi.header_bytes + fi.weight_bytes + (size_t)fi.counter_bytes + (size_t)fi.opt_bytes;
     *meta_bytes = fi.meta_bytes;
     return FLIPNET_OK;
 }
@@ -268,20 +356,44 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
 {
     fn_file_info fi;
     uint8_t *dst;
+    uint32_t l;
+    size_t q, wc;
     flipnet_status st;
     if (model == NULL || weights == NULL) return FLIPNET_E_NULL;
     st = fn_file_parse(buf, len, &fi);
     if (st != FLIPNET_OK) return st;
+#ifdef FLIPNET_NO_FLOAT
+    if (fi.has_f32) return FLIPNET_E_ARG; /* a valid file this build cannot run */
+#endif
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
-    /* the file fits in memory, so fi.weight_bytes and fi.counter_bytes fit size_t */
+    /* the file fits in memory, so weight and counter bytes fit size_t; the AdamW state is
+     * needed in memory even when the file has none (it would be the size of the FP32 weights
+     * times 2, which the file holds: it fits size_t too) */
+    wc = fi.weight_bytes + (size_t)fi.counter_bytes;
     if (weights_bytes < fi.weight_bytes ||
-        weights_bytes - fi.weight_bytes < (size_t)fi.counter_bytes)
+        weights_bytes - fi.weight_bytes < (size_t)fi.counter_bytes ||
+        weights_bytes - wc < (size_t)fi.opt_all)
         return FLIPNET_E_NOMEM;
     dst = (uint8_t *)weights;
     memcpy(dst, buf + fi.header_bytes, fi.weight_bytes); /* the weight area, byte for byte */
+    for (l = 0; l < fi.n_layers; l++) { /* FP32 blocks: float32 LE to native floats */
+        const flipnet_layer *L = &fi.layers[l];
+        if (L->kind != FLIPNET_FP32) continue;
+        for (q = 0; q < (size_t)fn_layer_bytes(L->kind, L->n, L->m); q += 4u) {
+            uint32_t u = fn_rd32(buf + fi.header_bytes + L->offset + q);
+            memcpy(dst + L->offset + q, &u, 4);
+        }
+    }
     if (fi.counters)
         memcpy(dst + fi.weight_bytes, buf + fi.header_bytes + fi.weight_bytes,
                (size_t)fi.counter_bytes);
+    if (fi.has_f32) { /* the AdamW state: from the file, or zero moments */
+        const uint8_t *src = buf + fi.header_bytes + wc;
+        for (q = 0; q < (size_t)fi.opt_all; q += 4u) {
+            uint32_t u = fi.adamw ? fn_rd32(src + q) : 0u;
+            memcpy(dst + wc + q, &u, 4);
+        }
+    }
     memset(model, 0, sizeof(*model));
     model->n_layers = fi.n_layers;
     memcpy(model->layers, fi.layers, sizeof(flipnet_layer) * fi.n_layers);
@@ -294,6 +406,10 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     if (fi.counters) {
         model->counters = (int8_t *)(dst + fi.weight_bytes);
         model->counter_bytes = (size_t)fi.counter_bytes;
+    }
+    if (fi.has_f32) {
+        model->opt = (float *)(void *)(dst + wc);
+        model->opt_bytes = (size_t)fi.opt_all;
     }
     return FLIPNET_OK;
 }

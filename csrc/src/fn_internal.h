@@ -1,6 +1,7 @@
 /*
  * flipnet core internals: shared by the csrc/src sources and the C tests; not a public API.
- * Portable C99, integer only.
+ * Portable C99. Integer only, except the FP32-layer functions of hybrid.c declared at the end
+ * (absent with FLIPNET_NO_FLOAT).
  */
 #ifndef FLIPNET_INTERNAL_H
 #define FLIPNET_INTERNAL_H
@@ -30,10 +31,40 @@
 /* ---- small helpers ----------------------------------------------------------------------- */
 static inline uint32_t fn_planes(uint8_t kind) { return kind == FLIPNET_TERNARY ? 2u : 1u; }
 static inline uint32_t fn_bpr(uint32_t n) { return (n + 7u) / 8u; }
-/* Bytes of one layer's packed rows in the weight area: m * planes * bpr, rounded up to 4. */
+/* Layer kinds this build knows: ternary, binary and (unless FLIPNET_NO_FLOAT) FP32. */
+static inline int fn_kind_ok(uint8_t kind)
+{
+#ifdef FLIPNET_NO_FLOAT
+    return kind == FLIPNET_TERNARY || kind == FLIPNET_BINARY;
+#else
+    return kind == FLIPNET_TERNARY || kind == FLIPNET_BINARY || kind == FLIPNET_FP32;
+#endif
+}
+/* bpr of a layer: ceil(n / 8) for ternary/binary rows, 0 for FP32 layers. */
+static inline uint32_t fn_layer_bpr(uint8_t kind, uint32_t n)
+{
+    return kind == FLIPNET_FP32 ? 0u : fn_bpr(n);
+}
+/* Parameters of an FP32 layer: W (m*n) and the bias (m). */
+static inline uint64_t fn_f32_params(uint32_t n, uint32_t m) { return (uint64_t)m * n + m; }
+/* Bytes of one layer in the weight area: packed rows m * planes * bpr rounded up to 4, or an
+ * FP32 layer's 4 * (m*n + m). */
 static inline uint64_t fn_layer_bytes(uint8_t kind, uint32_t n, uint32_t m)
 {
+    if (kind == FLIPNET_FP32) return 4u * fn_f32_params(n, m);
     return ((uint64_t)m * fn_planes(kind) * fn_bpr(n) + 3u) & ~(uint64_t)3u;
+}
+/* Bytes of one layer's AdamW state (two moments per parameter), 0 for integer layers. */
+static inline uint64_t fn_opt_layer_bytes(uint8_t kind, uint32_t n, uint32_t m)
+{
+    return kind == FLIPNET_FP32 ? 8u * fn_f32_params(n, m) : 0u;
+}
+/* float32 bit pattern: not NaN / Inf (exponent not all ones). */
+static inline int fn_f32_bits_finite(uint32_t u) { return (u & 0x7F800000u) != 0x7F800000u; }
+/* float32 bit pattern of a valid second moment: finite and not below 0 (-0 allowed). */
+static inline int fn_f32_bits_nonneg(uint32_t u)
+{
+    return fn_f32_bits_finite(u) && ((u >> 31) == 0 || (u & 0x7FFFFFFFu) == 0);
 }
 
 /* floor(z / 2^s) for any int32 z and s in [0, 31], without implementation-defined >> of a
@@ -143,9 +174,11 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
 /* Check a rule (flipnet.h train_step contract) for a model with or without counters. */
 int fn_rule_valid(const flipnet_rule *rule, int has_counters);
 
-/* Counters (rule.md 7.1): layer l's n*m int8, each layer's area rounded up to 4 bytes. */
-static inline uint64_t fn_counter_layer_bytes(uint32_t n, uint32_t m)
+/* Counters (rule.md 7.1): layer l's n*m int8, each layer's area rounded up to 4 bytes; FP32
+ * layers have none. */
+static inline uint64_t fn_counter_layer_bytes(uint8_t kind, uint32_t n, uint32_t m)
 {
+    if (kind == FLIPNET_FP32) return 0;
     return ((uint64_t)n * m + 3u) & ~(uint64_t)3u;
 }
 /* Byte offset of layer l's counters in the counter area. */
@@ -153,8 +186,30 @@ static inline size_t fn_counter_offset(const flipnet_model *model, uint32_t l)
 {
     uint32_t k;
     size_t off = 0;
-    for (k = 0; k < l; k++) off += (size_t)fn_counter_layer_bytes(model->layers[k].n, model->layers[k].m);
+    for (k = 0; k < l; k++)
+        off += (size_t)fn_counter_layer_bytes(model->layers[k].kind, model->layers[k].n,
+                                              model->layers[k].m);
     return off;
+}
+/* Float offset of layer l's AdamW state in model->opt (first moments; the second moments
+ * follow at + m*n + m). */
+static inline size_t fn_opt_offset(const flipnet_model *model, uint32_t l)
+{
+    uint32_t k;
+    size_t off = 0;
+    for (k = 0; k < l; k++)
+        off += (size_t)(fn_opt_layer_bytes(model->layers[k].kind, model->layers[k].n,
+                                           model->layers[k].m) / 4u);
+    return off;
+}
+/* 1 when the model has at least one FP32 layer. */
+static inline int fn_has_f32(const flipnet_model *model)
+{
+    uint32_t l;
+    for (l = 0; l < model->n_layers; l++) {
+        if (model->layers[l].kind == FLIPNET_FP32) return 1;
+    }
+    return 0;
 }
 
 /* Pointer to the first byte of row j of layer L. */
@@ -180,6 +235,12 @@ typedef struct {
     size_t list;                         /* uint16 (B) samples with nonzero error on a row */
     size_t dl;                           /* int8 (B) their errors */
     size_t wrow;                         /* int16 (nmax) one unpacked weight row */
+    /* models with FP32 layers only (appended after the integer plan, which is unchanged): */
+    size_t xf[FLIPNET_MAX_LAYERS];       /* training: float (B, n_l) input of FP32 layer l */
+    size_t f[2];                         /* float (B, fmax): training, the float errors; forward,
+                                            ping-pong activations (fmax also covers sizes[0]) */
+    size_t frow;                         /* float (max(nmax, mmax)) one row: a gradient row, a
+                                            ternary row as float, the bias gradients */
     size_t total;
 } fn_plan;
 
@@ -203,5 +264,70 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
 
 /* Check x (batch, n) has no -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);
+
+/* ---- training internals shared by train.c and hybrid.c ------------------------------------- */
+typedef struct {
+    int32_t *P, *N; /* narrow: S then E (int16) and A (int16) in N, P unused (may be 0 bytes);
+                       wide: S then E (int32) in P, A (int32) in N */
+    uint32_t *hist;
+    uint8_t *rowmax;
+    uint16_t *list;
+    int8_t *dl;
+    int16_t *wrow;
+    int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
+    uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
+    uint16_t *clist; /* U minus the samples of the current row */
+    uint32_t ucnt;   /* |U| */
+    int use_afull;   /* afull is valid for this layer */
+    const int16_t *e16; /* E of the current row: int16 (narrow) ... */
+    const int32_t *e32; /* ... or int32 (wide) */
+} fn_vote_mem;
+
+/* The vote's working memory in a training scratch area laid out by plan. */
+void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *scratch, const fn_plan *plan);
+/* Checks of flipnet_train_step shared by both paths (model, pointers, batch, rule, k, p,
+ * classes, scratch, inputs, labels); fills plan. */
+flipnet_status fn_train_args(const flipnet_model *model, const int8_t *x, const uint16_t *y,
+                             uint32_t batch, const flipnet_step_params *params, void *scratch,
+                             size_t scratch_bytes, fn_plan *plan);
+/* docs/rule.md section 2: the integer output error of int32 logits (B, C) into cur (C, B),
+ * transposed; counts correct and errors. */
+void fn_output_error(const flipnet_model *model, const int32_t *logits, const uint16_t *y,
+                     uint32_t batch, int8_t *cur, flipnet_step_stats *s);
+/* docs/rule.md section 3 for integer layer l: cur (m, B) -> nxt (n, B), mask from a_prev. */
+void fn_backprop_layer(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
+                       const int8_t *a_prev, int8_t *nxt, uint8_t *scratch, const fn_plan *plan,
+                       fn_vote_mem *mem);
+/* docs/rule.md sections 4-5 (or 7.1 with counters) for integer layer l with input x (B, n) and
+ * error d (m, B): vote, select, update in place. */
+void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                    uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                    uint32_t *eligible_out, fn_vote_mem *mem);
+void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                            uint32_t *eligible_out, fn_vote_mem *mem);
+
+/* ---- FP32 layers (hybrid.c; docs/rule.md 8), absent with FLIPNET_NO_FLOAT ------------------ */
+#ifndef FLIPNET_NO_FLOAT
+/* Initial W and bias of FP32 layer l (uniform in [-1/sqrt(n), 1/sqrt(n)) from the INIT stream). */
+void fn_f32_init_layer(flipnet_model *model, uint32_t l);
+/* Forward of a model with FP32 layers through the forward plan (ping-pong buffers): int32
+ * logits (integer last layer) or float logits (FP32 last layer) at logits; calibrate != 0 also
+ * sets every hidden layer's shift on the way (flipnet_calibrate). */
+void fn_hybrid_forward(flipnet_model *model, const int8_t *x, uint32_t batch, void *logits,
+                       uint8_t *scratch, const fn_plan *plan, int calibrate);
+/* flipnet_train_step of a model with FP32 layers (arguments checked by fn_train_args). */
+flipnet_status fn_hybrid_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                    uint32_t batch, const flipnet_step_params *params,
+                                    flipnet_step_stats *stats, uint8_t *scratch,
+                                    const fn_plan *plan);
+/* Math without <math.h> (hybrid.c; accuracy in docs/rule.md 8): exp and log of a double,
+ * sqrt of a double (within 1 ulp) and of a float (correctly rounded), x^t by squaring. */
+double fn_exp(double x);
+double fn_log(double x);
+double fn_sqrt(double x);
+float fn_sqrtf(float x);
+double fn_powi(double x, uint64_t t);
+#endif
 
 #endif /* FLIPNET_INTERNAL_H */

@@ -39,6 +39,14 @@ flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint
     fn_plan plan;
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
+    if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
+#ifndef FLIPNET_NO_FLOAT
+    if (fn_has_f32(model)) { /* read-only: calibrate = 0 never writes the model */
+        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, (uint8_t *)scratch,
+                          &plan, 0);
+        return FLIPNET_OK;
+    }
+#endif
     fn_forward_run(model, x, batch, logits, (uint8_t *)scratch, &plan);
     return FLIPNET_OK;
 }
@@ -51,9 +59,29 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
     int32_t *logits;
     flipnet_status st = fn_forward_args(model, x, batch, classes, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
-    logits = (int32_t *)((uint8_t *)scratch + plan.logits);
-    fn_forward_run(model, x, batch, logits, (uint8_t *)scratch, &plan);
+    logits = (int32_t *)(void *)((uint8_t *)scratch + plan.logits);
     C = model->layers[model->n_layers - 1u].m;
+#ifndef FLIPNET_NO_FLOAT
+    if (fn_has_f32(model)) {
+        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, (uint8_t *)scratch,
+                          &plan, 0);
+        if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) {
+            const float *zf = (const float *)(const void *)logits;
+            for (b = 0; b < batch; b++) { /* argmax, lowest index on ties; NaN never wins */
+                const float *z = zf + (size_t)b * C;
+                uint32_t best = 0;
+                for (j = 1; j < C; j++) {
+                    if (z[j] > z[best] || (!(z[best] == z[best]) && z[j] == z[j])) best = j;
+                }
+                classes[b] = (uint16_t)best;
+            }
+            return FLIPNET_OK;
+        }
+    } else
+#endif
+    {
+        fn_forward_run(model, x, batch, logits, (uint8_t *)scratch, &plan);
+    }
     for (b = 0; b < batch; b++) {
         const int32_t *z = logits + (size_t)b * C;
         uint32_t best = 0;
@@ -76,6 +104,12 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
     flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
+#ifndef FLIPNET_NO_FLOAT
+    if (fn_has_f32(model)) {
+        fn_hybrid_forward(model, x, batch, sc + plan.logits, sc, &plan, 1);
+        return FLIPNET_OK;
+    }
+#endif
     L = model->n_layers;
     wrow = (int16_t *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) {
@@ -91,4 +125,32 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
         in = out;
     }
     return FLIPNET_OK;
+}
+
+flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                   float *logits, void *scratch, size_t scratch_bytes)
+{
+#ifndef FLIPNET_NO_FLOAT
+    fn_plan plan;
+    uint8_t *sc = (uint8_t *)scratch;
+    size_t i, cnt;
+    const int32_t *zi;
+    flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
+    if (st != FLIPNET_OK) return st;
+    if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) { /* float logits directly */
+        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, sc, &plan, 0);
+        return FLIPNET_OK;
+    }
+    zi = (const int32_t *)(const void *)(sc + plan.logits);
+    if (fn_has_f32(model))
+        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, sc + plan.logits, sc, &plan, 0);
+    else
+        fn_forward_run(model, x, batch, (int32_t *)(void *)(sc + plan.logits), sc, &plan);
+    cnt = (size_t)batch * model->layers[model->n_layers - 1u].m;
+    for (i = 0; i < cnt; i++) logits[i] = (float)zi[i];
+    return FLIPNET_OK;
+#else
+    (void)model; (void)x; (void)batch; (void)logits; (void)scratch; (void)scratch_bytes;
+    return FLIPNET_E_ARG; /* no float code in this build */
+#endif
 }

@@ -12,14 +12,14 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
     for (l = 0; l < arch->n_layers; l++) {
         uint8_t kind = arch->kinds[l];
         uint32_t n = arch->sizes[l], m = arch->sizes[l + 1];
-        if (kind != FLIPNET_TERNARY && kind != FLIPNET_BINARY) return FLIPNET_E_ARG;
+        if (!fn_kind_ok(kind)) return FLIPNET_E_ARG;
         if (layers != NULL) {
             layers[l].kind = kind;
             layers[l].shift = 0;
             layers[l].reserved = 0;
             layers[l].n = n;
             layers[l].m = m;
-            layers[l].bpr = fn_bpr(n);
+            layers[l].bpr = fn_layer_bpr(kind, n);
             layers[l].offset = (uint32_t)off; /* checked below: the total fits 32 bits */
         }
         off += fn_layer_bytes(kind, n, m);
@@ -29,34 +29,49 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
     return FLIPNET_OK;
 }
 
-/* Bytes of the counters of a (checked) architecture: sum of round_up(n*m, 4), 0 without. */
+/* Bytes of the counters of a (checked) architecture: sum of round_up(n*m, 4) over the
+ * ternary/binary layers, 0 without. */
 static uint64_t fn_arch_counter_bytes(const flipnet_arch *arch)
 {
     uint32_t l;
     uint64_t total = 0;
     if (!arch->counters) return 0;
-    for (l = 0; l < arch->n_layers; l++) total += fn_counter_layer_bytes(arch->sizes[l], arch->sizes[l + 1u]);
+    for (l = 0; l < arch->n_layers; l++)
+        total += fn_counter_layer_bytes(arch->kinds[l], arch->sizes[l], arch->sizes[l + 1u]);
     return total;
 }
 
-/* Bytes of the packed weights and of the whole weight area (counters included). */
+/* Bytes of the AdamW state of a (checked) architecture: 8 (m*n + m) per FP32 layer. */
+static uint64_t fn_arch_opt_bytes(const flipnet_arch *arch)
+{
+    uint32_t l;
+    uint64_t total = 0;
+    for (l = 0; l < arch->n_layers; l++)
+        total += fn_opt_layer_bytes(arch->kinds[l], arch->sizes[l], arch->sizes[l + 1u]);
+    return total;
+}
+
+/* Bytes of the packed weights, of the counters and of the whole weight area (counters and
+ * AdamW state included). */
 static flipnet_status fn_arch_sizes(const flipnet_arch *arch, flipnet_layer *layers,
-                                    uint64_t *wbytes, uint64_t *total)
+                                    uint64_t *wbytes, uint64_t *cbytes, uint64_t *total)
 {
     flipnet_status st;
     if (arch->counters > 1u) return FLIPNET_E_ARG;
     st = fn_arch_layout(arch, layers, wbytes);
     if (st != FLIPNET_OK) return st;
-    *total = *wbytes + fn_arch_counter_bytes(arch); /* < 2^32 + 2^35: no overflow */
+    *cbytes = fn_arch_counter_bytes(arch);
+    /* weights < 2^32 (checked), counters < 2^35, AdamW state < 2 * 2^32: no overflow */
+    *total = *wbytes + *cbytes + fn_arch_opt_bytes(arch);
     return FLIPNET_OK;
 }
 
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes)
 {
-    uint64_t wbytes = 0, total = 0;
+    uint64_t wbytes = 0, cbytes = 0, total = 0;
     flipnet_status st;
     if (arch == NULL || bytes == NULL) return FLIPNET_E_NULL;
-    st = fn_arch_sizes(arch, NULL, &wbytes, &total);
+    st = fn_arch_sizes(arch, NULL, &wbytes, &cbytes, &total);
     if (st != FLIPNET_OK) return st;
     if (total > (uint64_t)SIZE_MAX) return FLIPNET_E_SHAPE;
     *bytes = (size_t)total;
@@ -67,12 +82,12 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
                                   size_t weights_bytes, uint64_t seed)
 {
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
-    uint64_t wbytes = 0, total = 0;
+    uint64_t wbytes = 0, cbytes = 0, total = 0;
     uint32_t l, j, i;
     flipnet_status st;
     if (model == NULL || arch == NULL || weights == NULL) return FLIPNET_E_NULL;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
-    st = fn_arch_sizes(arch, layers, &wbytes, &total);
+    st = fn_arch_sizes(arch, layers, &wbytes, &cbytes, &total);
     if (st != FLIPNET_OK) return st;
     if (total > (uint64_t)SIZE_MAX || (uint64_t)weights_bytes < total) return FLIPNET_E_NOMEM;
 
@@ -92,13 +107,24 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
     memset(model->weights, 0, model->weight_bytes); /* padding bits and bytes are 0 */
     if (arch->counters) {
         model->counters = (int8_t *)weights + (size_t)wbytes;
-        model->counter_bytes = (size_t)(total - wbytes);
+        model->counter_bytes = (size_t)cbytes;
         memset(model->counters, 0, model->counter_bytes);
+    }
+    if (total > wbytes + cbytes) { /* FP32 layers: the AdamW state, moments 0 */
+        model->opt = (float *)(void *)((uint8_t *)weights + (size_t)(wbytes + cbytes));
+        model->opt_bytes = (size_t)(total - wbytes - cbytes);
+        memset(model->opt, 0, model->opt_bytes);
     }
 
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         uint64_t base = fn_rand_base(seed, fn_stream(FN_PURPOSE_INIT, l, 0));
+        if (L->kind == FLIPNET_FP32) {
+#ifndef FLIPNET_NO_FLOAT
+            fn_f32_init_layer(model, l);
+#endif
+            continue;
+        }
         for (j = 0; j < L->m; j++) {
             uint8_t *row = fn_row(model, L, j);
             uint64_t idx = (uint64_t)j * L->n;
@@ -127,24 +153,35 @@ flipnet_status fn_model_check(const flipnet_model *model)
     if (model == NULL || model->weights == NULL) return FLIPNET_E_NULL;
     if (fn_misaligned(model->weights)) return FLIPNET_E_ALIGN;
     if (model->n_layers < 1u || model->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_SHAPE;
+    uint64_t ob = 0;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
-        if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY) return FLIPNET_E_ARG;
-        if (L->shift > 31u) return FLIPNET_E_ARG;
+        if (!fn_kind_ok(L->kind)) return FLIPNET_E_ARG;
+        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u)) return FLIPNET_E_ARG;
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_SHAPE;
         if (l > 0 && L->n != model->layers[l - 1].m) return FLIPNET_E_SHAPE;
-        if (L->bpr != fn_bpr(L->n) || (uint64_t)L->offset != off) return FLIPNET_E_SHAPE;
+        if (L->bpr != fn_layer_bpr(L->kind, L->n) || (uint64_t)L->offset != off)
+            return FLIPNET_E_SHAPE;
         off += fn_layer_bytes(L->kind, L->n, L->m);
         if (off > UINT32_MAX) return FLIPNET_E_SHAPE;
+        ob += fn_opt_layer_bytes(L->kind, L->n, L->m);
     }
     if ((uint64_t)model->weight_bytes != off) return FLIPNET_E_SHAPE;
     if (model->counters != NULL) {
         uint64_t cb = 0;
         for (l = 0; l < model->n_layers; l++)
-            cb += fn_counter_layer_bytes(model->layers[l].n, model->layers[l].m);
+            cb += fn_counter_layer_bytes(model->layers[l].kind, model->layers[l].n,
+                                         model->layers[l].m);
         if ((uint64_t)model->counter_bytes != cb) return FLIPNET_E_SHAPE;
     } else if (model->counter_bytes != 0) {
+        return FLIPNET_E_SHAPE;
+    }
+    /* AdamW state: exactly its size, or absent (NULL, 0) for inference only */
+    if (model->opt != NULL) {
+        if (ob == 0 || (uint64_t)model->opt_bytes != ob) return FLIPNET_E_SHAPE;
+        if (fn_misaligned(model->opt)) return FLIPNET_E_ALIGN;
+    } else if (model->opt_bytes != 0) {
         return FLIPNET_E_SHAPE;
     }
     return FLIPNET_OK;
@@ -166,6 +203,16 @@ int fn_weights_legal(const flipnet_model *model)
         uint32_t planes = fn_planes(L->kind);
         uint32_t tail = L->n & 7u;
         uint32_t pad = tail ? 0xFFu & ~((1u << tail) - 1u) : 0u; /* padding bits of the last byte */
+        if (L->kind == FLIPNET_FP32) { /* every W and bias finite (read as bit patterns) */
+            uint64_t k, cnt = fn_f32_params(L->n, L->m);
+            const uint8_t *p = model->weights + L->offset;
+            for (k = 0; k < cnt; k++) {
+                uint32_t u;
+                memcpy(&u, p + 4u * k, 4);
+                if (!fn_f32_bits_finite(u)) return 0;
+            }
+            continue;
+        }
         for (j = 0; j < L->m; j++) {
             const uint8_t *row = fn_row(model, L, j);
             uint32_t p;
@@ -189,7 +236,7 @@ flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (w == NULL) return FLIPNET_E_NULL;
-    if (layer >= model->n_layers) return FLIPNET_E_ARG;
+    if (layer >= model->n_layers || model->layers[layer].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
     L = &model->layers[layer];
     for (j = 0; j < L->m; j++) {
         flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
@@ -205,7 +252,7 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (w == NULL) return FLIPNET_E_NULL;
-    if (layer >= model->n_layers) return FLIPNET_E_ARG;
+    if (layer >= model->n_layers || model->layers[layer].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
     L = &model->layers[layer];
     count = (size_t)L->n * L->m;
     for (i = 0; i < count; i++) { /* validate everything before touching the weights */
@@ -225,7 +272,9 @@ static flipnet_status fn_counters_args(const flipnet_model *model, uint32_t laye
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (h == NULL) return FLIPNET_E_NULL;
-    if (layer >= model->n_layers || model->counters == NULL) return FLIPNET_E_ARG;
+    if (layer >= model->n_layers || model->counters == NULL ||
+        model->layers[layer].kind == FLIPNET_FP32)
+        return FLIPNET_E_ARG;
     return FLIPNET_OK;
 }
 
@@ -259,12 +308,14 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
     uint32_t l, L = model->n_layers;
     uint64_t B = batch, off = 0, hmax = 0, nmax = 0, mmax = 0, classes = model->layers[L - 1].m;
     uint64_t gbytes_per = 2; /* backprop accumulator: int16 unless a layer l >= 1 has m > 32767 */
-    uint64_t gbytes, vbytes, ubase;
+    uint64_t gbytes, vbytes, ubase, fmax;
+    int hybrid = 0;
     for (l = 0; l < L; l++) {
         if (model->layers[l].n > nmax) nmax = model->layers[l].n;
         if (model->layers[l].m > mmax) mmax = model->layers[l].m;
         if (l + 1u < L && model->layers[l].m > hmax) hmax = model->layers[l].m;
         if (l >= 1u && model->layers[l].m > 32767u) gbytes_per = 4;
+        if (model->layers[l].kind == FLIPNET_FP32) hybrid = 1;
     }
     memset(plan, 0, sizeof(*plan));
 #define FN_TAKE(field, bytes)                                                                      \
@@ -300,6 +351,23 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
         plan->g = (size_t)ubase;
         off = ubase + (gbytes > vbytes ? gbytes : vbytes);
     }
+    if (hybrid) { /* FP32 layers: float buffers after the integer plan (docs/rule.md 8) */
+        if (!training) {
+            fmax = hmax;
+            if (model->layers[0].kind == FLIPNET_FP32 && model->layers[0].n > fmax)
+                fmax = model->layers[0].n;
+            FN_TAKE(f[0], B * fmax * 4u);
+            FN_TAKE(f[1], B * fmax * 4u);
+        } else {
+            for (l = 0; l < L; l++) {
+                if (model->layers[l].kind == FLIPNET_FP32)
+                    FN_TAKE(xf[l], B * model->layers[l].n * 4u);
+            }
+            FN_TAKE(f[0], B * mmax * 4u);
+            FN_TAKE(f[1], B * mmax * 4u);
+            FN_TAKE(frow, (nmax > mmax ? nmax : mmax) * 4u);
+        }
+    }
 #undef FN_TAKE
     if (off > (uint64_t)SIZE_MAX) return FLIPNET_E_NOMEM;
     plan->total = (size_t)off;
@@ -317,5 +385,39 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
     st = fn_plan_make(model, batch, training, &plan);
     if (st != FLIPNET_OK) return st;
     *bytes = plan.total;
+    return FLIPNET_OK;
+}
+
+/* ---- FP32 layers: float weights as bit patterns (no float arithmetic here) ----------------- */
+static flipnet_status fn_f32_layer_args(const flipnet_model *model, uint32_t layer, const void *w)
+{
+    flipnet_status st = fn_model_check(model);
+    if (st != FLIPNET_OK) return st;
+    if (w == NULL) return FLIPNET_E_NULL;
+    if (layer >= model->n_layers || model->layers[layer].kind != FLIPNET_FP32) return FLIPNET_E_ARG;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_layer_get_f32(const flipnet_model *model, uint32_t layer, float *w)
+{
+    flipnet_status st = fn_f32_layer_args(model, layer, w);
+    if (st != FLIPNET_OK) return st;
+    memcpy(w, model->weights + model->layers[layer].offset,
+           (size_t)fn_layer_bytes(FLIPNET_FP32, model->layers[layer].n, model->layers[layer].m));
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_layer_set_f32(flipnet_model *model, uint32_t layer, const float *w)
+{
+    size_t i, bytes;
+    flipnet_status st = fn_f32_layer_args(model, layer, w);
+    if (st != FLIPNET_OK) return st;
+    bytes = (size_t)fn_layer_bytes(FLIPNET_FP32, model->layers[layer].n, model->layers[layer].m);
+    for (i = 0; i < bytes; i += 4u) { /* validate everything before touching the weights */
+        uint32_t u;
+        memcpy(&u, (const uint8_t *)w + i, 4);
+        if (!fn_f32_bits_finite(u)) return FLIPNET_E_ARG;
+    }
+    memcpy(model->weights + model->layers[layer].offset, w, bytes);
     return FLIPNET_OK;
 }

@@ -184,23 +184,6 @@ static void fn_vote_e32_inplace(int32_t *s, const int32_t *a, const int16_t *w, 
     }
 }
 
-typedef struct {
-    int32_t *P, *N; /* narrow: S then E (int16) and A (int16) in N, P unused (may be 0 bytes);
-                       wide: S then E (int32) in P, A (int32) in N */
-    uint32_t *hist;
-    uint8_t *rowmax;
-    uint16_t *list;
-    int8_t *dl;
-    int16_t *wrow;
-    int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
-    uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
-    uint16_t *clist; /* U minus the samples of the current row */
-    uint32_t ucnt;   /* |U| */
-    int use_afull;   /* afull is valid for this layer */
-    const int16_t *e16; /* E of the current row: int16 (narrow) ... */
-    const int32_t *e32; /* ... or int32 (wide) */
-} fn_vote_mem;
-
 /* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
  * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
 FN_HOT static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
@@ -300,7 +283,7 @@ static uint32_t fn_hist_row16(const int16_t *e, uint32_t n, uint32_t *hist)
 }
 
 /* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
-static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
                            uint32_t *eligible_out, fn_vote_mem *mem)
 {
@@ -441,9 +424,9 @@ static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ter
  * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
  * the counters of the weights that change. Runs even when the step has no error (H alone can
  * make weights eligible). */
-static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x,
-                                   const int8_t *d, uint32_t batch, uint32_t k, uint32_t p_q16,
-                                   uint32_t *changes_out, uint32_t *eligible_out, fn_vote_mem *mem)
+void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                            uint32_t *eligible_out, fn_vote_mem *mem)
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
@@ -526,23 +509,60 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     *changes_out = changes;
 }
 
-flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
-                                  uint32_t batch, const flipnet_step_params *params,
-                                  flipnet_step_stats *stats, void *scratch, size_t scratch_bytes)
+void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *sc, const fn_plan *plan)
 {
-    fn_plan plan;
-    flipnet_step_stats s;
-    uint32_t l, L, C, b, j;
-    uint8_t *sc = (uint8_t *)scratch;
-    int8_t *act[FLIPNET_MAX_LAYERS], *cur, *nxt;
-    int16_t *wrow;
-    int32_t *logits;
-    const int8_t *in;
-    fn_vote_mem mem;
-    int counters;
-    flipnet_status st = fn_model_check(model);
+    mem->P = (int32_t *)(void *)(sc + plan->p);
+    mem->N = (int32_t *)(void *)(sc + plan->n);
+    mem->hist = (uint32_t *)(void *)(sc + plan->hist);
+    mem->rowmax = sc + plan->rowmax;
+    mem->list = (uint16_t *)(void *)(sc + plan->list);
+    mem->dl = (int8_t *)(sc + plan->dl);
+    mem->wrow = (int16_t *)(void *)(sc + plan->wrow);
+    mem->afull = (int16_t *)(void *)(sc + plan->afull);
+    mem->ulist = (uint16_t *)(void *)(sc + plan->ulist);
+    mem->clist = (uint16_t *)(void *)(sc + plan->clist);
+}
 
-    /* ---- arguments ---- */
+void fn_backprop_layer(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
+                       const int8_t *a_prev, int8_t *nxt, uint8_t *sc, const fn_plan *plan,
+                       fn_vote_mem *mem)
+{
+    if (model->layers[l].m <= 32767u) {
+        fn_backprop16(model, l, cur, batch, a_prev, nxt, (int16_t *)(void *)(sc + plan->g),
+                      mem->list, mem->dl, mem->wrow);
+    } else {
+        fn_backprop32(model, l, cur, batch, a_prev, nxt, (int32_t *)(void *)(sc + plan->g),
+                      mem->list, mem->dl, mem->wrow);
+    }
+}
+
+void fn_output_error(const flipnet_model *model, const int32_t *logits, const uint16_t *y,
+                     uint32_t batch, int8_t *cur, flipnet_step_stats *s)
+{
+    uint32_t b, j, C = model->layers[model->n_layers - 1u].m;
+    memset(cur, 0, (size_t)C * batch);
+    for (b = 0; b < batch; b++) {
+        const int32_t *z = logits + (size_t)b * C;
+        uint32_t yb = y[b], pred = 0, w = yb == 0 ? 1u : 0u;
+        for (j = 1; j < C; j++) {
+            if (z[j] > z[pred]) pred = j;
+            if (j != yb && z[j] > z[w]) w = j;
+        }
+        s->correct += (uint32_t)(pred == yb);
+        if ((int64_t)z[yb] <= (int64_t)z[w] + model->rule.margin) {
+            s->errors++;
+            cur[(size_t)yb * batch + b] = 1;
+            cur[(size_t)w * batch + b] = -1;
+        }
+    }
+}
+
+flipnet_status fn_train_args(const flipnet_model *model, const int8_t *x, const uint16_t *y,
+                             uint32_t batch, const flipnet_step_params *params, void *scratch,
+                             size_t scratch_bytes, fn_plan *plan)
+{
+    uint32_t l, L, C, b;
+    flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (x == NULL || y == NULL || params == NULL || scratch == NULL) return FLIPNET_E_NULL;
     if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
@@ -556,17 +576,41 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     C = model->layers[L - 1u].m;
     if (C < 2u) return FLIPNET_E_SHAPE; /* the output error needs a wrong class */
     if (fn_misaligned(scratch)) return FLIPNET_E_ALIGN;
-    st = fn_plan_make(model, batch, 1, &plan);
+    st = fn_plan_make(model, batch, 1, plan);
     if (st != FLIPNET_OK) return st;
-    if (scratch_bytes < plan.total) return FLIPNET_E_NOMEM;
+    if (scratch_bytes < plan->total) return FLIPNET_E_NOMEM;
     if (fn_input_has_m128(x, (size_t)batch * model->layers[0].n)) return FLIPNET_E_INPUT;
     for (b = 0; b < batch; b++) {
         if (y[b] >= C) return FLIPNET_E_LABEL;
     }
+    return FLIPNET_OK;
+}
 
+flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                  uint32_t batch, const flipnet_step_params *params,
+                                  flipnet_step_stats *stats, void *scratch, size_t scratch_bytes)
+{
+    fn_plan plan;
+    flipnet_step_stats s;
+    uint32_t l, L;
+    uint8_t *sc = (uint8_t *)scratch;
+    int8_t *act[FLIPNET_MAX_LAYERS], *cur, *nxt;
+    int16_t *wrow;
+    int32_t *logits;
+    const int8_t *in;
+    fn_vote_mem mem;
+    int counters;
+    flipnet_status st = fn_train_args(model, x, y, batch, params, scratch, scratch_bytes, &plan);
+    if (st != FLIPNET_OK) return st;
+#ifndef FLIPNET_NO_FLOAT
+    if (fn_has_f32(model)) /* FP32 layers: docs/rule.md 8 (hybrid.c) */
+        return fn_hybrid_train_step(model, x, y, batch, params, stats, sc, &plan);
+#endif
+
+    L = model->n_layers;
     memset(&s, 0, sizeof(s));
-    logits = (int32_t *)(sc + plan.logits);
-    wrow = (int16_t *)(sc + plan.wrow);
+    logits = (int32_t *)(void *)(sc + plan.logits);
+    wrow = (int16_t *)(void *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) act[l] = (int8_t *)(sc + plan.act[l]);
 
     /* ---- forward (section 1), keeping every hidden activation ---- */
@@ -580,47 +624,16 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     /* ---- output error (section 2), stored transposed (classes, B) ---- */
     cur = (int8_t *)(sc + plan.d[0]);
     nxt = (int8_t *)(sc + plan.d[1]);
-    memset(cur, 0, (size_t)C * batch);
-    for (b = 0; b < batch; b++) {
-        const int32_t *z = logits + (size_t)b * C;
-        uint32_t yb = y[b], pred = 0, w = yb == 0 ? 1u : 0u;
-        for (j = 1; j < C; j++) {
-            if (z[j] > z[pred]) pred = j;
-            if (j != yb && z[j] > z[w]) w = j;
-        }
-        s.correct += (uint32_t)(pred == yb);
-        if ((int64_t)z[yb] <= (int64_t)z[w] + model->rule.margin) {
-            s.errors++;
-            cur[(size_t)yb * batch + b] = 1;
-            cur[(size_t)w * batch + b] = -1;
-        }
-    }
+    fn_output_error(model, logits, y, batch, cur, &s);
 
     /* ---- per layer, last to first: error propagation (section 3), vote and update (4-5) ---- */
     counters = model->rule.counter_threshold != 0u;
     if (s.errors != 0 || counters) {
-        mem.P = (int32_t *)(sc + plan.p);
-        mem.N = (int32_t *)(sc + plan.n);
-        mem.hist = (uint32_t *)(sc + plan.hist);
-        mem.rowmax = sc + plan.rowmax;
-        mem.list = (uint16_t *)(sc + plan.list);
-        mem.dl = (int8_t *)(sc + plan.dl);
-        mem.wrow = wrow;
-        mem.afull = (int16_t *)(sc + plan.afull);
-        mem.ulist = (uint16_t *)(sc + plan.ulist);
-        mem.clist = (uint16_t *)(sc + plan.clist);
+        fn_vote_mem_init(&mem, sc, &plan);
         for (l = L; l-- > 0;) {
             const int8_t *xl = l == 0 ? x : act[l - 1u];
             int8_t *tmp;
-            if (l > 0) {
-                if (model->layers[l].m <= 32767u) {
-                    fn_backprop16(model, l, cur, batch, act[l - 1u], nxt,
-                                  (int16_t *)(sc + plan.g), mem.list, mem.dl, wrow);
-                } else {
-                    fn_backprop32(model, l, cur, batch, act[l - 1u], nxt,
-                                  (int32_t *)(sc + plan.g), mem.list, mem.dl, wrow);
-                }
-            }
+            if (l > 0) fn_backprop_layer(model, l, cur, batch, act[l - 1u], nxt, sc, &plan, &mem);
             if (counters) {
                 fn_counter_vote_update(model, l, xl, cur, batch, params->k[l], params->p_q16[l],
                                        &s.changes[l], &s.eligible[l], &mem);

@@ -259,7 +259,8 @@ static void test_cases(void)
     CASE((void)0, FLIPNET_OK);
     CASE(b[0] = 'f', FLIPNET_E_FMT_MAGIC);
     CASE(b[7] = 1, FLIPNET_E_FMT_MAGIC);
-    CASE(fn_wr32(b + 8, 2), FLIPNET_E_FMT_VERSION);
+    CASE(fn_wr32(b + 8, 2), FLIPNET_OK); /* v2 holds every v1 model unchanged */
+    CASE(fn_wr32(b + 8, 3), FLIPNET_E_FMT_VERSION);
     CASE(fn_wr32(b + 8, 0), FLIPNET_E_FMT_VERSION);
     CASE(fn_wr32(b + 12, 64 + 24 * 3), FLIPNET_E_FMT_SIZE);
     CASE(fn_wr32(b + 16, 0), FLIPNET_E_FMT_VALUE);

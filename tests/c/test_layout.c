@@ -44,7 +44,7 @@ static void test_sizes(void)
     a.sizes[1] = 128;
     a.kinds[1] = 0;
     CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_ARG);
-    a.kinds[1] = 3;
+    a.kinds[1] = 4;
     CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_ARG);
 }
 

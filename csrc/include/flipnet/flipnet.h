@@ -1,10 +1,14 @@
 /*
  * flipnet core: integer-only, gradient-free training of binary/ternary dense networks.
  *
- * Portable C99. No malloc, no libc beyond <stdint.h>, <stddef.h>, <string.h>.
+ * Portable C99. No malloc, no libc beyond <stdint.h>, <stddef.h>, <string.h> (no <math.h>:
+ * the float code of FP32 layers brings its own exp, log and sqrt).
  * Every public function returns a flipnet_status (0 = OK, stable negative codes).
  * The exact rule is specified in docs/rule.md; python/flipnet/reference.py is its
- * NumPy oracle and this core matches it bit for bit.
+ * NumPy oracle and this core matches it bit for bit. Integer (ternary/binary) layers use no
+ * floating point at all; only FP32 layers (FLIPNET_FP32, docs/rule.md section 8 "Hybrid
+ * layers") compute in float, and building with -DFLIPNET_NO_FLOAT removes all float code
+ * (FP32 layers are then refused with FLIPNET_E_ARG at init, load and train).
  *
  * Memory: the caller owns all memory.
  *   - a flipnet_model struct (fixed size, no pointers to the heap),
@@ -54,7 +58,9 @@ const char *flipnet_status_str(int status);
 /* ---- layers, rule options, model ---------------------------------------------------- */
 typedef enum {
     FLIPNET_TERNARY = 1, /* weights in {-1,0,+1}: 2 bit planes (pos, neg) per row */
-    FLIPNET_BINARY = 2   /* weights in {-1,+1}:   1 bit plane  (neg) per row      */
+    FLIPNET_BINARY = 2,  /* weights in {-1,+1}:   1 bit plane  (neg) per row      */
+    FLIPNET_FP32 = 3     /* float32 W (m, n) and bias (m), trained with AdamW (docs/rule.md 8);
+                            not available with FLIPNET_NO_FLOAT */
 } flipnet_kind;
 
 /* Vote (docs/rule.md section 3). Paper mode = SIGN + HURT + BP_SIGN. */
@@ -93,11 +99,13 @@ typedef struct {
 
 typedef struct {
     uint8_t kind;       /* flipnet_kind */
-    uint8_t shift;      /* activation shift s: a = clamp(z >> s, -127, 127); unused on the last layer */
+    uint8_t shift;      /* activation shift s: a = clamp(z >> s, -127, 127); unused on the last layer.
+                           FP32 layer (0..15): output scale when the next layer is integer,
+                           a = clamp(round(z * 2^s), -127, 127); unused otherwise */
     uint16_t reserved;
     uint32_t n;         /* inputs */
     uint32_t m;         /* outputs (rows) */
-    uint32_t bpr;       /* bytes per bit plane per row = ceil(n / 8) */
+    uint32_t bpr;       /* bytes per bit plane per row = ceil(n / 8); 0 for FP32 layers */
     uint32_t offset;    /* byte offset of this layer's rows in the weight area (a multiple of 4) */
 } flipnet_layer;
 
@@ -111,6 +119,10 @@ typedef struct {
  * starts 4-byte aligned: offset of layer l = sum_{l' < l} round_up(m * planes * bpr, 4).
  * That is 2 bits per ternary / 1 bit per binary weight, plus < 8 padding bits per plane row
  * (none when n is a multiple of 8) and < 4 bytes per layer.
+ * FP32 layer: 4 * (m * n + m) bytes at offset: W as float (m, n) row-major (W[j*n + i] from
+ * input i to output j, as torch.nn.Linear.weight), then the bias, float (m); bpr = 0.
+ * So offset of layer l = sum_{l' < l} bytes(l'), bytes = round_up(m * planes * bpr, 4) for
+ * ternary/binary layers and 4 * (m * n + m) for FP32 layers (always 4-byte aligned).
  */
 typedef struct {
     uint32_t n_layers;
@@ -126,6 +138,12 @@ typedef struct {
                             int8 (row-major, like flipnet_layer_get) start at byte
                             sum_{l' < l} round_up(n*m, 4) */
     size_t counter_bytes; /* bytes of the counters, 0 without */
+    float *opt;          /* AdamW state of the FP32 layers (docs/rule.md 8), NULL without FP32
+                            layers: right after the counters (or the packed weights) in the
+                            weight area; for each FP32 layer in order, its first moments
+                            (m*n + m floats: W then bias) then its second moments (same).
+                            May be NULL for inference only (training needs it). */
+    size_t opt_bytes;    /* bytes of the AdamW state: sum over FP32 layers of 8 * (m*n + m) */
 } flipnet_model;
 
 /* ---- RNG ------------------------------------------------------------------------------- */
@@ -134,14 +152,18 @@ uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* ---- sizes and setup ------------------------------------------------------------------ */
 /* Bytes of the weight area for an architecture: the packed weights (weight_bytes), then with
- * arch->counters = 1 one int8 counter per weight (each layer's n*m rounded up to 4 bytes). */
+ * arch->counters = 1 one int8 counter per weight of the ternary/binary layers (each layer's n*m
+ * rounded up to 4 bytes; FP32 layers have none), then, when an FP32 layer exists, the AdamW
+ * state (opt_bytes). */
 flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
 
 /* Lay out `model` over `weights` (>= flipnet_model_size bytes, 4-byte aligned) and draw
- * random weights from `seed`; counters (if any) start at 0. Shifts start at 0 (call
- * flipnet_calibrate), rule = paper mode: margin 0, calib_target 32, counter_shift 0,
- * counter_threshold 0 (set model->rule afterwards to change it). arch->counters must be 0 or 1
- * (FLIPNET_E_ARG). */
+ * random weights from `seed`; counters (if any) start at 0. FP32 layers: W and bias uniform in
+ * [-1/sqrt(n), 1/sqrt(n)) (torch.nn.Linear's default init; docs/rule.md 8), AdamW moments 0.
+ * Shifts start at 0 (call flipnet_calibrate), rule = paper mode: margin 0, calib_target 32,
+ * counter_shift 0, counter_threshold 0 (set model->rule afterwards to change it).
+ * arch->counters must be 0 or 1 and kinds 1..3 (FLIPNET_E_ARG; kind 3 too with
+ * FLIPNET_NO_FLOAT). */
 flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
                                   size_t weights_bytes, uint64_t seed);
 
@@ -156,16 +178,25 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
  * inference a model may point at const data (e.g. weights in flash, as the headers of
  * `flipnet export --format c` do; docs/export.md) through a cast. flipnet_calibrate writes
  * only the shifts in the struct; training and flipnet_layer_set need writable weights. */
-/* x is (batch, sizes[0]) int8 in [-127, 127], row-major; logits is (batch, classes) int32. */
+/* x is (batch, sizes[0]) int8 in [-127, 127], row-major; logits is (batch, classes) int32.
+ * A model whose last layer is FP32 has float logits: FLIPNET_E_ARG, use flipnet_forward_f32. */
 flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                int32_t *logits, void *scratch, size_t scratch_bytes);
+
+/* The same for every model, logits (batch, classes) as float: the FP32 last layer's z, or an
+ * integer last layer's int32 logits converted (exact up to 2^24). With FLIPNET_NO_FLOAT:
+ * FLIPNET_E_ARG. */
+flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                   float *logits, void *scratch, size_t scratch_bytes);
 
 /* classes[b] = argmax of the logits (lowest index wins ties). */
 flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                uint16_t *classes, void *scratch, size_t scratch_bytes);
 
 /* Set every hidden layer's shift from batch x (docs/rule.md section 1), layer by layer, with
- * target model->rule.calib_target (1..127, else FLIPNET_E_ARG). */
+ * target model->rule.calib_target (1..127, else FLIPNET_E_ARG). An FP32 layer followed by an
+ * integer layer gets the s in 0..15 whose mean |clamp(round(z * 2^s))| is closest to the target
+ * (docs/rule.md 8); an FP32 layer followed by an FP32 layer gets 0. */
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
 
@@ -173,6 +204,15 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
 typedef struct {
     uint32_t k[FLIPNET_MAX_LAYERS];     /* weights to select per layer this step (<= n*m) */
     uint32_t p_q16[FLIPNET_MAX_LAYERS]; /* change probability per layer, Q16: 65536 = 1.0 */
+    /* AdamW of the FP32 layers (PyTorch's torch.optim.AdamW, docs/rule.md 8); ignored by a
+     * model without FP32 layers (zero them). With one: finite, lr >= 0, weight_decay >= 0,
+     * 0 <= beta1, beta2 < 1, eps > 0, else FLIPNET_E_ARG. PyTorch's defaults: 1e-3, 1e-2,
+     * 0.9, 0.999, 1e-8. */
+    float lr;
+    float weight_decay;
+    float beta1;
+    float beta2;
+    float eps;
 } flipnet_step_params;
 
 typedef struct {
@@ -180,12 +220,16 @@ typedef struct {
     uint32_t errors;                       /* samples with a nonzero output error */
     uint32_t changes[FLIPNET_MAX_LAYERS];  /* weights changed per layer */
     uint32_t eligible[FLIPNET_MAX_LAYERS]; /* weights the vote would change per layer */
-    uint32_t clipped[FLIPNET_MAX_LAYERS];  /* hidden activations clamped: (Z >> s) outside [-127, 127] */
+    uint32_t clipped[FLIPNET_MAX_LAYERS];  /* hidden activations clamped: (Z >> s) outside [-127, 127]
+                                              (FP32 layer feeding an integer one: round(z 2^s)) */
+    float loss;  /* mean cross-entropy of the batch when the last layer is FP32, else 0 */
 } flipnet_step_stats;
 
 /* One training step on x (batch, sizes[0]) int8 in [-127,127] and labels y (batch) < classes.
  * Updates the weights (and the counters with rule.counter_threshold > 0, rule.md 7.1),
- * model->steps += 1, model->samples += batch; stats may be NULL.
+ * model->steps += 1, model->samples += batch; stats may be NULL. A model with FP32 layers
+ * (docs/rule.md 8) also needs its AdamW state (model->opt, else FLIPNET_E_NULL) and valid
+ * AdamW parameters; every FP32 parameter is updated every step.
  * Needs classes >= 2 (FLIPNET_E_SHAPE otherwise) and a valid model->rule (FLIPNET_E_ARG):
  * known vote/filter/backprop, margin >= 0, calib_target 1..127, counter_shift <= 31,
  * counter_threshold <= 127, reserved 0, and counters in the model when counter_threshold > 0.
@@ -195,27 +239,41 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes);
 
 /* ---- weights access ------------------------------------------------------------------- */
-/* Unpack layer l to w (m, n) int8 row-major (w[j*n + i] = weight from input i to output j). */
+/* Unpack layer l to w (m, n) int8 row-major (w[j*n + i] = weight from input i to output j).
+ * FP32 layers: FLIPNET_E_ARG (use flipnet_layer_get_f32). */
 flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w);
-/* Pack w (m, n) int8 into layer l; values must fit the layer kind. */
+/* Pack w (m, n) int8 into layer l; values must fit the layer kind. FP32 layers: FLIPNET_E_ARG. */
 flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int8_t *w);
+/* FP32 layer l: w = W (m, n) row-major then the bias (m), m*n + m floats. Other kinds, or
+ * FLIPNET_NO_FLOAT: FLIPNET_E_ARG. */
+flipnet_status flipnet_layer_get_f32(const flipnet_model *model, uint32_t layer, float *w);
+/* Set FP32 layer l from w (W then bias, as get); every value finite, else FLIPNET_E_ARG. The
+ * AdamW state is left as it is. */
+flipnet_status flipnet_layer_set_f32(flipnet_model *model, uint32_t layer, const float *w);
 /* Counters of layer l as h (m, n) int8 row-major (same indexing as flipnet_layer_get).
- * A model without counters: FLIPNET_E_ARG. */
+ * A model without counters, or an FP32 layer (it has none): FLIPNET_E_ARG. */
 flipnet_status flipnet_counters_get(const flipnet_model *model, uint32_t layer, int8_t *h);
 /* Set the counters of layer l from h (m, n); values in [-127, 127] (else FLIPNET_E_ARG). */
 flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const int8_t *h);
 
-/* ---- model file format v1 (docs/format.md) -------------------------------------------- */
+/* ---- model file format v1 / v2 (docs/format.md) --------------------------------------- */
 #define FLIPNET_FILE_MAGIC "FLIPNET\0"
+/* Version of the files of models without FP32 layers (and of the packed ternary/binary
+ * layout, which v2 keeps): they are written as v1, byte for byte as before v2 existed. */
 #define FLIPNET_FILE_VERSION 1u
+/* Models with FP32 layers are written as v2 (FP32 layer blocks, AdamW state). */
+#define FLIPNET_FILE_VERSION_F32 2u
+/* Newest version this core reads (it reads 1 and 2). */
+#define FLIPNET_FILE_VERSION_MAX 2u
 
-/* Bytes of the v1 file for this model with a metadata blob of meta_bytes. The metadata is
+/* Bytes of the file for this model with a metadata blob of meta_bytes. The metadata is
  * opaque to the core (the Python side stores UTF-8 JSON: schedule, history, ...). */
 flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, size_t *bytes);
 /* Serialize to buf (>= flipnet_file_size bytes); *written = bytes written (written may be
  * NULL). meta may be NULL when meta_bytes is 0. Refuses (FLIPNET_E_ARG) a model the reader
  * would reject: invalid rule, a ternary weight with both bits set, a padding bit set, a counter
- * of -128. The counters block is written exactly when model->counters != NULL. */
+ * of -128, a NaN/Inf FP32 weight or moment, a negative second moment. The counters block is
+ * written exactly when model->counters != NULL, the AdamW block when model->opt != NULL. */
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written);
@@ -227,7 +285,10 @@ flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *a
 flipnet_status flipnet_file_meta(const uint8_t *buf, size_t len, const uint8_t **meta,
                                  size_t *meta_bytes);
 /* Load a file into model over weights (>= flipnet_model_size of the file's architecture,
- * which flipnet_file_peek returns, counters included). */
+ * which flipnet_file_peek returns, counters and AdamW state included; a v2 file without the
+ * AdamW block gets zero moments). A valid file with FP32 layers under FLIPNET_NO_FLOAT:
+ * FLIPNET_E_ARG (peek and meta still check it and report its architecture; model_size of that
+ * architecture is FLIPNET_E_ARG too). */
 flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_t len,
                                  void *weights, size_t weights_bytes);
 
