@@ -53,6 +53,11 @@ static uint8_t pull_valid;
 static uint32_t pull_len, pull_crc;
 static uint8_t load_active;
 static uint32_t load_total, load_received;
+/* provenance of the live model, for the PULL metadata */
+enum { ORIGIN_NONE = 0, ORIGIN_CONFIGURE = 1, ORIGIN_LOAD = 2 };
+static uint8_t origin;
+static uint32_t load_crc;            /* CRC field of the file LOAD received */
+static uint64_t start_steps, start_samples; /* model counters at CONFIGURE / LOAD */
 
 /* ---- counters ------------------------------------------------------------------------- */
 static uint64_t trained;
@@ -172,18 +177,52 @@ static void send_nak(int status)
 static void forget_model(void);
 
 /* ---- RAM planning (public core API only: no knowledge of the weight layout) ----------- */
+/* The metadata blob of a pulled model file: where the model has been since it came to this
+ * device (docs/protocol.md, PULL), as JSON padded with spaces to a fixed FW_META_BYTES, so
+ * that the file size the RAM plan assumes never changes. */
+#define FW_META_BYTES 224u
+
+static char *meta_str(char *o, const char *s)
+{
+    while (*s) *o++ = *s++;
+    return o;
+}
+
+static char *meta_u64(char *o, uint64_t v)
+{
+    char d[20];
+    uint32_t n = 0;
+    do {
+        d[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0u) *o++ = d[--n];
+    return o;
+}
+
 static const char *meta_json(uint32_t *len)
 {
-    static char buf[64];
-    const char *head = "{\"source\":\"device\",\"board\":\"";
+    /* longest content: 28 + 15 (board) + 22 + 22 + 3 x (15..17 + 20) + 11 + 10 + 1 = 216 */
+    static char buf[FW_META_BYTES];
+    static const char hex[] = "0123456789abcdef";
     const char *name = board_name();
-    uint32_t n = 0;
-    while (*head && n < sizeof(buf) - 3u) buf[n++] = *head++;
-    while (*name && n < sizeof(buf) - 3u) buf[n++] = *name++;
-    buf[n++] = '"';
-    buf[n++] = '}';
-    buf[n] = 0;
-    *len = n;
+    char *o = buf;
+    uint32_t i;
+    o = meta_str(o, "{\"source\":\"device\",\"board\":\"");
+    for (i = 0; name[i] != 0 && i < 15u; i++) *o++ = name[i];
+    o = meta_str(o, origin == ORIGIN_LOAD ? "\",\"origin\":\"load\",\"load_crc\":\""
+                                          : "\",\"origin\":\"configure\",\"load_crc\":null");
+    if (origin == ORIGIN_LOAD) {
+        for (i = 0; i < 8u; i++) *o++ = hex[(load_crc >> (28u - 4u * i)) & 15u];
+        *o++ = '"';
+    }
+    o = meta_u64(meta_str(o, ",\"start_steps\":"), start_steps);
+    o = meta_u64(meta_str(o, ",\"start_samples\":"), start_samples);
+    o = meta_u64(meta_str(o, ",\"train_ticks\":"), train_ticks);
+    o = meta_u64(meta_str(o, ",\"tick_hz\":"), board_tick_hz());
+    *o++ = '}';
+    while (o < buf + FW_META_BYTES) *o++ = ' ';
+    *len = FW_META_BYTES;
     return buf;
 }
 
@@ -336,8 +375,13 @@ static void cmd_info(void)
 }
 
 /* ---- CONFIGURE / LOAD ------------------------------------------------------------------ */
-static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uint32_t f)
+static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uint32_t f,
+                  uint8_t from, uint32_t crc)
 {
+    origin = from;
+    load_crc = crc;
+    start_steps = model.steps;
+    start_samples = model.samples;
     cur_arch = *a;
     batch_max = b;
     w_bytes = w;
@@ -468,7 +512,7 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     } else {
         model = tmp;
     }
-    adopt(&a, b, ws, s, f);
+    adopt(&a, b, ws, s, f, ORIGIN_CONFIGURE, 0);
     put32(ws);
     put32(s);
     put32(f);
@@ -515,7 +559,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
     if (load_received == load_total) {
         flipnet_arch a;
         flipnet_model tmp;
-        uint32_t ws, s, f, at;
+        uint32_t ws, s, f, at, crc;
         int st;
         load_active = 0;
         st = flipnet_file_peek(stage, load_total, &a); /* magic, version, sizes, CRC */
@@ -523,6 +567,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
             reply_error(st, 0, 0);
             return;
         }
+        crc = get32(stage + load_total - 4u); /* the file's own CRC field: its identity */
         if (b < 1u || b > FW_MAX_BATCH) {
             reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
             return;
@@ -550,7 +595,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
         } else {
             model = tmp;
         }
-        adopt(&a, b, ws, s, f);
+        adopt(&a, b, ws, s, f, ORIGIN_LOAD, crc);
     }
     put32(load_received);
     put32(load_total);
@@ -848,6 +893,9 @@ static void forget_model(void)
     configured = 0;
     load_active = 0;
     pull_valid = 0;
+    origin = ORIGIN_NONE;
+    load_crc = 0;
+    start_steps = start_samples = 0;
     batch_max = 0;
     w_bytes = s_bytes = f_bytes = work_bytes = 0;
     memset(&model, 0, sizeof(model));

@@ -3,7 +3,9 @@
 - :mod:`.framing`: COBS frames with CRC-32 (pure functions),
 - :mod:`.protocol`: command payloads and input packing (pure functions),
 - :mod:`.client`: :class:`Device`, a protocol client over any pyserial port,
-- :mod:`.session`: :func:`train_on_device` (stream a data set, train, pull),
+- :mod:`.session`: :func:`train_on_device` (stream a data set, train, pull; or continue
+  a model pre-trained elsewhere),
+- :mod:`.history`: model files to and from a device, with their history,
 - :mod:`.sim`: the host twin and QEMU boards, devices without hardware,
 - :mod:`.cli`: ``flipnet device ...`` and ``flipnet demo``.
 """

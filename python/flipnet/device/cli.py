@@ -2,12 +2,13 @@
 
     flipnet device info    --port URL [--json]
     flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
-                           [--limit N] [--epochs E] [--batch B] [--bits 8|4|2|1] [--seed S]
-                           [--recipe default|paper] [--p0 P] [--p1 P] [--k-frac F] [--margin M]
-                           [--out model.flip] [--pull-every N] [--resume FILE] [--json]
+                           [--limit N] [--skip N] [--epochs E] [--batch B] [--bits 8|4|2|1]
+                           [--seed S] [--recipe device|default|paper] [--p0 P] [--p1 P]
+                           [--k-frac F] [--margin M] [--out model.flip] [--pull-every N]
+                           [--resume FILE] [--init MODEL | --continue] [--json]
     flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N] [--json]
     flipnet device predict --port URL [--dataset mnist] [--limit N] [--json]
-    flipnet device pull    --port URL [--out model.flip]
+    flipnet device pull    --port URL [--out model.flip] [--base MODEL]
     flipnet device load    --port URL MODEL [--batch B]
     flipnet device stats   --port URL [--json]
     flipnet device reset   --port URL
@@ -65,18 +66,22 @@ def _train_args(p, limit_default):
     p.add_argument("--data-dir", help="directory holding the data set files")
     p.add_argument("--limit", type=int, default=limit_default,
                    help="train on the first N training samples (default %(default)s; 0 = all)")
+    p.add_argument("--skip", type=int, default=0,
+                   help="start at training sample N (with --limit: samples N .. N+limit-1)")
     p.add_argument("--test-limit", type=int, default=10000,
                    help="evaluate on the first N test samples on the host (default %(default)s)")
-    p.add_argument("--arch", default="784-128-10", help="layer sizes (default %(default)s)")
-    p.add_argument("--weights", choices=("ternary", "binary"), default="ternary")
+    p.add_argument("--arch", help="layer sizes of a fresh model (default 784-128-10)")
+    p.add_argument("--weights", choices=("ternary", "binary"),
+                   help="weights of a fresh model (default ternary)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch", type=int, default=8,
                    help="samples per TRAIN frame (default %(default)s; bounded by device RAM)")
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8,
                    help="bits per input value on the link (default %(default)s)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--recipe", default="device", help="device (default), paper or default "
-                   "(flipnet.recipes; the default recipe's counters need one byte per weight)")
+    p.add_argument("--seed", type=int, help="seed of a fresh model (default 1)")
+    p.add_argument("--recipe", help="device (default for a fresh model), paper or default "
+                   "(flipnet.recipes; the default recipe's counters need one byte per weight); "
+                   "a continued model's default is its own recipe, whose rule it keeps")
     p.add_argument("--p0", type=float, help="change probability at the first step")
     p.add_argument("--p1", type=float, help="change probability at the last step")
     p.add_argument("--k-frac", type=float, help="k as a fraction of each layer's weights")
@@ -89,6 +94,12 @@ def _train_args(p, limit_default):
                    help="continue an interrupted run from the model file it pulled (same "
                         "data, seed, batch, epochs, schedule): bit-identical to an "
                         "uninterrupted run")
+    p.add_argument("--init", metavar="MODEL",
+                   help="load this model file onto the device and continue training it "
+                        "(e.g. pre-trained on the host) instead of configuring a fresh one")
+    p.add_argument("--continue", dest="cont", action="store_true",
+                   help="continue training the model the device holds (after `flipnet device "
+                        "load`) instead of configuring a fresh one")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -131,6 +142,10 @@ def register(subparsers):
     p = sub.add_parser("pull", help="copy the device's model into a model file")
     _port_args(p)
     p.add_argument("--out", default="device.flip")
+    p.add_argument("--base", metavar="MODEL",
+                   help="the model file the device's model was loaded from: its history goes "
+                        "into the pulled file (default: found by itself when this machine "
+                        "loaded it with `flipnet device load`)")
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("load", help="send a model file to the device")
@@ -212,13 +227,21 @@ def _load_data(name, data_dir):
     return datasets.load(name, path=data_dir, download=data_dir is None)
 
 
+def _kinds(kinds):
+    if isinstance(kinds, str):
+        return kinds
+    kinds = list(kinds)
+    return kinds[0] if len(set(kinds)) == 1 else "/".join(kinds)
+
+
 def _summary_lines(s, acc, n_test, path):
     st = s["device_stats"]
     ram = (st.get("ram_static") or 0) + (st.get("stack_used") or 0)
     link = s.get("link", {})
     lines = [
         "device         %s" % s["board"],
-        "model          %s %s, seed %d" % ("-".join(map(str, s["sizes"])), s["kinds"], s["seed"]),
+        "model          %s %s, seed %d%s" % ("-".join(map(str, s["sizes"])), _kinds(s["kinds"]),
+                                            s["seed"], ", continued" if s.get("continued") else ""),
         "trained        %d samples in %d steps (batch %d, %d-bit inputs), %.1f s, %.0f samples/s"
         % (s["samples"], s["steps"], s["batch"], s["bits"], s["seconds"],
            s["samples_per_s"] or 0),
@@ -239,15 +262,6 @@ def _summary_lines(s, acc, n_test, path):
     return lines
 
 
-def _recipes_get(name):
-    from .. import recipes
-
-    try:
-        return recipes.get(name)
-    except Exception:  # noqa: BLE001 - an unknown name was already reported by the session
-        return {}
-
-
 def _digits_fallback(exc):
     """scikit-learn's 8x8 digits as uint8 pixels, for a demo without MNIST offline."""
     try:
@@ -265,10 +279,17 @@ def _digits_fallback(exc):
 
 def _run_training(args, dev, announce=None, fallback=False):
     from ..errors import DatasetError
-    from ..model import Model
-    from .session import prepare_inputs, train_on_device
+    from .session import train_on_device
 
-    sizes = _parse_arch(args.arch)
+    init = getattr(args, "init", None)
+    cont = bool(getattr(args, "cont", False))
+    if init and cont:
+        raise ValueError("--init MODEL loads a model and continues it; --continue continues "
+                         "the one the device holds: give one of them")
+    if (init or cont) and (args.arch or args.weights):
+        raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
+                         "its own (drop them, or drop --init / --continue)")
+    sizes = None if (init or cont) else _parse_arch(args.arch or "784-128-10")
     try:
         (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir)
     except DatasetError as exc:
@@ -276,7 +297,14 @@ def _run_training(args, dev, announce=None, fallback=False):
             raise
         (x, y), (xt, yt) = _digits_fallback(exc)
         args.dataset = "sklearn_digits"
-        sizes[0] = 64
+        if sizes:
+            sizes[0] = 64
+    skip = max(0, int(getattr(args, "skip", 0) or 0))
+    if skip:
+        if skip >= len(x):
+            raise ValueError("--skip %d: the %s training set has %d samples"
+                             % (skip, args.dataset, len(x)))
+        x, y = x[skip:], y[skip:]
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
     sched = {k: v for k, v in (("p0", args.p0), ("p1", args.p1), ("k_frac", args.k_frac),
@@ -287,36 +315,22 @@ def _run_training(args, dev, announce=None, fallback=False):
     if getattr(args, "resume", None):
         with open(args.resume, "rb") as f:
             resume = f.read()
-    s = train_on_device(dev, x, y, sizes, kinds=args.weights, seed=args.seed,
-                        epochs=args.epochs, batch=args.batch, recipe=args.recipe,
+    if init:
+        from . import history
+
+        with open(init, "rb") as f:
+            init = f.read()
+        history.remember(init)  # so that a later `flipnet device pull` finds its history
+    recipe = args.recipe if (args.recipe or init or cont) else "device"
+    test = (xt[:args.test_limit], yt[:args.test_limit]) if args.test_limit else None
+    s = train_on_device(dev, x, y, sizes, kinds=args.weights or "ternary",
+                        seed=args.seed if (args.seed is not None or init or cont) else 1,
+                        epochs=args.epochs, batch=args.batch, recipe=recipe,
                         schedule=sched or None, bits=args.bits,
                         pull_every=args.pull_every, out=args.out or None,
-                        progress=not args.quiet, resume=resume)
-    model = Model.from_bytes(s["model_bytes"], source="the model pulled from the device")
-    if isinstance(getattr(model, "recipe", None), dict):
-        # the device file carries the rule; the host-side recipe keys (input encoding,
-        # schedule) are the session's, so that `flipnet eval` encodes pixels the same way
-        rec = _recipes_get(args.recipe)
-        model.recipe.update({k: v for k, v in rec.items() if k not in model.rule})
-        model.recipe["input"] = s.get("input", model.recipe.get("input", "centered"))
-    acc = None
-    if args.test_limit:
-        xt8, _ = prepare_inputs(xt[:args.test_limit], args.bits, s.get("input", "centered"))
-        acc = model.evaluate(xt8, yt[:args.test_limit])
-        s["n_test"] = int(xt8.shape[0])
-    record = {"board": s["board"], "port": getattr(dev, "port", None), "epochs": s["epochs"],
-              "batch": s["batch"], "bits": s["bits"], "train_acc": s["train_acc"],
-              "test_acc": acc, "schedule": s["schedule"], "dataset": args.dataset,
-              "resumed_at": s["resumed_at"],
-              "device_stats": {k: v for k, v in s["device_stats"].items()},
-              "link": s.get("link")}
-    if hasattr(model, "add_training_record"):
-        model.add_training_record("device", s["steps"], s["samples"], s["seconds"], **record)
-    else:  # pragma: no cover - older flipnet.Model
-        model.meta["device_training"] = dict(record, steps=s["steps"], samples=s["samples"])
-    if args.out:
-        model.save(args.out)
-    return s, acc, model
+                        progress=not args.quiet, resume=resume, init=init, on_device=cont,
+                        record={"dataset": args.dataset, "skip": skip}, test_data=test)
+    return s, s["test_acc"], s["model"]
 
 
 def cmd_train(args):
@@ -328,7 +342,8 @@ def cmd_train(args):
 
 def _report(args, s, acc, n_test):
     out = dict(s)
-    out.pop("model_bytes", None)
+    for key in ("model_bytes", "device_bytes", "model"):
+        out.pop(key, None)
     out["test_acc"] = acc
     out["out"] = args.out or None
     if args.json:
@@ -387,21 +402,42 @@ def cmd_predict(args):
 
 
 def cmd_pull(args):
-    from ..model import Model
+    from . import history
 
     with _open(args) as dev:
         data = dev.pull()
-    Model.from_bytes(data, source="the model pulled from %s" % args.port).save(args.out)
-    print("saved %s (%d bytes)" % (args.out, len(data)))
+    base = None
+    if args.base:
+        with open(args.base, "rb") as f:
+            base = f.read()
+        history.check_base(data, base)  # a ValueError says which file the device had
+    else:
+        base = history.recall(data)
+        dm = history.device_meta(data)
+        if base is None and dm and dm.get("origin") == "load":
+            _err("flipnet: the device's model was loaded from a file this machine does not "
+                 "know (CRC %s): the pulled file records the device session only; pass "
+                 "--base MODEL to keep that file's history" % dm.get("load_crc"))
+    model = history.adopt(data, base=base, record={"port": args.port})
+    nbytes = model.save(args.out)
+    log = model.training_log
+    print("saved %s (%d bytes; %d steps, %d samples; history: %s)"
+          % (args.out, nbytes, model.steps, model.samples,
+             ", ".join("%s %d steps" % (r.get("where", "?"), r.get("steps", 0)) for r in log)
+             or "none"))
     return 0
 
 
 def cmd_load(args):
+    from . import history
+
     with open(args.model, "rb") as f:
         data = f.read()
     with _open(args) as dev:
-        dev.load(data, batch=args.batch)
-    print("loaded %s (%d bytes) onto %s" % (args.model, len(data), args.port))
+        r = dev.load(data, batch=args.batch)
+    history.remember(data)
+    print("loaded %s (%d bytes, sent %d without its metadata, CRC %s) onto %s"
+          % (args.model, len(data), r["total"], r["crc"], args.port))
     return 0
 
 

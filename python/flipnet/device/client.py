@@ -354,10 +354,20 @@ class Device:
         raise DeviceError("pulling the model from %s failed: the assembled file does not "
                           "match the device's CRC" % self.port, self.port)
 
-    def load(self, data, batch=8, chunk=None):
-        """Send a model file to the device; it replaces the model only if the file is valid."""
+    def load(self, data, batch=8, chunk=None, raw=False):
+        """Send a model file to the device; it replaces the model only if the file is valid.
+
+        The file goes without its metadata blob (:func:`flipnet.device.history.device_file`):
+        the device keeps none, and a host's training history would take RAM the device
+        needs for staging. Weights, counters, shifts, rule, seed and step counter are sent
+        unchanged, so the device continues exactly where the file left off. The reply dict
+        has ``crc``: the CRC field of the file sent, which the device's PULL metadata names as
+        ``load_crc``. ``raw=True`` sends ``data`` byte for byte, unchecked (to test the
+        device's own checks)."""
+        from . import history
+
         info = self.info()
-        data = bytes(data)
+        data = bytes(data) if raw else history.device_file(data)
         room = info["max_frame"] - 12 - 12
         chunk = room if chunk is None else min(int(chunk), room)
         total = len(data)
@@ -378,6 +388,7 @@ class Device:
         except Exception:  # noqa: BLE001 - the device accepted it; sizes only for parsing
             self.sizes = self.sizes
         self.batch = int(batch)
+        r["crc"] = history.file_crc(data)
         return r
 
     def link_stats(self):

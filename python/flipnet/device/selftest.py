@@ -189,7 +189,7 @@ def malformed_battery(dev, seed=0):
             ("truncated", model[:n - 10], None)):
         r = None
         try:
-            dev.load(data, batch=4, chunk=700)
+            dev.load(data, batch=4, chunk=700, raw=True)
         except DeviceReplyError as exc:
             r = exc.status
         assert r is not None and r < 0, "LOAD %s accepted" % name

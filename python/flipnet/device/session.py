@@ -130,40 +130,121 @@ def _save_bytes(path, data):
     os.replace(tmp, path)
 
 
-def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8,
+def _as_model_bytes(model, what):
+    from ..model import Model
+
+    if isinstance(model, Model):
+        return model.to_bytes(), model
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as f:
+            data = f.read()
+        return data, Model.from_bytes(data, source=repr(os.fspath(model)))
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+        return data, Model.from_bytes(data, source=what)
+    raise TypeError("%s must be a flipnet.Model, the bytes of a model file or its path, not %s"
+                    % (what, type(model).__name__))
+
+
+def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1, batch=8,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
-                    mirror=None, calibrate=True, on_step=None, resume=None):
-    """Train a fresh model on ``dev`` from (x, y); returns a summary dict.
+                    mirror=None, calibrate=True, on_step=None, resume=None, init=None,
+                    on_device=False, record=None, test_data=None):
+    """Train a model on ``dev`` from (x, y); returns a summary dict.
+
+    The model is, by default, a fresh one (CONFIGURE with ``sizes``, ``kinds``, ``seed``).
+    To continue training an existing model on the device instead:
+
+    * ``init``: a model (``flipnet.Model``, the bytes of a model file or its path), e.g.
+      pre-trained on the host. It is loaded onto the device (LOAD) and trained further from
+      exactly its state: weights, counters, shifts, rule, seed and RNG step counter.
+    * ``on_device=True``: the model the device already holds (after ``flipnet device load``);
+      it is pulled once first to learn its architecture, seed and step counter.
+
+    A continued model keeps its shifts (it is calibrated only if it never was), its rule
+    (the recipe's rule options do not apply; a ``schedule`` margin other than the model's
+    is an error) and its seed; the data order continues its epoch count
+    (``shuffle_order(n, seed, epochs_trained + e)``) and step recalibration follows its step
+    counter, as ``Model.fit`` on the host would. ``recipe`` defaults to the model's own
+    (from its metadata), else ``"device"``.
 
     ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict;
     default ``"device"``, flipnet.recipes.DEVICE) gives the rule (vote, filter, margin,
     calib_target, counters), the input encoding and the schedule (p0, p1, k_frac,
-    recalibrate_every, recalibrate_steps); ``schedule`` (a ``flipnet.Schedule`` or dict)
-    overrides the latter. Shifts are calibrated on the first batch (the device cannot hold
-    ``calibrate_samples``), at each ``recalibrate_every`` epoch start, and after every
-    ``recalibrate_steps``-th step on the batch just trained, as ``Model.fit`` does. ``bits``: input
-    packing on the link (1, 2, 4, 8). ``pull_every``: also pull the model to ``out`` every
-    N steps. ``mirror``: another device-like object (e.g. :class:`InProcessTwin`) that gets
-    the same steps; ``on_step(step, reply)`` is called after every step.
+    recalibrate_every, recalibrate_steps, recalibrate_until); ``schedule`` (a
+    ``flipnet.Schedule`` or dict) overrides the latter. A fresh model's shifts are calibrated
+    on the first batch (the device cannot hold ``calibrate_samples``), at each
+    ``recalibrate_every`` epoch start, and after every ``recalibrate_steps``-th step on the
+    batch just trained during the first ``recalibrate_until`` of the run, as ``Model.fit``
+    does. ``bits``: input packing on the link (1, 2, 4, 8). ``pull_every``: also pull the
+    model to ``out`` every N steps. ``mirror``: another device-like object (e.g.
+    :class:`InProcessTwin`) that gets the same steps; ``on_step(step, reply)`` is called
+    after every step.
 
     ``resume``: the bytes of a model file pulled from an earlier run of the same session
-    (same data, seed, batch, schedule, epochs; e.g. the ``out`` file of a run that crashed).
-    It is loaded onto the device and training continues at its step count; data order, k/p
-    schedule and flip coins depend only on the step, so the result is bit-identical to an
-    uninterrupted run.
+    (same data, seed, batch, schedule, epochs, ``init``; e.g. the ``out`` file of a run that
+    crashed). It is loaded onto the device and training continues at its step count; data
+    order, k/p schedule and flip coins depend only on the step, so the result is
+    bit-identical to an uninterrupted run.
 
-    The summary holds ``model_bytes`` (the pulled file), ``steps``, ``samples``,
-    ``train_acc`` (on-device running accuracy), ``seconds``, link and device statistics.
+    ``record``: extra fields (JSON-serializable; e.g. the data set's name) for the session's
+    training record. ``test_data=(x_test, y_test)``: evaluate the pulled model on the host
+    (inputs packed as for training) and record the accuracy.
+
+    The summary holds ``model`` (a ``flipnet.Model``: the pulled model with its history, the
+    base model's sessions plus one ``where: "device"`` record for this one, see
+    :func:`flipnet.device.history.adopt`), ``model_bytes`` (its file), ``device_bytes``
+    (the file exactly as pulled), ``steps``, ``samples``, ``train_acc`` (on-device running
+    accuracy), ``test_acc``, ``seconds``, link and device statistics.
     """
-    rec = _recipes.get("device" if recipe is None else recipe)
+    from . import history
+
+    base_bytes = base = None
+    if init is not None and on_device:
+        raise ValueError("give init= (a model to load) or on_device=True (the model the "
+                         "device holds), not both")
+    if on_device and resume is not None:
+        raise ValueError("resume= continues a session that loaded its model: pass the same "
+                         "init= with it (on_device=True has no file to start from)")
+    info = dev.info()
+    if init is not None:
+        base_bytes, base = _as_model_bytes(init, "the init model")
+    elif on_device:
+        pulled0 = dev.pull()
+        base = history.adopt(pulled0, base=history.recall(pulled0), where="device")
+        base_bytes = pulled0
+    cont = base is not None
+    if cont:
+        if sizes is not None and [int(v) for v in sizes] != list(base.sizes):
+            raise ValueError("sizes %s differ from the %s model being continued"
+                             % ("-".join(map(str, sizes)), base.arch))
+        if seed is not None and int(seed) != base.seed:
+            raise ValueError("seed %d differs from the continued model's seed %d (its RNG and "
+                             "data order use its own)" % (int(seed), base.seed))
+        sizes = list(base.sizes)
+        seed = base.seed
+        kinds = base.kinds
+        rec = _recipes.get(dict(base.recipe) if recipe is None else recipe)
+    else:
+        if sizes is None:
+            raise ValueError("sizes are needed for a fresh model (or pass init= / on_device=)")
+        seed = 0 if seed is None else int(seed)
+        rec = _recipes.get("device" if recipe is None else recipe)
     if schedule is None:
         sched = Schedule.from_recipe(rec)
     elif isinstance(schedule, Schedule):
         sched = schedule
     else:
         sched = Schedule(recipe=rec, **schedule)
-    margin = rec["margin"] if sched.margin is None else sched.margin
     encoding = rec.get("input", "centered")
+    if cont:
+        margin = base.rule["margin"]
+        explicit = schedule.get("margin") if isinstance(schedule, dict) else None
+        if explicit is not None and int(explicit) != margin:
+            raise ValueError("margin %d: the margin is part of the continued model's rule "
+                             "(%d); it cannot change on the device" % (int(explicit), margin))
+    else:
+        margin = rec["margin"] if sched.margin is None else sched.margin
     x8, table = prepare_inputs(x, bits, encoding)
     y = np.asarray(y).astype(np.int64).ravel()
     n = x8.shape[0]
@@ -174,18 +255,21 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
         raise ValueError("samples have %d values but the model has %d inputs"
                          % (x8.shape[1], sizes[0]))
     batch = int(min(batch, n))
-    cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rec["vote"], filter=rec["filter"],
-               backprop=rec["backprop"], margin=int(margin))
+    rule = base.rule if cont else rec  # a continued model keeps its own rule
+    cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rule["vote"], filter=rule["filter"],
+               backprop=rule["backprop"], margin=int(margin))
     # rule options of newer cores, when the recipe sets them away from their defaults
     for key, default in (("calib_target", 32), ("counters", False), ("counter_shift", 0),
                          ("counter_threshold", 0)):
         if rec.get(key, default) != default:
             cfg[key] = rec[key]
-    info = dev.info()
     L = len(sizes) - 1
     shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch
+    steps0 = base.steps if cont else 0          # the model's step counter at the start
+    epoch0 = base.epochs_trained if cont else 0  # its epoch counter (data order)
+    calibrated0 = base.calibrated if cont else False
     start = 0
     if resume is not None:
         from ..model import Model
@@ -195,30 +279,43 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
             raise ValueError("the resume file is a %s model with seed %d, not %s with seed %d"
                              % ("-".join(map(str, m.sizes)), m.seed,
                                 "-".join(map(str, sizes)), int(seed)))
-        start = int(m.steps)
-        if start > total:
-            raise ValueError("the resume file has %d steps, more than this run's %d"
-                             % (start, total))
+        start = int(m.steps) - steps0
+        if start < 0 or start > total:
+            raise ValueError("the resume file has %d steps; this run goes from %d to %d"
+                             % (m.steps, steps0, steps0 + total))
         plan = dev.load(resume, batch=batch)
         if mirror is not None:
             mirror.load(resume, batch=batch)
+    elif init is not None:
+        plan = dev.load(base_bytes, batch=batch)
+        if mirror is not None:
+            mirror.load(base_bytes, batch=batch)
+    elif on_device:
+        plan = {"on_device": True}
+        if mirror is not None:
+            mirror.load(base_bytes, batch=batch)
     else:
         plan = dev.configure(sizes, **cfg)
         if mirror is not None:
             mirror.configure(sizes, **cfg)
+    if on_device:
+        dev.sizes = list(sizes)
+        dev.batch = batch
     bar = _progress(epochs * n, "device %s" % info.get("board", "?"), progress)
     if bar is not None and start:
         bar.update(min(start * batch, epochs * n))
     step = 0
     correct = seen = 0
     changes = [0] * L
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
     sent0 = getattr(dev, "bytes_sent", 0)
     recv0 = getattr(dev, "bytes_received", 0)
-    last_pull = None
+    every = getattr(sched, "recalibrate_steps", 0)
+    until = getattr(sched, "recalibrate_until", 1.0)
     try:
         for e in range(epochs):
-            order = shuffle_order(n, seed, e)
+            order = shuffle_order(n, seed, epoch0 + e)
             for s in range(steps_per_epoch):
                 if step < start:  # done before the resume point
                     step += 1
@@ -226,10 +323,10 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
                 idx = order[s * batch:(s + 1) * batch]
                 xb, yb = x8[idx], y[idx]
                 ks, ps = sched.step_params(step, total, shapes)
-                cal = calibrate and s == 0 and (e == 0 or (sched.recalibrate_every and
-                                                           e % sched.recalibrate_every == 0))
-                every = getattr(sched, "recalibrate_steps", 0)
-                after = bool(calibrate and every and (step + 1) % every == 0)
+                cal = calibrate and s == 0 and ((e == 0 and not calibrated0) or (
+                    e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
+                after = bool(calibrate and every and (steps0 + step + 1) % every == 0
+                             and step + 1 <= until * total)
                 r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
                               calibrate_after=after)
                 if mirror is not None:
@@ -251,27 +348,47 @@ def train_on_device(dev, x, y, sizes, kinds="ternary", seed=0, epochs=1, batch=8
                         bar.set_postfix(acc="%.3f" % (correct / seen), sps="%.0f" % (seen / dt),
                                         link="%.1fkB/s" % (link / 1e3), refresh=False)
                 if pull_every and out and step % pull_every == 0 and step < total:
-                    last_pull = dev.pull()
-                    _save_bytes(out, last_pull)
+                    _save_bytes(out, dev.pull())
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
     data = dev.pull()
     dstats = dev.stats()
+    link = dev.link_stats() if hasattr(dev, "link_stats") else None
+    test_acc = n_test = None
+    if test_data is not None:
+        from ..model import Model
+
+        xt, yt = test_data
+        xt8, _ = prepare_inputs(xt, bits, encoding)
+        test_acc = Model.from_bytes(data).evaluate(xt8, np.asarray(yt))
+        n_test = int(xt8.shape[0])
+    rec_info = {"board": info.get("board"), "port": getattr(dev, "port", None),
+                "started": started, "epochs": epochs, "batch": batch, "bits": bits,
+                "train_acc": correct / seen if seen else None, "test_acc": test_acc,
+                "n_test": n_test, "schedule": sched.to_dict(), "resumed_at": start,
+                "continued": cont, "device_stats": dict(dstats), "link": link}
+    rec_info.update(record or {})
+    rec_info.update(steps=step - start, samples=seen, seconds=seconds)
+    recipe_keys = dict(rec, input=encoding)
+    model = history.adopt(data, base=base if cont else None, recipe=recipe_keys,
+                          record=rec_info)
+    model_bytes = model.to_bytes()
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
         "epochs": epochs, "batch": batch, "bits": bits, "steps": step - start,
-        "samples": seen, "resumed_at": start,
-        "train_acc": correct / seen if seen else None, "changes": changes,
+        "samples": seen, "resumed_at": start, "continued": cont,
+        "train_acc": correct / seen if seen else None, "test_acc": test_acc,
+        "n_test": n_test, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
-        "plan": plan, "device_stats": dstats, "model_bytes": data,
-        "schedule": sched.to_dict(), "input": encoding,
+        "plan": plan, "device_stats": dstats, "model": model, "model_bytes": model_bytes,
+        "device_bytes": data, "schedule": sched.to_dict(), "input": encoding,
         "rule": {k: cfg[k] for k in ("vote", "filter", "backprop", "margin")},
         "info": info,
     }
-    if hasattr(dev, "link_stats"):
-        summary["link"] = dev.link_stats()
+    if link is not None:
+        summary["link"] = link
     if out:
-        _save_bytes(out, data)
+        _save_bytes(out, model_bytes)
     return summary
