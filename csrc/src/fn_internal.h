@@ -239,8 +239,8 @@ typedef struct {
     size_t xf[FLIPNET_MAX_LAYERS];       /* training: float (B, n_l) input of FP32 layer l */
     size_t f[2];                         /* float (B, fmax): training, the float errors; forward,
                                             ping-pong activations (fmax also covers sizes[0]) */
-    size_t frow;                         /* float (max(nmax, mmax)) one row: a gradient row, a
-                                            ternary row as float, the bias gradients */
+    size_t frow;                         /* float (max(4 nmax, mmax)): a gradient row, four
+                                            ternary rows as float, the bias gradients */
     size_t total;
 } fn_plan;
 

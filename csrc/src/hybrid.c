@@ -10,7 +10,8 @@
  *
  * Float loops are written so that GCC/Clang -O3 vectorize them without reassociating a sum:
  * dot products keep 8 partial sums (one per input index mod 8) added in a fixed order at the
- * end; backprop and gradients are AXPY loops (y[i] += a * x[i]).
+ * end; backprop and gradients are AXPY loops (y[i] += a * x[i], four at a time). Every float
+ * result is therefore the same on every target and vector width.
  */
 #include "fn_internal.h"
 
@@ -196,38 +197,22 @@ void fn_f32_init_layer(flipnet_model *model, uint32_t l)
 }
 
 /* ---- kernels -------------------------------------------------------------------------------- */
+/* Dot products sum_i a[i] w[i] keep 8 partial sums, lane k over the i = k mod 8 (in increasing
+ * i), added in a fixed order at the end, then the n mod 8 tail: the result is the same whatever
+ * the vector width. GCC/Clang: 8-float vector extension types (one AVX register, two SSE ones,
+ * or scalars: element-wise IEEE operations, so the lanes round exactly as the plain C below);
+ * four samples share each load of w. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float fn_v8 __attribute__((vector_size(32)));
+#define FN_V8_LOAD(v, p) memcpy(&(v), (p), 32)
+#define FN_HAVE_V8 1
+#else
+#define FN_HAVE_V8 0
+#endif
+
 static inline float fn_sum8(const float *s)
 {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-/* Four dot products against the same row w: sum_i a_b[i] w[i], with partial sums per i mod 8. */
-static inline void fn_dot4_f32(const float *restrict a0, const float *restrict a1,
-                               const float *restrict a2, const float *restrict a3,
-                               const float *restrict w, uint32_t n, float *out)
-{
-    float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
-    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
-    uint32_t i = 0, k;
-    for (; i + 8u <= n; i += 8u) {
-        for (k = 0; k < 8u; k++) {
-            float wk = w[i + k];
-            s0[k] += a0[i + k] * wk;
-            s1[k] += a1[i + k] * wk;
-            s2[k] += a2[i + k] * wk;
-            s3[k] += a3[i + k] * wk;
-        }
-    }
-    for (; i < n; i++) {
-        t0 += a0[i] * w[i];
-        t1 += a1[i] * w[i];
-        t2 += a2[i] * w[i];
-        t3 += a3[i] * w[i];
-    }
-    out[0] = fn_sum8(s0) + t0;
-    out[1] = fn_sum8(s1) + t1;
-    out[2] = fn_sum8(s2) + t2;
-    out[3] = fn_sum8(s3) + t3;
 }
 
 static inline float fn_dot_f32(const float *restrict a, const float *restrict w, uint32_t n)
@@ -246,19 +231,55 @@ FN_HOT static void fn_f32_dense(const float *W, const float *bias, const float *
                                 uint32_t m, uint32_t batch, float *z)
 {
     uint32_t j, b;
-    float o[4];
     for (j = 0; j < m; j++) {
         const float *w = W + (size_t)j * n;
-        for (b = 0; b + 3u < batch; b += 4u) {
-            const float *xb = x + (size_t)b * n;
-            fn_dot4_f32(xb, xb + n, xb + 2u * (size_t)n, xb + 3u * (size_t)n, w, n, o);
-            z[(size_t)b * m + j] = o[0] + bias[j];
-            z[(size_t)(b + 1u) * m + j] = o[1] + bias[j];
-            z[(size_t)(b + 2u) * m + j] = o[2] + bias[j];
-            z[(size_t)(b + 3u) * m + j] = o[3] + bias[j];
+        b = 0;
+#if FN_HAVE_V8
+        for (; b + 3u < batch; b += 4u) {
+            const float *x0 = x + (size_t)b * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+            fn_v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, wv, v;
+            float t[8], r[4];
+            uint32_t i = 0, q;
+            for (; i + 8u <= n; i += 8u) {
+                FN_V8_LOAD(wv, w + i);
+                FN_V8_LOAD(v, x0 + i);
+                s0 += v * wv;
+                FN_V8_LOAD(v, x1 + i);
+                s1 += v * wv;
+                FN_V8_LOAD(v, x2 + i);
+                s2 += v * wv;
+                FN_V8_LOAD(v, x3 + i);
+                s3 += v * wv;
+            }
+            memcpy(t, &s0, 32);
+            r[0] = fn_sum8(t);
+            memcpy(t, &s1, 32);
+            r[1] = fn_sum8(t);
+            memcpy(t, &s2, 32);
+            r[2] = fn_sum8(t);
+            memcpy(t, &s3, 32);
+            r[3] = fn_sum8(t);
+            for (q = 0; q < 4u; q++) {
+                const float *xq = x0 + (size_t)q * n;
+                float tail = 0.0f;
+                uint32_t k;
+                for (k = i; k < n; k++) tail += xq[k] * w[k];
+                z[(size_t)(b + q) * m + j] = (r[q] + tail) + bias[j];
+            }
         }
+#endif
         for (; b < batch; b++) z[(size_t)b * m + j] = fn_dot_f32(x + (size_t)b * n, w, n) + bias[j];
     }
+}
+
+/* y[i] = (((y[i] + a0 x0[i]) + a1 x1[i]) + a2 x2[i]) + a3 x3[i]: four AXPYs in one pass,
+ * rounding as the four in sequence. */
+static inline void fn_axpy4(float *restrict y, float a0, const float *restrict x0, float a1,
+                            const float *restrict x1, float a2, const float *restrict x2, float a3,
+                            const float *restrict x3, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) y[i] = (((y[i] + a0 * x0[i]) + a1 * x1[i]) + a2 * x2[i]) + a3 * x3[i];
 }
 
 /* y[0..n) += a * x[0..n) */
@@ -269,26 +290,36 @@ static inline void fn_axpy(float *restrict y, float a, const float *restrict x, 
 }
 
 /* g (B, n) = delta (B, m) W (m, n), W float rows (row j at W + j*n) or, with W = NULL, the
- * ternary/binary rows of layer l unpacked to float in frow. Sums over j in increasing order. */
+ * ternary/binary rows of layer l unpacked to float in frow (4 rows: 4 n floats). Sums over j
+ * in increasing order, four rows per pass over g. */
 FN_HOT static void fn_f32_backprop(const flipnet_model *model, uint32_t l, const float *W,
                                    const float *delta, uint32_t batch, float *g, float *frow,
                                    int16_t *wrow)
 {
     const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, j, b, i;
+    uint32_t n = L->n, m = L->m, j, b, i, q;
     memset(g, 0, sizeof(float) * (size_t)batch * n);
-    for (j = 0; j < m; j++) {
-        const float *w;
-        if (W != NULL) {
-            w = W + (size_t)j * n;
-        } else {
-            flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
-            for (i = 0; i < n; i++) frow[i] = (float)wrow[i];
-            w = frow;
+    for (j = 0; j < m; j += 4u) {
+        const float *w[4];
+        uint32_t cnt = m - j < 4u ? m - j : 4u;
+        for (q = 0; q < cnt; q++) {
+            if (W != NULL) {
+                w[q] = W + (size_t)(j + q) * n;
+            } else {
+                float *fr = frow + (size_t)q * n;
+                flipnet_unpack_row_s16(fn_row(model, L, j + q), L->kind, n, L->bpr, wrow);
+                for (i = 0; i < n; i++) fr[i] = (float)wrow[i];
+                w[q] = fr;
+            }
         }
         for (b = 0; b < batch; b++) {
-            float d = delta[(size_t)b * m + j];
-            if (d != 0.0f) fn_axpy(g + (size_t)b * n, d, w, n);
+            const float *d = delta + (size_t)b * m + j;
+            float *gb = g + (size_t)b * n;
+            if (cnt == 4u) {
+                fn_axpy4(gb, d[0], w[0], d[1], w[1], d[2], w[2], d[3], w[3], n);
+            } else {
+                for (q = 0; q < cnt; q++) fn_axpy(gb, d[q], w[q], n);
+            }
         }
     }
 }
@@ -488,8 +519,9 @@ FN_HOT static void fn_adamw_update(float *restrict p, float *restrict m1, float 
 /* Gradients of FP32 layer l from its output error delta (B, m) and input x (B, n), and the
  * AdamW update, row by row (grad W_j = sum_b delta[b][j] x_b, in increasing b), then the bias
  * (grad b_j = sum_b delta[b][j]). frow: max(n, m) floats. */
-static void fn_f32_layer_update(flipnet_model *model, uint32_t l, const float *delta,
-                                const float *x, uint32_t batch, const fn_adamw *h, float *frow)
+FN_HOT static void fn_f32_layer_update(flipnet_model *model, uint32_t l, const float *delta,
+                                       const float *x, uint32_t batch, const fn_adamw *h,
+                                       float *frow)
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, b;
@@ -498,10 +530,13 @@ static void fn_f32_layer_update(flipnet_model *model, uint32_t l, const float *d
     float *m1 = model->opt + fn_opt_offset(model, l), *m2 = m1 + np;
     for (j = 0; j < m; j++) {
         memset(frow, 0, sizeof(float) * n);
-        for (b = 0; b < batch; b++) {
-            float d = delta[(size_t)b * m + j];
-            if (d != 0.0f) fn_axpy(frow, d, x + (size_t)b * n, n);
+        for (b = 0; b + 3u < batch; b += 4u) {
+            const float *xb = x + (size_t)b * n;
+            fn_axpy4(frow, delta[(size_t)b * m + j], xb, delta[(size_t)(b + 1u) * m + j], xb + n,
+                     delta[(size_t)(b + 2u) * m + j], xb + 2u * (size_t)n,
+                     delta[(size_t)(b + 3u) * m + j], xb + 3u * (size_t)n, n);
         }
+        for (; b < batch; b++) fn_axpy(frow, delta[(size_t)b * m + j], x + (size_t)b * n, n);
         fn_adamw_update(W + (size_t)j * n, m1 + (size_t)j * n, m2 + (size_t)j * n, frow, n, h);
     }
     for (j = 0; j < m; j++) {
@@ -533,7 +568,9 @@ static void fn_f32_derivative(const flipnet_model *model, uint32_t l, float *g, 
 }
 
 /* The vote's error of an integer layer from a float error delta (B, m): d (m, B) =
- * sign(delta) where |delta| >= the mean |delta| over the B x m errors, else 0. */
+ * -sign(delta) where |delta| >= the mean |delta| over the B x m errors, else 0. delta is a
+ * gradient (positive: the output should decrease), d is the integer rule's error (+1: the
+ * output should increase, docs/rule.md 2), hence the sign. */
 static void fn_discretize(const float *delta, uint32_t batch, uint32_t m, int8_t *d)
 {
     size_t i, cnt = (size_t)batch * m;
@@ -545,7 +582,7 @@ static void fn_discretize(const float *delta, uint32_t batch, uint32_t m, int8_t
         for (j = 0; j < m; j++) {
             float v = delta[(size_t)b * m + j];
             double av = v < 0.0f ? -(double)v : (double)v;
-            d[(size_t)j * batch + b] = (int8_t)(av != 0.0 && av >= mean ? (v > 0.0f ? 1 : -1) : 0);
+            d[(size_t)j * batch + b] = (int8_t)(av != 0.0 && av >= mean ? (v > 0.0f ? -1 : 1) : 0);
         }
     }
 }
@@ -670,10 +707,11 @@ flipnet_status fn_hybrid_train_step(flipnet_model *model, const int8_t *x, const
             } else if (l > 0) {
                 fn_backprop_layer(model, l, cur, batch, act[l - 1u], nxt, sc, plan, &mem);
                 if (model->layers[l - 1u].kind == FLIPNET_FP32) {
-                    /* the integer error (sign(G), 0 at the clamp) enters the float path */
+                    /* the integer error (sign(G), 0 at the clamp; +1 = should increase) enters
+                     * the float path as a gradient: delta = -D */
                     uint32_t n = Ly->n, i, b;
                     for (b = 0; b < batch; b++) {
-                        for (i = 0; i < n; i++) fnxt[(size_t)b * n + i] = (float)nxt[(size_t)i * batch + b];
+                        for (i = 0; i < n; i++) fnxt[(size_t)b * n + i] = -(float)nxt[(size_t)i * batch + b];
                     }
                 }
             }

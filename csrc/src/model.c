@@ -365,7 +365,7 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
             }
             FN_TAKE(f[0], B * mmax * 4u);
             FN_TAKE(f[1], B * mmax * 4u);
-            FN_TAKE(frow, (nmax > mmax ? nmax : mmax) * 4u);
+            FN_TAKE(frow, (4u * nmax > mmax ? 4u * nmax : mmax) * 4u);
         }
     }
 #undef FN_TAKE

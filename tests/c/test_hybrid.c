@@ -574,16 +574,49 @@ static void test_integer_top(void)
     REQUIRE(flipnet_layer_set_f32(&m, 0, w0) == FLIPNET_OK);
     REQUIRE(flipnet_layer_set(&m, 1, w1) == FLIPNET_OK);
     m.layers[0].shift = 6;
-    /* logits (88, -56), label 1: error D = (-1, +1); G = D W1 = (-1 + 1, 1 + 1) = (0, 2):
-     * delta0 = (sign 0, sign 2) = (0, 1) (a0 = (16, -72) not at the clamp) */
+    /* logits (88, -56), label 1: error D = (-1, +1) (+1: increase); G = D W1 = (-1 + 1, 1 + 1)
+     * = (0, 2), D0 = (sign 0, sign 2) = (0, 1) (a0 = (16, -72) not at the clamp); as a gradient
+     * delta0 = -D0 = (0, -1): z0[1] is to increase */
     G0[0] = 0; G0[1] = 0; G0[4] = 0;
-    G0[2] = 1.0 * 0.5; G0[3] = 1.0 * -0.25; G0[5] = 1.0;
+    G0[2] = -1.0 * 0.5; G0[3] = -1.0 * -0.25; G0[5] = -1.0;
     sc = fn_test_scratch(&m, 1, 1, &sb);
     CHECK_ST(flipnet_train_step(&m, x, y, 1, &p, &st, sc, sb), FLIPNET_OK);
     CHECK_EQ(st.errors, 1);
     CHECK_EQ(st.correct, 0);
     CHECK(st.loss == 0.0f);
     for (k = 0; k < 6; k++) CHECK_NEAR(grad_from_step(w0[k], f32w(&m, 0)[k], 1000.0, 1000.0), G0[k], 1e-4);
+    free(sc);
+    free(area);
+}
+
+/* The integer layer under an FP32 layer votes with d = -sign(delta) (delta a gradient, d the
+ * rule's "increase" sign): ternary 2 -> 2 with W = 0 under FP32 2 -> 2, one sample. */
+static void test_vote_direction(void)
+{
+    const uint32_t sizes[] = {2, 2, 2};
+    const uint8_t kinds[] = {T, F};
+    const int8_t zero[4] = {0, 0, 0, 0}, x[2] = {64, -32};
+    const float w1[6] = {1.0f, -1.0f, -1.0f, 1.0f, 0.0f, 0.0f};
+    const uint16_t y[1] = {0};
+    flipnet_step_params p = adamw_params(0.0f, 0.0f, 0.9f, 0.999f, 1e-8f);
+    flipnet_step_stats st;
+    flipnet_model m;
+    int8_t w0[4];
+    void *area, *sc;
+    size_t sb;
+    area = fn_test_model(&m, 2, sizes, kinds, 1);
+    REQUIRE(flipnet_layer_set(&m, 0, zero) == FLIPNET_OK);
+    REQUIRE(flipnet_layer_set_f32(&m, 1, w1) == FLIPNET_OK);
+    /* a0 = 0, logits = bias = (0, 0): delta2 = (0.5 - 1, 0.5) / 1; g = delta2 W1 = (-1, 1):
+     * unit 0 should increase (d = +1), unit 1 decrease (d = -1); with k = all, p = 1 every
+     * weight moves one step to d_j sign(x_i) */
+    p.k[0] = 4;
+    p.p_q16[0] = 65536;
+    sc = fn_test_scratch(&m, 1, 1, &sb);
+    CHECK_ST(flipnet_train_step(&m, x, y, 1, &p, &st, sc, sb), FLIPNET_OK);
+    CHECK_ST(flipnet_layer_get(&m, 0, w0), FLIPNET_OK);
+    CHECK(w0[0] == 1 && w0[1] == -1 && w0[2] == -1 && w0[3] == 1);
+    CHECK_EQ(st.changes[0], 4);
     free(sc);
     free(area);
 }
@@ -848,6 +881,65 @@ static void test_file(void)
     free(area2);
 }
 
+/* ---- the same float results on every target ------------------------------------------------- */
+/* A fixed hybrid run (FP32, ternary with counters, FP32; calibration, 6 steps, batch 12 so the
+ * 4-sample kernels and their remainders both run, n not a multiple of 8): the CRC-32 of the
+ * weight area (weights, counters, AdamW state) is the same on x86-64 (SSE2 or AVX2),
+ * aarch64 and Cortex-M4 (-ffp-contract=off, fixed summation order, correctly rounded sqrt). */
+#define FN_HYBRID_RUN_CRC 2461487076u
+
+static uint32_t hybrid_run(void)
+{
+    flipnet_arch a;
+    flipnet_model m;
+    flipnet_step_params p = adamw_params(3e-3f, 1e-2f, 0.9f, 0.999f, 1e-8f);
+    size_t mb = 0, sb = 0, i;
+    void *area, *sc;
+    int8_t x[12 * 27];
+    uint16_t y[12];
+    uint32_t crc, s;
+    memset(&a, 0, sizeof(a));
+    a.n_layers = 3;
+    a.counters = 1;
+    a.sizes[0] = 27;
+    a.sizes[1] = 21;
+    a.sizes[2] = 13;
+    a.sizes[3] = 5;
+    a.kinds[0] = F;
+    a.kinds[1] = T;
+    a.kinds[2] = F;
+    REQUIRE(flipnet_model_size(&a, &mb) == FLIPNET_OK);
+    area = malloc(mb);
+    REQUIRE(area != NULL);
+    REQUIRE(flipnet_model_init(&m, &a, area, mb, 77) == FLIPNET_OK);
+    m.rule.vote = FLIPNET_VOTE_WEIGHTED;
+    m.rule.filter = FLIPNET_FILTER_NET;
+    m.rule.calib_target = 40;
+    m.rule.counter_shift = 1;
+    m.rule.counter_threshold = 2;
+    REQUIRE(flipnet_scratch_size(&m, 12, 1, &sb) == FLIPNET_OK);
+    sc = malloc(sb);
+    REQUIRE(sc != NULL);
+    fn_test_fill_s8(x, sizeof(x), 5);
+    for (i = 0; i < sizeof(x); i++) if (x[i] == -128) x[i] = -127;
+    for (i = 0; i < 12; i++) y[i] = (uint16_t)(flipnet_rand(3, 2, i) % 5u);
+    REQUIRE(flipnet_calibrate(&m, x, 12, sc, sb) == FLIPNET_OK);
+    p.k[1] = 40;
+    p.p_q16[1] = 50000;
+    for (s = 0; s < 6; s++) REQUIRE(flipnet_train_step(&m, x, y, 12, &p, NULL, sc, sb) == FLIPNET_OK);
+    crc = flipnet_crc32(0, (const uint8_t *)area, mb);
+    free(sc);
+    free(area);
+    return crc;
+}
+
+static void test_same_everywhere(void)
+{
+    uint32_t crc = hybrid_run();
+    if (crc != FN_HYBRID_RUN_CRC) fprintf(stderr, "hybrid run CRC %uu\n", (unsigned)crc);
+    CHECK_EQ(crc, FN_HYBRID_RUN_CRC);
+}
+
 /* ---- models without FP32 layers are untouched ------------------------------------------------- */
 /* CRC-32 of the weight area after 6 steps of a fixed integer model (counters off and on): the
  * same constants are checked by test_nofloat.c against the FLIPNET_NO_FLOAT core. */
@@ -884,8 +976,10 @@ int main(void)
     test_adamw();
     test_gradients();
     test_integer_top();
+    test_vote_direction();
     test_math();
     test_file();
+    test_same_everywhere();
     test_integer_unchanged();
     return fn_test_done("test_hybrid");
 }
