@@ -62,8 +62,27 @@ calibration (per calibration batch of ``b`` samples, hidden layers)
 inference (per sample)
     the forward above + ``C - 1`` INT32 adds (argmax).
 
-No float operation happens in the core: the FP32 columns of an integer run are 0 (the
-schedule's floats, k and p per step, are host bookkeeping, not counted).
+No float operation happens in the core for ternary/binary layers: the FP32 columns of an
+integer run are 0 (the schedule's floats, k and p per step, are host bookkeeping, not counted).
+
+FP32 layers (docs/rule.md 8; per sample unless said, layer with ``n`` inputs, ``m`` outputs)
+    forward: ``m n`` FP32 mul and ``m n`` FP32 add (dot products and the bias); ``n`` FP32 mul
+    to read int8 inputs as ``a / 128`` (first layer, or after an integer layer); after the layer
+    ReLU ``m`` FP32 add (a compare) when an FP32 layer follows, or the int8 output
+    ``round(z 2^s)`` ``m`` FP32 mul + 3 ``m`` FP32 add (round, two clamp bounds) when an
+    integer layer follows. An integer layer feeding an FP32 one: ``m`` FP32 mul (``a / 128``).
+    output error of an FP32 last layer: softmax and cross-entropy, per class 2 exps
+    (``EXP_MUL``, ``EXP_ADD`` each) + 2 mul + 3 add, per sample one log (``LOG_MUL``,
+    ``LOG_ADD``) (the core computes these in double; counted as FP32).
+    backprop into layer ``l - 1`` (``l > 0``; from an FP32 layer or an integer layer whose error
+    is float): ``m n`` FP32 mul + ``m n`` FP32 add, then the derivative ``n`` mul + ``n`` add.
+    An integer layer whose error is float discretizes it: 3 ``m`` FP32 add (abs, mean, compare);
+    its vote is counted as above with ``nzD = E m`` (upper bound).
+    gradients: ``m n`` FP32 mul + ``m n + m`` FP32 add (W and bias).
+    AdamW (phase ``adamw``, per step): ``ADAMW_MUL`` FP32 mul + ``ADAMW_ADD`` FP32 add per FP32
+    parameter (the paper's count below); every FP32 parameter is one update per step.
+    calibration of an FP32 layer feeding an integer one: its forward + 16 candidate shifts,
+    ``16 m`` FP32 mul and ``64 m`` FP32 add per calibration sample.
 
 AdamW reference (the paper's section 4.4, our reading): per step, AdamW touches every one of
 the ``N`` parameters with 10 FP32 multiplies and 4 FP32 adds (PyTorch's algorithm: decoupled
@@ -100,9 +119,15 @@ ADAMW_MUL = 10
 ADAMW_ADD = 4
 KEY_BINS = 256
 
+#: transcendental functions of the softmax error, FP32 ops each (Horner degree 13 + reduction)
+EXP_MUL = 15
+EXP_ADD = 15
+LOG_MUL = 13
+LOG_ADD = 14
+
 #: phases whose ops form the optimizer's share (comparable to the paper's energy column)
-OPTIMIZER_PHASES = ("vote", "counters", "select", "update")
-PHASES = ("forward", "error", "backprop") + OPTIMIZER_PHASES + ("calibrate",)
+OPTIMIZER_PHASES = ("vote", "counters", "select", "update", "adamw")
+PHASES = ("forward", "error", "backprop", "gradients") + OPTIMIZER_PHASES + ("calibrate",)
 
 #: the paper's Table 1 (MNIST, 784-4096x4-10, 10 epochs, batch 256), for comparison
 PAPER_TABLE1 = [
@@ -149,16 +174,29 @@ _RNG_BASE = add_ops(add_ops(zero_ops(), _mix64(), 2), _ops(int32_add=2 * ADD64_I
 def forward_ops(layers, nonzero, samples, argmax=True):
     """Ops of ``samples`` forward passes (inference: with the argmax).
 
-    ``layers``: list of ``(n, m, kind)``; ``nonzero``: nonzero weights per layer.
+    ``layers``: list of ``(n, m, kind)``; ``nonzero``: nonzero weights per layer (unused for
+    FP32 layers, which compute every product).
     """
     o = zero_ops()
     L = len(layers)
-    for l, (_n, m, _kind) in enumerate(layers):
+    for l, (n, m, kind) in enumerate(layers):
+        nxt = layers[l + 1][2] if l < L - 1 else None
+        if kind == "fp32":
+            o["fp32_mul"] += m * n * samples
+            o["fp32_add"] += m * n * samples
+            if l == 0 or layers[l - 1][2] != "fp32":
+                o["fp32_mul"] += n * samples  # int8 input read as a / 128
+            if nxt == "fp32":
+                o["fp32_add"] += m * samples  # ReLU
+            elif nxt is not None:
+                o["fp32_mul"] += m * samples  # round(z 2^s), clamped
+                o["fp32_add"] += 3 * m * samples
+            continue
         o["int32_add"] += nonzero[l] * samples
         if l < L - 1:
             o["int32_add"] += 3 * m * samples
     if argmax:
-        o["int32_add"] += (layers[-1][1] - 1) * samples
+        o["fp32_add" if layers[-1][2] == "fp32" else "int32_add"] += (layers[-1][1] - 1) * samples
     return o
 
 
@@ -182,14 +220,41 @@ def epoch_ops(layers, rule, agg):
     ph = OrderedDict((p, zero_ops()) for p in PHASES)
 
     ph["forward"] = forward_ops(layers, nz, S, argmax=False)
-    ph["error"]["int32_add"] += (2 * (C - 1) + 2) * S
+    if layers[-1][2] == "fp32":  # softmax cross-entropy
+        er = ph["error"]
+        er["fp32_mul"] += (C * (2 * EXP_MUL + 2) + LOG_MUL) * S
+        er["fp32_add"] += (C * (2 * EXP_ADD + 3) + LOG_ADD + C - 1) * S
+    else:
+        ph["error"]["int32_add"] += (2 * (C - 1) + 2) * S
     sel_steps = T if counters else Te
     for l, (n, m, kind) in enumerate(layers):
-        nzd = 2 * E if l == L - 1 else E * m
-        if l > 0:
+        nxt = layers[l + 1][2] if l < L - 1 else None
+        if nxt is not None and kind != "fp32" and nxt == "fp32":
+            ph["forward"]["fp32_mul"] += m * S  # a / 128 for the FP32 layer above
+        # float error at this layer's outputs: an FP32 layer at or above it
+        ferr = any(k == "fp32" for (_n, _m, k) in layers[l:])
+        if ferr and l > 0:
             b = ph["backprop"]
-            b["int32_add"] += nzd * n + 2 * E * n
-            b["int8_add"] += 2 * E * n
+            b["fp32_mul"] += m * n * S + n * S
+            b["fp32_add"] += m * n * S + n * S
+        if kind == "fp32":
+            g = ph["gradients"]
+            g["fp32_mul"] += m * n * S
+            g["fp32_add"] += (m * n + m) * S
+            a = ph["adamw"]
+            a["fp32_mul"] += ADAMW_MUL * (m * n + m) * T
+            a["fp32_add"] += ADAMW_ADD * (m * n + m) * T
+            continue
+        if ferr:
+            ph["backprop"]["fp32_add"] += 3 * m * S  # discretize
+            nzd = E * m
+        else:
+            nzd = 2 * E if l == L - 1 else E * m
+            # integer backprop (into an FP32 layer below too; the cast is not counted)
+            if l > 0:
+                b = ph["backprop"]
+                b["int32_add"] += nzd * n + 2 * E * n
+                b["int8_add"] += 2 * E * n
         v = ph["vote"]
         v["int8_mul"] += nzd * n
         v["int32_add"] += nzd * n
@@ -216,8 +281,12 @@ def epoch_ops(layers, rule, agg):
         u["int32_add"] += ch
     cs, cn = agg.get("calib_samples", 0), agg.get("calibrations", 0)
     for l in range(L - 1):
-        n, m, _kind = layers[l]
+        n, m, kind = layers[l]
         c = ph["calibrate"]
+        if kind == "fp32":
+            c["fp32_mul"] += (m * n + n + 16 * m) * cs
+            c["fp32_add"] += (m * n + 64 * m) * cs
+            continue
         c["int32_add"] += (2 * nz[l] + 6 * m) * cs + 64 * cn
         c["int32_mul"] += cn
     return ph
@@ -271,13 +340,21 @@ def report(model, history, accuracy, name=None, test_samples=0):
     opt = total(phases, OPTIMIZER_PHASES)
     nonzero = [int(v) for v in model.nonzero()]
     infer = forward_ops(layers, nonzero, 1)
-    kinds = set(model.kinds)
-    kind = kinds.pop() if len(kinds) == 1 else "mixed"
-    name = name or "flipnet %s %s" % (model.arch, "full-" + kind)
+    kinds = sorted(set(model.kinds))
+    if len(kinds) == 1:
+        kind = "full-" + kinds[0]
+    elif model.kinds == ["fp32"] + ["ternary"] * (len(model.kinds) - 2) + ["fp32"]:
+        kind = "hybrid"
+    else:
+        kind = "mixed " + "/".join(kinds)
+    name = name or "flipnet %s %s" % (model.arch, kind)
     n = model.n_weights
+    fp32 = model.fp32_params
+    updates += fp32 * steps  # AdamW updates every FP32 parameter every step
     row = OrderedDict([
-        ("model", name), ("fp32_params", 0), ("accuracy", accuracy), ("updates", updates),
-        ("bits", mem["weight_bytes"] * 8), ("optimizer_bits", mem["counter_bytes"] * 8),
+        ("model", name), ("fp32_params", fp32), ("accuracy", accuracy), ("updates", updates),
+        ("bits", mem["weight_bytes"] * 8),
+        ("optimizer_bits", (mem["counter_bytes"] + mem.get("opt_bytes", 0)) * 8),
         ("steps", steps),
         ("energy_7nm_j", energy(train, "7nm")), ("energy_45nm_j", energy(train, "45nm")),
         ("optimizer_energy_7nm_j", energy(opt, "7nm")),

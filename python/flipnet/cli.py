@@ -1,7 +1,9 @@
 """The ``flipnet`` command line.
 
-    flipnet train [--dataset mnist] [--arch 784-256-256-10] [--weights ternary] [--epochs N]
-                  [--batch-size B] [--seed S] [--recipe default|paper] [--p0 P] [--p1 P]
+    flipnet train [--dataset mnist] [--arch 784-256-256-10]
+                  [--weights ternary|binary|fp32|hybrid] [--epochs N]
+                  [--batch-size B] [--seed S] [--recipe default|paper|device|hybrid|fp32]
+                  [--lr LR] [--weight-decay WD] [--p0 P] [--p1 P]
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
                   [--calib-target T] [--counter-shift C] [--counter-shift-end C1]
                   [--counter-threshold TAU]
@@ -83,6 +85,16 @@ def _prob(text):
     return v
 
 
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number >= 0, got %r" % text) from None
+    if not (v >= 0.0 and v < float("inf")):
+        raise argparse.ArgumentTypeError("expected a finite number >= 0, got %r" % text)
+    return v
+
+
 def _positive(text):
     try:
         v = int(text)
@@ -130,7 +142,7 @@ def _load_data(name, data_dir, limit=None, test_limit=None):
 
 # ---- train -----------------------------------------------------------------------------------
 def cmd_train(args):
-    from .model import Model, load, parse_sizes
+    from .model import Model, kinds_name, load, parse_sizes
     from .schedule import Schedule
 
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, p0=args.p0, p1=args.p1,
@@ -139,7 +151,7 @@ def cmd_train(args):
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
                      counter_shift_end=args.counter_shift_end,
-                     input=args.input)
+                     input=args.input, lr=args.lr, weight_decay=args.weight_decay)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
         if args.arch or args.weights:
@@ -148,9 +160,13 @@ def cmd_train(args):
         recipe = _recipes.get(model.recipe, **overrides)
         model.recipe = recipe
         model._set_rule(recipe)
-        weights = ",".join(sorted(set(model.kinds)))
+        weights = kinds_name(model.kinds)
+        weights = weights if isinstance(weights, str) else ",".join(weights)
         sizes = model.sizes
+        args.recipe = args.recipe or "resumed"
     else:
+        # --weights hybrid / fp32 without --recipe: their own default recipe (flipnet.recipes)
+        args.recipe = args.recipe or _recipes.default_for(args.weights)
         recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights, **overrides)
         # check the architecture before spending time on data
         sizes = parse_sizes(recipe["arch"])
@@ -208,6 +224,9 @@ def cmd_train(args):
         "weight_bytes": mem["weight_bytes"],
         "bits_per_weight": mem["bits_per_weight"],
         "counter_bytes": mem["counter_bytes"],
+        "kinds": model.kinds,
+        "fp32_params": mem["fp32_params"],
+        "opt_bytes": mem["opt_bytes"],
         "scratch_train_bytes": mem["scratch_train_bytes"],
         "history": history.to_list(),
         "flipnet_version": __version__,
@@ -279,6 +298,10 @@ def cmd_info(args):
         "bits_per_weight": mem["bits_per_weight"],
         "counter_bytes": mem["counter_bytes"],
         "counter_bits_per_weight": mem["counter_bits_per_weight"],
+        "params": mem["params"],
+        "fp32_params": mem["fp32_params"],
+        "opt_bytes": mem["opt_bytes"],
+        "float_output": model.float_output,
         "scratch_train_bytes": mem["scratch_train_bytes"],
         "scratch_infer_bytes": mem["scratch_infer_bytes"],
         "meta": model.meta,
@@ -297,6 +320,11 @@ def cmd_info(args):
         if mem["counter_bytes"]:
             print("  counters  %d bytes (%.3f bits/weight of training state)"
                   % (mem["counter_bytes"], mem["counter_bits_per_weight"]))
+        if mem["fp32_params"]:
+            print("  fp32      %d parameters (W and bias) in %s; AdamW state %d bytes"
+                  % (mem["fp32_params"], ", ".join("layer %d" % l for l, k in
+                                                   enumerate(model.kinds) if k == "fp32"),
+                     mem["opt_bytes"]))
         print("  rule      %s" % ", ".join("%s=%s" % kv for kv in model.rule.items()))
         print("  shifts    %s" % model.shifts)
         print("  trained   %d epochs, %d steps, %d samples, %.1f s"
@@ -356,10 +384,12 @@ def build_parser():
                        "(flipnet.recipes) are used for every option not given.")
     t.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
     t.add_argument("--arch", help="layer sizes, inputs to classes (recipe: %s)" % d["arch"])
-    t.add_argument("--weights", choices=("ternary", "binary"),
-                   help="(recipe: %s)" % d["weights"])
-    t.add_argument("--recipe", choices=sorted(_recipes.RECIPES), default="default",
-                   help="defaults for the options below (default: %(default)s)")
+    t.add_argument("--weights", choices=("ternary", "binary", "fp32", "hybrid"),
+                   help="layer kinds: all ternary / binary / FP32 (AdamW), or hybrid = FP32 "
+                   "first and last layer, ternary hidden layers (recipe: %s)" % d["weights"])
+    t.add_argument("--recipe", choices=sorted(_recipes.RECIPES),
+                   help="defaults for the options below (default: 'default', or 'hybrid' / "
+                   "'fp32' with --weights hybrid / fp32)")
     t.add_argument("--epochs", type=_nonneg, help="(recipe: %d)" % d["epochs"])
     t.add_argument("--batch-size", type=_positive, help="(recipe: %d)" % d["batch_size"])
     t.add_argument("--seed", type=_nonneg, default=0)
@@ -392,6 +422,10 @@ def build_parser():
     t.add_argument("--counter-threshold", type=_int_range(0, 127), metavar="TAU",
                    help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
                    "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
+    t.add_argument("--lr", type=_nonneg_float,
+                   help="AdamW learning rate of the FP32 layers (recipe: %s)" % d["lr"])
+    t.add_argument("--weight-decay", type=_nonneg_float, metavar="WD",
+                   help="AdamW weight decay of the FP32 layers (recipe: %s)" % d["weight_decay"])
     t.add_argument("--input", choices=("centered", "half"),
                    help="uint8 pixels to int8: centered = clamp(p-128, -127, 127), half = p >> 1 "
                    "(recipe: %s)" % d["input"])

@@ -1,4 +1,4 @@
-"""flipnet.Model: a binary/ternary dense network trained by the C core.
+"""flipnet.Model: a binary/ternary (or hybrid, with FP32 layers) dense network trained by the C core.
 
 The model owns its memory as NumPy buffers (the weight area and a scratch area, both
 4-byte aligned ``uint32`` arrays) and a ``flipnet_model`` struct that points at the weight
@@ -17,6 +17,14 @@ model's input width. Two dtypes are accepted:
 
 Labels ``y`` are 1-D integer class indices in ``[0, classes)``. Problems are reported with
 ``ValueError`` subclasses from :mod:`flipnet.errors` saying what was wrong and what to do.
+
+Layer kinds
+-----------
+``"ternary"`` and ``"binary"`` layers are trained by the integer, gradient-free rule;
+``"fp32"`` layers (float32 W and bias, trained with PyTorch's AdamW) make hybrid networks
+(docs/rule.md section 8). ``"hybrid"`` is the paper's Hybrid model: FP32 first and last layer,
+ternary hidden layers. An FP32 layer reads an int8 value ``a`` as ``a / 128``; a model whose last
+layer is FP32 has float logits.
 """
 
 import json
@@ -43,7 +51,9 @@ from .schedule import Schedule, shuffle_order
 
 __all__ = ["Model", "History", "load", "quantize", "KINDS", "META_FORMAT"]
 
-KINDS = {"ternary": 1, "binary": 2}
+KINDS = {"ternary": 1, "binary": 2, "fp32": 3}
+#: names for whole-model kind choices, besides the layer kinds
+MODEL_KINDS = ("ternary", "binary", "fp32", "hybrid")
 _KIND_NAMES = {v: k for k, v in KINDS.items()}
 _VOTES = {"sign": 0, "weighted": 1}
 _FILTERS = {"hurt": 0, "net": 1}
@@ -122,7 +132,25 @@ def parse_sizes(sizes):
     return sizes
 
 
+def hybrid_kinds(n_layers):
+    """The paper's Hybrid model: FP32 first and last layer, ternary hidden layers."""
+    return ["fp32"] + ["ternary"] * (n_layers - 2) + ["fp32"] if n_layers >= 2 else ["fp32"]
+
+
+def kinds_name(kinds):
+    """A model's kinds as the name it was made from ("ternary", "binary", "fp32", "hybrid"),
+    or the list itself for other mixes."""
+    kinds = list(kinds)
+    if len(set(kinds)) == 1:
+        return kinds[0]
+    if len(kinds) >= 3 and kinds == hybrid_kinds(len(kinds)):
+        return "hybrid"
+    return kinds
+
+
 def _parse_kinds(kinds, n_layers):
+    if isinstance(kinds, str) and kinds.lower() == "hybrid":
+        kinds = hybrid_kinds(n_layers)
     if isinstance(kinds, (str, int, np.integer)):
         kinds = [kinds] * n_layers
     kinds = list(kinds)
@@ -138,7 +166,9 @@ class History:
     training forward passes), ``val_acc`` (None without validation data), ``changes``
     (weights changed per layer), ``eligible`` (weights the vote wanted to change, per layer),
     ``errors`` (samples with an output error), ``p`` (change probability at the epoch's last
-    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``, ``shifts``; for
+    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``, ``shifts``,
+    ``loss`` (mean training cross-entropy of the epoch when the last layer is FP32, else None);
+    for
     the accounting (:mod:`flipnet.accounting`): ``steps``, ``error_steps`` (steps with at
     least one error), ``calibrations`` and ``calib_samples`` (shift calibrations and their
     samples), ``nonzero`` (nonzero weights per layer at the end of the epoch) and ``ops``
@@ -178,16 +208,18 @@ class History:
 
 
 class Model:
-    """A dense binary/ternary network.
+    """A dense binary/ternary network, or a hybrid one with FP32 layers.
 
     ``Model(sizes, kinds="ternary", seed=0, recipe=None, counters=None, vote=None, filter=None,
-    margin=None, backprop=None, calib_target=None, counter_shift=None, counter_threshold=None)``:
-    ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``), ``kinds`` one kind for
-    all layers or one per layer (``"ternary"``/``"binary"``), ``seed`` seeds every random
-    choice (init, data order, flips). The rule options (vote, filter, margin, backprop,
-    calib_target, counter_shift, counter_threshold) default to the recipe's
-    (``flipnet.recipes.DEFAULT`` unless ``recipe`` names another); they are stored in the model
-    and in its file.
+    margin=None, backprop=None, calib_target=None, counter_shift=None, counter_threshold=None,
+    weights=None)``:
+    ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``), ``kinds`` (or its alias
+    ``weights``) one kind for all layers or one per layer (``"ternary"``/``"binary"``/``"fp32"``),
+    or ``"hybrid"`` (FP32 first and last layer, ternary hidden layers: the paper's Hybrid),
+    ``seed`` seeds every random choice (init, data order, flips). The rule options (vote,
+    filter, margin, backprop, calib_target, counter_shift, counter_threshold) default to the
+    recipe's (``flipnet.recipes.DEFAULT``, or the ``"fp32"`` / ``"hybrid"`` recipe for those
+    kinds, unless ``recipe`` names another); they are stored in the model and in its file.
 
     ``input``: how uint8 pixels become int8 inputs, ``"centered"`` or ``"half"`` (see the
     module docstring); default the recipe's.
@@ -200,8 +232,12 @@ class Model:
 
     # ---- construction ---------------------------------------------------------------------
     def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, input=None,
-                 **rule):
+                 weights=None, **rule):
+        if weights is not None:
+            kinds = weights
         sizes = parse_sizes(sizes)
+        if recipe is None and isinstance(kinds, str):
+            recipe = _recipes.default_for(kinds)
         kinds = _parse_kinds(kinds, len(sizes) - 1)
         seed = int(seed)
         if not 0 <= seed < 2 ** 64:
@@ -235,8 +271,7 @@ class Model:
     def _recipe_arch(self):
         """Keep the recipe's arch/weights entries true to this model."""
         self.recipe["arch"] = self.arch
-        kinds = self.kinds
-        self.recipe["weights"] = kinds[0] if len(set(kinds)) == 1 else kinds
+        self.recipe["weights"] = kinds_name(self.kinds)
 
     @classmethod
     def ternary(cls, sizes, seed=0, **options):
@@ -247,6 +282,16 @@ class Model:
     def binary(cls, sizes, seed=0, **options):
         """All layers binary ({-1, +1})."""
         return cls(sizes, "binary", seed=seed, **options)
+
+    @classmethod
+    def fp32(cls, sizes, seed=0, **options):
+        """All layers FP32 with ReLU between them, trained with AdamW: the float baseline."""
+        return cls(sizes, "fp32", seed=seed, **options)
+
+    @classmethod
+    def hybrid(cls, sizes, seed=0, **options):
+        """The paper's Hybrid: FP32 first and last layer (AdamW), ternary hidden layers."""
+        return cls(sizes, "hybrid", seed=seed, **options)
 
     @staticmethod
     def _make_arch(sizes, kinds, counters=False):
@@ -339,11 +384,35 @@ class Model:
 
     @property
     def n_weights(self):
+        """Weights (n * m per layer; FP32 biases not included, see n_params)."""
         return sum(int(self._m.layers[l].n) * int(self._m.layers[l].m)
                    for l in range(self.n_layers))
 
+    @property
+    def n_params(self):
+        """Trainable parameters: every weight, plus the biases of the FP32 layers."""
+        return self.n_weights + sum(int(self._m.layers[l].m) for l in range(self.n_layers)
+                                    if self._m.layers[l].kind == KINDS["fp32"])
+
+    @property
+    def fp32_params(self):
+        """Parameters of the FP32 layers (W and bias), 0 for an integer-only model."""
+        return sum(int(ly.m) * int(ly.n) + int(ly.m) for ly in
+                   (self._m.layers[l] for l in range(self.n_layers)) if ly.kind == KINDS["fp32"])
+
+    @property
+    def has_fp32(self):
+        """True when some layer is FP32 (a hybrid or float model, docs/rule.md 8)."""
+        return any(k == "fp32" for k in self.kinds)
+
+    @property
+    def float_output(self):
+        """True when the last layer is FP32: the logits are float32 (see forward)."""
+        return self.kinds[-1] == "fp32"
+
     def nonzero(self):
-        """Nonzero weights per layer (list of ints; a binary layer has no zero)."""
+        """Nonzero weights per layer (list of ints; a binary layer has no zero; FP32 layers: W
+        entries that are not 0.0)."""
         return [int(np.count_nonzero(self.weights(l))) for l in range(self.n_layers)]
 
     @property
@@ -360,7 +429,8 @@ class Model:
 
     @property
     def shifts(self):
-        """Activation shift of each hidden layer (the last layer has none)."""
+        """Activation shift of each hidden layer (the last layer has none). An FP32 layer's is
+        its output scale 2^s (0..15) when an integer layer follows it, else unused (0)."""
         return [int(self._m.layers[l].shift) for l in range(self.n_layers - 1)]
 
     @shifts.setter
@@ -369,9 +439,10 @@ class Model:
         if len(values) != self.n_layers - 1:
             raise ShapeError("%d shifts given; the model has %d hidden layers"
                              % (len(values), self.n_layers - 1))
-        for v in values:
-            if not 0 <= v <= 31:
-                raise ArgumentError("shifts must be in [0, 31], got %d" % v)
+        for l, v in enumerate(values):
+            hi = 15 if self._m.layers[l].kind == KINDS["fp32"] else 31
+            if not 0 <= v <= hi:
+                raise ArgumentError("layer %d's shift must be in [0, %d], got %d" % (l, hi, v))
         for l, v in enumerate(values):
             self._m.layers[l].shift = v
         self._calibrated = True
@@ -490,25 +561,36 @@ class Model:
         counters, one int8 per weight, 0 without), ``counter_bits_per_weight``,
         ``model_struct_bytes`` (sizeof flipnet_model), ``scratch_train_bytes`` /
         ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes`` (weights + counters +
-        struct + scratch) / ``infer_total_bytes`` (weights + struct + scratch: inference does
-        not need the counters), and per layer (``layers``: n, m, kind, weights, weight_bytes,
-        bits_per_weight, counter_bytes).
+        AdamW state + struct + scratch) / ``infer_total_bytes`` (weights + struct + scratch:
+        inference needs neither the counters nor the AdamW state), and per layer (``layers``: n,
+        m, kind, weights, params, weight_bytes, bits_per_weight, counter_bytes, opt_bytes).
+        FP32 layers (docs/rule.md 8): ``weight_bytes`` holds W and bias as float32 (so
+        ``bits_per_weight`` is 32 (m n + m) / (m n)); ``opt_bytes`` / ``opt_bits_per_param`` are
+        the AdamW state (two float32 moments per parameter, 64 bits), ``params`` = weights + FP32
+        biases, ``fp32_params``.
         """
         batch_size = int(batch_size)
         if not 1 <= batch_size <= MAX_BATCH:
             raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
         weight_bytes = int(self._m.weight_bytes)
         counter_bytes = int(self._m.counter_bytes)
+        opt_bytes = int(self._m.opt_bytes)
         layers = []
         for l in range(self.n_layers):
             ly = self._m.layers[l]
-            planes = 2 if ly.kind == KINDS["ternary"] else 1
-            lb = (int(ly.m) * planes * int(ly.bpr) + 3) // 4 * 4  # rows, layer padded to 4
             nw = int(ly.n) * int(ly.m)
+            if ly.kind == KINDS["fp32"]:
+                np_ = nw + int(ly.m)
+                lb, cb, ob = 4 * np_, 0, 8 * np_
+            else:
+                planes = 2 if ly.kind == KINDS["ternary"] else 1
+                np_ = nw
+                lb = (int(ly.m) * planes * int(ly.bpr) + 3) // 4 * 4  # rows, layer padded to 4
+                cb, ob = ((nw + 3) // 4 * 4 if counter_bytes else 0), 0
             layers.append({"n": int(ly.n), "m": int(ly.m),
                            "kind": _KIND_NAMES.get(int(ly.kind), int(ly.kind)),
-                           "weights": nw, "weight_bytes": lb, "bits_per_weight": lb * 8 / nw,
-                           "counter_bytes": (nw + 3) // 4 * 4 if counter_bytes else 0})
+                           "weights": nw, "params": np_, "weight_bytes": lb,
+                           "bits_per_weight": lb * 8 / nw, "counter_bytes": cb, "opt_bytes": ob})
         struct = int(ffi.sizeof("flipnet_model"))
         train = self._scratch_size(batch_size, True)
         infer = self._scratch_size(batch_size, False)
@@ -521,10 +603,14 @@ class Model:
             "bits_per_weight": weight_bytes * 8 / self.n_weights,
             "counter_bytes": counter_bytes,
             "counter_bits_per_weight": counter_bytes * 8 / self.n_weights,
+            "params": self.n_params,
+            "fp32_params": self.fp32_params,
+            "opt_bytes": opt_bytes,
+            "opt_bits_per_param": (opt_bytes * 8 / self.fp32_params) if self.fp32_params else 0.0,
             "model_struct_bytes": struct,
             "scratch_train_bytes": train,
             "scratch_infer_bytes": infer,
-            "train_total_bytes": weight_bytes + counter_bytes + struct + train,
+            "train_total_bytes": weight_bytes + counter_bytes + opt_bytes + struct + train,
             "infer_total_bytes": weight_bytes + struct + infer,
             "layers": layers,
         }
@@ -535,16 +621,24 @@ class Model:
             yield s, min(n, s + chunk)
 
     def forward(self, x):
-        """Logits, int32 array of shape (N, classes)."""
+        """Logits of shape (N, classes): int32 for an integer last layer, float32 when the last
+        layer is FP32 (``float_output``; flipnet_forward_f32)."""
         x8 = self._prepare_x(x)
         n = x8.shape[0]
-        out = np.empty((n, self.n_classes), dtype=np.int32)
+        flt = self.float_output
+        out = np.empty((n, self.n_classes), dtype=np.float32 if flt else np.int32)
         scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False)
         for s, e in self._chunks(n):
-            check(lib.flipnet_forward(self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
-                                      ffi.from_buffer("int32_t[]", out[s:e], require_writable=True),
-                                      scratch, sbytes),
-                  "flipnet_forward(batch=%d)" % (e - s))
+            if flt:
+                check(lib.flipnet_forward_f32(
+                    self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
+                    ffi.from_buffer("float[]", out[s:e], require_writable=True), scratch, sbytes),
+                    "flipnet_forward_f32(batch=%d)" % (e - s))
+            else:
+                check(lib.flipnet_forward(
+                    self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
+                    ffi.from_buffer("int32_t[]", out[s:e], require_writable=True), scratch, sbytes),
+                    "flipnet_forward(batch=%d)" % (e - s))
         return out
 
     def _predict8(self, x8):
@@ -595,18 +689,59 @@ class Model:
                                 % (layer, self.n_layers))
         return layer
 
+    def _f32_layer(self, layer):
+        """W (m, n) and bias (m) of an FP32 layer as float32 arrays (copies)."""
+        ly = self._m.layers[layer]
+        m, n = int(ly.m), int(ly.n)
+        buf = np.empty(m * n + m, dtype=np.float32)
+        check(lib.flipnet_layer_get_f32(self._m, layer, ffi.from_buffer("float[]", buf,
+                                                                        require_writable=True)),
+              "flipnet_layer_get_f32(%d)" % layer)
+        return buf[:m * n].reshape(m, n), buf[m * n:]
+
     def weights(self, layer):
-        """Layer ``layer``'s weights as int8 (m, n): ``w[j, i]`` connects input i to output j."""
+        """Layer ``layer``'s weights (m, n): ``w[j, i]`` connects input i to output j; int8 for
+        ternary/binary layers, float32 for FP32 layers (their bias: :meth:`bias`)."""
         layer = self._check_layer(layer)
         ly = self._m.layers[layer]
+        if ly.kind == KINDS["fp32"]:
+            return self._f32_layer(layer)[0]
         w = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
         check(lib.flipnet_layer_get(self._m, layer, ffi.from_buffer("int8_t[]", w,
                                                                     require_writable=True)),
               "flipnet_layer_get(%d)" % layer)
         return w
 
-    def set_weights(self, layer, w):
-        """Replace layer ``layer``'s weights with int8 (m, n) values of the layer's kind."""
+    def bias(self, layer):
+        """An FP32 layer's bias, float32 (m,) (ternary/binary layers have none: ArgumentError)."""
+        layer = self._check_layer(layer)
+        if self._m.layers[layer].kind != KINDS["fp32"]:
+            raise ArgumentError("layer %d is %s and has no bias; only FP32 layers do"
+                                % (layer, self.kinds[layer]))
+        return self._f32_layer(layer)[1]
+
+    def adamw_state(self, layer):
+        """An FP32 layer's AdamW moments as a dict of float32 copies: ``exp_avg`` and
+        ``exp_avg_sq`` for W (m, n) and for the bias (``exp_avg_bias``, ``exp_avg_sq_bias``),
+        named as torch.optim.AdamW's state."""
+        layer = self._check_layer(layer)
+        ly = self._m.layers[layer]
+        if ly.kind != KINDS["fp32"]:
+            raise ArgumentError("layer %d is %s: only FP32 layers have an AdamW state"
+                                % (layer, self.kinds[layer]))
+        m, n = int(ly.m), int(ly.n)
+        off = sum(2 * (int(self._m.layers[k].m) * (int(self._m.layers[k].n) + 1))
+                  for k in range(layer) if self._m.layers[k].kind == KINDS["fp32"])
+        np_ = m * n + m
+        allf = np.frombuffer(ffi.buffer(self._m.opt, int(self._m.opt_bytes)), dtype=np.float32)
+        m1, m2 = allf[off:off + np_].copy(), allf[off + np_:off + 2 * np_].copy()
+        return {"exp_avg": m1[:m * n].reshape(m, n), "exp_avg_bias": m1[m * n:],
+                "exp_avg_sq": m2[:m * n].reshape(m, n), "exp_avg_sq_bias": m2[m * n:]}
+
+    def set_weights(self, layer, w, bias=None):
+        """Replace layer ``layer``'s weights: int8 (m, n) values of the layer's kind, or for an
+        FP32 layer finite floats (m, n) and optionally its bias (m,) (kept when None). The AdamW
+        state is left as it is."""
         layer = self._check_layer(layer)
         ly = self._m.layers[layer]
         w = np.asarray(w)
@@ -614,6 +749,23 @@ class Model:
         if w.shape != shape:
             raise ShapeError("layer %d weights must have shape %s (outputs, inputs), got %s"
                              % (layer, shape, w.shape))
+        if ly.kind == KINDS["fp32"]:
+            if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+                raise ArgumentError("FP32 weights must be numbers, got dtype %s" % w.dtype)
+            b = self._f32_layer(layer)[1] if bias is None else np.asarray(bias)
+            if b.shape != (shape[0],):
+                raise ShapeError("layer %d bias must have shape (%d,), got %s"
+                                 % (layer, shape[0], b.shape))
+            buf = np.concatenate([np.asarray(w, dtype=np.float32).ravel(),
+                                  np.asarray(b, dtype=np.float32)])
+            if not np.isfinite(buf).all():
+                raise ArgumentError("layer %d: FP32 weights and bias must be finite (no NaN/Inf)"
+                                    % layer)
+            check(lib.flipnet_layer_set_f32(self._m, layer, ffi.from_buffer("float[]", buf)),
+                  "flipnet_layer_set_f32(%d)" % layer)
+            return
+        if bias is not None:
+            raise ArgumentError("layer %d is %s and has no bias" % (layer, self.kinds[layer]))
         if not np.issubdtype(w.dtype, np.integer):
             raise ArgumentError("weights must be integers, got dtype %s" % w.dtype)
         allowed = (-1, 0, 1) if ly.kind == KINDS["ternary"] else (-1, 1)
@@ -633,6 +785,9 @@ class Model:
             raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
                                 "or counters=True)")
         ly = self._m.layers[layer]
+        if ly.kind == KINDS["fp32"]:
+            raise ArgumentError("layer %d is FP32: it has no counters (AdamW state instead, see "
+                                "adamw_state)" % layer)
         h = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
         check(lib.flipnet_counters_get(self._m, layer, ffi.from_buffer("int8_t[]", h,
                                                                        require_writable=True)),
@@ -646,6 +801,8 @@ class Model:
             raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
                                 "or counters=True)")
         ly = self._m.layers[layer]
+        if ly.kind == KINDS["fp32"]:
+            raise ArgumentError("layer %d is FP32: it has no counters" % layer)
         h = np.asarray(h)
         shape = (int(ly.m), int(ly.n))
         if h.shape != shape:
@@ -681,8 +838,37 @@ class Model:
             return Schedule(recipe=self.recipe, **schedule)
         raise ArgumentError("schedule must be a flipnet.Schedule, a dict of its options or None")
 
+    def _adamw(self, lr=None, weight_decay=None, betas=None, eps=None):
+        """AdamW hyperparameters (recipe values for None), checked: (lr, wd, beta1, beta2, eps)."""
+        r = self.recipe
+        lr = r.get("lr", 1e-3) if lr is None else lr
+        weight_decay = r.get("weight_decay", 1e-2) if weight_decay is None else weight_decay
+        betas = r.get("betas", (0.9, 0.999)) if betas is None else betas
+        eps = r.get("eps", 1e-8) if eps is None else eps
+        try:
+            b1, b2 = (float(b) for b in betas)
+            lr, weight_decay, eps = float(lr), float(weight_decay), float(eps)
+        except (TypeError, ValueError):
+            raise ArgumentError("AdamW: lr, weight_decay and eps must be numbers and betas a pair "
+                                "of numbers, got lr=%r weight_decay=%r betas=%r eps=%r"
+                                % (lr, weight_decay, betas, eps)) from None
+        vals = (lr, weight_decay, b1, b2, eps)
+        if not all(np.isfinite(np.float32(v)) for v in vals) or lr < 0 or weight_decay < 0 \
+                or not (0 <= b1 < 1 and 0 <= b2 < 1) or not np.float32(eps) > 0:
+            raise ArgumentError("AdamW needs finite lr >= 0, weight_decay >= 0, betas in [0, 1) "
+                                "and eps > 0 (as float32), got lr=%r weight_decay=%r betas=%r "
+                                "eps=%r" % (lr, weight_decay, (b1, b2), eps))
+        if np.float32(b1) >= 1 or np.float32(b2) >= 1:
+            raise ArgumentError("betas must stay below 1 as float32, got %r" % ((b1, b2),))
+        return vals
+
+    @staticmethod
+    def _set_adamw(params, vals):
+        params.lr, params.weight_decay, params.beta1, params.beta2, params.eps = vals
+
     def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
-            verbose=1, shuffle=None, calibrate_samples=None):
+            verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
+            betas=None, eps=None):
         """Train on (x, y); returns a :class:`History`.
 
         ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
@@ -698,8 +884,14 @@ class Model:
         recalibrated on the batch just trained whenever ``model.steps`` becomes a multiple of N,
         during the first ``recalibrate_until`` fraction of the run's steps (then the shifts
         stay put: a late shift change moves every activation of a layer by 2x at once).
+
+        FP32 layers (docs/rule.md 8) are trained with PyTorch's AdamW, ``lr``,
+        ``weight_decay``, ``betas``, ``eps``: the recipe's (PyTorch's defaults 1e-3, 1e-2,
+        (0.9, 0.999), 1e-8 unless the recipe says otherwise), constant over the run, passed to
+        the core as float32; ignored by a model without FP32 layers.
         """
         r = self.recipe
+        adamw = self._adamw(lr, weight_decay, betas, eps)
         epochs = int(r["epochs"] if epochs is None else epochs)
         batch_size = int(r["batch_size"] if batch_size is None else batch_size)
         shuffle = bool(r.get("shuffle", True) if shuffle is None else shuffle)
@@ -733,6 +925,7 @@ class Model:
         total = epochs * steps_per_epoch
         scratch, sbytes = self._scratch_for(min(batch_size, n), True)
         params = ffi.new("flipnet_step_params *")
+        self._set_adamw(params, adamw)
         stats = ffi.new("flipnet_step_stats *")
         history = History()
         session = {"where": "host", "machine": platform.machine(),
@@ -741,6 +934,10 @@ class Model:
                    "epochs": 0, "steps": 0, "samples": 0, "seconds": 0.0,
                    "batch_size": batch_size, "n_train": n, "schedule": sched.to_dict(),
                    "rule": self.rule}
+        if self.has_fp32:
+            session["adamw"] = {"lr": adamw[0], "weight_decay": adamw[1],
+                                "betas": [adamw[2], adamw[3]], "eps": adamw[4]}
+        flt = self.float_output
         step = 0
         tqdm = _tqdm() if verbose else None
         t_run = time.perf_counter()
@@ -762,6 +959,7 @@ class Model:
                                file=sys.stderr, leave=True,
                                dynamic_ncols=True, mininterval=0.5)
                 correct = errors = seen = 0
+                loss_sum = 0.0
                 changes = [0] * L
                 eligible = [0] * L
                 ks, ps = [0] * L, [0] * L
@@ -787,6 +985,7 @@ class Model:
                     session["samples"] += b
                     correct += stats.correct
                     errors += stats.errors
+                    loss_sum += float(stats.loss) * b
                     error_steps += stats.errors != 0
                     for l in range(L):
                         changes[l] += stats.changes[l]
@@ -810,6 +1009,7 @@ class Model:
                        "p": ps[0] / 65536.0, "k": ks, "seconds": seconds, "samples": seen,
                        "samples_per_s": seen / seconds if seconds > 0 else None,
                        "shifts": self.shifts, "steps": steps_per_epoch,
+                       "loss": loss_sum / seen if flt else None,
                        "error_steps": error_steps, "calib_samples": calib_samples,
                        "calibrations": calibrations, "nonzero": self.nonzero()}
                 rec["ops"] = _accounting.epoch_ops(
@@ -817,6 +1017,8 @@ class Model:
                     dict(rec, nonzero=[(a + b) // 2 for a, b in zip(nz_start, rec["nonzero"])]))
                 if bar is not None:
                     post = {"acc": "%.4f" % rec["train_acc"]}
+                    if flt:
+                        post["loss"] = "%.4f" % rec["loss"]
                     if val_acc is not None:
                         post["val"] = "%.4f" % val_acc
                     bar.set_postfix(post, refresh=False)
@@ -833,15 +1035,18 @@ class Model:
                 self._training_log.append(session)
         return history
 
-    def train_step(self, x, y, k, p):
+    def train_step(self, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None):
         """One training step on the batch (x, y) with explicit integer parameters.
 
         ``k``: weights to select, one int per layer (or one for all); ``p``: change probability,
         a float in [0, 1] (converted to Q16) or, if an int, already Q16 (65536 = 1.0), one per
-        layer or one for all. Returns the step's statistics as a dict (correct, errors, and per
-        layer changes, eligible, clipped). No calibration, no schedule: the building block of
-        :meth:`fit`, for experiments and for checking a device against the host.
+        layer or one for all. FP32 layers: AdamW with ``lr``, ``weight_decay``, ``betas``,
+        ``eps`` (recipe values for None; see fit). Returns the step's statistics as a dict
+        (correct, errors, loss, and per layer changes, eligible, clipped). No calibration, no
+        schedule: the building block of :meth:`fit`, for experiments and for checking a device
+        against the host.
         """
+        adamw = self._adamw(lr, weight_decay, betas, eps)
         x8 = self._prepare_x(x)
         b = x8.shape[0]
         if b > MAX_BATCH:
@@ -862,6 +1067,7 @@ class Model:
                                     "k=%r p=%r for layer %d" % (ks[l], pl, l))
             params.k[l] = kl
             params.p_q16[l] = q
+        self._set_adamw(params, adamw)
         stats = ffi.new("flipnet_step_stats *")
         scratch, sbytes = self._scratch_for(b, True)
         check(lib.flipnet_train_step(self._m, ffi.from_buffer("int8_t[]", x8),
@@ -869,6 +1075,7 @@ class Model:
                                      scratch, sbytes),
               "flipnet_train_step(step=%d, batch=%d)" % (self.steps, b))
         return {"correct": int(stats.correct), "errors": int(stats.errors),
+                "loss": float(stats.loss),
                 "changes": [int(stats.changes[l]) for l in range(L)],
                 "eligible": [int(stats.eligible[l]) for l in range(L)],
                 "clipped": [int(stats.clipped[l]) for l in range(L)]}
@@ -911,7 +1118,8 @@ class Model:
         }
 
     def to_bytes(self):
-        """The model as a v1 model file (bytes); metadata is UTF-8 JSON (see save)."""
+        """The model as a model file (bytes): format v1, or v2 with FP32 layers; metadata is
+        UTF-8 JSON (see save)."""
         meta = json.dumps(self._meta_dict(), sort_keys=True, default=_json_default).encode("utf-8")
         size = ffi.new("size_t *")
         check(lib.flipnet_file_size(self._m, len(meta), size), "flipnet_file_size")
@@ -923,7 +1131,8 @@ class Model:
         return bytes(buf[:written[0]])
 
     def save(self, path):
-        """Write the model file (format v1, docs/format.md) to ``path``; returns its size.
+        """Write the model file (docs/format.md: v1, or v2 for a model with FP32 layers, their
+        AdamW state included) to ``path``; returns its size.
 
         The metadata blob is UTF-8 JSON: recipe, calibration state, epochs trained, training
         sessions (where: host/device, steps, samples, seconds, flipnet version), per-epoch
@@ -964,10 +1173,10 @@ class Model:
         if status == lib.FLIPNET_E_FMT_VERSION:
             version = int.from_bytes(data[8:12], "little")
             raise UnsupportedVersionError(
-                "reading %s: model file format version %d; this flipnet %s reads version %d%s"
-                % (source, version, __version__, lib.FLIPNET_FILE_VERSION,
+                "reading %s: model file format version %d; this flipnet %s reads versions 1 to %d%s"
+                % (source, version, __version__, lib.FLIPNET_FILE_VERSION_MAX,
                    " (the file is newer: upgrade flipnet)"
-                   if version > lib.FLIPNET_FILE_VERSION else ""))
+                   if version > lib.FLIPNET_FILE_VERSION_MAX else ""))
         check(status, "reading %s" % source)
         self = cls.__new__(cls)
         self._alloc(arch)

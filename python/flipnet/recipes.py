@@ -4,7 +4,9 @@ A recipe is a plain dict (JSON-serializable; it is stored in the model file's me
 Keys:
 
 ``arch``                layer sizes of ``flipnet train`` when --arch is not given
-``weights``             ``"ternary"`` or ``"binary"``, for ``flipnet train`` without --weights
+``weights``             ``"ternary"``, ``"binary"``, ``"fp32"`` or ``"hybrid"`` (FP32 first and
+                        last layer, ternary hidden: the paper's Hybrid), for ``flipnet train``
+                        without --weights
 ``epochs``              passes over the training set
 ``batch_size``          samples per training step (the last batch of an epoch may be smaller)
 ``p0``, ``p1``          change probability, decayed linearly from ``p0`` (first step) to ``p1``
@@ -36,9 +38,15 @@ Keys:
 ``input``               how uint8 pixels become int8 inputs: ``"centered"`` =
                         clamp(p - 128, -127, 127) (paper reading) or ``"half"`` = p >> 1 (a dark
                         background is 0 and casts no vote); stored with the model
+``lr``, ``weight_decay``, ``betas``, ``eps``
+                        AdamW of the FP32 layers (docs/rule.md 8): PyTorch's defaults 1e-3,
+                        1e-2, (0.9, 0.999), 1e-8; constant over the run; unused without FP32
+                        layers
 
 ``PAPER`` follows the paper as plainly as we read it (docs/rule.md, ../shared/docs/DESIGN.md);
 ``DEFAULT`` is what ``flipnet train`` and ``Model.fit`` use; it is tuned from research.
+``HYBRID`` and ``FP32`` are the defaults of ``--weights hybrid`` / ``--weights fp32`` (and of
+``Model(..., "hybrid")`` / ``Model(..., "fp32")``), see :func:`default_for`.
 """
 
 import copy
@@ -66,6 +74,11 @@ PAPER = {
     "recalibrate_until": 1.0,
     "shuffle": True,
     "input": "centered",
+    # AdamW of FP32 layers: PyTorch's defaults (the paper trains its FP32 layers with them)
+    "lr": 1e-3,
+    "weight_decay": 1e-2,
+    "betas": [0.9, 0.999],
+    "eps": 1e-8,
 }
 
 DEFAULT = {
@@ -91,7 +104,20 @@ DEFAULT = {
     "recalibrate_until": 0.5,
     "shuffle": True,
     "input": "half",
+    "lr": 1e-3,
+    "weight_decay": 1e-2,
+    "betas": [0.9, 0.999],
+    "eps": 1e-8,
 }
+
+# The float baseline: every layer FP32 (ReLU between), AdamW with PyTorch's defaults. The
+# integer-rule keys do not apply (no ternary/binary layer).
+FP32 = dict(DEFAULT, weights="fp32", counter_threshold=0, counter_shift=0,
+            counter_shift_end=None, recalibrate_steps=0)
+
+# The paper's Hybrid (FP32 first and last layer, ternary hidden layers): the default recipe's
+# integer rule for the hidden layers, AdamW for the FP32 ones.
+HYBRID = dict(DEFAULT, weights="hybrid")
 
 # Training on a microcontroller: no per-weight counters (one int8 per weight does not fit the
 # RAM of a 64 KB part next to a 784-128-10 model), so top-k selection with a decaying p; the
@@ -101,7 +127,14 @@ DEFAULT = {
 DEVICE = dict(PAPER, epochs=1, batch_size=8, k_frac=0.01, margin=256, vote="weighted",
               filter="net", calib_target=96, recalibrate_steps=50, input="half")
 
-RECIPES = {"default": DEFAULT, "paper": PAPER, "device": DEVICE}
+RECIPES = {"default": DEFAULT, "paper": PAPER, "device": DEVICE, "hybrid": HYBRID, "fp32": FP32}
+
+
+def default_for(weights):
+    """Name of the default recipe for a model kind: "hybrid" and "fp32" have their own."""
+    if isinstance(weights, str) and weights.lower() in ("hybrid", "fp32"):
+        return weights.lower()
+    return "default"
 
 #: keys that belong to the model's rule (stored in the C model struct and the model file)
 RULE_KEYS = ("vote", "filter", "backprop", "margin", "calib_target", "counter_shift",

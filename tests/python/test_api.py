@@ -361,7 +361,8 @@ def test_train_step_matches_fit_building_block(mnist_small):
     a = flipnet.Model.ternary([784, 32, 10], seed=1)
     b = a.copy()
     st = a.train_step(x[:64], y[:64], k=[50, 3], p=1.0)
-    assert set(st) == {"correct", "errors", "changes", "eligible", "clipped"}
+    assert set(st) == {"correct", "errors", "loss", "changes", "eligible", "clipped"}
+    assert st["loss"] == 0.0  # no FP32 last layer
     assert a.steps == 1 and a.samples == 64 and st["changes"][0] <= 50
     st_b = b.train_step(x[:64], y[:64], k=[50, 3], p=[65536, 65536])  # Q16 ints
     assert st_b == st and np.array_equal(a.weights(0), b.weights(0))
