@@ -224,7 +224,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             if (model->counters[off] == -128) return FLIPNET_E_ARG;
         }
     }
-    if (model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
+    if (FN_HAS_F32 && model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
         const uint8_t *o = (const uint8_t *)model->opt;
         size_t q, np;
         for (l = 0; l < model->n_layers; l++) {
@@ -239,7 +239,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             }
         }
     }
-    has_f32 = fn_has_f32(model);
+    has_f32 = FN_HAS_F32 && fn_has_f32(model);
 
     hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
     memset(buf, 0, hdr);
@@ -279,7 +279,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         const flipnet_layer *L = &model->layers[l];
         size_t rows = (size_t)L->m * fn_planes(L->kind) * L->bpr;
         size_t end = (size_t)fn_layer_bytes(L->kind, L->n, L->m);
-        if (L->kind == FLIPNET_FP32) { /* float32 little-endian, from the bit patterns */
+        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) { /* float32 little-endian, from the bit patterns */
             size_t q;
             for (q = 0; q < end; q += 4u) {
                 uint32_t u;
@@ -303,7 +303,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             off += end;
         }
     }
-    if (model->opt != NULL) { /* the AdamW state, float32 little-endian */
+    if (FN_HAS_F32 && model->opt != NULL) { /* the AdamW state, float32 little-endian */
         size_t q;
         for (q = 0; q < model->opt_bytes; q += 4u) {
             uint32_t u;
@@ -376,7 +376,7 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
         return FLIPNET_E_NOMEM;
     dst = (uint8_t *)weights;
     memcpy(dst, buf + fi.header_bytes, fi.weight_bytes); /* the weight area, byte for byte */
-    for (l = 0; l < fi.n_layers; l++) { /* FP32 blocks: float32 LE to native floats */
+    for (l = 0; FN_HAS_F32 && l < fi.n_layers; l++) { /* FP32 blocks: float32 LE to native floats */
         const flipnet_layer *L = &fi.layers[l];
         if (L->kind != FLIPNET_FP32) continue;
         for (q = 0; q < (size_t)fn_layer_bytes(L->kind, L->n, L->m); q += 4u) {
@@ -387,7 +387,7 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     if (fi.counters)
         memcpy(dst + fi.weight_bytes, buf + fi.header_bytes + fi.weight_bytes,
                (size_t)fi.counter_bytes);
-    if (fi.has_f32) { /* the AdamW state: from the file, or zero moments */
+    if (FN_HAS_F32 && fi.has_f32) { /* the AdamW state: from the file, or zero moments */
         const uint8_t *src = buf + fi.header_bytes + wc;
         for (q = 0; q < (size_t)fi.opt_all; q += 4u) {
             uint32_t u = fi.adamw ? fn_rd32(src + q) : 0u;

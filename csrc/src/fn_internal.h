@@ -28,6 +28,14 @@
 #define FN_HOT
 #endif
 
+/* 1 when this build has FP32 layers (float code); 0 with FLIPNET_NO_FLOAT, where conditions
+ * `FN_HAS_F32 && ...` let the compiler drop the FP32 branches of the integer files. */
+#ifdef FLIPNET_NO_FLOAT
+#define FN_HAS_F32 0
+#else
+#define FN_HAS_F32 1
+#endif
+
 /* ---- small helpers ----------------------------------------------------------------------- */
 static inline uint32_t fn_planes(uint8_t kind) { return kind == FLIPNET_TERNARY ? 2u : 1u; }
 static inline uint32_t fn_bpr(uint32_t n) { return (n + 7u) / 8u; }

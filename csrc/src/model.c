@@ -110,7 +110,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
         model->counter_bytes = (size_t)cbytes;
         memset(model->counters, 0, model->counter_bytes);
     }
-    if (total > wbytes + cbytes) { /* FP32 layers: the AdamW state, moments 0 */
+    if (FN_HAS_F32 && total > wbytes + cbytes) { /* FP32 layers: the AdamW state, moments 0 */
         model->opt = (float *)(void *)((uint8_t *)weights + (size_t)(wbytes + cbytes));
         model->opt_bytes = (size_t)(total - wbytes - cbytes);
         memset(model->opt, 0, model->opt_bytes);
@@ -203,7 +203,7 @@ int fn_weights_legal(const flipnet_model *model)
         uint32_t planes = fn_planes(L->kind);
         uint32_t tail = L->n & 7u;
         uint32_t pad = tail ? 0xFFu & ~((1u << tail) - 1u) : 0u; /* padding bits of the last byte */
-        if (L->kind == FLIPNET_FP32) { /* every W and bias finite (read as bit patterns) */
+        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) { /* every W and bias finite (read as bit patterns) */
             uint64_t k, cnt = fn_f32_params(L->n, L->m);
             const uint8_t *p = model->weights + L->offset;
             for (k = 0; k < cnt; k++) {
@@ -351,7 +351,7 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
         plan->g = (size_t)ubase;
         off = ubase + (gbytes > vbytes ? gbytes : vbytes);
     }
-    if (hybrid) { /* FP32 layers: float buffers after the integer plan (docs/rule.md 8) */
+    if (FN_HAS_F32 && hybrid) { /* FP32 layers: float buffers after the integer plan (docs/rule.md 8) */
         if (!training) {
             fmax = hmax;
             if (model->layers[0].kind == FLIPNET_FP32 && model->layers[0].n > fmax)
@@ -391,7 +391,9 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
 /* ---- FP32 layers: float weights as bit patterns (no float arithmetic here) ----------------- */
 static flipnet_status fn_f32_layer_args(const flipnet_model *model, uint32_t layer, const void *w)
 {
-    flipnet_status st = fn_model_check(model);
+    flipnet_status st;
+    if (!FN_HAS_F32) return FLIPNET_E_ARG; /* no FP32 layers in this build */
+    st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (w == NULL) return FLIPNET_E_NULL;
     if (layer >= model->n_layers || model->layers[layer].kind != FLIPNET_FP32) return FLIPNET_E_ARG;
