@@ -4,7 +4,8 @@
 #   1. C unit tests on the host, under ASan + UBSan (ctest)
 #   2. the same C tests cross-compiled for aarch64, run under qemu-aarch64
 #   3. the same C tests bare-metal on a Cortex-M4 (mps2-an386) under qemu-system-arm
-#   4. firmware builds for every board (size reports in build/fw-*/)
+#   4. firmware builds for every board and the inference-only firmware for a 784-128-10 model
+#      (size reports in build/fw-*/)
 #   5. Python tests (pytest): API, CLI, data sets, C vs NumPy reference bit-exactness,
 #      protocol, host twin and QEMU end to end
 #
@@ -55,6 +56,15 @@ if need arm-none-eabi-gcc qemu-system-arm; then
     cmake --build "build/fw-$board" -j"$JOBS" >/dev/null
     cat "build/fw-$board"/*.size.txt 2>/dev/null | tail -n 2 || true
   done
+  # the inference-only firmware for a 784-128-10 ternary model (untrained: the image's size
+  # does not depend on the weights' values)
+  python3 -c 'import flipnet; flipnet.Model.ternary([784, 128, 10], seed=0).export(
+      "build/infer_model.h", "c")'
+  cmake -S firmware -B build/fw-infer-mps2-an386 -DBOARD=mps2-an386 \
+        -DFW_MODEL_HEADER="$PWD/build/infer_model.h" \
+        -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/arm-none-eabi.cmake" >/dev/null
+  cmake --build build/fw-infer-mps2-an386 -j"$JOBS" >/dev/null
+  tail -n 1 build/fw-infer-mps2-an386/flipnet-infer-mps2-an386.size.txt
 fi
 cmake -S firmware -B build/fw-host -DBOARD=host >/dev/null
 cmake --build build/fw-host -j"$JOBS" >/dev/null

@@ -1,13 +1,11 @@
 /*
- * flipnet device loop: docs/protocol.md over COBS frames, on top of the flipnet core.
+ * flipnet training firmware: the commands of docs/protocol.md on top of the flipnet core;
+ * frames, replies, the reply cache and sample payloads are the link's (link.c).
  *
- * Memory (all static, sizes in device.h):
+ * Memory (all static, sizes in device.h and link.h):
  *   arena  [weights | work area ............................. | LOAD staging (top)]
  *          work area = max(scratch for the configured batch, model file for PULL)
- *   rx     one decoded request frame; TRAIN/EVAL/PREDICT inputs are unpacked in place
- *   tx     the last reply, kept for retransmissions (exactly-once)
- * Frames are decoded byte by byte as they arrive and encoded byte by byte as they leave,
- * so no encoded copy of a frame is ever held.
+ *   plus the link's request and reply buffers (link.c).
  */
 #include "device.h"
 
@@ -16,32 +14,16 @@
 #include "board.h"
 #include "flipnet/flipnet.h"
 
-#define HDR 8u
-#define CRC_BYTES 4u
-#define MIN_FRAME (HDR + CRC_BYTES)
-#define ERR_PAYLOAD 12u
+#define HDR FW_HDR
+#define CRC_BYTES FW_CRC_BYTES
+#define MIN_FRAME FW_MIN_FRAME
 
 /* ---- static memory ------------------------------------------------------------------ */
 static uint32_t arena_words[FW_ARENA_BYTES / 4u];
-static uint32_t rx_words[(FW_MAX_FRAME + 3u) / 4u];
-static uint8_t tx[FW_MAX_REPLY];
 static uint16_t labels[FW_MAX_BATCH];
 static uint16_t preds[FW_MAX_BATCH];
 
 #define ARENA ((uint8_t *)arena_words)
-#define RX ((uint8_t *)rx_words)
-
-/* ---- receiver (streaming COBS decoder) ---------------------------------------------- */
-static uint32_t rx_len;
-static uint32_t rx_left;   /* data bytes left in the current COBS block */
-static uint8_t rx_code;    /* code byte of the current block */
-static uint8_t rx_any;     /* a block has started in this frame */
-static uint8_t rx_over;    /* frame longer than FW_MAX_FRAME: discard to the next 0x00 */
-
-/* ---- reply cache ---------------------------------------------------------------------- */
-static uint32_t tx_len;
-static uint8_t cache_ok;
-static uint32_t cache_seq, cache_crc;
 
 /* ---- model state ---------------------------------------------------------------------- */
 static flipnet_model model;
@@ -61,118 +43,9 @@ static uint64_t start_steps, start_samples; /* model counters at CONFIGURE / LOA
 
 /* ---- counters ------------------------------------------------------------------------- */
 static uint64_t trained;
-static uint32_t train_frames, dup_frames, bad_frames;
+static uint32_t train_frames;
 static uint64_t changes_total[FLIPNET_MAX_LAYERS];
 static uint64_t train_ticks;     /* board ticks spent in calibrate + train_step */
-
-/* ---- little-endian helpers ------------------------------------------------------------ */
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32); }
-static void set16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void set32(uint8_t *p, uint32_t v)
-{
-    set16(p, v);
-    set16(p + 2, v >> 16);
-}
-
-/* ---- reply building ------------------------------------------------------------------- */
-static void put8(uint32_t v)
-{
-    if (tx_len < FW_MAX_REPLY - CRC_BYTES) tx[tx_len++] = (uint8_t)v;
-}
-static void put16(uint32_t v)
-{
-    put8(v);
-    put8(v >> 8);
-}
-static void put32(uint32_t v)
-{
-    put16(v);
-    put16(v >> 16);
-}
-static void put64(uint64_t v)
-{
-    put32((uint32_t)v);
-    put32((uint32_t)(v >> 32));
-}
-
-static void reply_begin(uint8_t cmd, uint32_t seq)
-{
-    tx[0] = FW_PROTO_VERSION;
-    tx[1] = cmd;
-    set16(tx + 2, 0);
-    set32(tx + 4, seq);
-    tx_len = HDR;
-}
-
-static void reply_status(int status)
-{
-    set16(tx + 2, (uint32_t)(uint16_t)(int16_t)status);
-}
-
-/* Replace the payload with an error payload (docs/protocol.md section 5). */
-static void reply_error(int status, uint32_t d1, uint32_t d2)
-{
-    uint8_t cmd = (uint8_t)(tx[1] & 0x7Fu);
-    tx_len = HDR;
-    reply_status(status);
-    put16(cmd);
-    put16(0);
-    put32(d1);
-    put32(d2);
-}
-
-/* COBS-encode f[0..n) (CRC included) between two 0x00 delimiters, byte by byte. */
-static void send_cobs(const uint8_t *f, uint32_t n)
-{
-    uint32_t i = 0;
-    board_putc(0);
-    for (;;) {
-        uint32_t j = i, k;
-        while (j < n && f[j] != 0 && j - i < 254u) j++;
-        board_putc((uint8_t)(j - i + 1u));
-        for (k = i; k < j; k++) board_putc(f[k]);
-        if (j >= n) break;
-        if (j - i < 254u) { /* stopped at a zero, implied by a code < 0xFF */
-            i = j + 1u;
-            if (i == n) {   /* the frame ends with that zero: one more, empty block */
-                board_putc(1);
-                break;
-            }
-        } else {            /* full block (code 0xFF): no zero implied */
-            i = j;
-        }
-    }
-    board_putc(0);
-    board_flush();
-}
-
-static void send_frame(void)
-{
-    set32(tx + tx_len, flipnet_crc32(0, tx, tx_len));
-    send_cobs(tx, tx_len + CRC_BYTES);
-}
-
-/* A NAK is built apart from tx: the cached reply must survive it (exactly-once). */
-static void send_nak(int status)
-{
-    uint8_t f[MIN_FRAME];
-    f[0] = FW_PROTO_VERSION;
-    f[1] = FW_CMD_NAK;
-    set16(f + 2, (uint32_t)(uint16_t)(int16_t)status);
-    set32(f + 4, 0);
-    set32(f + HDR, flipnet_crc32(0, f, HDR));
-    bad_frames++;
-    send_cobs(f, MIN_FRAME);
-}
 
 static void forget_model(void);
 
@@ -188,14 +61,25 @@ static char *meta_str(char *o, const char *s)
     return o;
 }
 
+/* Decimal digits of v. Divides by 10 in 16-bit limbs with 32-bit arithmetic only, so that
+ * no 64-bit division routine is linked in. */
 static char *meta_u64(char *o, uint64_t v)
 {
+    uint16_t limb[4];
     char d[20];
-    uint32_t n = 0;
+    uint32_t n = 0, i, nz;
+    for (i = 0; i < 4u; i++) limb[i] = (uint16_t)(v >> (48u - 16u * i)); /* most significant first */
     do {
-        d[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
+        uint32_t r = 0;
+        nz = 0;
+        for (i = 0; i < 4u; i++) {
+            uint32_t cur = (r << 16) | limb[i];
+            limb[i] = (uint16_t)(cur / 10u);
+            r = cur % 10u;
+            nz |= limb[i];
+        }
+        d[n++] = (char)('0' + (int)r);
+    } while (nz != 0u);
     while (n > 0u) *o++ = d[--n];
     return o;
 }
@@ -353,25 +237,8 @@ static void compute_largest_hidden(void)
 
 static void cmd_info(void)
 {
-    const char *name = board_name();
-    uint32_t i;
-    put8(FW_PROTO_VERSION);
-    put8(FLIPNET_VERSION_MAJOR);
-    put8(FLIPNET_VERSION_MINOR);
-    put8(FLIPNET_VERSION_PATCH);
-    put32(FW_MAX_FRAME);
-    put32(FW_MAX_REPLY);
-    put32(FW_ARENA_BYTES);
-    put32(board_ram_static());
-    put32(board_stack_size());
-    put16(FW_MAX_BATCH);
-    put8(FLIPNET_MAX_LAYERS);
-    put8(configured ? 1u : 0u);
-    put32(largest_h);
-    for (i = 0; i < 16u; i++) {
-        uint8_t c = (uint8_t)(*name ? *name++ : 0);
-        put8(i == 15u ? 0u : c);
-    }
+    fw_put_info(FW_ARENA_BYTES, FW_MAX_BATCH, (configured ? FW_INFO_CONFIGURED : 0u) |
+                FW_INFO_RUNS, largest_h);
 }
 
 /* ---- CONFIGURE / LOAD ------------------------------------------------------------------ */
@@ -399,16 +266,16 @@ static int check_static(const flipnet_arch *a, uint32_t b, uint32_t *ws)
     uint64_t need;
     int st = weight_area(a, ws);
     if (st != FLIPNET_OK) {
-        reply_error(st, 0, 0);
+        fw_reply_error(st, 0, 0);
         return -1;
     }
     if (*ws > FW_ARENA_BYTES) {
-        reply_error(FW_E_NOMEM, *ws, FW_ARENA_BYTES);
+        fw_reply_error(FW_E_NOMEM, *ws, FW_ARENA_BYTES);
         return -1;
     }
     need = frame_need(a->sizes[0], a->n_layers, b);
     if (need > FW_MAX_FRAME) {
-        reply_error(FW_E_NOMEM, need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)need, FW_MAX_FRAME);
+        fw_reply_error(FW_E_NOMEM, need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)need, FW_MAX_FRAME);
         return -1;
     }
     return 0;
@@ -420,11 +287,11 @@ static int check_plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t 
     uint64_t total;
     int st = plan(m, ws, b, s, f, &total);
     if (st != FLIPNET_OK) {
-        reply_error(st, 0, 0);
+        fw_reply_error(st, 0, 0);
         return -1;
     }
     if (total > FW_ARENA_BYTES) {
-        reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
+        fw_reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
                     FW_ARENA_BYTES);
         return -1;
     }
@@ -437,7 +304,7 @@ static void set_rule(flipnet_model *m, const uint8_t *p, uint32_t calib)
     m->rule.vote = p[1];
     m->rule.filter = p[2];
     m->rule.backprop = p[3];
-    m->rule.margin = (int32_t)get32(p + 4);
+    m->rule.margin = (int32_t)fw_get32(p + 4);
     m->rule.calib_target = (uint8_t)calib;
     m->rule.counter_shift = p[20];
     m->rule.counter_threshold = p[21];
@@ -453,41 +320,41 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     uint64_t seed;
     int st;
     if (n < CFG_HEAD) {
-        reply_error(FW_E_PAYLOAD, n, CFG_HEAD);
+        fw_reply_error(FW_E_PAYLOAD, n, CFG_HEAD);
         return;
     }
     L = p[0];
     if (L < 1u || L > FLIPNET_MAX_LAYERS) {
-        reply_error(FLIPNET_E_SHAPE, L, FLIPNET_MAX_LAYERS);
+        fw_reply_error(FLIPNET_E_SHAPE, L, FLIPNET_MAX_LAYERS);
         return;
     }
     if (n != CFG_HEAD + 2u * (L + 1u) + L) {
-        reply_error(FW_E_PAYLOAD, n, CFG_HEAD + 2u * (L + 1u) + L);
+        fw_reply_error(FW_E_PAYLOAD, n, CFG_HEAD + 2u * (L + 1u) + L);
         return;
     }
-    seed = get64(p + 8);
-    b = get16(p + 16);
+    seed = fw_get64(p + 8);
+    b = fw_get16(p + 16);
     calib = p[18] ? p[18] : 32u; /* 0: the core's default (docs/rule.md section 1) */
     if (p[1] > FLIPNET_VOTE_WEIGHTED || p[2] > FLIPNET_FILTER_NET || p[3] != FLIPNET_BP_SIGN ||
-        (int32_t)get32(p + 4) < 0 || calib > 127u || p[19] > 1u || p[20] > 31u ||
-        p[21] > 127u || (p[21] > 0u && !p[19]) || get16(p + 22) != 0u) {
-        reply_error(FLIPNET_E_ARG, 0, 0);
+        (int32_t)fw_get32(p + 4) < 0 || calib > 127u || p[19] > 1u || p[20] > 31u ||
+        p[21] > 127u || (p[21] > 0u && !p[19]) || fw_get16(p + 22) != 0u) {
+        fw_reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
 #if !FW_CORE_MODEL_COUNTERS
     if (p[19]) {
-        reply_error(FLIPNET_E_ARG, 0, 0); /* this core has no per-weight counters */
+        fw_reply_error(FLIPNET_E_ARG, 0, 0); /* this core has no per-weight counters */
         return;
     }
 #endif
     if (b < 1u || b > FW_MAX_BATCH) {
-        reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
+        fw_reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
         return;
     }
     memset(&a, 0, sizeof(a));
     a.n_layers = L;
     a.counters = p[19];
-    for (l = 0; l <= L; l++) a.sizes[l] = get16(p + CFG_HEAD + 2u * l);
+    for (l = 0; l <= L; l++) a.sizes[l] = fw_get16(p + CFG_HEAD + 2u * l);
     for (l = 0; l < L; l++) a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
     if (check_static(&a, b, &ws) != 0) return;
     load_active = 0;
@@ -496,7 +363,7 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     if (off == 0u) forget_model(); /* no room beside it: the live model is given up */
     st = flipnet_model_init(&tmp, &a, ARENA + off, ws, seed);
     if (st != FLIPNET_OK) {
-        reply_error(st, 0, 0);
+        fw_reply_error(st, 0, 0);
         return;
     }
     set_rule(&tmp, p, calib);
@@ -505,7 +372,7 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         st = flipnet_model_init(&model, &a, arena_words, ws, seed);
         if (st != FLIPNET_OK) {
             forget_model();
-            reply_error(st, 0, 0);
+            fw_reply_error(st, 0, 0);
             return;
         }
         set_rule(&model, p, calib);
@@ -513,11 +380,11 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         model = tmp;
     }
     adopt(&a, b, ws, s, f, ORIGIN_CONFIGURE, 0);
-    put32(ws);
-    put32(s);
-    put32(f);
-    put32(ws + (s > f ? s : f));
-    put32(FW_ARENA_BYTES);
+    fw_put32(ws);
+    fw_put32(s);
+    fw_put32(f);
+    fw_put32(ws + (s > f ? s : f));
+    fw_put32(FW_ARENA_BYTES);
 }
 
 static void cmd_load(const uint8_t *p, uint32_t n)
@@ -525,30 +392,30 @@ static void cmd_load(const uint8_t *p, uint32_t n)
     uint32_t total, off, b, dlen, cur_w = configured ? w_bytes : 0u, stage_off;
     uint8_t *stage;
     if (n < 12u) {
-        reply_error(FW_E_PAYLOAD, n, 12);
+        fw_reply_error(FW_E_PAYLOAD, n, 12);
         return;
     }
-    total = get32(p);
-    off = get32(p + 4);
-    b = get16(p + 8);
+    total = fw_get32(p);
+    off = fw_get32(p + 4);
+    b = fw_get16(p + 8);
     dlen = n - 12u;
     if (off == 0) {
         /* staged at the top of the arena, never over the current weights */
         if (total < 16u || total > FW_ARENA_BYTES ||
             ((FW_ARENA_BYTES - total) & ~3u) < cur_w) {
             load_active = 0;
-            reply_error(FW_E_NOMEM, total, (FW_ARENA_BYTES - cur_w) & ~3u);
+            fw_reply_error(FW_E_NOMEM, total, (FW_ARENA_BYTES - cur_w) & ~3u);
             return;
         }
         load_active = 1;
         load_total = total;
         load_received = 0;
     } else if (!load_active || off != load_received || total != load_total) {
-        reply_error(FW_E_ORDER, load_active ? load_received : 0u, off);
+        fw_reply_error(FW_E_ORDER, load_active ? load_received : 0u, off);
         return;
     }
     if (dlen > load_total - load_received) {
-        reply_error(FW_E_PAYLOAD, dlen, load_total - load_received);
+        fw_reply_error(FW_E_PAYLOAD, dlen, load_total - load_received);
         return;
     }
     stage_off = (FW_ARENA_BYTES - load_total) & ~3u;
@@ -564,24 +431,24 @@ static void cmd_load(const uint8_t *p, uint32_t n)
         load_active = 0;
         st = flipnet_file_peek(stage, load_total, &a); /* magic, version, sizes, CRC */
         if (st != FLIPNET_OK) {
-            reply_error(st, 0, 0);
+            fw_reply_error(st, 0, 0);
             return;
         }
-        crc = get32(stage + load_total - 4u); /* the file's own CRC field: its identity */
+        crc = fw_get32(stage + load_total - 4u); /* the file's own CRC field: its identity */
         if (b < 1u || b > FW_MAX_BATCH) {
-            reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
+            fw_reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
             return;
         }
         if (check_static(&a, b, &ws) != 0) return;
         if (ws > stage_off) { /* the weights must fit below the staged file */
-            reply_error(FW_E_NOMEM, ws + load_total, FW_ARENA_BYTES);
+            fw_reply_error(FW_E_NOMEM, ws + load_total, FW_ARENA_BYTES);
             return;
         }
         at = trial_offset(ws, stage_off);
         if (at == 0u) forget_model(); /* no room beside it: the live model is given up */
         st = flipnet_file_read(&tmp, stage, load_total, ARENA + at, ws);
         if (st != FLIPNET_OK) {
-            reply_error(st, 0, 0);
+            fw_reply_error(st, 0, 0);
             return;
         }
         if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
@@ -589,7 +456,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
             st = flipnet_file_read(&model, stage, load_total, arena_words, ws);
             if (st != FLIPNET_OK) {
                 forget_model();
-                reply_error(st, 0, 0);
+                fw_reply_error(st, 0, 0);
                 return;
             }
         } else {
@@ -597,114 +464,29 @@ static void cmd_load(const uint8_t *p, uint32_t n)
         }
         adopt(&a, b, ws, s, f, ORIGIN_LOAD, crc);
     }
-    put32(load_received);
-    put32(load_total);
-    put8(load_received == load_total ? 1u : 0u);
-    put8(0);
-    put16(0);
+    fw_put32(load_received);
+    fw_put32(load_total);
+    fw_put8(load_received == load_total ? 1u : 0u);
+    fw_put8(0);
+    fw_put16(0);
 }
 
 /* ---- samples: TRAIN / EVAL / PREDICT ---------------------------------------------------- */
-typedef struct {
-    uint32_t flags, bits, batch;
-    const uint8_t *kp;     /* k[L], p[L] (TRAIN only) */
-    const int8_t *x;       /* unpacked inputs, in rx */
-    uint32_t x_end;        /* offset in rx after the inputs */
-} samples;
+typedef fw_samples samples;
 
-/* Parse flags/bits/B, [k,p], [table], [labels], packed inputs, and unpack in place.
- * Returns 0, or -1 after writing an error reply. */
+/* The link's sample parser for the live model. Returns 0, or -1 after an error reply. */
 static int parse_samples(uint8_t *p, uint32_t n, int with_kp, int with_labels, samples *s)
 {
-    uint32_t off = 4, n0, count, packed, i, L = model.n_layers;
-    const int8_t *table = 0;
-    int8_t *x;
+    fw_shape sh;
     if (!configured) {
-        reply_error(FW_E_STATE, 0, 0);
+        fw_reply_error(FW_E_STATE, 0, 0);
         return -1;
     }
-    if (n < 4u) {
-        reply_error(FW_E_PAYLOAD, n, 4);
-        return -1;
-    }
-    s->flags = p[0];
-    s->bits = p[1];
-    s->batch = get16(p + 2);
-    if (s->bits != 1u && s->bits != 2u && s->bits != 4u && s->bits != 8u) {
-        reply_error(FW_E_PAYLOAD, s->bits, 8);
-        return -1;
-    }
-    if (s->batch < 1u || s->batch > batch_max) {
-        reply_error(FW_E_BATCH, s->batch, batch_max);
-        return -1;
-    }
-    if (with_kp) {
-        if (n < off + 8u * L) {
-            reply_error(FW_E_PAYLOAD, n, off + 8u * L);
-            return -1;
-        }
-        s->kp = p + off;
-        off += 8u * L;
-    }
-    if (s->bits < 8u) {
-        if (n < off + (1u << s->bits)) {
-            reply_error(FW_E_PAYLOAD, n, off + (1u << s->bits));
-            return -1;
-        }
-        table = (const int8_t *)(p + off);
-        for (i = 0; i < (1u << s->bits); i++)
-            if (table[i] == -128) {
-                reply_error(FLIPNET_E_INPUT, i, 0);
-                return -1;
-            }
-        off += 1u << s->bits;
-    }
-    if (with_labels) {
-        uint32_t classes = model.layers[L - 1u].m;
-        if (n < off + 2u * s->batch) {
-            reply_error(FW_E_PAYLOAD, n, off + 2u * s->batch);
-            return -1;
-        }
-        for (i = 0; i < s->batch; i++) {
-            labels[i] = get16(p + off + 2u * i);
-            if (labels[i] >= classes) {
-                reply_error(FLIPNET_E_LABEL, i, labels[i]);
-                return -1;
-            }
-        }
-        off += 2u * s->batch;
-    }
-    n0 = model.layers[0].n;
-    count = s->batch * n0;
-    packed = (count * s->bits + 7u) / 8u;
-    if (n != off + packed) {
-        reply_error(FW_E_PAYLOAD, n, off + packed);
-        return -1;
-    }
-    x = (int8_t *)(p + off);
-    if ((uint32_t)((uint8_t *)x - RX) + count > FW_MAX_FRAME) {
-        reply_error(FW_E_NOMEM, (uint32_t)((uint8_t *)x - RX) + count, FW_MAX_FRAME);
-        return -1;
-    }
-    if (s->bits < 8u) {
-        /* backwards, in place: value t lives in byte t*bits/8 <= t, and every value of
-         * byte t has an index >= t, so out[t] only overwrites values already read */
-        uint32_t mask = (1u << s->bits) - 1u, t = count;
-        const uint8_t *src = (const uint8_t *)x;
-        while (t-- > 0u) {
-            uint32_t bit = t * s->bits;
-            x[t] = table[(src[bit >> 3] >> (bit & 7u)) & mask];
-        }
-    } else {
-        for (i = 0; i < count; i++)
-            if (x[i] == -128) {
-                reply_error(FLIPNET_E_INPUT, i, 0);
-                return -1;
-            }
-    }
-    s->x = x;
-    s->x_end = (uint32_t)((uint8_t *)x - RX) + count;
-    return 0;
+    sh.n_layers = model.n_layers;
+    sh.n_inputs = model.layers[0].n;
+    sh.n_classes = model.layers[model.n_layers - 1u].m;
+    sh.batch_max = batch_max;
+    return fw_parse_samples(p, n, &sh, with_kp, with_labels ? labels : 0, s);
 }
 
 static void cmd_train(uint8_t *p, uint32_t n)
@@ -718,12 +500,12 @@ static void cmd_train(uint8_t *p, uint32_t n)
     t0 = board_ticks();
     memset(&prm, 0, sizeof(prm));
     for (l = 0; l < L; l++) {
-        prm.k[l] = get32(s.kp + 4u * l);
-        prm.p_q16[l] = get32(s.kp + 4u * (L + l));
+        prm.k[l] = fw_get32(s.kp + 4u * l);
+        prm.p_q16[l] = fw_get32(s.kp + 4u * (L + l));
         /* checked here too, so that a rejected step never leaves a calibration behind */
         if ((uint64_t)prm.k[l] > (uint64_t)model.layers[l].n * model.layers[l].m ||
             prm.p_q16[l] > 65536u) {
-            reply_error(FLIPNET_E_ARG, l, prm.k[l]);
+            fw_reply_error(FLIPNET_E_ARG, l, prm.k[l]);
             return;
         }
     }
@@ -731,20 +513,20 @@ static void cmd_train(uint8_t *p, uint32_t n)
     if (s.flags & 1u) {
         rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
-            reply_error(rc, 0, 0);
+            fw_reply_error(rc, 0, 0);
             return;
         }
     }
     memset(&st, 0, sizeof(st));
     rc = flipnet_train_step(&model, s.x, labels, s.batch, &prm, &st, work(), s_bytes);
     if (rc != FLIPNET_OK) {
-        reply_error(rc, 0, 0);
+        fw_reply_error(rc, 0, 0);
         return;
     }
     if (s.flags & 2u) { /* recalibrate on the batch just trained (recipe recalibrate_steps) */
         rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
-            reply_error(rc, 0, 0);
+            fw_reply_error(rc, 0, 0);
             return;
         }
     }
@@ -752,13 +534,13 @@ static void cmd_train(uint8_t *p, uint32_t n)
     trained += s.batch;
     train_frames++;
     for (l = 0; l < L; l++) changes_total[l] += st.changes[l];
-    put32(st.correct);
-    put32(st.errors);
-    put64(model.steps);
-    put64(model.samples);
-    for (l = 0; l < L; l++) put8(model.layers[l].shift);
-    for (l = 0; l < L; l++) put32(st.changes[l]);
-    for (l = 0; l < L; l++) put32(st.eligible[l]);
+    fw_put32(st.correct);
+    fw_put32(st.errors);
+    fw_put64(model.steps);
+    fw_put64(model.samples);
+    for (l = 0; l < L; l++) fw_put8(model.layers[l].shift);
+    for (l = 0; l < L; l++) fw_put32(st.changes[l]);
+    for (l = 0; l < L; l++) fw_put32(st.eligible[l]);
 }
 
 static void cmd_eval(uint8_t *p, uint32_t n)
@@ -770,12 +552,12 @@ static void cmd_eval(uint8_t *p, uint32_t n)
     pull_valid = 0;
     rc = flipnet_predict(&model, s.x, s.batch, preds, work(), s_bytes);
     if (rc != FLIPNET_OK) {
-        reply_error(rc, 0, 0);
+        fw_reply_error(rc, 0, 0);
         return;
     }
     for (i = 0; i < s.batch; i++) correct += preds[i] == labels[i];
-    put32(correct);
-    put32(s.batch);
+    fw_put32(correct);
+    fw_put32(s.batch);
 }
 
 static void cmd_predict(uint8_t *p, uint32_t n)
@@ -786,34 +568,34 @@ static void cmd_predict(uint8_t *p, uint32_t n)
     if (parse_samples(p, n, 0, 0, &s) != 0) return;
     C = model.layers[model.n_layers - 1u].m;
     if ((s.flags & 1u) && HDR + 2u * s.batch + 4u * s.batch * C + CRC_BYTES > FW_MAX_REPLY) {
-        reply_error(FW_E_NOMEM, HDR + 2u * s.batch + 4u * s.batch * C + CRC_BYTES, FW_MAX_REPLY);
+        fw_reply_error(FW_E_NOMEM, HDR + 2u * s.batch + 4u * s.batch * C + CRC_BYTES, FW_MAX_REPLY);
         return;
     }
     if (HDR + 2u * s.batch + CRC_BYTES > FW_MAX_REPLY) {
-        reply_error(FW_E_NOMEM, HDR + 2u * s.batch + CRC_BYTES, FW_MAX_REPLY);
+        fw_reply_error(FW_E_NOMEM, HDR + 2u * s.batch + CRC_BYTES, FW_MAX_REPLY);
         return;
     }
     pull_valid = 0;
     rc = flipnet_predict(&model, s.x, s.batch, preds, work(), s_bytes);
     if (rc != FLIPNET_OK) {
-        reply_error(rc, 0, 0);
+        fw_reply_error(rc, 0, 0);
         return;
     }
-    for (i = 0; i < s.batch; i++) put16(preds[i]);
+    for (i = 0; i < s.batch; i++) fw_put16(preds[i]);
     if (s.flags & 1u) {
         /* logits go to the free tail of rx, after the inputs */
         uint32_t at = (s.x_end + 3u) & ~3u;
-        int32_t *lg = (int32_t *)(void *)(RX + at);
+        int32_t *lg = (int32_t *)(void *)(fw_rx() + at);
         if (at + 4u * s.batch * C > FW_MAX_FRAME) {
-            reply_error(FW_E_NOMEM, at + 4u * s.batch * C, FW_MAX_FRAME);
+            fw_reply_error(FW_E_NOMEM, at + 4u * s.batch * C, FW_MAX_FRAME);
             return;
         }
         rc = flipnet_forward(&model, s.x, s.batch, lg, work(), s_bytes);
         if (rc != FLIPNET_OK) {
-            reply_error(rc, 0, 0);
+            fw_reply_error(rc, 0, 0);
             return;
         }
-        for (i = 0; i < s.batch * C; i++) put32((uint32_t)lg[i]);
+        for (i = 0; i < s.batch * C; i++) fw_put32((uint32_t)lg[i]);
     }
 }
 
@@ -822,15 +604,15 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
 {
     uint32_t off, len, room = FW_MAX_REPLY - HDR - CRC_BYTES - 16u;
     if (n != 8u) {
-        reply_error(FW_E_PAYLOAD, n, 8);
+        fw_reply_error(FW_E_PAYLOAD, n, 8);
         return;
     }
     if (!configured) {
-        reply_error(FW_E_STATE, 0, 0);
+        fw_reply_error(FW_E_STATE, 0, 0);
         return;
     }
-    off = get32(p);
-    len = get16(p + 4);
+    off = fw_get32(p);
+    len = fw_get16(p + 4);
     if (off == 0 || !pull_valid) {
         uint32_t meta_len;
         const char *meta = meta_json(&meta_len);
@@ -838,13 +620,13 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
         int rc;
         pull_valid = 0;
         if (f_bytes > work_bytes) {
-            reply_error(FW_E_NOMEM, f_bytes, work_bytes);
+            fw_reply_error(FW_E_NOMEM, f_bytes, work_bytes);
             return;
         }
         rc = flipnet_file_write(&model, (const uint8_t *)meta, meta_len, work(), work_bytes,
                                 &written);
         if (rc != FLIPNET_OK) {
-            reply_error(rc, 0, 0);
+            fw_reply_error(rc, 0, 0);
             return;
         }
         pull_len = (uint32_t)written;
@@ -852,40 +634,44 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
         pull_valid = 1;
     }
     if (off > pull_len) {
-        reply_error(FW_E_PAYLOAD, off, pull_len);
+        fw_reply_error(FW_E_PAYLOAD, off, pull_len);
         return;
     }
     if (len > room) len = room;
     if (len > pull_len - off) len = pull_len - off;
-    put32(pull_len);
-    put32(off);
-    put32(pull_crc);
-    put16(len);
-    put16(0);
-    memcpy(tx + tx_len, work() + off, len);
-    tx_len += len;
+    fw_put32(pull_len);
+    fw_put32(off);
+    fw_put32(pull_crc);
+    fw_put16(len);
+    fw_put16(0);
+    {
+        uint32_t tail_room;
+        uint8_t *t = fw_reply_tail(&tail_room);
+        memcpy(t, work() + off, len); /* len <= room <= tail_room */
+        fw_reply_add(len);
+    }
 }
 
-/* ---- STATS / RESET / PING ---------------------------------------------------------------- */
+/* ---- STATS / RESET ---------------------------------------------------------------- */
 static void cmd_stats(void)
 {
     uint32_t l, L = configured ? model.n_layers : 0u;
-    put64(configured ? model.steps : 0u);
-    put64(configured ? model.samples : 0u);
-    put64(trained);
-    put32(train_frames);
-    put32(dup_frames);
-    put32(bad_frames);
-    put32(board_stack_used());
-    put32(board_stack_size());
-    put32(board_ram_static());
-    put32(configured ? w_bytes + (s_bytes > f_bytes ? s_bytes : f_bytes) : 0u);
-    put8(L);
-    put8(configured);
-    put16(0);
-    put32(board_tick_hz());
-    put64(train_ticks);
-    for (l = 0; l < L; l++) put64(changes_total[l]);
+    fw_put64(configured ? model.steps : 0u);
+    fw_put64(configured ? model.samples : 0u);
+    fw_put64(trained);
+    fw_put32(train_frames);
+    fw_put32(fw_dup_frames());
+    fw_put32(fw_bad_frames());
+    fw_put32(board_stack_used());
+    fw_put32(board_stack_size());
+    fw_put32(board_ram_static());
+    fw_put32(configured ? w_bytes + (s_bytes > f_bytes ? s_bytes : f_bytes) : 0u);
+    fw_put8(L);
+    fw_put8(configured);
+    fw_put16(0);
+    fw_put32(board_tick_hz());
+    fw_put64(train_ticks);
+    for (l = 0; l < L; l++) fw_put64(changes_total[l]);
 }
 
 static void forget_model(void)
@@ -904,119 +690,30 @@ static void forget_model(void)
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
-static void handle_frame(uint8_t *f, uint32_t n)
+void fw_command(uint8_t cmd, uint8_t *p, uint32_t plen)
 {
-    uint32_t crc, seq, plen;
-    uint8_t cmd;
-    uint8_t *p;
-    if (n < MIN_FRAME) {
-        send_nak(FW_E_FRAME);
-        return;
-    }
-    crc = get32(f + n - CRC_BYTES);
-    if (flipnet_crc32(0, f, n - CRC_BYTES) != crc) {
-        send_nak(FW_E_CRC);
-        return;
-    }
-    seq = get32(f + 4);
-    if (cache_ok && seq == cache_seq && crc == cache_crc) {
-        dup_frames++;
-        send_frame();
-        return;
-    }
-    cmd = f[1];
-    p = f + HDR;
-    plen = n - MIN_FRAME;
-    reply_begin((uint8_t)(cmd | 0x80u), seq);
-    if (f[0] != FW_PROTO_VERSION) {
-        reply_error(FW_E_VERSION, f[0], FW_PROTO_VERSION);
-    } else {
-        switch (cmd) {
-        case FW_CMD_INFO: cmd_info(); break;
-        case FW_CMD_CONFIGURE: cmd_configure(p, plen); break;
-        case FW_CMD_TRAIN: cmd_train(p, plen); break;
-        case FW_CMD_EVAL: cmd_eval(p, plen); break;
-        case FW_CMD_PREDICT: cmd_predict(p, plen); break;
-        case FW_CMD_PULL: cmd_pull(p, plen); break;
-        case FW_CMD_LOAD: cmd_load(p, plen); break;
-        case FW_CMD_STATS: cmd_stats(); break;
-        case FW_CMD_RESET:
-            forget_model();
-            train_frames = dup_frames = bad_frames = 0;
-            break;
-        case FW_CMD_PING:
-            if (plen > FW_MAX_REPLY - MIN_FRAME) {
-                reply_error(FW_E_NOMEM, plen, FW_MAX_REPLY - MIN_FRAME);
-            } else {
-                memcpy(tx + HDR, p, plen);
-                tx_len = HDR + plen;
-            }
-            break;
-        default: reply_error(FW_E_CMD, cmd, 0); break;
-        }
-    }
-    cache_ok = 1;
-    cache_seq = seq;
-    cache_crc = crc;
-    send_frame();
-}
-
-static void rx_reset(void)
-{
-    rx_len = 0;
-    rx_left = 0;
-    rx_code = 0;
-    rx_any = 0;
-    rx_over = 0;
-}
-
-static void rx_put(uint8_t c)
-{
-    if (rx_len >= FW_MAX_FRAME)
-        rx_over = 1;
-    else
-        RX[rx_len++] = c;
-}
-
-void fw_feed(uint8_t c)
-{
-    if (c == 0) {
-        if (rx_any) {
-            if (rx_over)
-                send_nak(FW_E_TOOLONG);
-            else if (rx_left != 0)
-                send_nak(FW_E_FRAME);
-            else
-                handle_frame(RX, rx_len);
-        }
-        rx_reset();
-        return;
-    }
-    if (rx_over) return;
-    if (rx_left == 0) {
-        if (rx_any && rx_code != 0xFFu) rx_put(0);
-        rx_any = 1;
-        rx_code = c;
-        rx_left = (uint32_t)c - 1u;
-    } else {
-        rx_put(c);
-        rx_left--;
+    switch (cmd) {
+    case FW_CMD_INFO: cmd_info(); break;
+    case FW_CMD_CONFIGURE: cmd_configure(p, plen); break;
+    case FW_CMD_TRAIN: cmd_train(p, plen); break;
+    case FW_CMD_EVAL: cmd_eval(p, plen); break;
+    case FW_CMD_PREDICT: cmd_predict(p, plen); break;
+    case FW_CMD_PULL: cmd_pull(p, plen); break;
+    case FW_CMD_LOAD: cmd_load(p, plen); break;
+    case FW_CMD_STATS: cmd_stats(); break;
+    case FW_CMD_RESET:
+        forget_model();
+        train_frames = 0;
+        fw_reset_link_counters();
+        break;
+    default: fw_reply_error(FW_E_CMD, cmd, 0); break;
     }
 }
 
 void fw_init(void)
 {
-    rx_reset();
-    tx_len = 0;
-    cache_ok = 0;
-    train_frames = dup_frames = bad_frames = 0;
+    fw_link_init();
+    train_frames = 0;
     forget_model();
     compute_largest_hidden(); /* uses the arena: only while no model is live */
-}
-
-void fw_run(void)
-{
-    int c;
-    fw_init();
-    while ((c = board_getc()) >= 0) fw_feed((uint8_t)c);
 }

@@ -194,3 +194,105 @@ def test_reply_parsers():
     with pytest.raises(ValueError):
         P.parse_stats(st[:20])
     assert "E_NOMEM" in P.status_name(-107)
+
+
+# ---- run coding of sample inputs (docs/protocol.md, TRAIN) -----------------------------------
+def _device_decode(coded, at, want, max_frame):
+    """What firmware/src/link.c does, byte for byte, in a max_frame buffer: None when it
+    refuses (a run would overwrite coded bytes not read yet, or a malformed stream)."""
+    buf = bytearray(max_frame)
+    c = len(coded)
+    r, w, end = max_frame - c, at, at + want
+    buf[r:] = coded
+    bg = buf[r]
+    r += 1
+    while r < max_frame:
+        h = buf[r]
+        r += 1
+        z, l = h >> 3, h & 7
+        for field in ("z", "l"):
+            if (field == "z" and z == 31) or (field == "l" and l == 7):
+                while True:
+                    if r >= max_frame:
+                        return None
+                    e = buf[r]
+                    r += 1
+                    if field == "z":
+                        z += e
+                    else:
+                        l += e
+                    if e != 255:
+                        break
+        if z + l > end - w or l > max_frame - r or w + z > r:
+            return None
+        buf[w:w + z] = bytes([bg]) * z
+        w += z
+        buf[w:w + l] = bytes(buf[r:r + l])
+        w += l
+        r += l
+    return bytes(buf[at:end]) if w == end else None
+
+
+def test_run_coding_roundtrip_and_known_vector():
+    # background 0: 3 zeros + "ab", 40 zeros (31 + extension 9) + nothing
+    data = b"\x00\x00\x00ab" + b"\x00" * 40
+    coded, segs = P.runcode(data)
+    assert coded == b"\x00" + bytes([3 << 3 | 2]) + b"ab" + bytes([31 << 3 | 0, 9])
+    assert segs == [(3, 2, 1), (40, 0, 2)]
+    assert P.rundecode(coded) == data
+    rng = np.random.default_rng(5)
+    for t in range(400):
+        n = int(rng.integers(1, 3000))
+        kind = t % 3
+        if kind == 0:
+            a = (rng.random(n) < 0.15) * rng.integers(1, 256, n)
+        elif kind == 1:
+            a = np.repeat(rng.integers(0, 4, n), rng.integers(1, 400, n))[:n]
+        else:
+            a = rng.integers(0, 256, n)
+        data = a.astype(np.uint8).tobytes()
+        coded, segs = P.runcode(data)
+        assert P.rundecode(coded) == data
+        assert len(coded) == 1 + sum(h + l for _, l, h in segs)
+
+
+def test_run_coding_in_place_check_matches_the_device():
+    """runs_decode_in_place says yes exactly when the device's in-place decoder succeeds."""
+    rng = np.random.default_rng(6)
+    agree = refused = 0
+    for t in range(300):
+        want = int(rng.integers(50, 600))
+        at = int(rng.integers(12, 40))
+        max_frame = at + want + int(rng.integers(0, 40))
+        a = (rng.random(want) < rng.random()) * rng.integers(1, 256, want)
+        coded, segs = P.runcode(a.astype(np.uint8).tobytes())
+        if t % 4 == 0:  # adversarial: a long run, then literals one segment at a time
+            lits = bytes(rng.integers(1, 256, want // 2).astype(np.uint8))
+            zrun = want - len(lits)
+            head = [31 << 3] + [255] * ((zrun - 31) // 255) + [(zrun - 31) % 255]
+            coded = bytes([0]) + bytes(head) + b"".join(bytes([1, v]) for v in lits)
+            segs = [(zrun, 0, len(head))] + [(0, 1, 1)] * len(lits)
+        if len(coded) + at > max_frame:
+            continue  # the frame itself would not fit
+        ok = P.runs_decode_in_place(segs, at, len(coded), max_frame)
+        got = _device_decode(coded, at, want, max_frame)
+        assert ok == (got is not None), t
+        if got is not None:
+            assert got == P.rundecode(coded)
+            agree += 1
+        else:
+            refused += 1
+    assert agree > 100 and refused > 10
+
+
+def test_samples_payload_uses_run_coding_only_when_shorter_and_decodable():
+    x = np.full((8, 784), -127, np.int8)
+    x[:, 300:310] = 5
+    plain = P.predict_payload(x)
+    coded = P.predict_payload(x, max_frame=6656)
+    assert coded[0] & P.SAMPLES_RUNS and not plain[0] & P.SAMPLES_RUNS
+    assert len(coded) < len(plain) // 20
+    assert P.rundecode(coded[4:]) == x.view(np.uint8).tobytes()
+    noise = np.random.default_rng(1).integers(-127, 128, (8, 784)).astype(np.int8)
+    assert P.predict_payload(noise, max_frame=6656) == P.predict_payload(noise)  # not shorter
+    assert P.predict_payload(x, max_frame=6280) == plain  # decoded at 12 + 6272 > 6280

@@ -451,3 +451,40 @@ def test_default_recipe_with_counters_bit_exact(dev, mnist):
     a, b = weights_of(s["model_bytes"])[0], ref.model
     for layer in range(2):
         assert np.array_equal(a.counters(layer), b.counters(layer))
+
+
+# ---- run-coded inputs ---------------------------------------------------------------------------
+def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, mnist):
+    (x, y), _ = mnist
+    runs = {}
+    for coded in (True, False):
+        with sim.start_twin(twin_exe) as proc, Device(proc.port, runs=coded) as dev:
+            assert dev.info()["runs"]
+            s = train_on_device(dev, x[:64], y[:64], [784, 32, 10], seed=2, batch=8, bits=8,
+                                progress=False)
+            runs[coded] = (s["model_bytes"], dev.link_stats()["bytes_sent"])
+    assert_same_model(runs[True][0], runs[False][0])
+    assert runs[True][1] * 3 < runs[False][1]  # MNIST: several times fewer bytes
+
+
+def test_run_coded_frame_that_cannot_decode_in_place_is_refused(dev):
+    """A long run first, then one-byte literal segments: decoding in place would overwrite
+    coded bytes not read yet. The device refuses (E_NOMEM) and the host never sends it."""
+    dev.configure([784, 16, 10], "ternary", seed=1, batch=8)
+    before = dev.pull()
+    want = 8 * 784
+    lits = bytes(range(1, 101)) * 21  # 2100 literal bytes
+    zrun = want - len(lits)
+    head = bytes([31 << 3] + [255] * ((zrun - 31) // 255) + [(zrun - 31) % 255])
+    coded = b"\x00" + head + b"".join(bytes([1, v]) for v in lits)
+    segs = [(zrun, 0, len(head))] + [(0, 1, 1)] * len(lits)
+    assert P.rundecode(coded) == b"\x00" * zrun + lits
+    assert not P.runs_decode_in_place(segs, 12, len(coded), dev.info()["max_frame"])
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.request(P.CMD["PREDICT"], bytes([P.SAMPLES_RUNS, 8, 8, 0]) + coded)
+    assert ei.value.status == -107
+    for bad in (b"\x00\x08", b"\x00" + b"\xff" * 40, b"\x00\x07\xff\xff"):  # malformed
+        with pytest.raises(DeviceReplyError) as ei:
+            dev.request(P.CMD["PREDICT"], bytes([P.SAMPLES_RUNS, 8, 1, 0]) + bad)
+        assert ei.value.status == -105
+    assert dev.pull() == before

@@ -2,7 +2,8 @@
  * Minimal ARMv7-M (Cortex-M3/M4/M7) startup: vector table, reset handler that copies
  * .data, zeroes .bss, paints the stack for the high-water mark, enables the FPU when the
  * build uses it, and calls main. Symbols come from the board's linker script.
- * No interrupts are used: the device loop polls its UART.
+ * No interrupt is ever taken: the device loop polls its UART (the MPS2 boards enable the UART
+ * RX interrupt, masked, only to wake the core from WFI).
  */
 #include <stdint.h>
 

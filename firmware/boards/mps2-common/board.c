@@ -1,7 +1,14 @@
 /*
  * MPS2 FPGA images (AN385 Cortex-M3, AN386 Cortex-M4, AN500 Cortex-M7): UART0, a CMSDK APB
- * UART at 0x40004000, polled. Registers: DATA +0x00, STATE +0x04 (bit 0 TX full, bit 1 RX
- * full), CTRL +0x08 (bit 0 TX enable, bit 1 RX enable), BAUDDIV +0x10 (>= 16).
+ * UART at 0x40004000. Registers: DATA +0x00, STATE +0x04 (bit 0 TX full, bit 1 RX full),
+ * CTRL +0x08 (bit 0 TX enable, bit 1 RX enable, bit 3 RX interrupt enable), INTSTATUS +0x0C
+ * (bit 1 RX, write 1 to clear), BAUDDIV +0x10 (>= 16).
+ *
+ * Reception is polled, but the core sleeps (WFI) while no byte is there: the UART's RX
+ * interrupt (NVIC IRQ 0) is enabled with interrupts masked (PRIMASK), so it is never taken,
+ * it only ends the WFI. Under QEMU this doubles the link's speed: the emulated CPU stops
+ * spinning on the STATE register, and QEMU's I/O thread, which hands the UART one byte at
+ * a time (its receive FIFO is one byte deep), gets a host CPU to itself.
  */
 #include <stdint.h>
 
@@ -11,7 +18,17 @@
 #define UART_DATA (*(volatile uint32_t *)(UART0_BASE + 0x00u))
 #define UART_STATE (*(volatile uint32_t *)(UART0_BASE + 0x04u))
 #define UART_CTRL (*(volatile uint32_t *)(UART0_BASE + 0x08u))
+#define UART_INTSTATUS (*(volatile uint32_t *)(UART0_BASE + 0x0Cu))
 #define UART_BAUDDIV (*(volatile uint32_t *)(UART0_BASE + 0x10u))
+#define CTRL_TX_EN 1u
+#define CTRL_RX_EN 2u
+#define CTRL_RX_INTEN 8u
+#define INT_RX 2u
+
+/* NVIC: UART0 RX is IRQ 0 on AN385 / AN386 / AN500 */
+#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+#define NVIC_ICPR0 (*(volatile uint32_t *)0xE000E280u)
+#define UART0_RX_IRQ_BIT 1u
 
 #define STATE_TX_FULL 1u
 #define STATE_RX_FULL 2u
@@ -44,14 +61,23 @@ void board_init(void)
 
     UART_CTRL = 0;
     UART_BAUDDIV = MPS2_SYSCLK_HZ / MPS2_BAUD; /* 217; QEMU ignores the rate */
-    UART_CTRL = 3u;
+    /* the RX interrupt only wakes WFI (board_getc): masked, never taken */
+    __asm volatile("cpsid i" ::: "memory");
+    UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INTEN;
+    NVIC_ISER0 = UART0_RX_IRQ_BIT;
 }
 
 int board_getc(void)
 {
+    int c;
     while (!(UART_STATE & STATE_RX_FULL)) {
+        /* a byte arriving between the test and the WFI leaves the IRQ pending: WFI returns */
+        __asm volatile("wfi" ::: "memory");
     }
-    return (int)(UART_DATA & 0xFFu);
+    c = (int)(UART_DATA & 0xFFu);
+    UART_INTSTATUS = INT_RX;        /* lower the interrupt line ... */
+    NVIC_ICPR0 = UART0_RX_IRQ_BIT;  /* ... then the pending state, for the next WFI */
+    return c;
 }
 
 void board_putc(uint8_t c)

@@ -125,8 +125,9 @@ def register(subparsers):
     _data_args(p)
     p.add_argument("--model", help="load this model file onto the device first")
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
-    p.add_argument("--input", choices=("centered", "half"), default="centered",
-                   help="pixel encoding the model was trained with (default %(default)s)")
+    p.add_argument("--input", choices=("centered", "half"),
+                   help="pixel encoding the model was trained with (default: the inference "
+                        "firmware's model's, else centered)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -134,8 +135,9 @@ def register(subparsers):
     _port_args(p)
     _data_args(p)
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
-    p.add_argument("--input", choices=("centered", "half"), default="centered",
-                   help="pixel encoding the model was trained with (default %(default)s)")
+    p.add_argument("--input", choices=("centered", "half"),
+                   help="pixel encoding the model was trained with (default: the inference "
+                        "firmware's model's, else centered)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
@@ -203,6 +205,19 @@ def cmd_info(args):
         return 0
     print("board          %s (protocol %d, core %s)" % (info["board"], info["protocol"],
                                                        info["core_version"]))
+    model = info.get("model")
+    if model:
+        print("firmware       inference-only: predict / evaluate; no training, load or pull")
+        print("model          %s %s (%s input), %d training steps, %d B of weights in flash"
+              % (model["arch"], _kinds(model["kinds"]), model["input"], model["steps"],
+                 model["weight_bytes"]))
+        print("RAM            %s static + stack %s of %s reserved; scratch %d B"
+              % (_b(info["ram_static"]), _b(stats["stack_used"]), _b(info["stack_bytes"]),
+                 info["arena_bytes"]))
+        print("frames         request <= %d B, reply <= %d B, batch <= %d"
+              % (info["max_frame"], info["max_reply"], info["max_batch"]))
+        print("classified     %d samples" % stats["trained"])
+        return 0
     print("RAM            %s static + stack %s of %s reserved; arena %d B"
           % (_b(info["ram_static"]), _b(stats["stack_used"]), _b(info["stack_bytes"]),
              info["arena_bytes"]))
@@ -353,19 +368,28 @@ def _report(args, s, acc, n_test):
         print(ln)
 
 
+def _device_input(dev, args):
+    """The pixel encoding for the device's model: --input, else what the inference-only
+    firmware says its model uses, else centered."""
+    if args.input:
+        return args.input
+    model = dev.info().get("model")
+    return model["input"] if model else "centered"
+
+
 def cmd_eval(args):
     from .session import prepare_inputs
 
     (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
     if args.limit:
         xt, yt = xt[:args.limit], yt[:args.limit]
-    x8, table = prepare_inputs(xt, args.bits, args.input)
     with _open(args) as dev:
         if args.model:
             with open(args.model, "rb") as f:
                 dev.load(f.read())
-        else:
+        elif not dev.info()["inference_only"]:
             _adopt_device_model(dev)
+        x8, table = prepare_inputs(xt, args.bits, _device_input(dev, args))
         correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
     if args.json:
         _emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
@@ -389,9 +413,10 @@ def cmd_predict(args):
 
     (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
     n = args.limit or 10
-    x8, table = prepare_inputs(xt[:n], args.bits, args.input)
     with _open(args) as dev:
-        _adopt_device_model(dev)
+        if not dev.info()["inference_only"]:
+            _adopt_device_model(dev)
+        x8, table = prepare_inputs(xt[:n], args.bits, _device_input(dev, args))
         classes = dev.predict(x8, bits=args.bits, table=table)
     if args.json:
         _emit_json({"classes": classes.tolist(), "labels": yt[:n].tolist()})

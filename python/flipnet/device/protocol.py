@@ -15,7 +15,9 @@ __all__ = [
     "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
     "parse_pull", "parse_load", "parse_stats", "parse_error",
     "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "encode_inputs",
-    "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS",
+    "runcode", "rundecode", "runs_decode_in_place",
+    "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS", "INFO_FLAGS", "SAMPLES_RUNS",
+    "E_INFER_ONLY",
 ]
 
 CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 0x05,
@@ -23,6 +25,13 @@ CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 
 CMD_NAMES = {v: k for k, v in CMD.items()}
 
 KINDS = {"ternary": 1, "binary": 2}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
+#: INFO flags (docs/protocol.md, INFO)
+INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4}
+#: sample payload flag: the packed inputs are run-coded
+SAMPLES_RUNS = 0x80
+#: status of a training / model-transfer command on the inference-only firmware
+E_INFER_ONLY = -110
 VOTES = {"sign": 0, "weighted": 1}
 FILTERS = {"hurt": 0, "net": 1}
 BACKPROPS = {"sign": 0}
@@ -35,6 +44,7 @@ STATUS_NAMES = {
     -24: "E_FMT_CRC", -25: "E_FMT_VALUE",
     -100: "E_CRC", -101: "E_FRAME", -102: "E_TOOLONG", -103: "E_VERSION", -104: "E_CMD",
     -105: "E_PAYLOAD", -106: "E_STATE", -107: "E_NOMEM", -108: "E_ORDER", -109: "E_BATCH",
+    -110: "E_INFER_ONLY",
 }
 
 _STATUS_TEXT = {
@@ -48,6 +58,7 @@ _STATUS_TEXT = {
     -105: "payload inconsistent with the command", -106: "no model on the device (configure "
     "or load one first)", -107: "does not fit the device's RAM", -108: "LOAD chunk out of "
     "order", -109: "batch size 0 or larger than configured",
+    -110: "inference-only firmware: no training; flash the training firmware",
 }
 
 
@@ -161,6 +172,108 @@ def encode_inputs(x, bits=8, table=None):
     return table.tobytes(), pack_codes(codes.astype(np.uint8), bits)
 
 
+# ---- run coding of sample inputs ------------------------------------------------------------------
+def _ext(v, direct):
+    """Header field and extension bytes of a count v (docs/protocol.md, TRAIN)."""
+    if v < direct:
+        return v, b""
+    v -= direct
+    out = bytearray()
+    while v >= 255:
+        out.append(255)
+        v -= 255
+    out.append(v)
+    return direct, bytes(out)
+
+
+def runcode(data):
+    """Run coding of ``data`` (bytes): the most frequent byte ``b`` first, then segments of
+    (a run of ``b``, literal bytes). Returns (coded bytes, segments), segments being (z, l,
+    header bytes) for :func:`runs_decode_in_place`."""
+    a = np.frombuffer(bytes(data), dtype=np.uint8)
+    if a.size == 0:
+        return b"", []
+    bg = int(np.bincount(a, minlength=256).argmax())
+    isbg = np.concatenate(([False], a == bg, [False])).astype(np.int8)
+    d = np.diff(isbg)
+    run_start = np.flatnonzero(d == 1)      # background runs [start, end)
+    run_end = np.flatnonzero(d == -1)
+    out = bytearray([bg])
+    segs = []
+    pos = 0
+    n = a.size
+    raw = a.tobytes()
+    runs = list(zip(run_start.tolist(), run_end.tolist()))
+    k = 0
+    while pos < n:
+        if k < len(runs) and runs[k][0] == pos:
+            z = runs[k][1] - runs[k][0]
+            pos = runs[k][1]
+            k += 1
+        else:
+            z = 0
+        lit_end = runs[k][0] if k < len(runs) else n
+        l = lit_end - pos
+        hz, ez = _ext(z, 31)
+        hl, el = _ext(l, 7)
+        head = bytes([(hz << 3) | hl]) + ez + el
+        out += head
+        out += raw[pos:lit_end]
+        segs.append((z, l, len(head)))
+        pos = lit_end
+    return bytes(out), segs
+
+
+def rundecode(data):
+    """Inverse of :func:`runcode` (raises ValueError on malformed input)."""
+    data = bytes(data)
+    if not data:
+        return b""
+    bg = data[0]
+    out = bytearray()
+    i = 1
+
+    def count(v, i):
+        while True:
+            if i >= len(data):
+                raise ValueError("run coding: extension past the end")
+            e = data[i]
+            i += 1
+            v += e
+            if e != 255:
+                return v, i
+
+    while i < len(data):
+        h = data[i]
+        i += 1
+        z, l = h >> 3, h & 7
+        if z == 31:
+            z, i = count(z, i)
+        if l == 7:
+            l, i = count(l, i)
+        if i + l > len(data):
+            raise ValueError("run coding: literals past the end")
+        out += bytes([bg]) * z + data[i:i + l]
+        i += l
+    return bytes(out)
+
+
+def runs_decode_in_place(segments, at, coded_len, max_frame):
+    """Whether a device decodes these segments in place (link.c): the coded bytes sit at the
+    top of its ``max_frame``-byte request buffer and are decoded to offset ``at``; a run may
+    not overwrite coded bytes not read yet."""
+    if at + sum(z + l for z, l, _ in segments) > max_frame:
+        return False
+    slack = (max_frame - coded_len + 1) - at  # read position - write position
+    if slack < 0:
+        return False
+    for z, _, head in segments:
+        slack += head - z
+        if slack < 0:
+            return False
+    return True
+
+
 # ---- requests ------------------------------------------------------------------------------
 def info_payload():
     return b""
@@ -193,38 +306,48 @@ def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filt
     return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
 
 
-def _samples(flags, x, bits, table, labels=None, kp=None):
+def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
     x = np.asarray(x, dtype=np.int8)
     if x.ndim != 2:
         raise ValueError("inputs must be (batch, n_inputs), got shape %s" % (x.shape,))
     tab, packed = encode_inputs(x, bits, table)
-    out = struct.pack("<BBH", flags, bits, x.shape[0])
+    head = b""
     if kp is not None:
-        out += kp
-    out += tab
+        head += kp
+    head += tab
     if labels is not None:
         labels = np.asarray(labels, dtype=np.uint16).ravel()
         if labels.shape[0] != x.shape[0]:
             raise ValueError("%d labels for %d samples" % (labels.shape[0], x.shape[0]))
-        out += labels.astype("<u2").tobytes()
-    return out + packed
+        head += labels.astype("<u2").tobytes()
+    if max_frame:
+        # run coding when it is shorter and the device can decode it in place
+        coded, segs = runcode(packed)
+        at = 8 + 4 + len(head)  # frame header, flags/bits/B, then head
+        if len(coded) < len(packed) and runs_decode_in_place(segs, at, len(coded), max_frame):
+            flags |= SAMPLES_RUNS
+            packed = coded
+    return struct.pack("<BBH", flags, bits, x.shape[0]) + head + packed
 
 
-def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
+                  max_frame=None):
     """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
-    calibrates the shifts on this batch before the step, ``calibrate_after`` after it."""
+    calibrates the shifts on this batch before the step, ``calibrate_after`` after it.
+    ``max_frame`` (the device's, from INFO, when it takes run-coded inputs): run-code the
+    inputs when that is shorter."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
     flags = (1 if calibrate else 0) | (2 if calibrate_after else 0)
-    return _samples(flags, x, bits, table, y, kp)
+    return _samples(flags, x, bits, table, y, kp, max_frame=max_frame)
 
 
-def eval_payload(x, y, bits=8, table=None):
-    return _samples(0, x, bits, table, y)
+def eval_payload(x, y, bits=8, table=None, max_frame=None):
+    return _samples(0, x, bits, table, y, max_frame=max_frame)
 
 
-def predict_payload(x, logits=False, bits=8, table=None):
-    return _samples(1 if logits else 0, x, bits, table)
+def predict_payload(x, logits=False, bits=8, table=None, max_frame=None):
+    return _samples(1 if logits else 0, x, bits, table, max_frame=max_frame)
 
 
 def pull_payload(offset, max_len=1024):
@@ -252,11 +375,24 @@ def parse_info(p):
     (proto, vmaj, vmin, vpat, max_frame, max_reply, arena, ram_static, stack, max_batch,
      max_layers, flags, largest) = struct.unpack_from("<BBBBIIIIIHBBI", p)
     board = p[32:48].split(b"\x00", 1)[0].decode("ascii", "replace")
-    return {"protocol": proto, "core_version": "%d.%d.%d" % (vmaj, vmin, vpat),
-            "max_frame": max_frame, "max_reply": max_reply, "arena_bytes": arena,
-            "ram_static": ram_static, "stack_bytes": stack, "max_batch": max_batch,
-            "max_layers": max_layers, "configured": bool(flags & 1),
-            "largest_hidden": largest, "board": board}
+    out = {"protocol": proto, "core_version": "%d.%d.%d" % (vmaj, vmin, vpat),
+           "max_frame": max_frame, "max_reply": max_reply, "arena_bytes": arena,
+           "ram_static": ram_static, "stack_bytes": stack, "max_batch": max_batch,
+           "max_layers": max_layers, "configured": bool(flags & 1),
+           "inference_only": bool(flags & 2), "runs": bool(flags & 4),
+           "largest_hidden": largest, "board": board}
+    if flags & 2:  # the inference firmware's compiled-in model follows
+        _need(p, 52, "INFO")
+        L, enc = struct.unpack_from("<BB", p, 48)
+        _need(p, 52 + 3 * L + 2 + 28, "INFO")
+        sizes = list(struct.unpack_from("<%dH" % (L + 1), p, 52))
+        off = 52 + 2 * (L + 1)
+        kinds = [KIND_NAMES.get(k, k) for k in p[off:off + L]]
+        steps, samples, seed, weight_bytes = struct.unpack_from("<QQQI", p, off + L)
+        out["model"] = {"sizes": sizes, "arch": "-".join(map(str, sizes)), "kinds": kinds,
+                        "input": "half" if enc == 1 else "centered", "steps": steps,
+                        "samples": samples, "seed": seed, "weight_bytes": weight_bytes}
+    return out
 
 
 def parse_configure(p):

@@ -23,7 +23,8 @@ import time
 from .client import DeviceError
 
 __all__ = ["QEMU_BOARDS", "repo_root", "find_twin", "build_twin", "start_twin",
-           "find_firmware", "build_firmware", "start_qemu", "qemu_available"]
+           "find_firmware", "build_firmware", "build_infer_firmware", "start_qemu",
+           "qemu_available"]
 
 #: board -> (QEMU machine, index of the serial port the firmware talks on)
 QEMU_BOARDS = {"mps2-an385": ("mps2-an385", 0), "mps2-an386": ("mps2-an386", 0),
@@ -68,6 +69,7 @@ def _cache_dir():
 def _twin_sources(root):
     srcs = sorted(glob.glob(os.path.join(root, "csrc", "src", "*.c")))
     srcs += [os.path.join(root, "firmware", "src", "device.c"),
+             os.path.join(root, "firmware", "src", "link.c"),
              os.path.join(root, "firmware", "boards", "host", "host.c")]
     return srcs
 
@@ -97,8 +99,11 @@ def build_twin(root=None, out_dir=None, cc=None, defines=None, cflags=None):
                      glob.glob(os.path.join(root, "firmware", "src", "*.h")))
     defines = list(defines or [])
     with open(os.path.join(root, "csrc", "include", "flipnet", "flipnet.h")) as f:
-        if "counter_bytes" in f.read():  # as firmware/CMakeLists.txt: core features
-            defines.append("FW_CORE_MODEL_COUNTERS=1")
+        core_h = f.read()
+    if "counter_bytes" in core_h:  # as firmware/CMakeLists.txt: core features
+        defines.append("FW_CORE_MODEL_COUNTERS=1")
+    if "FLIPNET_NO_FLOAT" in core_h:  # the firmware is integer-only: no FP32 layer code
+        defines.append("FLIPNET_NO_FLOAT")
     defs = ["-D%s" % d for d in defines] + list(cflags or [])
     tag = _digest(srcs + headers) + ("-" + hashlib.sha256(" ".join(defs).encode()).hexdigest()[:8]
                                      if defs else "")
@@ -210,27 +215,64 @@ def find_firmware(board="mps2-an386"):
     return None
 
 
-def build_firmware(board="mps2-an386", build_dir=None, jobs=2, quiet=True):
-    """Configure and build the firmware for ``board`` with CMake + arm-none-eabi-gcc."""
+def build_firmware(board="mps2-an386", build_dir=None, jobs=2, quiet=True, model_header=None,
+                   options=()):
+    """Configure and build the firmware for ``board`` with CMake + arm-none-eabi-gcc (the
+    host compiler for ``board="host"``); returns the image's path.
+
+    ``model_header``: a header from ``flipnet export MODEL --format c``: build the
+    inference-only firmware for it (``flipnet-infer-<board>.elf``, default build directory
+    ``build/fw-infer-<board>``). ``options``: more ``-D...`` arguments for CMake."""
     root = repo_root()
     if root is None:
         raise DeviceError("cannot build the firmware: no flipnet source tree next to this "
                           "package (set FLIPNET_ROOT)")
-    for tool in ("cmake", "arm-none-eabi-gcc"):
+    host = board == "host"
+    for tool in ("cmake",) if host else ("cmake", "arm-none-eabi-gcc"):
         if shutil.which(tool) is None:
             raise DeviceError("cannot build the firmware: %s is not installed (Debian/Ubuntu: "
                               "apt-get install cmake gcc-arm-none-eabi libnewlib-arm-none-eabi)"
                               % tool)
-    build_dir = build_dir or os.path.join(root, "build", "fw-" + board)
+    infer = model_header is not None
+    build_dir = build_dir or os.path.join(root, "build",
+                                          ("fw-infer-" if infer else "fw-") + board)
     out = subprocess.DEVNULL if quiet else None
-    for cmd in (["cmake", "-S", os.path.join(root, "firmware"), "-B", build_dir,
-                 "-DBOARD=" + board,
-                 "-DCMAKE_TOOLCHAIN_FILE=" + os.path.join(root, "cmake", "arm-none-eabi.cmake")],
-                ["cmake", "--build", build_dir, "-j%d" % jobs]):
+    cfg = ["cmake", "-S", os.path.join(root, "firmware"), "-B", build_dir, "-DBOARD=" + board]
+    if not host:
+        cfg.append("-DCMAKE_TOOLCHAIN_FILE=" + os.path.join(root, "cmake", "arm-none-eabi.cmake"))
+    if infer:
+        cfg.append("-DFW_MODEL_HEADER=" + os.path.abspath(os.fspath(model_header)))
+    cfg += list(options)
+    for cmd in (cfg, ["cmake", "--build", build_dir, "-j%d" % jobs]):
         r = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
             raise DeviceError("firmware build failed: %s\n%s" % (" ".join(cmd), r.stderr))
-    return os.path.join(build_dir, "flipnet-%s.elf" % board)
+    name = ("flipnet-infer" if infer else "flipnet") + ("-twin" if host else "-" + board)
+    return os.path.join(build_dir, name if host else name + ".elf")
+
+
+def build_infer_firmware(model, board="mps2-an386", build_dir=None, name="model", jobs=2,
+                         quiet=True, options=()):
+    """The inference-only firmware for ``model`` (a ``flipnet.Model``, a model file's path,
+    or the path of a header from ``flipnet export --format c``): exports the header next to
+    the build and builds ``flipnet-infer-<board>.elf`` (``board="host"``: the inference
+    firmware's host twin, ``flipnet-infer-twin``). Returns the image's path."""
+    root = repo_root()
+    if root is None:
+        raise DeviceError("cannot build the firmware: no flipnet source tree next to this "
+                          "package (set FLIPNET_ROOT)")
+    build_dir = build_dir or os.path.join(root, "build", "fw-infer-" + board)
+    if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".h"):
+        header = os.path.abspath(os.fspath(model))
+    else:
+        from ..model import Model, load
+
+        m = model if isinstance(model, Model) else load(model)
+        os.makedirs(build_dir, exist_ok=True)
+        header = os.path.join(build_dir, "%s.h" % name)
+        m.export(header, "c", name=name)
+    return build_firmware(board, build_dir=build_dir, jobs=jobs, quiet=quiet,
+                          model_header=header, options=options)
 
 
 def _free_port():
