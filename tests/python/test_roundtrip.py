@@ -235,7 +235,7 @@ def test_cli_load_train_continue_pull_on_qemu(mnist, m4_elf, twin_exe, tmp_path,
             assert "host %d steps, device %d steps" % (base.steps, n // 8) in \
                 capsys.readouterr().out
             results[name] = (flipnet.load(out), flipnet.load(pulled))
-    for name, (trained, pulled) in results.items():
+    for trained, pulled in results.values():
         assert_bit_identical(trained, pulled)
         assert [r["where"] for r in pulled.training_log] == ["host", "device"]
         assert [r["where"] for r in trained.training_log] == ["host", "device"]

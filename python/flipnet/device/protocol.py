@@ -172,7 +172,7 @@ def encode_inputs(x, bits=8, table=None):
     return table.tobytes(), pack_codes(codes.astype(np.uint8), bits)
 
 
-# ---- run coding of sample inputs ------------------------------------------------------------------
+# ---- run coding of sample inputs ---------------------------------------------------------------
 def _ext(v, direct):
     """Header field and extension bytes of a count v (docs/protocol.md, TRAIN)."""
     if v < direct:
