@@ -167,7 +167,8 @@ class History:
     (weights changed per layer), ``eligible`` (weights the vote wanted to change, per layer),
     ``errors`` (samples with an output error), ``p`` (change probability at the epoch's last
     step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``, ``shifts``,
-    ``loss`` (mean training cross-entropy of the epoch when the last layer is FP32, else None);
+    ``loss`` (mean training cross-entropy of the epoch when the last layer is FP32, else None),
+    ``clip_rate`` (per hidden layer, the fraction of its training activations at the clamp);
     for
     the accounting (:mod:`flipnet.accounting`): ``steps``, ``error_steps`` (steps with at
     least one error), ``calibrations`` and ``calib_samples`` (shift calibrations and their
@@ -868,7 +869,7 @@ class Model:
 
     def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
             verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
-            betas=None, eps=None):
+            betas=None, eps=None, lr_end=None):
         """Train on (x, y); returns a :class:`History`.
 
         ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
@@ -888,10 +889,17 @@ class Model:
         FP32 layers (docs/rule.md 8) are trained with PyTorch's AdamW, ``lr``,
         ``weight_decay``, ``betas``, ``eps``: the recipe's (PyTorch's defaults 1e-3, 1e-2,
         (0.9, 0.999), 1e-8 unless the recipe says otherwise), constant over the run, passed to
-        the core as float32; ignored by a model without FP32 layers.
+        the core as float32; ignored by a model without FP32 layers. ``lr_end`` (recipe key, None
+        = constant): the learning rate decays linearly from ``lr`` at the first step to
+        ``lr_end`` at the last step of the run.
         """
         r = self.recipe
         adamw = self._adamw(lr, weight_decay, betas, eps)
+        lr_end = r.get("lr_end") if lr_end is None else lr_end
+        if lr_end is not None:
+            lr_end = float(lr_end)
+            if not (0.0 <= lr_end < float("inf")):
+                raise ArgumentError("lr_end must be a finite number >= 0, got %r" % (lr_end,))
         epochs = int(r["epochs"] if epochs is None else epochs)
         batch_size = int(r["batch_size"] if batch_size is None else batch_size)
         shuffle = bool(r.get("shuffle", True) if shuffle is None else shuffle)
@@ -937,6 +945,8 @@ class Model:
         if self.has_fp32:
             session["adamw"] = {"lr": adamw[0], "weight_decay": adamw[1],
                                 "betas": [adamw[2], adamw[3]], "eps": adamw[4]}
+            if lr_end is not None:
+                session["adamw"]["lr_end"] = lr_end
         flt = self.float_output
         step = 0
         tqdm = _tqdm() if verbose else None
@@ -962,6 +972,7 @@ class Model:
                 loss_sum = 0.0
                 changes = [0] * L
                 eligible = [0] * L
+                clipped = [0] * L
                 ks, ps = [0] * L, [0] * L
                 t0 = time.perf_counter()
                 for s in range(steps_per_epoch):
@@ -970,6 +981,8 @@ class Model:
                     xb = x8[idx]
                     yb = y16[idx]
                     ks, ps = sched.step_params(step, total, shapes)
+                    if lr_end is not None:
+                        params.lr = adamw[0] + (lr_end - adamw[0]) * sched.progress(step, total)
                     for l in range(L):
                         params.k[l] = ks[l]
                         params.p_q16[l] = ps[l]
@@ -990,6 +1003,7 @@ class Model:
                     for l in range(L):
                         changes[l] += stats.changes[l]
                         eligible[l] += stats.eligible[l]
+                        clipped[l] += stats.clipped[l]
                     if (sched.recalibrate_steps and self.steps % sched.recalibrate_steps == 0
                             and step <= sched.recalibrate_until * total):
                         self.calibrate(xb)
@@ -1010,6 +1024,8 @@ class Model:
                        "samples_per_s": seen / seconds if seconds > 0 else None,
                        "shifts": self.shifts, "steps": steps_per_epoch,
                        "loss": loss_sum / seen if flt else None,
+                       "clip_rate": [c / (seen * int(self._m.layers[l].m)) for l, c in
+                                     enumerate(clipped[:L - 1])],
                        "error_steps": error_steps, "calib_samples": calib_samples,
                        "calibrations": calibrations, "nonzero": self.nonzero()}
                 rec["ops"] = _accounting.epoch_ops(

@@ -40,8 +40,9 @@ Keys:
                         background is 0 and casts no vote); stored with the model
 ``lr``, ``weight_decay``, ``betas``, ``eps``
                         AdamW of the FP32 layers (docs/rule.md 8): PyTorch's defaults 1e-3,
-                        1e-2, (0.9, 0.999), 1e-8; constant over the run; unused without FP32
-                        layers
+                        1e-2, (0.9, 0.999), 1e-8; unused without FP32 layers
+``lr_end``              None (constant lr, PyTorch's default) or decay the AdamW learning rate
+                        linearly from ``lr`` (first step) to this (last step of the run)
 
 ``PAPER`` follows the paper as plainly as we read it (docs/rule.md, ../shared/docs/DESIGN.md);
 ``DEFAULT`` is what ``flipnet train`` and ``Model.fit`` use; it is tuned from research.
@@ -79,6 +80,7 @@ PAPER = {
     "weight_decay": 1e-2,
     "betas": [0.9, 0.999],
     "eps": 1e-8,
+    "lr_end": None,
 }
 
 DEFAULT = {
@@ -108,6 +110,7 @@ DEFAULT = {
     "weight_decay": 1e-2,
     "betas": [0.9, 0.999],
     "eps": 1e-8,
+    "lr_end": None,
 }
 
 # The float baseline: every layer FP32 (ReLU between), AdamW with PyTorch's defaults. The

@@ -218,3 +218,21 @@ def test_cli_hybrid_train_info_eval(capsys, tmp_path, mnist):
     # bad values are usage errors
     with pytest.raises(SystemExit):
         cli.main(["train", "--weights", "hybrid", "--lr", "-1"])
+
+
+def test_lr_end_decays_the_learning_rate(mnist_small):
+    (x, y), _ = mnist_small
+    a = flipnet.Model([784, 16, 10], "fp32", seed=0)
+    b = a.copy()
+    c = a.copy()
+    a.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    b.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0, lr_end=0.0)
+    # 4 steps: lr 1e-3, 2/3e-3, 1/3e-3, 0: b's last step changes nothing but weight decay-free
+    # moments; the runs differ from the second step on
+    assert not np.array_equal(a.weights(0), b.weights(0))
+    assert b.training_log[-1]["adamw"]["lr_end"] == 0.0
+    c.recipe["lr_end"] = 0.0  # the recipe key does the same
+    c.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    assert np.array_equal(b.weights(0), c.weights(0))
+    with pytest.raises(errors.ArgumentError, match="lr_end"):
+        a.fit(x[:64], y[:64], epochs=1, verbose=0, lr_end=-1.0)
