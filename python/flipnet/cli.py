@@ -3,7 +3,7 @@
     flipnet train [--dataset mnist] [--arch 784-256-256-10]
                   [--weights ternary|binary|fp32|hybrid] [--epochs N]
                   [--batch-size B] [--seed S] [--recipe default|paper|device|hybrid|fp32]
-                  [--lr LR] [--weight-decay WD] [--p0 P] [--p1 P]
+                  [--lr LR] [--lr-end LR] [--weight-decay WD] [--p0 P] [--p1 P]
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
                   [--calib-target T] [--counter-shift C] [--counter-shift-end C1]
                   [--counter-threshold TAU]
@@ -151,7 +151,8 @@ def cmd_train(args):
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
                      counter_shift_end=args.counter_shift_end,
-                     input=args.input, lr=args.lr, weight_decay=args.weight_decay)
+                     input=args.input, lr=args.lr, weight_decay=args.weight_decay,
+                     lr_end=args.lr_end)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
         if args.arch or args.weights:
@@ -424,6 +425,10 @@ def build_parser():
                    "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
     t.add_argument("--lr", type=_nonneg_float,
                    help="AdamW learning rate of the FP32 layers (recipe: %s)" % d["lr"])
+    t.add_argument("--lr-end", type=_nonneg_float, metavar="LR",
+                   help="decay the AdamW learning rate linearly to LR over the run (recipe: %s; "
+                   "the hybrid and fp32 recipes: %s; equal to --lr: constant)"
+                   % (d["lr_end"], _recipes.HYBRID["lr_end"]))
     t.add_argument("--weight-decay", type=_nonneg_float, metavar="WD",
                    help="AdamW weight decay of the FP32 layers (recipe: %s)" % d["weight_decay"])
     t.add_argument("--input", choices=("centered", "half"),

@@ -113,14 +113,27 @@ DEFAULT = {
     "lr_end": None,
 }
 
-# The float baseline: every layer FP32 (ReLU between), AdamW with PyTorch's defaults. The
-# integer-rule keys do not apply (no ternary/binary layer).
-FP32 = dict(DEFAULT, weights="fp32", counter_threshold=0, counter_shift=0,
-            counter_shift_end=None, recalibrate_steps=0)
-
 # The paper's Hybrid (FP32 first and last layer, ternary hidden layers): the default recipe's
-# integer rule for the hidden layers, AdamW for the FP32 ones.
-HYBRID = dict(DEFAULT, weights="hybrid")
+# integer rule for the hidden layers, AdamW (PyTorch's defaults) for the FP32 ones, its learning
+# rate decayed linearly to 0 over the run. MNIST 784-512-512-10, 20 epochs, batch 64, seed 0
+# (test accuracy; one run each, runs of other seeds differ by up to ~0.4%):
+#   constant lr (PyTorch's default) 97.74%; lr_end 0 98.24% (this recipe; seed 1: 97.86%);
+#   with lr_end 0: p0 0.3 98.26%, p0 0.3 -> p1 0 97.72%, counter_threshold 16 98.04%, 64 97.96%,
+#   counter shift 8 -> 11 97.98%, k decayed to 0 98.23%, no counters (k 0.2%, p 0.3 -> 0.01)
+#   98.14%, recalibration all run 98.24%, calib_target 112 98.19%, lr 2e-3 97.98%,
+#   weight_decay 0.1 98.03%, input centered 97.78%; discretization threshold |delta| >= 0 /
+#   0.5 / 2 x the mean: 96.83 / 97.57 / 98.07% (1 x: 98.24%); FP32 output scale calibrated
+#   like the integer layers (mean |z| 2^s <= T before the clamp) 96.97%; constant lr without
+#   recalibration 96.36%, calib_target 48 96.84%. The hidden layer left at its random init
+#   (k_frac 0) gives 98.41% (seed 1: 98.24%): with this rule, training the ternary layer costs
+#   0.2 - 0.4% against a fixed random ternary projection.
+HYBRID = dict(DEFAULT, weights="hybrid", lr_end=0.0)
+
+# The float baseline: every layer FP32 (ReLU between), AdamW as in HYBRID (lr 1e-3 decayed
+# linearly to 0; PyTorch's constant lr: --lr-end 0.001). The integer-rule keys do not apply (no
+# ternary/binary layer). MNIST 784-512-512-10, 20 epochs, seed 0: 98.61% (constant lr: 98.23%).
+FP32 = dict(DEFAULT, weights="fp32", counter_threshold=0, counter_shift=0,
+            counter_shift_end=None, recalibrate_steps=0, lr_end=0.0)
 
 # Training on a microcontroller: no per-weight counters (one int8 per weight does not fit the
 # RAM of a 64 KB part next to a 784-128-10 model), so top-k selection with a decaying p; the

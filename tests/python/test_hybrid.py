@@ -126,7 +126,7 @@ def test_learns_mnist(mnist, kind, floor):
     """A small model learns: catches a wrong sign anywhere in the float path or the vote."""
     (x, y), (xt, yt) = mnist
     m = flipnet.Model([784, 64, 32, 10], kind, seed=0)
-    h = m.fit(x[:6000], y[:6000], epochs=2, verbose=0)
+    h = m.fit(x[:6000], y[:6000], epochs=2, verbose=0, lr_end=1e-3)  # constant lr, as PyTorch
     assert h[1]["loss"] < h[0]["loss"] < 1.5
     assert m.evaluate(xt[:2000], yt[:2000]) > floor
     if kind == "hybrid":
@@ -204,7 +204,7 @@ def test_cli_hybrid_train_info_eval(capsys, tmp_path, mnist):
     assert res["fp32_params"] == 784 * 32 + 32 + 16 * 10 + 10
     assert res["history"][0]["loss"] > 0 and res["report"]["rows"][0]["fp32_params"] > 0
     m = flipnet.load(out_path)
-    assert m.training_log[-1]["adamw"] == {"lr": 0.002, "weight_decay": 0.0,
+    assert m.training_log[-1]["adamw"] == {"lr": 0.002, "weight_decay": 0.0, "lr_end": 0.0,
                                            "betas": [0.9, 0.999], "eps": 1e-8}
     assert cli.main(["info", str(out_path), "--json"]) == 0
     info = json.loads(capsys.readouterr()[0].strip().splitlines()[-1])
@@ -225,13 +225,12 @@ def test_lr_end_decays_the_learning_rate(mnist_small):
     a = flipnet.Model([784, 16, 10], "fp32", seed=0)
     b = a.copy()
     c = a.copy()
-    a.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    a.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0, lr_end=1e-3)  # constant
     b.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0, lr_end=0.0)
-    # 4 steps: lr 1e-3, 2/3e-3, 1/3e-3, 0: b's last step changes nothing but weight decay-free
-    # moments; the runs differ from the second step on
+    # 4 steps: lr 1e-3, 2/3e-3, 1/3e-3, 0: the runs differ from the second step on
     assert not np.array_equal(a.weights(0), b.weights(0))
     assert b.training_log[-1]["adamw"]["lr_end"] == 0.0
-    c.recipe["lr_end"] = 0.0  # the recipe key does the same
+    assert c.recipe["lr_end"] == 0.0  # the fp32 recipe's default does the same
     c.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
     assert np.array_equal(b.weights(0), c.weights(0))
     with pytest.raises(errors.ArgumentError, match="lr_end"):
