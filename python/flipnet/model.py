@@ -1,4 +1,5 @@
-"""flipnet.Model: a binary/ternary (or hybrid, with FP32 layers) dense network trained by the C core.
+"""flipnet.Model: a binary/ternary (or hybrid, with FP32 layers) dense network trained by
+the C core.
 
 The model owns its memory as NumPy buffers (the weight area and a scratch area, both
 4-byte aligned ``uint32`` arrays) and a ``flipnet_model`` struct that points at the weight

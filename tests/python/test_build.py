@@ -32,7 +32,8 @@ def test_header_constants_and_structs(header):
     for name in re.findall(r"#define\s+(FLIPNET_[A-Z_]+)\s+\d+u?\b", header):
         value = int(re.search(r"#define\s+%s\s+(\d+)" % name, header).group(1))
         assert getattr(lib, name) == value, name
-    assert ffi.sizeof("flipnet_model") > 0 and ffi.sizeof("flipnet_step_params") == 64 + 5 * 4  # k, p, AdamW
+    # k and p_q16 per layer, then the five AdamW floats
+    assert ffi.sizeof("flipnet_model") > 0 and ffi.sizeof("flipnet_step_params") == 64 + 5 * 4
 
 
 def test_cdef_derivation_parses(header):
