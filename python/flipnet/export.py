@@ -11,8 +11,8 @@ Formats:
   comment, ``docs/format.md``), the layer table, shifts, rule and RNG state, the input
   encoding, and ``static inline <name>_setup(flipnet_model *)`` that points a model struct
   at the const weights for ``flipnet_forward`` / ``flipnet_predict`` (no training code).
-* ``"npz"``: NumPy arrays: ``w<l>`` int8 (m, n) per layer (``Model.weights(l)``),
-  ``shift<l>`` (uint8 scalar; the last layer's is unused) and ``meta``, a JSON string
+* ``"npz"``: NumPy arrays: ``w<l>`` int8 (m, n) per layer (``Model.weights(l)``; float32
+  for an FP32 layer, with its bias ``b<l>`` float32 (m,)), ``shift<l>`` (uint8 scalar; the last layer's is unused) and ``meta``, a JSON string
   (arch, kinds, shifts, rule, input encoding, seed, steps, versions).
 
 * ``"onnx"``: an ONNX graph (opset 17) that ONNX Runtime runs with exactly the core's integer
@@ -48,7 +48,7 @@ NPZ_FORMAT = "flipnet-npz/1"
 NPZ_FORMAT_VERSION = 1
 C_FORMAT_VERSION = 1
 
-_KIND_NAMES = {1: "ternary", 2: "binary"}
+_KIND_NAMES = {1: "ternary", 2: "binary", 3: "fp32"}
 _KIND_MACROS = {1: "FLIPNET_TERNARY", 2: "FLIPNET_BINARY"}
 _VOTE_MACROS = {"sign": "FLIPNET_VOTE_SIGN", "weighted": "FLIPNET_VOTE_WEIGHTED"}
 _FILTER_MACROS = {"hurt": "FLIPNET_FILTER_HURT", "net": "FLIPNET_FILTER_NET"}
@@ -134,7 +134,7 @@ def _meta(model, layers):
     return {
         "format": NPZ_FORMAT,
         "format_version": NPZ_FORMAT_VERSION,
-        "model_format_version": 1,
+        "model_format_version": 2 if any(L["kind"] == 3 for L in layers) else 1,
         "flipnet_version": __version__,
         "arch": model.arch,
         "sizes": model.sizes,
@@ -179,6 +179,8 @@ def npz_arrays(model):
     out = {}
     for l, L in enumerate(layers):
         out["w%d" % l] = model.weights(l)
+        if model.kinds[l] == "fp32":
+            out["b%d" % l] = model.bias(l)  # FP32 layers carry a bias (docs/rule.md 8)
         out["shift%d" % l] = np.array(L["shift"], dtype=np.uint8)
     out["meta"] = np.array(json.dumps(_meta(model, layers), sort_keys=True))
     return out
@@ -205,8 +207,11 @@ def c_header(model, name, source=None):
     data, layers = packed_weights(model)
     for l, Ly in enumerate(layers):
         if Ly["kind"] not in _KIND_MACROS:
-            raise ArgumentError("cannot export layer %d to a C header: its kind %d is not one "
-                                "this exporter knows (ternary 1, binary 2)" % (l, Ly["kind"]))
+            raise ArgumentError("cannot export layer %d to a C header: its kind is %s (%d); the "
+                                "header is for the integer-only inference build, which runs "
+                                "ternary (1) and binary (2) layers; export this model as npz "
+                                "instead" % (l, _KIND_NAMES.get(Ly["kind"], "unknown"),
+                                             Ly["kind"]))
     meta = _meta(model, layers)
     enc = model.input_encoding
     rule = model.rule

@@ -349,3 +349,20 @@ def test_cli_export_subprocess(model_file, tmp_path):
                              os.path.dirname(flipnet.__file__))))
     assert res.returncode == 0, res.stderr.decode()
     assert (tmp_path / "m.h").exists()
+
+
+def test_hybrid_model_exports_npz_with_biases_and_refuses_c(tmp_path):
+    """An FP32 layer's npz entry is its float32 W plus its bias; the integer-only C header
+    refuses FP32 layers with a message naming the layer and pointing to npz."""
+    m = flipnet.Model("20-8-8-3", "hybrid", seed=3)
+    fx.export(m, tmp_path / "h.npz", "npz")
+    z = np.load(str(tmp_path / "h.npz"))
+    assert z["w0"].dtype == np.float32 and z["w1"].dtype == np.int8
+    np.testing.assert_array_equal(z["w0"], m.weights(0))
+    np.testing.assert_array_equal(z["b0"], m.bias(0))
+    np.testing.assert_array_equal(z["b2"], m.bias(2))
+    assert "b1" not in z.files
+    assert json.loads(str(z["meta"]))["kinds"] == ["fp32", "ternary", "fp32"]
+    with pytest.raises(ArgumentError, match=r"layer 0 .* fp32 .*npz"):
+        fx.export(m, tmp_path / "h.h", "c")
+    assert not (tmp_path / "h.h").exists()
