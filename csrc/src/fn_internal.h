@@ -269,6 +269,10 @@ void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t
  * [-127, 127] when the pointers are non-NULL. wrow: n int16 of scratch. */
 void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
                       int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow);
+/* docs/rule.md section 1: set integer layer l's shift from its pre-activations on x (the
+ * smallest s with mean|Z| >> s <= rule.calib_target, at most 31). */
+void fn_calib_int_shift(flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                        int16_t *wrow);
 
 /* Check x (batch, n) has no -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);

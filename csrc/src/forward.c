@@ -93,6 +93,17 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
     return FLIPNET_OK;
 }
 
+void fn_calib_int_shift(flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                        int16_t *wrow)
+{
+    uint64_t sum = 0, mabs;
+    uint32_t s = 0;
+    fn_layer_forward(model, l, x, batch, NULL, NULL, &sum, NULL, wrow);
+    mabs = sum / ((uint64_t)batch * model->layers[l].m);
+    while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
+    model->layers[l].shift = (uint8_t)s;
+}
+
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes)
 {
@@ -113,14 +124,8 @@ flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t
     L = model->n_layers;
     wrow = (int16_t *)(sc + plan.wrow);
     for (l = 0; l + 1u < L; l++) {
-        flipnet_layer *Ly = &model->layers[l];
         int8_t *out = (int8_t *)(sc + plan.act[l & 1u]);
-        uint64_t sum = 0, mabs;
-        uint32_t s = 0;
-        fn_layer_forward(model, l, in, batch, NULL, NULL, &sum, NULL, wrow);
-        mabs = sum / ((uint64_t)batch * Ly->m);
-        while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
-        Ly->shift = (uint8_t)s;
+        fn_calib_int_shift(model, l, in, batch, wrow);
         fn_layer_forward(model, l, in, batch, out, NULL, NULL, NULL, wrow);
         in = out;
     }

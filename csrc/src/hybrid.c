@@ -429,14 +429,7 @@ void fn_hybrid_forward(flipnet_model *model, const int8_t *x, uint32_t batch, vo
         } else if (last) {
             fn_layer_forward(model, l, in8, batch, NULL, (int32_t *)logits, NULL, NULL, wrow);
         } else {
-            if (calibrate) { /* docs/rule.md section 1, as forward.c */
-                uint64_t sum = 0, mabs;
-                uint32_t s = 0;
-                fn_layer_forward(model, l, in8, batch, NULL, NULL, &sum, NULL, wrow);
-                mabs = sum / ((uint64_t)batch * Ly->m);
-                while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
-                Ly->shift = (uint8_t)s;
-            }
+            if (calibrate) fn_calib_int_shift(model, l, in8, batch, wrow);
             fn_layer_forward(model, l, in8, batch, a8, NULL, NULL, NULL, wrow);
             in8 = a8;
             if (next == FLIPNET_FP32) {
