@@ -465,9 +465,11 @@ def build_parser():
     x = sub.add_parser("export", help="export a model file as a C header, npz or ONNX",
                        description="Export a model: 'c' = a C header with the packed weights "
                        "as const data for an inference-only firmware, 'npz' = int8 weights per "
-                       "layer, shifts and JSON metadata, 'onnx' = an ONNX graph (opset 17) "
+                       "layer (float32 weights and biases for FP32 layers), shifts and JSON "
+                       "metadata (any model), 'onnx' = an ONNX graph (opset 17) "
                        "that ONNX Runtime runs with flipnet's exact integer semantics (needs "
-                       "pip install \"flipnet[onnx]\") (docs/export.md).")
+                       "pip install \"flipnet[onnx]\"); c and onnx: ternary/binary layers only "
+                       "(docs/export.md).")
     x.add_argument("model")
     x.add_argument("--format", "-f", metavar="FORMAT",
                    help="c, npz or onnx (default: from OUT's suffix, .h / .npz / .onnx)")

@@ -1167,16 +1167,18 @@ class Model:
                 os.unlink(tmp)
         return len(data)
 
-    def export(self, path, format=None, name=None):
+    def export(self, path, format=None, name=None, **options):
         """Export for use outside flipnet (docs/export.md): ``format`` ``"c"`` (a C header
-        with the packed weights as const data for an inference-only firmware) or ``"npz"``
-        (int8 weights per layer, shifts and JSON metadata); default from ``path``'s suffix
-        (``.h`` / ``.npz``). ``name``: the C identifier prefix (default: the file's stem).
-        Returns a dict (format, path, bytes); see :func:`flipnet.export.export`.
+        with the packed weights as const data for an inference-only firmware), ``"npz"``
+        (weights per layer, shifts and JSON metadata) or ``"onnx"`` (a graph ONNX Runtime runs
+        with the core's exact integer semantics; ``input="uint8"|"int8"``; needs the ``onnx``
+        extra); default from ``path``'s suffix (``.h`` / ``.npz`` / ``.onnx``). ``name``: the
+        C identifier prefix (default: the file's stem). Returns a dict (format, path, bytes);
+        see :func:`flipnet.export.export`.
         """
         from .export import export
 
-        return export(self, path, format, name=name)
+        return export(self, path, format, name=name, **options)
 
     @classmethod
     def from_bytes(cls, data, source="model file"):
