@@ -13,7 +13,8 @@ Formats:
   at the const weights for ``flipnet_forward`` / ``flipnet_predict`` (no training code).
 * ``"npz"``: NumPy arrays: ``w<l>`` int8 (m, n) per layer (``Model.weights(l)``; float32
   for an FP32 layer, with its bias ``b<l>`` float32 (m,)), ``shift<l>`` (uint8 scalar; the
-  last layer's is unused) and ``meta``, a JSON string (arch, kinds, shifts, rule, input encoding, seed, steps, versions).
+  last layer's is unused) and ``meta``, a JSON string (arch, kinds, shifts, rule, input
+  encoding, seed, steps, versions).
 
 * ``"onnx"``: an ONNX graph (opset 17) that ONNX Runtime runs with exactly the core's integer
   semantics: same logits and classes as ``flipnet_forward`` / ``flipnet_predict``. Input
