@@ -75,21 +75,30 @@ static int parse(uint8_t *p, uint32_t n, int with_labels, fw_samples *s)
     return fw_parse_samples(p, n, &sh, 0, with_labels ? labels : 0, s);
 }
 
-static void cmd_eval(uint8_t *p, uint32_t n)
+/* Classes of s's samples into preds (and their logits with want_logits), timed and counted;
+ * on a core error, replies it and returns -1. */
+static int classify(const fw_samples *s, int want_logits)
 {
-    fw_samples s;
-    uint32_t i, correct = 0, t0;
-    int rc;
-    if (parse(p, n, 1, &s) != 0) return;
-    t0 = board_ticks();
-    rc = flipnet_predict(&model, s.x, s.batch, preds, scratch, sizeof(scratch));
+    uint32_t t0 = board_ticks();
+    int rc = flipnet_predict(&model, s->x, s->batch, preds, scratch, sizeof(scratch));
+    if (rc == FLIPNET_OK && want_logits)
+        rc = flipnet_forward(&model, s->x, s->batch, logits, scratch, sizeof(scratch));
     infer_ticks += (uint32_t)(board_ticks() - t0);
     if (rc != FLIPNET_OK) {
         fw_reply_error(rc, 0, 0);
-        return;
+        return -1;
     }
-    classified += s.batch;
+    classified += s->batch;
     frames++;
+    return 0;
+}
+
+static void cmd_eval(uint8_t *p, uint32_t n)
+{
+    fw_samples s;
+    uint32_t i, correct = 0;
+    if (parse(p, n, 1, &s) != 0) return;
+    if (classify(&s, 0) != 0) return;
     for (i = 0; i < s.batch; i++) correct += preds[i] == labels[i];
     fw_put32(correct);
     fw_put32(s.batch);
@@ -98,25 +107,14 @@ static void cmd_eval(uint8_t *p, uint32_t n)
 static void cmd_predict(uint8_t *p, uint32_t n)
 {
     fw_samples s;
-    uint32_t i, C = FW_MODEL_N_CLASSES, t0, need;
-    int rc;
+    uint32_t i, C = FW_MODEL_N_CLASSES, need;
     if (parse(p, n, 0, &s) != 0) return;
     need = FW_MIN_FRAME + 2u * s.batch + ((s.flags & 1u) ? 4u * s.batch * C : 0u);
     if (need > FW_MAX_REPLY) {
         fw_reply_error(FW_E_NOMEM, need, FW_MAX_REPLY);
         return;
     }
-    t0 = board_ticks();
-    rc = flipnet_predict(&model, s.x, s.batch, preds, scratch, sizeof(scratch));
-    if (rc == FLIPNET_OK && (s.flags & 1u))
-        rc = flipnet_forward(&model, s.x, s.batch, logits, scratch, sizeof(scratch));
-    infer_ticks += (uint32_t)(board_ticks() - t0);
-    if (rc != FLIPNET_OK) {
-        fw_reply_error(rc, 0, 0);
-        return;
-    }
-    classified += s.batch;
-    frames++;
+    if (classify(&s, s.flags & 1u) != 0) return;
     for (i = 0; i < s.batch; i++) fw_put16(preds[i]);
     if (s.flags & 1u)
         for (i = 0; i < s.batch * C; i++) fw_put32((uint32_t)logits[i]);

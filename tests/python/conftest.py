@@ -48,3 +48,13 @@ def mnist_small(mnist):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def twin_exe():
+    """The host twin of the training firmware (firmware/boards/host), built once."""
+    import shutil
+    from flipnet.device import sim
+    if not any(shutil.which(c) for c in ("cc", "gcc", "clang")) or sim.repo_root() is None:
+        pytest.skip("no C compiler or no source tree to build the host twin")
+    return sim.build_twin()

@@ -28,13 +28,6 @@ def _have_cc():
     return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
 
 
-@pytest.fixture(scope="module")
-def twin_exe():
-    if not _have_cc() or sim.repo_root() is None:
-        pytest.skip("no C compiler or no source tree to build the host twin")
-    return sim.build_twin()
-
-
 @pytest.fixture
 def twin(twin_exe):
     with sim.start_twin(twin_exe) as proc:

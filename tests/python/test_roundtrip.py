@@ -11,7 +11,6 @@ arm-none-eabi-gcc are installed); it is skipped otherwise. The rest uses the hos
 
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -31,17 +30,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the host twin n
 ARCH = [784, 128, 10]
 N_HOST = 1000   # host pre-training samples
 SKIP = 20000    # the device trains on other samples: MNIST training images from here
-
-
-def _have_cc():
-    return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
-
-
-@pytest.fixture(scope="module")
-def twin_exe():
-    if not _have_cc() or sim.repo_root() is None:
-        pytest.skip("no C compiler or no source tree to build the host twin")
-    return sim.build_twin()
 
 
 @pytest.fixture(autouse=True)
