@@ -126,6 +126,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->rule.calib_target = buf[23];
     fi->rule.counter_shift = buf[60];
     fi->rule.counter_threshold = buf[61];
+    fi->rule.counter_decay = buf[63];
     fi->counters = buf[62] & 1u;
     fi->adamw = (buf[62] >> 1) & 1u;
     u = fn_rd32(buf + 24);
@@ -138,7 +139,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
     if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
     /* flags: bit 0 counters; bit 1 AdamW state, v2 only */
-    if ((buf[62] & ~(fi->version >= 2u ? 3u : 1u)) != 0 || buf[63] != 0 ||
+    if ((buf[62] & ~(fi->version >= 2u ? 3u : 1u)) != 0 ||
         !fn_rule_valid(&fi->rule, fi->counters != 0))
         return FLIPNET_E_FMT_VALUE;
     if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
@@ -260,7 +261,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     buf[60] = model->rule.counter_shift;
     buf[61] = model->rule.counter_threshold;
     buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u));
-    buf[63] = 0;
+    buf[63] = model->rule.counter_decay;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;

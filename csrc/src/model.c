@@ -101,6 +101,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
     model->rule.calib_target = FN_CALIB_TARGET;
     model->rule.counter_shift = 0;
     model->rule.counter_threshold = 0;
+    model->rule.counter_decay = 0;
     model->seed = seed;
     model->weights = (uint8_t *)weights;
     model->weight_bytes = (size_t)wbytes;
@@ -192,7 +193,8 @@ int fn_rule_valid(const flipnet_rule *r, int has_counters)
     return r->vote <= FLIPNET_VOTE_WEIGHTED && r->filter <= FLIPNET_FILTER_NET &&
            r->backprop == FLIPNET_BP_SIGN && r->reserved == 0 && r->margin >= 0 &&
            r->calib_target >= 1u && r->calib_target <= 127u && r->counter_shift <= 31u &&
-           r->counter_threshold <= 127u && (r->counter_threshold == 0 || has_counters);
+           r->counter_threshold <= 127u && (r->counter_threshold == 0 || has_counters) &&
+           r->counter_decay <= 7u && (r->counter_decay == 0 || r->counter_threshold != 0);
 }
 
 int fn_weights_legal(const flipnet_model *model)

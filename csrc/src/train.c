@@ -411,6 +411,17 @@ static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, ui
     }
 }
 
+/* Decay of one row's counters (docs/rule.md 7.1, counter_decay = r > 0): |H| -= |H| >> r. */
+static void fn_counter_decay(int8_t *h, uint32_t n, uint32_t r)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t v = h[i], a = v < 0 ? -v : v;
+        a -= a >> r;
+        h[i] = (int8_t)(v < 0 ? -a : a);
+    }
+}
+
 /* Direction of a counter: +1 when H >= tau, -1 when H <= -tau, else 0; returns 1 when the
  * weight w can move that way (ternary w != d, binary w == -d). */
 static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ternary)
@@ -430,14 +441,14 @@ void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, c
 {
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
-    uint32_t c = model->rule.counter_shift;
+    uint32_t c = model->rule.counter_shift, r = model->rule.counter_decay;
     int32_t tau = model->rule.counter_threshold;
     int ternary = L->kind == FLIPNET_TERNARY;
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
     int8_t *hl = model->counters + fn_counter_offset(model, l);
     uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
 
-    /* pass 1: H += round(E / 2^c) row by row, histogram of key(|H|) of the eligible weights */
+    /* pass 1: H += round(E / 2^c) row by row, then the decay, histogram of key(|H|) of the eligible weights */
     memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = 0; j < m; j++) {
         int8_t *hrow = hl + (size_t)j * n;
@@ -452,6 +463,7 @@ void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, c
                 fn_counter_add(hrow, NULL, mem->P, n, c);
             }
         }
+        if (r != 0u) fn_counter_decay(hrow, n, r);
         flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
         for (i = 0; i < n; i++) {
             int32_t h = hrow[i];

@@ -308,6 +308,7 @@ static void set_rule(flipnet_model *m, const uint8_t *p, uint32_t calib)
     m->rule.calib_target = (uint8_t)calib;
     m->rule.counter_shift = p[20];
     m->rule.counter_threshold = p[21];
+    m->rule.counter_decay = p[22];
 }
 
 #define CFG_HEAD 24u
@@ -337,7 +338,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     calib = p[18] ? p[18] : 32u; /* 0: the core's default (docs/rule.md section 1) */
     if (p[1] > FLIPNET_VOTE_WEIGHTED || p[2] > FLIPNET_FILTER_NET || p[3] != FLIPNET_BP_SIGN ||
         (int32_t)fw_get32(p + 4) < 0 || calib > 127u || p[19] > 1u || p[20] > 31u ||
-        p[21] > 127u || (p[21] > 0u && !p[19]) || fw_get16(p + 22) != 0u) {
+        p[21] > 127u || (p[21] > 0u && !p[19]) || p[22] > 7u || (p[22] > 0u && !p[21]) ||
+        p[23] != 0u) {
         fw_reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }

@@ -42,7 +42,9 @@ no counters, per weight of a row with errors
 hysteresis counters (docs/rule.md 7.1), per weight of a row with errors
     5 INT32 adds (rounding add, shift, add to H, two clamp bounds); per weight and step (all
     weights, pass 1 and pass 2, an upper bound for pass 2 which visits only rows reaching the
-    threshold): 2 x 3 INT8 adds (direction from H: two compares; eligibility: one compare).
+    threshold): 2 x 3 INT8 adds (direction from H: two compares; eligibility: one compare);
+    with ``counter_decay`` > 0, 4 INT8 adds more per weight and step (abs, shift, subtract,
+    sign back).
 selection, per eligible weight (``eligible[l]``, exact from the core)
     8 INT32 adds in pass 1 (abs, key: 5, histogram increment, row max), 8 in pass 2 (abs, key:
     5, key threshold compare, ``u < thr``), one RNG draw (below). Every eligible weight is
@@ -268,6 +270,8 @@ def epoch_ops(layers, rule, agg):
             c = ph["counters"]
             c["int32_add"] += 5 * row_weights
             c["int8_add"] += 2 * 3 * T * n * m
+            if rule.get("counter_decay", 0):  # |H| -= |H| >> r: abs, shift, sub, sign back
+                c["int8_add"] += 4 * T * n * m
         else:
             v["int32_add"] += 3 * row_weights
         el, ch = agg["eligible"][l], agg["changes"][l]

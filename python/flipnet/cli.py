@@ -6,7 +6,7 @@
                   [--lr LR] [--lr-end LR] [--weight-decay WD] [--p0 P] [--p1 P]
                   [--k-frac F[,F...]] [--margin M] [--vote sign|weighted] [--filter hurt|net]
                   [--calib-target T] [--counter-shift C] [--counter-shift-end C1]
-                  [--counter-threshold TAU]
+                  [--counter-threshold TAU] [--counter-decay R]
                   [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
                   [--input centered|half]
                   [--out model.flip] [--data-dir DIR] [--json] [--report]
@@ -150,7 +150,7 @@ def cmd_train(args):
                      filter=args.filter, recalibrate_every=args.recalibrate_every,
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
-                     counter_shift_end=args.counter_shift_end,
+                     counter_shift_end=args.counter_shift_end, counter_decay=args.counter_decay,
                      input=args.input, lr=args.lr, weight_decay=args.weight_decay,
                      lr_end=args.lr_end)
     if args.resume:
@@ -423,6 +423,10 @@ def build_parser():
     t.add_argument("--counter-threshold", type=_int_range(0, 127), metavar="TAU",
                    help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
                    "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
+    t.add_argument("--counter-decay", type=_int_range(0, 7), metavar="R",
+                   help="hysteresis counters: after each step's vote |H| -= |H| >> R, 1..7; "
+                   "0 = off (recipe: %s; the hybrid recipe: %s)"
+                   % (d["counter_decay"], _recipes.HYBRID["counter_decay"]))
     t.add_argument("--lr", type=_nonneg_float,
                    help="AdamW learning rate of the FP32 layers (recipe: %s)" % d["lr"])
     t.add_argument("--lr-end", type=_nonneg_float, metavar="LR",

@@ -214,12 +214,13 @@ class Model:
 
     ``Model(sizes, kinds="ternary", seed=0, recipe=None, counters=None, vote=None, filter=None,
     margin=None, backprop=None, calib_target=None, counter_shift=None, counter_threshold=None,
-    weights=None)``:
+    counter_decay=None, weights=None)``:
     ``sizes`` like ``[784, 256, 256, 10]`` (or ``"784-256-256-10"``), ``kinds`` (or its alias
     ``weights``) one kind for all layers or one per layer (``"ternary"``/``"binary"``/``"fp32"``),
     or ``"hybrid"`` (FP32 first and last layer, ternary hidden layers: the paper's Hybrid),
     ``seed`` seeds every random choice (init, data order, flips). The rule options (vote,
-    filter, margin, backprop, calib_target, counter_shift, counter_threshold) default to the
+    filter, margin, backprop, calib_target, counter_shift, counter_threshold, counter_decay)
+    default to the
     recipe's (``flipnet.recipes.DEFAULT``, or the ``"fp32"`` / ``"hybrid"`` recipe for those
     kinds, unless ``recipe`` names another); they are stored in the model and in its file.
 
@@ -332,7 +333,7 @@ class Model:
             raise ArgumentError("margin must be in [0, 2**31), got %d" % margin)
         vals = {}
         for key, lo, hi in (("calib_target", 1, 127), ("counter_shift", 0, 31),
-                            ("counter_threshold", 0, 127)):
+                            ("counter_threshold", 0, 127), ("counter_decay", 0, 7)):
             v = r.get(key, _recipes.PAPER[key])
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
                 raise ArgumentError("%s must be an integer in [%d, %d], got %r" % (key, lo, hi, v))
@@ -341,10 +342,16 @@ class Model:
             raise ArgumentError(
                 "counter_threshold=%d needs a model with counters; this one has none (create it "
                 "with counter_threshold > 0 or counters=True)" % vals["counter_threshold"])
+        if vals["counter_decay"] > 0 and vals["counter_threshold"] == 0:
+            raise ArgumentError(
+                "counter_decay=%d acts on the hysteresis counters, which are off "
+                "(counter_threshold=0); set counter_threshold > 0 or counter_decay=0"
+                % vals["counter_decay"])
         rule.margin = margin
         rule.calib_target = vals["calib_target"]
         rule.counter_shift = vals["counter_shift"]
         rule.counter_threshold = vals["counter_threshold"]
+        rule.counter_decay = vals["counter_decay"]
 
     # ---- properties ---------------------------------------------------------------------
     @property
@@ -455,7 +462,8 @@ class Model:
         return {"vote": _name(_VOTES, r.vote), "filter": _name(_FILTERS, r.filter),
                 "backprop": _name(_BACKPROPS, r.backprop), "margin": int(r.margin),
                 "calib_target": int(r.calib_target), "counter_shift": int(r.counter_shift),
-                "counter_threshold": int(r.counter_threshold)}
+                "counter_threshold": int(r.counter_threshold),
+                "counter_decay": int(r.counter_decay)}
 
     @property
     def calibrated(self):

@@ -194,10 +194,14 @@ def select_and_update(w, e, kind, k, p_q16, seed, layer, step):
     return int(change.sum()), n_elig
 
 
-def counter_update(h: np.ndarray, e: np.ndarray, shift: int) -> None:
-    """docs/rule.md section 7: H = clamp(H + round(E / 2^shift), -127, 127), in place."""
+def counter_update(h: np.ndarray, e: np.ndarray, shift: int, decay: int = 0) -> None:
+    """docs/rule.md 7.1: H = clamp(H + round(E / 2^shift), -127, 127), then with decay r > 0
+    |H| -= |H| >> r; in place."""
     inc = (e + (1 << (shift - 1))) >> shift if shift > 0 else e
     np.clip(h.astype(np.int64) + inc, -127, 127, out=h, casting="unsafe")
+    if decay:
+        a = np.abs(h.astype(np.int64))
+        h[...] = np.sign(h) * (a - (a >> decay))
 
 
 def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
@@ -231,7 +235,7 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
         if tau:
             h = counters[layer]
             counter_update(h, vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), FILTER_NET),
-                           rule.get("counter_shift", 0))
+                           rule.get("counter_shift", 0), rule.get("counter_decay", 0))
             w_before = w.copy()
             h64 = h.astype(np.int64)
             e = np.where(h64 >= tau, h64, np.where(h64 <= -tau, h64, 0))
@@ -256,7 +260,8 @@ class RefModel:
         self.kinds = list(kinds)
         self.seed = int(seed)
         self.rule = dict(vote=VOTE_SIGN, filter=FILTER_HURT, backprop=BP_SIGN, margin=0,
-                         calib_target=CALIB_TARGET, counter_shift=0, counter_threshold=0)
+                         calib_target=CALIB_TARGET, counter_shift=0, counter_threshold=0,
+                         counter_decay=0)
         self.rule.update(rule or {})
         self.weights = init_weights(self.sizes, self.kinds, self.seed)
         self.counters = [np.zeros(w.shape, np.int8) for w in self.weights]

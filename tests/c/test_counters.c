@@ -261,6 +261,13 @@ static void test_args(void)
         bad = m;
         bad.rule.reserved = 1;
         CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
+        bad = m; /* counter_decay: 0..7, and only with the counters rule on */
+        bad.rule.counter_threshold = 1;
+        bad.rule.counter_decay = 8;
+        CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
+        bad.rule.counter_threshold = 0;
+        bad.rule.counter_decay = 1;
+        CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
         m.rule.counter_threshold = 1;
         y[3] = 3; /* label out of range */
         CHECK_ST(flipnet_train_step(&m, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_LABEL);

@@ -282,7 +282,7 @@ static void test_cases(void)
     CASE(b[61] = 1, FLIPNET_E_FMT_VALUE);    /* counter_threshold without counters */
     CASE(b[62] = 2, FLIPNET_E_FMT_VALUE);    /* unknown flag */
     CASE(b[62] = 1, FLIPNET_E_FMT_SIZE);     /* counters flag: layer 1's counter offset is 0 */
-    CASE(b[63] = 1, FLIPNET_E_FMT_VALUE);    /* reserved */
+    CASE(b[63] = 1, FLIPNET_E_FMT_VALUE);    /* counter_decay without the counters rule */
     CASE(b[64] = 0, FLIPNET_E_FMT_VALUE);   /* kind */
     CASE(b[64] = 3, FLIPNET_E_FMT_VALUE);
     CASE(b[65] = 32, FLIPNET_E_FMT_VALUE);  /* shift */
@@ -460,6 +460,9 @@ static void test_counters_file(void)
     CASE(b[61] = 128, FLIPNET_E_FMT_VALUE);
     CASE(b[61] = 0, FLIPNET_OK);                              /* counters kept, rule off */
     CASE(b[60] = 32, FLIPNET_E_FMT_VALUE);
+    CASE(b[63] = 7, FLIPNET_OK);                              /* counter_decay 7 */
+    CASE(b[63] = 8, FLIPNET_E_FMT_VALUE);
+    CASE((b[61] = 0, b[63] = 1), FLIPNET_E_FMT_VALUE);        /* decay with the rule off */
     CASE(fn_wr32(b + 28, 3), FLIPNET_E_FMT_TRUNCATED);
     CASE(fn_wr32(b + 28, 1), FLIPNET_E_FMT_SIZE);
 #undef CASE

@@ -56,6 +56,9 @@ def test_step_ops_by_hand():
     pc = acc.step_ops(LAYERS, rule, 2, stats, nz)
     assert dict(pc["counters"]) == dict(acc.zero_ops(), int32_add=5 * 18, int8_add=6 * 18)
     assert pc["vote"]["int32_add"] == 36
+    # with the counters' decay: 4 more INT8 operations per weight and step (abs, shift, sub, sign)
+    pd = acc.step_ops(LAYERS, dict(rule, counter_decay=4), 2, stats, nz)
+    assert dict(pd["counters"]) == dict(acc.zero_ops(), int32_add=5 * 18, int8_add=10 * 18)
 
 
 def test_energy_is_count_times_pj():

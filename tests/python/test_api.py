@@ -34,7 +34,8 @@ def test_constructors_and_properties():
                           vote="sign", filter="net")
     assert mixed.kinds == ["ternary", "binary"]
     assert mixed.rule == {"vote": "sign", "filter": "net", "backprop": "sign", "margin": 7,
-                          "calib_target": 32, "counter_shift": 0, "counter_threshold": 0}
+                          "calib_target": 32, "counter_shift": 0, "counter_threshold": 0,
+                          "counter_decay": 0}
     assert "784-64-10" in repr(mixed)
 
 

@@ -27,7 +27,8 @@ def test_v1_fixture_loads_and_predicts_as_when_written():
     assert m.sizes == [64, 16, 4] and m.kinds == ["ternary", "binary"]
     assert (m.seed, m.steps, m.samples, m.shifts) == (11, 5, 200, [4])
     assert m.rule == {"vote": "weighted", "filter": "net", "backprop": "sign", "margin": 256,
-                      "calib_target": 40, "counter_shift": 2, "counter_threshold": 3}
+                      "calib_target": 40, "counter_shift": 2, "counter_threshold": 3,
+                      "counter_decay": 0}
     assert m.has_counters
     assert int(np.abs(m.counters(0)).sum()) == 46674
     assert int(np.abs(m.counters(1)).sum()) == 3613

@@ -67,6 +67,8 @@ def test_counters_created_when_the_threshold_is_positive():
     (dict(counter_threshold=-2), "counter_threshold"),
     (dict(counter_threshold=1.5), "counter_threshold"),
     (dict(calib_target=True), "calib_target"),
+    (dict(counter_decay=8), "counter_decay"), (dict(counter_decay=-1), "counter_decay"),
+    (dict(counter_decay=2, counter_threshold=0), "counter_decay=2 acts on the hysteresis"),
 ])
 def test_bad_rule_values(opts, word):
     with pytest.raises(ArgumentError, match=word):
@@ -85,6 +87,7 @@ def test_set_counters_and_train_step_updates_them():
     with pytest.raises(ArgumentError):
         m.counters(2)
     x, y = _batch()
+    assert m.rule["counter_decay"] == 0
     m.calibrate(x)
     st = m.train_step(x, y, [100, 50], 1.0)
     assert st["errors"] > 0 and sum(st["changes"]) > 0
@@ -116,7 +119,7 @@ def test_memory_report_counts_counters_separately():
 
 def test_file_round_trip_keeps_counters(tmp_path):
     m = flipnet.Model(SIZES, ["binary", "ternary"], seed=4, counter_threshold=2,
-                      counter_shift=1, calib_target=70)
+                      counter_shift=1, calib_target=70, counter_decay=3)
     x, y = _batch()
     m.calibrate(x)
     for _ in range(3):
@@ -129,6 +132,7 @@ def test_file_round_trip_keeps_counters(tmp_path):
     for r in (flipnet.load(path), m.copy(), pickle.loads(pickle.dumps(m))):
         assert r.has_counters and r.rule == m.rule and r.shifts == m.shifts
         assert r.recipe["calib_target"] == 70 and r.recipe["counter_threshold"] == 2
+        assert r.rule["counter_decay"] == 3  # header byte 63 (docs/format.md)
         for layer in range(2):
             assert np.array_equal(r.counters(layer), m.counters(layer))
             assert np.array_equal(r.weights(layer), m.weights(layer))
@@ -138,6 +142,35 @@ def test_file_round_trip_keeps_counters(tmp_path):
     # a file without counters loads without them
     p = flipnet.Model.from_bytes(flipnet.Model.ternary(SIZES, recipe="paper").to_bytes())
     assert not p.has_counters
+    # a decay beyond 7 in the header is refused as a bad value, not read
+    raw = bytearray(m.to_bytes())
+    assert raw[63] == 3
+    raw[63] = 8
+    with pytest.raises(flipnet.errors.ModelFileError, match="invalid value"):
+        flipnet.Model.from_bytes(bytes(raw))
+
+
+def test_decay_leaks_counters_each_step():
+    """docs/rule.md 7.1: with a vote too small to count (shift 31), each step only decays:
+    |H| -= |H| >> r, sign kept, values below 2^r stay; no weight moves below tau."""
+    m = flipnet.Model([20, 6, 4], "ternary", seed=1, counter_threshold=127, counter_shift=31,
+                      counter_decay=2)
+    h0 = np.arange(-120, 120, 10, dtype=np.int8)[:24].reshape(4, 6)
+    h0[0, :4] = [3, -3, 4, -5]
+    m.set_counters(1, h0)
+    w0 = [m.weights(layer).copy() for layer in range(2)]
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(-127, 128, (8, 20), dtype=np.int8), rng.integers(0, 4, 8)
+    want = h0.astype(np.int64)
+    for _ in range(3):
+        st = m.train_step(x, y, [120, 24], 1.0)
+        a = np.abs(want)
+        want = np.sign(want) * (a - (a >> 2))
+        assert np.array_equal(m.counters(1), want)
+        assert st["changes"] == [0, 0]
+    assert list(want[0, :4]) == [3, -3, 3, -3]  # 3 stays, 4 -> 3, 5 -> 4 -> 3
+    for layer in range(2):
+        assert np.array_equal(m.weights(layer), w0[layer])
 
 
 def test_fit_recalibrate_steps():

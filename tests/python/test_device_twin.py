@@ -428,13 +428,15 @@ def test_recipe_options_bit_exact(dev, mnist, bits):
     assert m.rule["calib_target"] == 64
 
 
-def test_default_recipe_with_counters_bit_exact(dev, mnist):
+@pytest.mark.parametrize("decay", [0, 3])
+def test_default_recipe_with_counters_bit_exact(dev, mnist, decay):
     """The host's default recipe (per-weight hysteresis counters, net vote, ...) on a model
-    small enough for the counters to fit the device's arena."""
+    small enough for the counters to fit the device's arena; also with the counters' decay
+    (CONFIGURE byte 22)."""
     from flipnet import recipes
 
     (x, y), _ = mnist
-    rec = recipes.get("default")
+    rec = recipes.get("default", counter_decay=decay)
     assert rec["counter_threshold"] > 0
     ref = InProcessTwin()
     s = train_on_device(dev, x[:64], y[:64], [784, 16, 10], seed=3, batch=8, recipe=rec,
@@ -442,6 +444,7 @@ def test_default_recipe_with_counters_bit_exact(dev, mnist):
     assert s["plan"]["weight_bytes"] > 784 * 16  # the counters live in the weight area
     assert_same_model(s["model_bytes"], ref.pull())
     a, b = weights_of(s["model_bytes"])[0], ref.model
+    assert a.rule["counter_decay"] == b.rule["counter_decay"] == decay
     for layer in range(2):
         assert np.array_equal(a.counters(layer), b.counters(layer))
 

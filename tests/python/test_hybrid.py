@@ -18,6 +18,9 @@ def test_kinds_and_recipes():
     h = flipnet.Model([20, 16, 12, 8, 4], "hybrid", seed=1)
     assert h.kinds == ["fp32", "ternary", "ternary", "fp32"]
     assert h.recipe["weights"] == "hybrid" and h.has_fp32 and h.float_output
+    # the hybrid recipe leaks the ternary layers' counters (docs/rule.md 7.1); others do not
+    assert h.rule["counter_decay"] == recipes.HYBRID["counter_decay"] == 4
+    assert flipnet.Model([20, 16, 4], "ternary").rule["counter_decay"] == 0
     f = flipnet.Model.fp32([20, 16, 4], seed=1)
     assert f.kinds == ["fp32", "fp32"] and f.recipe["weights"] == "fp32"
     assert f.rule["counter_threshold"] == 0 and not f.has_counters  # FP32 recipe
@@ -205,6 +208,7 @@ def test_cli_hybrid_train_info_eval(capsys, tmp_path, mnist):
     assert res["fp32_params"] == 784 * 32 + 32 + 16 * 10 + 10
     assert res["history"][0]["loss"] > 0 and res["report"]["rows"][0]["fp32_params"] > 0
     m = flipnet.load(out_path)
+    assert m.rule["counter_decay"] == 4  # the hybrid recipe's, kept in the file
     assert m.training_log[-1]["adamw"] == {"lr": 0.002, "weight_decay": 0.0, "lr_end": 0.0,
                                            "betas": [0.9, 0.999], "eps": 1e-8}
     assert cli.main(["info", str(out_path), "--json"]) == 0
@@ -219,6 +223,15 @@ def test_cli_hybrid_train_info_eval(capsys, tmp_path, mnist):
     # bad values are usage errors
     with pytest.raises(SystemExit):
         cli.main(["train", "--weights", "hybrid", "--lr", "-1"])
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--weights", "hybrid", "--counter-decay", "8"])
+    capsys.readouterr()
+    # --counter-decay overrides the recipe
+    out2 = tmp_path / "h0.flip"
+    assert cli.main(["train", "--weights", "hybrid", "--arch", "784-16-8-10", "--epochs", "1",
+                     "--limit", "128", "--test-limit", "50", "--counter-decay", "0", "--quiet",
+                     "--out", str(out2)]) == 0
+    assert flipnet.load(out2).rule["counter_decay"] == 0
 
 
 def test_lr_end_decays_the_learning_rate(mnist_small):

@@ -80,6 +80,11 @@ COUNTER_CASES = [
                                            margin=64, calib_target=64), 1.0, 1.0),
     ("binary", [784, 11, 10], 5, dict(vote=0, counter_shift=0, counter_threshold=127, margin=0,
                                       calib_target=1), 0.02, 1.0),
+    # with the decay (counter_decay, the leak of the hybrid recipe)
+    ("ternary", [784, 25, 23, 10], 6, dict(vote=1, counter_shift=6, counter_threshold=20,
+                                           counter_decay=4, margin=64, calib_target=64), 1.0, 1.0),
+    ("binary", [784, 31, 10], 7, dict(vote=0, counter_shift=0, counter_threshold=9,
+                                      counter_decay=1, margin=5, calib_target=40), 0.05, 0.7),
 ]
 
 

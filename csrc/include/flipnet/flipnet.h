@@ -86,7 +86,9 @@ typedef struct {
     int32_t margin;   /* output error when logit[y] <= max_{j!=y} logit[j] + margin; >= 0 */
     uint8_t counter_shift;     /* counters: H += round(E / 2^shift), 0..31 (rule.md 7.1) */
     uint8_t counter_threshold; /* counters: move a weight when |H| >= this, 1..127; 0 = off */
-    uint16_t reserved;         /* 0 */
+    uint8_t counter_decay;     /* counters: |H| -= |H| >> decay each step, 1..7; 0 = off
+                                  (rule.md 7.1; needs counter_threshold > 0) */
+    uint8_t reserved;          /* 0 */
 } flipnet_rule;
 
 /* Architecture: n_layers dense layers, sizes[0] inputs, sizes[n_layers] classes. */

@@ -289,7 +289,7 @@ def reset_payload(what=0):
 
 def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                       backprop="sign", margin=0, calib_target=32, counters=False,
-                      counter_shift=0, counter_threshold=0):
+                      counter_shift=0, counter_threshold=0, counter_decay=0):
     """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md)."""
     sizes = [int(s) for s in sizes]
     L = len(sizes) - 1
@@ -298,11 +298,12 @@ def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filt
     kinds = [_lookup(KINDS, k, "weight kind") for k in kinds]
     if len(kinds) != L:
         raise ValueError("%d kinds for %d layers" % (len(kinds), L))
-    head = struct.pack("<BBBBiQHBBBBH", L, _lookup(VOTES, vote, "vote"),
+    head = struct.pack("<BBBBiQHBBBBBB", L, _lookup(VOTES, vote, "vote"),
                        _lookup(FILTERS, filter, "filter"),
                        _lookup(BACKPROPS, backprop, "backprop"), int(margin),
                        int(seed) & 0xFFFFFFFFFFFFFFFF, int(batch), int(calib_target),
-                       1 if counters else 0, int(counter_shift), int(counter_threshold), 0)
+                       1 if counters else 0, int(counter_shift), int(counter_threshold),
+                       int(counter_decay), 0)
     return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
 
 

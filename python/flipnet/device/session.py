@@ -260,7 +260,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                backprop=rule["backprop"], margin=int(margin))
     # rule options of newer cores, when the recipe sets them away from their defaults
     for key, default in (("calib_target", 32), ("counters", False), ("counter_shift", 0),
-                         ("counter_threshold", 0)):
+                         ("counter_threshold", 0), ("counter_decay", 0)):
         if rec.get(key, default) != default:
             cfg[key] = rec[key]
     L = len(sizes) - 1
