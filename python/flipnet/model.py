@@ -709,6 +709,35 @@ class Model:
               "flipnet_layer_get_f32(%d)" % layer)
         return buf[:m * n].reshape(m, n), buf[m * n:]
 
+    def _get_s8(self, fn, name, layer):
+        """An int8 (m, n) array of layer ``layer`` filled by core function ``fn``."""
+        ly = self._m.layers[layer]
+        a = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
+        check(fn(self._m, layer, ffi.from_buffer("int8_t[]", a, require_writable=True)),
+              "%s(%d)" % (name, layer))
+        return a
+
+    def _checked_shape(self, layer, a, what):
+        """``a`` as an array of layer ``layer``'s (m, n) shape, else ShapeError."""
+        ly = self._m.layers[layer]
+        a = np.asarray(a)
+        shape = (int(ly.m), int(ly.n))
+        if a.shape != shape:
+            raise ShapeError("layer %d %s must have shape %s (outputs, inputs), got %s"
+                             % (layer, what, shape, a.shape))
+        return a
+
+    def _counter_layer(self, layer):
+        """Checked index of a layer with counters (not FP32, in a model that has them)."""
+        layer = self._check_layer(layer)
+        if not self.has_counters:
+            raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
+                                "or counters=True)")
+        if self._m.layers[layer].kind == KINDS["fp32"]:
+            raise ArgumentError("layer %d is FP32: it has no counters (AdamW state instead, see "
+                                "adamw_state)" % layer)
+        return layer
+
     def weights(self, layer):
         """Layer ``layer``'s weights (m, n): ``w[j, i]`` connects input i to output j; int8 for
         ternary/binary layers, float32 for FP32 layers (their bias: :meth:`bias`)."""
@@ -716,11 +745,7 @@ class Model:
         ly = self._m.layers[layer]
         if ly.kind == KINDS["fp32"]:
             return self._f32_layer(layer)[0]
-        w = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
-        check(lib.flipnet_layer_get(self._m, layer, ffi.from_buffer("int8_t[]", w,
-                                                                    require_writable=True)),
-              "flipnet_layer_get(%d)" % layer)
-        return w
+        return self._get_s8(lib.flipnet_layer_get, "flipnet_layer_get", layer)
 
     def bias(self, layer):
         """An FP32 layer's bias, float32 (m,) (ternary/binary layers have none: ArgumentError)."""
@@ -754,11 +779,8 @@ class Model:
         state is left as it is."""
         layer = self._check_layer(layer)
         ly = self._m.layers[layer]
-        w = np.asarray(w)
-        shape = (int(ly.m), int(ly.n))
-        if w.shape != shape:
-            raise ShapeError("layer %d weights must have shape %s (outputs, inputs), got %s"
-                             % (layer, shape, w.shape))
+        w = self._checked_shape(layer, w, "weights")
+        shape = w.shape
         if ly.kind == KINDS["fp32"]:
             if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
                 raise ArgumentError("FP32 weights must be numbers, got dtype %s" % w.dtype)
@@ -790,34 +812,13 @@ class Model:
         """Layer ``layer``'s hysteresis counters as int8 (m, n), indexed like :meth:`weights`.
 
         Raises ArgumentError for a model without counters (see ``has_counters``)."""
-        layer = self._check_layer(layer)
-        if not self.has_counters:
-            raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
-                                "or counters=True)")
-        ly = self._m.layers[layer]
-        if ly.kind == KINDS["fp32"]:
-            raise ArgumentError("layer %d is FP32: it has no counters (AdamW state instead, see "
-                                "adamw_state)" % layer)
-        h = np.empty((int(ly.m), int(ly.n)), dtype=np.int8)
-        check(lib.flipnet_counters_get(self._m, layer, ffi.from_buffer("int8_t[]", h,
-                                                                       require_writable=True)),
-              "flipnet_counters_get(%d)" % layer)
-        return h
+        layer = self._counter_layer(layer)
+        return self._get_s8(lib.flipnet_counters_get, "flipnet_counters_get", layer)
 
     def set_counters(self, layer, h):
         """Replace layer ``layer``'s counters with integer (m, n) values in [-127, 127]."""
-        layer = self._check_layer(layer)
-        if not self.has_counters:
-            raise ArgumentError("this model has no counters (create it with counter_threshold > 0 "
-                                "or counters=True)")
-        ly = self._m.layers[layer]
-        if ly.kind == KINDS["fp32"]:
-            raise ArgumentError("layer %d is FP32: it has no counters" % layer)
-        h = np.asarray(h)
-        shape = (int(ly.m), int(ly.n))
-        if h.shape != shape:
-            raise ShapeError("layer %d counters must have shape %s (outputs, inputs), got %s"
-                             % (layer, shape, h.shape))
+        layer = self._counter_layer(layer)
+        h = self._checked_shape(layer, h, "counters")
         if not np.issubdtype(h.dtype, np.integer) or h.size and (h.min() < -127 or h.max() > 127):
             raise ArgumentError("counters must be integers in [-127, 127]")
         h8 = np.ascontiguousarray(h, dtype=np.int8)
