@@ -232,6 +232,23 @@ static uint32_t fn_threshold(const uint32_t *hist, uint64_t eligible, uint64_t k
     return 0; /* not reached: eligible > k means the loop finds K */
 }
 
+/* After pass 1 (docs/rule.md 5): the eligible count from the histogram, no changes yet, and
+ * the threshold K with its tie probability; returns 0 when nothing can change (k = 0, p = 0
+ * or no eligible weight). */
+static int fn_select_start(const uint32_t *hist, uint32_t k, uint64_t p_big,
+                           uint32_t *eligible_out, uint32_t *changes_out, uint32_t *K,
+                           uint64_t *p_tie)
+{
+    uint64_t eligible = 0;
+    uint32_t key;
+    for (key = 1; key < FN_KEY_BINS; key++) eligible += hist[key];
+    *eligible_out = (uint32_t)eligible;
+    *changes_out = 0;
+    if (k == 0 || eligible == 0 || p_big == 0) return 0;
+    *K = fn_threshold(hist, eligible, k, p_big, p_tie);
+    return 1;
+}
+
 static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
                         const int8_t *x, const int8_t *drow, uint32_t cnt, fn_vote_mem *mem)
 {
@@ -290,7 +307,7 @@ void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
     int ternary = L->kind == FLIPNET_TERNARY;
-    uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
 
     /* the layer's error samples U and, for the HURT filter, sum |t| over U */
     {
@@ -344,12 +361,7 @@ void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int
         }
         mem->rowmax[j] = (uint8_t)mx;
     }
-    for (key = 1; key < FN_KEY_BINS; key++) eligible += mem->hist[key];
-    *eligible_out = (uint32_t)eligible;
-    *changes_out = 0;
-    if (k == 0 || eligible == 0 || p_q16 == 0) return;
-
-    K = fn_threshold(mem->hist, eligible, k, p_big, &p_tie);
+    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
     kmin = K == 0 ? 1u : K;
     vmin = fn_key_min(kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
 
@@ -446,7 +458,7 @@ void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, c
     int ternary = L->kind == FLIPNET_TERNARY;
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
     int8_t *hl = model->counters + fn_counter_offset(model, l);
-    uint64_t eligible = 0, p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
 
     /* pass 1: H += round(E / 2^c) row by row, then the decay, histogram of key(|H|) of the eligible weights */
     memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
@@ -475,12 +487,7 @@ void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, c
         }
         mem->rowmax[j] = (uint8_t)mx;
     }
-    for (key = 1; key < FN_KEY_BINS; key++) eligible += mem->hist[key];
-    *eligible_out = (uint32_t)eligible;
-    *changes_out = 0;
-    if (k == 0 || eligible == 0 || p_q16 == 0) return;
-
-    K = fn_threshold(mem->hist, eligible, k, p_big, &p_tie);
+    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
     kmin = K == 0 ? 1u : K;
 
     /* pass 2: apply the changes from H, reset the counters of the changed weights */
