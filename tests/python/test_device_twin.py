@@ -4,6 +4,7 @@ bit-exactness with the in-process core, exactly-once under link faults, malforme
 Needs a host C compiler (the twin is built on first use, cached in ~/.cache/flipnet).
 """
 
+import json
 import shutil
 import struct
 import sys
@@ -328,6 +329,41 @@ def test_cli_demo_without_a_twin_trains_in_process(tmp_path, capsys, mnist, monk
     cap = capsys.readouterr()
     assert "in-process" in cap.err and '"samples": 40' in cap.out
     assert out.exists()
+
+
+def test_cli_demo_falls_back_to_sklearn_digits_without_mnist(tmp_path, capsys, twin_exe,
+                                                             monkeypatch):
+    """Offline without MNIST, the demo trains on scikit-learn's 8x8 digits when that is
+    installed (a stand-in module here: scikit-learn is not a test dependency)."""
+    import sys
+    import types
+
+    from flipnet import cli
+
+    rng = np.random.default_rng(0)
+    target = np.arange(1797) % 10
+    images = rng.integers(0, 17, (1797, 8, 8)).astype(np.float64)
+    images[:, 0, 0] = target  # learnable: the class is in one pixel
+    datasets_mod = types.ModuleType("sklearn.datasets")
+    datasets_mod.load_digits = lambda: types.SimpleNamespace(images=images, target=target)
+    sk = types.ModuleType("sklearn")
+    sk.datasets = datasets_mod
+    monkeypatch.setitem(sys.modules, "sklearn", sk)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", datasets_mod)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("FLIPNET_TWIN", twin_exe)
+    out = tmp_path / "digits.flip"
+    rc = cli.main(["demo", "--twin", "--data-dir", str(empty), "--limit", "300", "--test-limit",
+                   "200", "--out", str(out), "--json"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "scikit-learn's digits" in cap.err
+    res = json.loads(cap.out.strip().splitlines()[-1])
+    assert res["sizes"] == [64, 128, 10] and res["samples"] == 300 and res["n_test"] == 200
+    from flipnet import load
+
+    assert load(out).sizes == [64, 128, 10]
 
 
 def test_cli_sim_prints_a_port_that_answers(twin_exe, monkeypatch):
