@@ -91,4 +91,47 @@ static inline void *fn_test_scratch(const flipnet_model *model, uint32_t batch, 
     return s;
 }
 
+/* A fixed training run for CRC pins: a model of arch, seeded seed, with rule; batch samples
+ * (fn_test_fill_s8 from xseed, -128 mapped to -127) and labels flipnet_rand(yseed, ystream, i)
+ * mod classes; calibration, then steps training steps with the parameters params_at gives
+ * for each step. Returns the CRC-32 of the whole weight area (weights, counters, AdamW state). */
+typedef void (*fn_test_params_fn)(flipnet_step_params *p, uint32_t step);
+static inline uint32_t fn_test_run_crc(const flipnet_arch *a, uint64_t seed, const flipnet_rule *rule,
+                                       uint32_t batch, uint64_t xseed, uint64_t yseed,
+                                       uint64_t ystream, uint32_t classes, uint32_t steps,
+                                       fn_test_params_fn params_at)
+{
+    flipnet_model m;
+    flipnet_step_params p;
+    size_t mb = 0, sb = 0, i, nx = (size_t)batch * a->sizes[0];
+    void *area, *sc;
+    int8_t *x = malloc(nx);
+    uint16_t *y = malloc(sizeof(uint16_t) * batch);
+    uint32_t crc, s;
+    REQUIRE(x != NULL && y != NULL);
+    REQUIRE(flipnet_model_size(a, &mb) == FLIPNET_OK);
+    area = malloc(mb);
+    REQUIRE(area != NULL);
+    REQUIRE(flipnet_model_init(&m, a, area, mb, seed) == FLIPNET_OK);
+    m.rule = *rule;
+    REQUIRE(flipnet_scratch_size(&m, batch, 1, &sb) == FLIPNET_OK);
+    sc = malloc(sb);
+    REQUIRE(sc != NULL);
+    fn_test_fill_s8(x, nx, xseed);
+    for (i = 0; i < nx; i++) if (x[i] == -128) x[i] = -127;
+    for (i = 0; i < batch; i++) y[i] = (uint16_t)(flipnet_rand(yseed, ystream, i) % classes);
+    REQUIRE(flipnet_calibrate(&m, x, batch, sc, sb) == FLIPNET_OK);
+    for (s = 0; s < steps; s++) {
+        memset(&p, 0, sizeof(p));
+        params_at(&p, s);
+        REQUIRE(flipnet_train_step(&m, x, y, batch, &p, NULL, sc, sb) == FLIPNET_OK);
+    }
+    crc = flipnet_crc32(0, (const uint8_t *)area, mb);
+    free(sc);
+    free(area);
+    free(y);
+    free(x);
+    return crc;
+}
+
 #endif

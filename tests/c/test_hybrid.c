@@ -888,16 +888,18 @@ static void test_file(void)
  * aarch64 and Cortex-M4 (-ffp-contract=off, fixed summation order, correctly rounded sqrt). */
 #define FN_HYBRID_RUN_CRC 2461487076u
 
+static void hybrid_run_params(flipnet_step_params *p, uint32_t step)
+{
+    (void)step;
+    *p = adamw_params(3e-3f, 1e-2f, 0.9f, 0.999f, 1e-8f);
+    p->k[1] = 40;
+    p->p_q16[1] = 50000;
+}
+
 static uint32_t hybrid_run(void)
 {
     flipnet_arch a;
-    flipnet_model m;
-    flipnet_step_params p = adamw_params(3e-3f, 1e-2f, 0.9f, 0.999f, 1e-8f);
-    size_t mb = 0, sb = 0, i;
-    void *area, *sc;
-    int8_t x[12 * 27];
-    uint16_t y[12];
-    uint32_t crc, s;
+    flipnet_rule r;
     memset(&a, 0, sizeof(a));
     a.n_layers = 3;
     a.counters = 1;
@@ -908,29 +910,14 @@ static uint32_t hybrid_run(void)
     a.kinds[0] = F;
     a.kinds[1] = T;
     a.kinds[2] = F;
-    REQUIRE(flipnet_model_size(&a, &mb) == FLIPNET_OK);
-    area = malloc(mb);
-    REQUIRE(area != NULL);
-    REQUIRE(flipnet_model_init(&m, &a, area, mb, 77) == FLIPNET_OK);
-    m.rule.vote = FLIPNET_VOTE_WEIGHTED;
-    m.rule.filter = FLIPNET_FILTER_NET;
-    m.rule.calib_target = 40;
-    m.rule.counter_shift = 1;
-    m.rule.counter_threshold = 2;
-    REQUIRE(flipnet_scratch_size(&m, 12, 1, &sb) == FLIPNET_OK);
-    sc = malloc(sb);
-    REQUIRE(sc != NULL);
-    fn_test_fill_s8(x, sizeof(x), 5);
-    for (i = 0; i < sizeof(x); i++) if (x[i] == -128) x[i] = -127;
-    for (i = 0; i < 12; i++) y[i] = (uint16_t)(flipnet_rand(3, 2, i) % 5u);
-    REQUIRE(flipnet_calibrate(&m, x, 12, sc, sb) == FLIPNET_OK);
-    p.k[1] = 40;
-    p.p_q16[1] = 50000;
-    for (s = 0; s < 6; s++) REQUIRE(flipnet_train_step(&m, x, y, 12, &p, NULL, sc, sb) == FLIPNET_OK);
-    crc = flipnet_crc32(0, (const uint8_t *)area, mb);
-    free(sc);
-    free(area);
-    return crc;
+    memset(&r, 0, sizeof(r));
+    r.vote = FLIPNET_VOTE_WEIGHTED;
+    r.filter = FLIPNET_FILTER_NET;
+    r.backprop = FLIPNET_BP_SIGN;
+    r.calib_target = 40;
+    r.counter_shift = 1;
+    r.counter_threshold = 2;
+    return fn_test_run_crc(&a, 77, &r, 12, 5, 3, 2, 5, 6, hybrid_run_params);
 }
 
 static void test_same_everywhere(void)
