@@ -460,7 +460,8 @@ void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, c
     int8_t *hl = model->counters + fn_counter_offset(model, l);
     uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
 
-    /* pass 1: H += round(E / 2^c) row by row, then the decay, histogram of key(|H|) of the eligible weights */
+    /* pass 1, row by row: H += round(E / 2^c), then the decay; histogram of key(|H|) of the
+     * eligible weights */
     memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = 0; j < m; j++) {
         int8_t *hrow = hl + (size_t)j * n;

@@ -220,9 +220,9 @@ class Model:
     or ``"hybrid"`` (FP32 first and last layer, ternary hidden layers: the paper's Hybrid),
     ``seed`` seeds every random choice (init, data order, flips). The rule options (vote,
     filter, margin, backprop, calib_target, counter_shift, counter_threshold, counter_decay)
-    default to the
-    recipe's (``flipnet.recipes.DEFAULT``, or the ``"fp32"`` / ``"hybrid"`` recipe for those
-    kinds, unless ``recipe`` names another); they are stored in the model and in its file.
+    default to the recipe's (``flipnet.recipes.DEFAULT``, or the ``"fp32"`` / ``"hybrid"``
+    recipe for those kinds, unless ``recipe`` names another); they are stored in the model and
+    in its file.
 
     ``input``: how uint8 pixels become int8 inputs, ``"centered"`` or ``"half"`` (see the
     module docstring); default the recipe's.

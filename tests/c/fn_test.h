@@ -96,9 +96,10 @@ static inline void *fn_test_scratch(const flipnet_model *model, uint32_t batch, 
  * mod classes; calibration, then steps training steps with the parameters params_at gives
  * for each step. Returns the CRC-32 of the whole weight area (weights, counters, AdamW state). */
 typedef void (*fn_test_params_fn)(flipnet_step_params *p, uint32_t step);
-static inline uint32_t fn_test_run_crc(const flipnet_arch *a, uint64_t seed, const flipnet_rule *rule,
-                                       uint32_t batch, uint64_t xseed, uint64_t yseed,
-                                       uint64_t ystream, uint32_t classes, uint32_t steps,
+static inline uint32_t fn_test_run_crc(const flipnet_arch *a, uint64_t seed,
+                                       const flipnet_rule *rule, uint32_t batch,
+                                       uint64_t xseed, uint64_t yseed, uint64_t ystream,
+                                       uint32_t classes, uint32_t steps,
                                        fn_test_params_fn params_at)
 {
     flipnet_model m;

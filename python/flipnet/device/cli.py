@@ -205,24 +205,20 @@ def cmd_info(args):
         return 0
     print("board          %s (protocol %d, core %s)" % (info["board"], info["protocol"],
                                                        info["core_version"]))
-    model = info.get("model")
+    model = info.get("model")  # an inference-only firmware's compiled-in model
     if model:
         print("firmware       inference-only: predict / evaluate; no training, load or pull")
         print("model          %s %s (%s input), %d training steps, %d B of weights in flash"
               % (model["arch"], _kinds(model["kinds"]), model["input"], model["steps"],
                  model["weight_bytes"]))
-        print("RAM            %s static + stack %s of %s reserved; scratch %d B"
-              % (_b(info["ram_static"]), _b(stats["stack_used"]), _b(info["stack_bytes"]),
-                 info["arena_bytes"]))
-        print("frames         request <= %d B, reply <= %d B, batch <= %d"
-              % (info["max_frame"], info["max_reply"], info["max_batch"]))
-        print("classified     %d samples" % stats["trained"])
-        return 0
-    print("RAM            %s static + stack %s of %s reserved; arena %d B"
+    print("RAM            %s static + stack %s of %s reserved; %s %d B"
           % (_b(info["ram_static"]), _b(stats["stack_used"]), _b(info["stack_bytes"]),
-             info["arena_bytes"]))
+             "scratch" if model else "arena", info["arena_bytes"]))
     print("frames         request <= %d B, reply <= %d B, batch <= %d"
           % (info["max_frame"], info["max_reply"], info["max_batch"]))
+    if model:
+        print("classified     %d samples" % stats["trained"])
+        return 0
     print("largest model  784-%d-10 ternary (batch 8)" % info["largest_hidden"])
     if stats["configured"]:
         print("model          %d layers, %d steps, %d samples, %d trained since configure"
