@@ -1,6 +1,6 @@
 /*
  * flipnet core internals: shared by the csrc/src sources and the C tests; not a public API.
- * Portable C99. Integer only, except the FP32-layer functions of hybrid.c declared at the end
+ * Portable C99. Integer only, except the float functions declared at the end
  * (absent with FLIPNET_NO_FLOAT).
  */
 #ifndef FLIPNET_INTERNAL_H
@@ -176,11 +176,10 @@ static inline int fn_misaligned(const void *p) { return ((uintptr_t)p & 3u) != 0
 flipnet_status fn_model_check(const flipnet_model *model);
 /* Validate that every packed weight is legal (no pos+neg, zero padding bits). 0 = ok. */
 int fn_weights_legal(const flipnet_model *model);
+/* Check a rule (flipnet_rule_check) for a model with or without counters; 1 = valid. */
+int fn_rule_valid(const flipnet_rule *rule, int has_counters);
 /* Check an architecture and compute its layer table; returns the packed weight bytes in *bytes. */
 flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *bytes);
-
-/* Check a rule (flipnet.h train_step contract) for a model with or without counters. */
-int fn_rule_valid(const flipnet_rule *rule, int has_counters);
 
 /* Counters (rule.md 7.1): layer l's n*m int8, each layer's area rounded up to 4 bytes; FP32
  * layers have none. */
@@ -220,126 +219,229 @@ static inline int fn_has_f32(const flipnet_model *model)
     return 0;
 }
 
-/* Pointer to the first byte of row j of layer L. */
-static inline uint8_t *fn_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j)
+/* First byte of row j of integer layer L (read only, and writable for the update). */
+static inline const uint8_t *fn_row(const flipnet_model *model, const flipnet_layer *L,
+                                    uint32_t j)
+{
+    return model->weights + L->offset + (size_t)j * fn_planes(L->kind) * L->bpr;
+}
+static inline uint8_t *fn_row_w(flipnet_model *model, const flipnet_layer *L, uint32_t j)
 {
     return model->weights + L->offset + (size_t)j * fn_planes(L->kind) * L->bpr;
 }
 
-/* ---- scratch plan ------------------------------------------------------------------------- */
+/* ---- scratch plan (model.c lays it out; each layer kind carves its own workspace) --------- */
 typedef struct {
-    size_t logits;                       /* int32 (B, classes) */
+    /* the drivers' buffers (forward.c, train.c) */
+    size_t logits;                       /* int32 or float (B, classes) */
     size_t act[FLIPNET_MAX_LAYERS];      /* int8 (B, m_l) hidden activations (training), or
                                             act[0], act[1] ping-pong (forward only) */
-    size_t d[2];                         /* int8 (mmax, B) error buffers, transposed */
+    size_t d[2];                         /* training: int8 (mmax, B) error buffers, transposed */
+    size_t xf[FLIPNET_MAX_LAYERS];       /* training: float (B, n_l) input of FP32 layer l */
+    size_t f[2];                         /* float (B, fmax): training, the float errors; forward,
+                                            ping-pong activations (fmax also covers sizes[0]) */
+    /* the integer kinds' workspace (kind_int.c) */
+    size_t wrow;                         /* int16 (nmax) one unpacked weight row */
+    size_t list;                         /* uint16 (B) samples with nonzero error on a row */
+    size_t dl;                           /* int8 (B) their errors */
     size_t g;                            /* int16 or int32 (B, hmax) backprop accumulator (union with
-                                            the vote's p, n, hist, rowmax) */
+                                            the vote's p, n, hist, rowmax, afull, ulist, clist) */
     size_t p, n;                         /* vote sums of one row: n = int16 S/E + int16 A (nmax
                                             each); for B > 258 also p: int32 S/E, n: int32 A */
     size_t hist;                         /* uint32 (256) */
     size_t rowmax;                       /* uint8 (mmax) max key per row */
     size_t afull;                        /* int16 (nmax) sum of |t| over all error samples */
     size_t ulist, clist;                 /* uint16 (B) error samples; those not on a row */
-    size_t list;                         /* uint16 (B) samples with nonzero error on a row */
-    size_t dl;                           /* int8 (B) their errors */
-    size_t wrow;                         /* int16 (nmax) one unpacked weight row */
-    /* models with FP32 layers only (appended after the integer plan, which is unchanged): */
-    size_t xf[FLIPNET_MAX_LAYERS];       /* training: float (B, n_l) input of FP32 layer l */
-    size_t f[2];                         /* float (B, fmax): training, the float errors; forward,
-                                            ping-pong activations (fmax also covers sizes[0]) */
+    /* the FP32 kind's workspace (kind_fp32.c) */
     size_t frow;                         /* float (max(4 nmax, mmax)): a gradient row, four
-                                            ternary rows as float, the bias gradients */
+                                            integer rows as float, the bias gradients */
     size_t total;
 } fn_plan;
 
+/* Take `bytes` (rounded up to 16) at *off for a plan field. */
+static inline size_t fn_plan_take(uint64_t *off, uint64_t bytes)
+{
+    size_t at = (size_t)*off;
+    *off = (*off + bytes + 15u) & ~(uint64_t)15u;
+    return at;
+}
+
 flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan);
 
-/* ---- kernels (kernels.c) ------------------------------------------------------------------ */
-/* w[0..n) = weights of one packed row (ternary or binary). */
-void flipnet_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w);
-/* Pack w[0..n) (values legal for kind) into a row (planes * bpr bytes, padding bits 0). */
-void flipnet_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w);
-/* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
-void flipnet_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w);
-/* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
-void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
+/* A pass's working memory: the scratch area, its plan, the batch, and for training the step's
+ * parameters. */
+typedef struct {
+    uint8_t *sc;
+    const fn_plan *plan;
+    uint32_t batch;
+    const flipnet_step_params *params; /* training only, else NULL */
+} fn_ctx;
 
-/* One dense layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
+/* ---- layer kinds: operations tables (kinds.c looks them up; one file per kind) ------------ */
+/* What one layer reads and writes in a forward pass; the driver fills it, unused members NULL:
+ * input x8 (B, n) int8 (integer kinds) or xf (B, n) float (FP32 layers); output: the last
+ * layer's logits ((B, m) int32 for integer kinds, float for FP32), else a hidden output: a8
+ * (B, m) int8 for an integer layer above, af (B, m) float for an FP32 layer above (an FP32
+ * layer also keeps its z there when it quantizes into a8). */
+typedef struct {
+    const int8_t *x8;
+    const float *xf;
+    int8_t *a8;
+    float *af;
+    void *logits;
+    uint32_t *clipped; /* training: += hidden activations at the clamp; else NULL */
+} fn_io;
+
+/* Operations of a kind in a forward pass (forward.c; also what an inference image links). */
+typedef struct {
+    uint8_t in_float;  /* the layer reads float inputs (xf), else int8 (x8) */
+    uint8_t out_float; /* the layer computes float outputs (af / float logits) and trains from
+                          float errors; else int8 / int32 outputs and int8 errors */
+    /* Carve the kind's workspace out of the scratch plan at *off; called once per model for
+     * each distinct plan function (kinds that share one share their workspace). */
+    void (*plan)(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
+                 uint64_t *off);
+    void (*forward)(const flipnet_model *model, uint32_t l, const fn_io *io, const fn_ctx *c);
+    /* The hidden layer's shift for the inputs of io (docs/rule.md 1 and 8); io as forward. */
+    uint8_t (*calibrate)(const flipnet_model *model, uint32_t l, const fn_io *io,
+                         const fn_ctx *c);
+    /* classes[b] = argmax of the logits (lowest index on ties). */
+    void (*argmax)(const void *logits, uint32_t batch, uint32_t classes, uint16_t *out);
+} fn_kind_fwd;
+
+/* Operations of a kind in training (train.c) and at model init (model.c). Errors at a layer's
+ * outputs are int8 (m, B), transposed, +1 = the output should grow (docs/rule.md 2), or float
+ * (B, m), a gradient dLoss/dz (docs/rule.md 8); fn_kind_fwd.out_float says which the kind
+ * updates from. */
+typedef struct {
+    void (*init)(flipnet_model *model, uint32_t l); /* random weights from the INIT stream */
+    /* Checks before the step changes anything (NULL: none); a status to return. */
+    flipnet_status (*prepare)(const flipnet_model *model, const flipnet_step_params *params);
+    /* The last layer's error from its logits into d8 (C, B) or df (B, C); counts correct,
+     * errors (and the loss) in s. */
+    void (*output_error)(const flipnet_model *model, const void *logits, const uint16_t *y,
+                         uint32_t batch, int8_t *d8, float *df, flipnet_step_stats *s);
+    /* Integer error at the inputs (n, B) from d (m, B), masked where a_prev (B, n) is at the
+     * clamp (docs/rule.md 3); NULL for kinds that only take float errors. */
+    void (*error_down)(const flipnet_model *model, uint32_t l, const int8_t *d,
+                       const int8_t *a_prev, int8_t *out, const fn_ctx *c);
+#ifndef FLIPNET_NO_FLOAT
+    /* Float error at the inputs g (B, n) = delta (B, m) W (docs/rule.md 8). */
+    void (*error_down_f32)(const flipnet_model *model, uint32_t l, const float *delta, float *g,
+                           const fn_ctx *c);
+    /* g (B, m) *= the derivative of layer l's output activation (docs/rule.md 8): a8 its int8
+     * output or NULL, af its float output (ReLU) or NULL; in_log2: the exponent of the scale
+     * by which the layer above reads an int8 output (-7: a / 128), else 0. */
+    void (*act_grad)(const flipnet_model *model, uint32_t l, float *g, uint32_t batch,
+                     const int8_t *a8, const float *af, int32_t in_log2);
+#endif
+    /* Update layer l from its input (in->x8 or in->xf) and output error (d8 or df);
+     * changes / eligible: the step's statistics of the layer. */
+    void (*update)(flipnet_model *model, uint32_t l, const fn_io *in, const int8_t *d8,
+                   const float *df, const fn_ctx *c, uint32_t *changes, uint32_t *eligible);
+} fn_kind_train;
+
+/* The tables of a kind (NULL for a kind this build does not know). */
+const fn_kind_fwd *fn_kind_fwd_ops(uint8_t kind);
+const fn_kind_train *fn_kind_train_ops(uint8_t kind);
+
+/* ---- integer kernels (kernels.c) ---------------------------------------------------------- */
+/* w[0..n) = weights of one packed row (ternary or binary). */
+void fn_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w);
+/* Pack w[0..n) (values legal for kind) into a row (planes * bpr bytes, padding bits 0). */
+void fn_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w);
+/* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
+void fn_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w);
+/* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
+void fn_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
+/* One integer layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
  * z (B, m) int32 (logits). *sum_abs += sum |Z| and *clipped += count of (Z >> s) outside
  * [-127, 127] when the pointers are non-NULL. wrow: n int16 of scratch. */
-void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow);
-/* docs/rule.md section 1: set integer layer l's shift from its pre-activations on x (the
- * smallest s with mean|Z| >> s <= rule.calib_target, at most 31). */
-void fn_calib_int_shift(flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                        int16_t *wrow);
-
-/* Check x (batch, n) has no -128. */
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x,
+                          uint32_t batch, int8_t *act, int32_t *z, uint64_t *sum_abs,
+                          uint32_t *clipped, int16_t *wrow);
+/* 1 when x (count values) holds a -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);
 
-/* ---- training internals shared by train.c and hybrid.c ------------------------------------- */
-typedef struct {
-    int32_t *P, *N; /* narrow: S then E (int16) and A (int16) in N, P unused (may be 0 bytes);
-                       wide: S then E (int32) in P, A (int32) in N */
-    uint32_t *hist;
-    uint8_t *rowmax;
-    uint16_t *list;
-    int8_t *dl;
-    int16_t *wrow;
-    int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
-    uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
-    uint16_t *clist; /* U minus the samples of the current row */
-    uint32_t ucnt;   /* |U| */
-    int use_afull;   /* afull is valid for this layer */
-    const int16_t *e16; /* E of the current row: int16 (narrow) ... */
-    const int32_t *e32; /* ... or int32 (wide) */
-} fn_vote_mem;
-
-/* The vote's working memory in a training scratch area laid out by plan. */
-void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *scratch, const fn_plan *plan);
-/* Checks of flipnet_train_step shared by both paths (model, pointers, batch, rule, k, p,
- * classes, scratch, inputs, labels); fills plan. */
-flipnet_status fn_train_args(const flipnet_model *model, const int8_t *x, const uint16_t *y,
-                             uint32_t batch, const flipnet_step_params *params, void *scratch,
-                             size_t scratch_bytes, fn_plan *plan);
-/* docs/rule.md section 2: the integer output error of int32 logits (B, C) into cur (C, B),
- * transposed; counts correct and errors. */
-void fn_output_error(const flipnet_model *model, const int32_t *logits, const uint16_t *y,
-                     uint32_t batch, int8_t *cur, flipnet_step_stats *s);
-/* docs/rule.md section 3 for integer layer l: cur (m, B) -> nxt (n, B), mask from a_prev. */
-void fn_backprop_layer(const flipnet_model *model, uint32_t l, const int8_t *cur, uint32_t batch,
-                       const int8_t *a_prev, int8_t *nxt, uint8_t *scratch, const fn_plan *plan,
-                       fn_vote_mem *mem);
-/* docs/rule.md sections 4-5 (or 7.1 with counters) for integer layer l with input x (B, n) and
- * error d (m, B): vote, select, update in place. */
-void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
-                    uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
-                    uint32_t *eligible_out, fn_vote_mem *mem);
-void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
-                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
-                            uint32_t *eligible_out, fn_vote_mem *mem);
-
-/* ---- FP32 layers (hybrid.c; docs/rule.md 8), absent with FLIPNET_NO_FLOAT ------------------ */
+/* ---- what ternary and binary layers share (kind_int.c, vote.c) ---------------------------- */
+void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
+                 uint64_t *off);
+void fn_int_init(flipnet_model *model, uint32_t l, int32_t (*draw)(uint64_t r));
+void fn_int_forward(const flipnet_model *model, uint32_t l, const fn_io *io, const fn_ctx *c);
+uint8_t fn_int_calibrate(const flipnet_model *model, uint32_t l, const fn_io *io,
+                         const fn_ctx *c);
+void fn_int_argmax(const void *logits, uint32_t batch, uint32_t classes, uint16_t *out);
 #ifndef FLIPNET_NO_FLOAT
-/* Initial W and bias of FP32 layer l (uniform in [-1/sqrt(n), 1/sqrt(n)) from the INIT stream). */
-void fn_f32_init_layer(flipnet_model *model, uint32_t l);
-/* Forward of a model with FP32 layers through the forward plan (ping-pong buffers): int32
- * logits (integer last layer) or float logits (FP32 last layer) at logits; calibrate != 0 also
- * sets every hidden layer's shift on the way (flipnet_calibrate). */
-void fn_hybrid_forward(flipnet_model *model, const int8_t *x, uint32_t batch, void *logits,
-                       uint8_t *scratch, const fn_plan *plan, int calibrate);
-/* flipnet_train_step of a model with FP32 layers (arguments checked by fn_train_args). */
-flipnet_status fn_hybrid_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
-                                    uint32_t batch, const flipnet_step_params *params,
-                                    flipnet_step_stats *stats, uint8_t *scratch,
-                                    const fn_plan *plan);
-/* Math without <math.h> (hybrid.c; accuracy in docs/rule.md 8): exp and log of a double,
+void fn_int_error_down_f32(const flipnet_model *model, uint32_t l, const float *delta, float *g,
+                           const fn_ctx *c);
+void fn_int_act_grad(const flipnet_model *model, uint32_t l, float *g, uint32_t batch,
+                     const int8_t *a8, const float *af, int32_t in_log2);
+#endif
+/* vote.c: docs/rule.md sections 2-5 and 7.1 */
+void fn_int_output_error(const flipnet_model *model, const void *logits, const uint16_t *y,
+                         uint32_t batch, int8_t *d8, float *df, flipnet_step_stats *s);
+void fn_int_error_down(const flipnet_model *model, uint32_t l, const int8_t *d,
+                       const int8_t *a_prev, int8_t *out, const fn_ctx *c);
+void fn_int_update(flipnet_model *model, uint32_t l, const fn_io *in, const int8_t *d8,
+                   const float *df, const fn_ctx *c, uint32_t *changes, uint32_t *eligible);
+
+/* The forward operations of both integer kinds (kind_int.c), and the training operations of one
+ * integer kind with its init (kind_ternary.c, kind_binary.c). */
+extern const fn_kind_fwd fn_int_fwd;
+#ifndef FLIPNET_NO_FLOAT
+#define FN_INT_F32_OPS fn_int_error_down_f32, fn_int_act_grad,
+#else
+#define FN_INT_F32_OPS
+#endif
+#define FN_INT_TRAIN_OPS(init)                                                                     \
+    {init, NULL, fn_int_output_error, fn_int_error_down, FN_INT_F32_OPS fn_int_update}
+
+/* ---- the drivers (forward.c, train.c) ----------------------------------------------------- */
+#define FN_PASS_INFER 0     /* activations in ping-pong buffers */
+#define FN_PASS_CALIBRATE 1 /* also set every hidden layer's shift before its forward */
+#define FN_PASS_TRAIN 2     /* keep every layer's input for the train driver, count clipped */
+/* The forward driver: x (B, sizes[0]) through every layer into logits (int32 or float as the
+ * last kind computes). calib: NULL, or the model itself (writable) with FN_PASS_CALIBRATE;
+ * clipped: per layer (FN_PASS_TRAIN), else NULL. */
+void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
+                    void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
+/* Argument checks of forward / predict / calibrate; fills plan. */
+flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                               const void *out, void *scratch, size_t scratch_bytes,
+                               fn_plan *plan);
+
+/* ---- FP32 layers: float code, absent with FLIPNET_NO_FLOAT -------------------------------- */
+#ifndef FLIPNET_NO_FLOAT
+/* Math without <math.h> (fmath.c; accuracy in docs/rule.md 8): exp and log of a double,
  * sqrt of a double (within 1 ulp) and of a float (correctly rounded), x^t by squaring. */
 double fn_exp(double x);
 double fn_log(double x);
 double fn_sqrt(double x);
 float fn_sqrtf(float x);
 double fn_powi(double x, uint64_t t);
+
+/* Float kernels (kernels_f32.c): fixed summation orders, the same bits on every target. */
+/* z (B, m) = x (B, n) W^T + bias. */
+void fn_f32_dense(const float *W, const float *bias, const float *x, uint32_t n, uint32_t m,
+                  uint32_t batch, float *z);
+/* g (B, n) = delta (B, m) W, W float rows (row j at W + j*n) or, with W = NULL, layer l's
+ * integer rows unpacked to float in frow (4 n floats; wrow: n int16). */
+void fn_f32_backprop(const flipnet_model *model, uint32_t l, const float *W, const float *delta,
+                     uint32_t batch, float *g, float *frow, int16_t *wrow);
+/* grad (n) = sum_b delta[b*m + j] x_b (increasing b): the gradient of row j of W. */
+void fn_f32_grad_row(const float *delta, const float *x, uint32_t batch, uint32_t n, uint32_t m,
+                     uint32_t j, float *grad);
+
+/* The adapters between the integer and the float domains (adapt.c; docs/rule.md 8). */
+/* x = a / 128 (exact): an FP32 layer reading int8 values. */
+void fn_s8_to_f32(const int8_t *a, size_t count, float *x);
+/* An integer error d (n, B) entering the float path as a gradient: g (B, n) = -d. */
+void fn_err_s8_to_f32(const int8_t *d, uint32_t n, uint32_t batch, float *g);
+/* A float error delta (B, m) as the integer rule's error d (m, B): -sign(delta) where |delta|
+ * >= the mean |delta|, else 0. */
+void fn_err_f32_to_s8(const float *delta, uint32_t batch, uint32_t m, int8_t *d);
+/* Integer logits as float (exact up to 2^24). */
+void fn_s32_to_f32(const int32_t *z, size_t count, float *out);
 #endif
 
 #endif /* FLIPNET_INTERNAL_H */

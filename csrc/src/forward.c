@@ -1,10 +1,11 @@
-/* flipnet core: forward, predict, calibrate (docs/rule.md section 1). */
+/* flipnet core: the forward driver (docs/rule.md 1 and 8) and forward, predict, calibrate,
+ * forward_f32. The driver walks the layers and calls each kind's operations (kinds.c); between
+ * an integer and a float layer it converts with the adapters (adapt.c). */
 #include "fn_internal.h"
 
-/* Common argument checks of forward / predict / calibrate. */
-static flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
-                                      const void *out, void *scratch, size_t scratch_bytes,
-                                      fn_plan *plan)
+flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                               const void *out, void *scratch, size_t scratch_bytes,
+                               fn_plan *plan)
 {
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
@@ -18,19 +19,81 @@ static flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *
     return FLIPNET_OK;
 }
 
-/* Forward through all layers with ping-pong activations; logits (B, classes). */
-static void fn_forward_run(const flipnet_model *model, const int8_t *x, uint32_t batch,
-                           int32_t *logits, uint8_t *scratch, const fn_plan *plan)
+/* Layer l's buffers: its int8 output, and the float buffer for its float output (or for its
+ * int8 output converted for a float layer above). Training keeps every layer's: act[l], and
+ * the float input xf[l + 1] of the layer above (f[0] when it reads int8); the other passes use
+ * ping-pong buffers act[l & 1], f[l & 1]. */
+static int8_t *fn_out8(const fn_ctx *c, uint32_t l, int train)
+{
+    return (int8_t *)(c->sc + c->plan->act[train ? l : (l & 1u)]);
+}
+static float *fn_outf(const fn_ctx *c, uint32_t l, int train, int next_float)
+{
+    size_t at = train ? (next_float ? c->plan->xf[l + 1u] : c->plan->f[0]) : c->plan->f[l & 1u];
+    return (float *)(void *)(c->sc + at);
+}
+
+void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
+                    void *logits, const fn_ctx *c, int pass, uint32_t *clipped)
 {
     uint32_t l, L = model->n_layers;
-    const int8_t *in = x;
-    int16_t *wrow = (int16_t *)(scratch + plan->wrow);
-    for (l = 0; l + 1u < L; l++) {
-        int8_t *out = (int8_t *)(scratch + plan->act[l & 1u]);
-        fn_layer_forward(model, l, in, batch, out, NULL, NULL, NULL, wrow);
-        in = out;
+    int train = pass == FN_PASS_TRAIN;
+    fn_io io;
+    const int8_t *in8 = x;
+    const float *inf = NULL;
+#ifndef FLIPNET_NO_FLOAT
+    if (fn_kind_fwd_ops(model->layers[0].kind)->in_float) { /* the input as float (a / 128) */
+        float *x0 = (float *)(void *)(c->sc + (train ? c->plan->xf[0] : c->plan->f[1]));
+        fn_s8_to_f32(x, (size_t)c->batch * model->layers[0].n, x0);
+        inf = x0;
     }
-    fn_layer_forward(model, L - 1u, in, batch, NULL, logits, NULL, NULL, wrow);
+#endif
+    for (l = 0; l < L; l++) {
+        const fn_kind_fwd *k = fn_kind_fwd_ops(model->layers[l].kind);
+        int last = l + 1u == L;
+        int next_float = !last && fn_kind_fwd_ops(model->layers[l + 1u].kind)->in_float;
+        memset(&io, 0, sizeof(io));
+        io.x8 = in8;
+        io.xf = inf;
+        if (last) {
+            if (pass == FN_PASS_CALIBRATE) break; /* the last layer has no shift */
+            io.logits = logits;
+        } else {
+            if (!k->out_float || !next_float) io.a8 = fn_out8(c, l, train);
+            if (k->out_float) io.af = fn_outf(c, l, train, next_float);
+            if (train) io.clipped = &clipped[l];
+        }
+        if (pass == FN_PASS_CALIBRATE) calib->layers[l].shift = k->calibrate(model, l, &io, c);
+        k->forward(model, l, &io, c);
+        if (last) break;
+        in8 = io.a8;
+        inf = io.af;
+#ifndef FLIPNET_NO_FLOAT
+        if (next_float && !k->out_float) { /* int8 output, float reader: the adapter */
+            float *f = fn_outf(c, l, train, 1);
+            fn_s8_to_f32(io.a8, (size_t)c->batch * model->layers[l].m, f);
+            inf = f;
+        }
+#endif
+    }
+}
+
+/* The forward pass of a checked call into logits (int32 or float, as the last kind computes). */
+static void fn_forward_run(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
+                           uint32_t batch, void *logits, void *scratch, const fn_plan *plan,
+                           int pass)
+{
+    fn_ctx c;
+    c.sc = (uint8_t *)scratch;
+    c.plan = plan;
+    c.batch = batch;
+    c.params = NULL;
+    fn_net_forward(model, calib, x, logits, &c, pass, NULL);
+}
+
+static const fn_kind_fwd *fn_last_kind(const flipnet_model *model)
+{
+    return fn_kind_fwd_ops(model->layers[model->n_layers - 1u].kind);
 }
 
 flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
@@ -39,15 +102,8 @@ flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint
     fn_plan plan;
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
-    if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
-#ifndef FLIPNET_NO_FLOAT
-    if (fn_has_f32(model)) { /* read-only: calibrate = 0 never writes the model */
-        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, (uint8_t *)scratch,
-                          &plan, 0);
-        return FLIPNET_OK;
-    }
-#endif
-    fn_forward_run(model, x, batch, logits, (uint8_t *)scratch, &plan);
+    if (fn_last_kind(model)->out_float) return FLIPNET_E_ARG; /* float logits: forward_f32 */
+    fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
     return FLIPNET_OK;
 }
 
@@ -55,80 +111,24 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
                                uint16_t *classes, void *scratch, size_t scratch_bytes)
 {
     fn_plan plan;
-    uint32_t b, j, C;
-    int32_t *logits;
+    void *logits;
     flipnet_status st = fn_forward_args(model, x, batch, classes, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
-    logits = (int32_t *)(void *)((uint8_t *)scratch + plan.logits);
-    C = model->layers[model->n_layers - 1u].m;
-#ifndef FLIPNET_NO_FLOAT
-    if (fn_has_f32(model)) {
-        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, (uint8_t *)scratch,
-                          &plan, 0);
-        if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) {
-            const float *zf = (const float *)(const void *)logits;
-            for (b = 0; b < batch; b++) { /* argmax, lowest index on ties; NaN never wins */
-                const float *z = zf + (size_t)b * C;
-                uint32_t best = 0;
-                for (j = 1; j < C; j++) {
-                    if (z[j] > z[best] || (!(z[best] == z[best]) && z[j] == z[j])) best = j;
-                }
-                classes[b] = (uint16_t)best;
-            }
-            return FLIPNET_OK;
-        }
-    } else
-#endif
-    {
-        fn_forward_run(model, x, batch, logits, (uint8_t *)scratch, &plan);
-    }
-    for (b = 0; b < batch; b++) {
-        const int32_t *z = logits + (size_t)b * C;
-        uint32_t best = 0;
-        for (j = 1; j < C; j++) {
-            if (z[j] > z[best]) best = j;
-        }
-        classes[b] = (uint16_t)best;
-    }
+    logits = (uint8_t *)scratch + plan.logits;
+    fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+    fn_last_kind(model)->argmax(logits, batch, model->layers[model->n_layers - 1u].m, classes);
     return FLIPNET_OK;
-}
-
-void fn_calib_int_shift(flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                        int16_t *wrow)
-{
-    uint64_t sum = 0, mabs;
-    uint32_t s = 0;
-    fn_layer_forward(model, l, x, batch, NULL, NULL, &sum, NULL, wrow);
-    mabs = sum / ((uint64_t)batch * model->layers[l].m);
-    while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
-    model->layers[l].shift = (uint8_t)s;
 }
 
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes)
 {
     fn_plan plan;
-    uint32_t l, L;
-    const int8_t *in = x;
-    uint8_t *sc = (uint8_t *)scratch;
-    int16_t *wrow;
     flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
-#ifndef FLIPNET_NO_FLOAT
-    if (fn_has_f32(model)) {
-        fn_hybrid_forward(model, x, batch, sc + plan.logits, sc, &plan, 1);
-        return FLIPNET_OK;
-    }
-#endif
-    L = model->n_layers;
-    wrow = (int16_t *)(sc + plan.wrow);
-    for (l = 0; l + 1u < L; l++) {
-        int8_t *out = (int8_t *)(sc + plan.act[l & 1u]);
-        fn_calib_int_shift(model, l, in, batch, wrow);
-        fn_layer_forward(model, l, in, batch, out, NULL, NULL, NULL, wrow);
-        in = out;
-    }
+    fn_forward_run(model, model, x, batch, (uint8_t *)scratch + plan.logits, scratch, &plan,
+                   FN_PASS_CALIBRATE);
     return FLIPNET_OK;
 }
 
@@ -137,25 +137,57 @@ flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, 
 {
 #ifndef FLIPNET_NO_FLOAT
     fn_plan plan;
-    uint8_t *sc = (uint8_t *)scratch;
-    size_t i, cnt;
-    const int32_t *zi;
+    int32_t *zi;
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
-    if (model->layers[model->n_layers - 1u].kind == FLIPNET_FP32) { /* float logits directly */
-        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, logits, sc, &plan, 0);
+    if (fn_last_kind(model)->out_float) { /* float logits directly */
+        fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
         return FLIPNET_OK;
     }
-    zi = (const int32_t *)(const void *)(sc + plan.logits);
-    if (fn_has_f32(model))
-        fn_hybrid_forward((flipnet_model *)(uintptr_t)model, x, batch, sc + plan.logits, sc, &plan, 0);
-    else
-        fn_forward_run(model, x, batch, (int32_t *)(void *)(sc + plan.logits), sc, &plan);
-    cnt = (size_t)batch * model->layers[model->n_layers - 1u].m;
-    for (i = 0; i < cnt; i++) logits[i] = (float)zi[i];
+    zi = (int32_t *)(void *)((uint8_t *)scratch + plan.logits);
+    fn_forward_run(model, NULL, x, batch, zi, scratch, &plan, FN_PASS_INFER);
+    fn_s32_to_f32(zi, (size_t)batch * model->layers[model->n_layers - 1u].m, logits);
     return FLIPNET_OK;
 #else
     (void)model; (void)x; (void)batch; (void)logits; (void)scratch; (void)scratch_bytes;
     return FLIPNET_E_ARG; /* no float code in this build */
 #endif
+}
+
+/* ---- read-only models ----------------------------------------------------------------------- */
+/* A model struct over a view's layers and weights, for the read-only passes above (which never
+ * write through model->weights: the one place the const of a view's weights is set aside);
+ * NULL for a NULL view (the passes answer FLIPNET_E_NULL). */
+static const flipnet_model *fn_view_model(const flipnet_model_view *view, flipnet_model *model)
+{
+    if (view == NULL) return NULL;
+    memset(model, 0, sizeof(*model));
+    model->n_layers = view->n_layers;
+    memcpy(model->layers, view->layers, sizeof(model->layers));
+    model->weights = (uint8_t *)(uintptr_t)view->weights;
+    model->weight_bytes = view->weight_bytes;
+    return model;
+}
+
+flipnet_status flipnet_view_scratch_size(const flipnet_model_view *view, uint32_t batch,
+                                         size_t *bytes)
+{
+    flipnet_model m;
+    return flipnet_scratch_size(fn_view_model(view, &m), batch, 0, bytes);
+}
+
+flipnet_status flipnet_view_forward(const flipnet_model_view *view, const int8_t *x,
+                                    uint32_t batch, int32_t *logits, void *scratch,
+                                    size_t scratch_bytes)
+{
+    flipnet_model m;
+    return flipnet_forward(fn_view_model(view, &m), x, batch, logits, scratch, scratch_bytes);
+}
+
+flipnet_status flipnet_view_predict(const flipnet_model_view *view, const int8_t *x,
+                                    uint32_t batch, uint16_t *classes, void *scratch,
+                                    size_t scratch_bytes)
+{
+    flipnet_model m;
+    return flipnet_predict(fn_view_model(view, &m), x, batch, classes, scratch, scratch_bytes);
 }

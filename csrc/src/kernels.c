@@ -1,6 +1,7 @@
-/* flipnet core: portable inner kernels (written so that GCC/Clang -O3 auto-vectorize them),
- * plus a Cortex-M DSP variant of the forward dot product (ACLE __smlad, selected by
- * __ARM_FEATURE_DSP; Cortex-M4/M7/M33), bit-exact with the portable one. */
+/* flipnet core: integer kernels: packed rows (unpack, pack), int8 x int16 dot products written so
+ * that GCC/Clang -O3 auto-vectorize them, a Cortex-M DSP variant of the forward dot product (ACLE
+ * __smlad, selected by __ARM_FEATURE_DSP; Cortex-M4/M7/M33) bit-exact with the portable one, and
+ * one integer layer forward. */
 #include "fn_internal.h"
 
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
@@ -10,7 +11,7 @@
 #define FN_DOT_DSP 0
 #endif
 
-void flipnet_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w)
+void fn_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int8_t *w)
 {
     uint32_t i;
     if (kind == FLIPNET_TERNARY) {
@@ -24,7 +25,7 @@ void flipnet_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32
     }
 }
 
-void flipnet_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w)
+void fn_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w)
 {
     uint32_t i;
     memset(row, 0, (size_t)fn_planes(kind) * bpr);
@@ -59,7 +60,7 @@ static inline uint32_t fn_rd_tail(const uint8_t *p, uint32_t bits)
 
 /* Rows are bytes (any alignment); 32 inputs at a time are read as one little-endian word
  * (fn_rd32: a single load on x86-64, aarch64 and Cortex-M4) and expanded as before. */
-FN_HOT void flipnet_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w)
+FN_HOT void fn_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w)
 {
     uint32_t full = n / 32u, wi, b, tail = n & 31u;
     if (kind == FLIPNET_TERNARY) {
@@ -116,7 +117,7 @@ static void fn_dot4_s8(const int8_t *restrict a0, const int8_t *restrict a1,
     z[3] = s3;
 }
 
-FN_HOT void flipnet_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
+FN_HOT void fn_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z)
 {
     uint32_t b = 0;
     for (; b + 3u < batch; b += 4u) {
@@ -140,7 +141,7 @@ int fn_input_has_m128(const int8_t *x, size_t count)
 static void fn_unpack_row_dsp(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w)
 {
     uint32_t i;
-    flipnet_unpack_row_s16(row, kind, n, bpr, w);
+    fn_unpack_row_s16(row, kind, n, bpr, w);
     for (i = 0; i + 4u <= n; i += 4u) {
         int16_t t = w[i + 1u];
         w[i + 1u] = w[i + 2u];
@@ -193,7 +194,7 @@ static void fn_dot2_dsp(const int8_t *x0, const int8_t *x1, const int16_t *w, ui
 
 #define FN_ZCHUNK 16u
 
-void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
                       int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow)
 {
     const flipnet_layer *L = &model->layers[l];
@@ -205,7 +206,7 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
 #if FN_DOT_DSP
         fn_unpack_row_dsp(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
 #else
-        flipnet_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
+        fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
 #endif
         for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
             uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;
@@ -216,7 +217,7 @@ void fn_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, u
             }
             if (c < cnt) zb[c] = fn_dot_dsp(x + (size_t)(b0 + c) * n, wrow, n);
 #else
-            flipnet_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);
+            fn_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);
 #endif
             for (c = 0; c < cnt; c++) {
                 int32_t v = zb[c];

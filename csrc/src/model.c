@@ -83,7 +83,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
 {
     flipnet_layer layers[FLIPNET_MAX_LAYERS];
     uint64_t wbytes = 0, cbytes = 0, total = 0;
-    uint32_t l, j, i;
+    uint32_t l;
     flipnet_status st;
     if (model == NULL || arch == NULL || weights == NULL) return FLIPNET_E_NULL;
     if (fn_misaligned(weights)) return FLIPNET_E_ALIGN;
@@ -117,33 +117,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
         memset(model->opt, 0, model->opt_bytes);
     }
 
-    for (l = 0; l < model->n_layers; l++) {
-        const flipnet_layer *L = &model->layers[l];
-        uint64_t base = fn_rand_base(seed, fn_stream(FN_PURPOSE_INIT, l, 0));
-        if (L->kind == FLIPNET_FP32) {
-#ifndef FLIPNET_NO_FLOAT
-            fn_f32_init_layer(model, l);
-#endif
-            continue;
-        }
-        for (j = 0; j < L->m; j++) {
-            uint8_t *row = fn_row(model, L, j);
-            uint64_t idx = (uint64_t)j * L->n;
-            if (L->kind == FLIPNET_TERNARY) {
-                uint8_t *pos = row, *neg = row + L->bpr;
-                for (i = 0; i < L->n; i++) {
-                    uint32_t r3 = (uint32_t)(fn_rand_at(base, idx + i) >> 32) % 3u;
-                    uint8_t bit = (uint8_t)(1u << (i & 7u));
-                    if (r3 == 2u) pos[i >> 3] |= bit;      /* w = r3 - 1 = +1 */
-                    else if (r3 == 0u) neg[i >> 3] |= bit; /* w = -1 */
-                }
-            } else {
-                for (i = 0; i < L->n; i++) {
-                    if (fn_rand_at(base, idx + i) >> 63) row[i >> 3] |= (uint8_t)(1u << (i & 7u));
-                }
-            }
-        }
-    }
+    for (l = 0; l < model->n_layers; l++) fn_kind_train_ops(model->layers[l].kind)->init(model, l);
     return FLIPNET_OK;
 }
 
@@ -197,6 +171,12 @@ int fn_rule_valid(const flipnet_rule *r, int has_counters)
            r->counter_decay <= 7u && (r->counter_decay == 0 || r->counter_threshold != 0);
 }
 
+flipnet_status flipnet_rule_check(const flipnet_rule *rule, int has_counters)
+{
+    if (rule == NULL) return FLIPNET_E_NULL;
+    return fn_rule_valid(rule, has_counters != 0) ? FLIPNET_OK : FLIPNET_E_ARG;
+}
+
 int fn_weights_legal(const flipnet_model *model)
 {
     uint32_t l, j, w;
@@ -231,17 +211,25 @@ int fn_weights_legal(const flipnet_model *model)
     return 1;
 }
 
-flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w)
+/* Weights of integer layer l: a checked model, w not NULL, l an integer layer. */
+static flipnet_status fn_int_layer_args(const flipnet_model *model, uint32_t layer, const void *w)
 {
-    uint32_t j;
-    const flipnet_layer *L;
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (w == NULL) return FLIPNET_E_NULL;
     if (layer >= model->n_layers || model->layers[layer].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_layer_get(const flipnet_model *model, uint32_t layer, int8_t *w)
+{
+    uint32_t j;
+    const flipnet_layer *L;
+    flipnet_status st = fn_int_layer_args(model, layer, w);
+    if (st != FLIPNET_OK) return st;
     L = &model->layers[layer];
     for (j = 0; j < L->m; j++) {
-        flipnet_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
+        fn_unpack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
     }
     return FLIPNET_OK;
 }
@@ -251,10 +239,8 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
     uint32_t j;
     size_t i, count;
     const flipnet_layer *L;
-    flipnet_status st = fn_model_check(model);
+    flipnet_status st = fn_int_layer_args(model, layer, w);
     if (st != FLIPNET_OK) return st;
-    if (w == NULL) return FLIPNET_E_NULL;
-    if (layer >= model->n_layers || model->layers[layer].kind == FLIPNET_FP32) return FLIPNET_E_ARG;
     L = &model->layers[layer];
     count = (size_t)L->n * L->m;
     for (i = 0; i < count; i++) { /* validate everything before touching the weights */
@@ -263,7 +249,7 @@ flipnet_status flipnet_layer_set(flipnet_model *model, uint32_t layer, const int
             return FLIPNET_E_ARG;
     }
     for (j = 0; j < L->m; j++) {
-        flipnet_pack_row_ref(fn_row(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
+        fn_pack_row_ref(fn_row_w(model, L, j), L->kind, L->n, L->bpr, w + (size_t)j * L->n);
     }
     return FLIPNET_OK;
 }
@@ -303,74 +289,57 @@ flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const 
 }
 
 /* ---- scratch plan ------------------------------------------------------------------------- */
-static uint64_t fn_round16(uint64_t v) { return (v + 15u) & ~(uint64_t)15u; }
-
+/* The drivers' buffers (logits; int8 activations; the integer errors when an integer layer
+ * trains; the float activations / errors and FP32 layers' inputs when a kind computes in float),
+ * then each kind's workspace (fn_kind_fwd.plan, once per distinct planner). Every region is
+ * rounded up to 16 bytes. */
 flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan)
 {
-    uint32_t l, L = model->n_layers;
-    uint64_t B = batch, off = 0, hmax = 0, nmax = 0, mmax = 0, classes = model->layers[L - 1].m;
-    uint64_t gbytes_per = 2; /* backprop accumulator: int16 unless a layer l >= 1 has m > 32767 */
-    uint64_t gbytes, vbytes, ubase, fmax;
-    int hybrid = 0;
+    uint32_t l, q, L = model->n_layers, nplanners = 0;
+    uint64_t B = batch, off = 0, hmax = 0, mmax = 0, fmax, classes = model->layers[L - 1].m;
+    int has_float = 0, has_int = 0;
+    void (*planners[FLIPNET_MAX_LAYERS])(const flipnet_model *, uint32_t, int, fn_plan *,
+                                         uint64_t *);
+    memset(plan, 0, sizeof(*plan));
     for (l = 0; l < L; l++) {
-        if (model->layers[l].n > nmax) nmax = model->layers[l].n;
+        const fn_kind_fwd *k = fn_kind_fwd_ops(model->layers[l].kind);
         if (model->layers[l].m > mmax) mmax = model->layers[l].m;
         if (l + 1u < L && model->layers[l].m > hmax) hmax = model->layers[l].m;
-        if (l >= 1u && model->layers[l].m > 32767u) gbytes_per = 4;
-        if (model->layers[l].kind == FLIPNET_FP32) hybrid = 1;
+        has_float |= k->in_float | k->out_float;
+        has_int |= !k->out_float;
+        for (q = 0; q < nplanners && planners[q] != k->plan; q++) {
+        }
+        if (q == nplanners) planners[nplanners++] = k->plan;
     }
-    memset(plan, 0, sizeof(*plan));
-#define FN_TAKE(field, bytes)                                                                      \
-    do {                                                                                           \
-        plan->field = (size_t)off;                                                                 \
-        off = fn_round16(off + (uint64_t)(bytes));                                                 \
-    } while (0)
     /* every term is < 2^16 * 2^16 * 4 * 8 layers: no 64-bit overflow */
-    FN_TAKE(logits, B * classes * 4u);
+    plan->logits = fn_plan_take(&off, B * classes * 4u);
     if (!training) {
-        FN_TAKE(act[0], B * hmax);
-        FN_TAKE(act[1], B * hmax);
-        FN_TAKE(wrow, nmax * 2u);
+        plan->act[0] = fn_plan_take(&off, B * hmax);
+        plan->act[1] = fn_plan_take(&off, B * hmax);
     } else {
-        for (l = 0; l + 1u < L; l++) FN_TAKE(act[l], B * model->layers[l].m);
-        FN_TAKE(d[0], B * mmax);
-        FN_TAKE(d[1], B * mmax);
-        FN_TAKE(list, B * 2u);
-        FN_TAKE(dl, B);
-        FN_TAKE(wrow, nmax * 2u);
-        /* union: backprop accumulator G, or the vote's row accumulators + histogram */
-        ubase = off;
-        gbytes = fn_round16(B * hmax * gbytes_per);
-        /* p: only for the int32 vote sums, needed when a row can have more than 258 errors */
-        FN_TAKE(p, B * 127u > 32767u ? nmax * 4u : 0u);
-        FN_TAKE(n, nmax * 4u);
-        FN_TAKE(hist, FN_KEY_BINS * 4u);
-        FN_TAKE(rowmax, mmax);
-        FN_TAKE(afull, nmax * 2u);
-        FN_TAKE(ulist, B * 2u);
-        FN_TAKE(clist, B * 2u);
-        vbytes = off - ubase;
-        plan->g = (size_t)ubase;
-        off = ubase + (gbytes > vbytes ? gbytes : vbytes);
-    }
-    if (FN_HAS_F32 && hybrid) { /* FP32 layers: float buffers after the integer plan (docs/rule.md 8) */
-        if (!training) {
-            fmax = hmax;
-            if (model->layers[0].kind == FLIPNET_FP32 && model->layers[0].n > fmax)
-                fmax = model->layers[0].n;
-            FN_TAKE(f[0], B * fmax * 4u);
-            FN_TAKE(f[1], B * fmax * 4u);
-        } else {
-            for (l = 0; l < L; l++) {
-                if (model->layers[l].kind == FLIPNET_FP32)
-                    FN_TAKE(xf[l], B * model->layers[l].n * 4u);
-            }
-            FN_TAKE(f[0], B * mmax * 4u);
-            FN_TAKE(f[1], B * mmax * 4u);
-            FN_TAKE(frow, (4u * nmax > mmax ? 4u * nmax : mmax) * 4u);
+        for (l = 0; l + 1u < L; l++) plan->act[l] = fn_plan_take(&off, B * model->layers[l].m);
+        if (has_int) { /* integer errors */
+            plan->d[0] = fn_plan_take(&off, B * mmax);
+            plan->d[1] = fn_plan_take(&off, B * mmax);
         }
     }
-#undef FN_TAKE
+    if (has_float) {
+        if (!training) {
+            fmax = hmax;
+            if (fn_kind_fwd_ops(model->layers[0].kind)->in_float && model->layers[0].n > fmax)
+                fmax = model->layers[0].n;
+            plan->f[0] = fn_plan_take(&off, B * fmax * 4u);
+            plan->f[1] = fn_plan_take(&off, B * fmax * 4u);
+        } else {
+            for (l = 0; l < L; l++) {
+                if (fn_kind_fwd_ops(model->layers[l].kind)->in_float)
+                    plan->xf[l] = fn_plan_take(&off, B * model->layers[l].n * 4u);
+            }
+            plan->f[0] = fn_plan_take(&off, B * mmax * 4u);
+            plan->f[1] = fn_plan_take(&off, B * mmax * 4u);
+        }
+    }
+    for (q = 0; q < nplanners; q++) planners[q](model, batch, training, plan, &off);
     if (off > (uint64_t)SIZE_MAX) return FLIPNET_E_NOMEM;
     plan->total = (size_t)off;
     return FLIPNET_OK;

@@ -1,4 +1,4 @@
-/* flipnet core: status strings, RNG, CRC-32. */
+/* flipnet core: status strings, version and ABI check, RNG, CRC-32. */
 #include "fn_internal.h"
 
 const char *flipnet_status_str(int status)
@@ -12,6 +12,7 @@ const char *flipnet_status_str(int status)
     case FLIPNET_E_ALIGN: return "memory area not 4-byte aligned";
     case FLIPNET_E_LABEL: return "a label is >= the number of classes";
     case FLIPNET_E_INPUT: return "an input value is -128 (inputs must be in [-127, 127])";
+    case FLIPNET_E_ABI: return "built against another flipnet.h (ABI or struct sizes differ)";
     case FLIPNET_E_FMT_MAGIC: return "not a flipnet model file (wrong magic)";
     case FLIPNET_E_FMT_VERSION: return "unknown model file format version";
     case FLIPNET_E_FMT_TRUNCATED: return "model file truncated";
@@ -20,6 +21,22 @@ const char *flipnet_status_str(int status)
     case FLIPNET_E_FMT_VALUE: return "model file field has an invalid value";
     default: return "unknown status";
     }
+}
+
+uint32_t flipnet_version(void)
+{
+    return ((uint32_t)FLIPNET_VERSION_MAJOR << 16) | ((uint32_t)FLIPNET_VERSION_MINOR << 8) |
+           (uint32_t)FLIPNET_VERSION_PATCH;
+}
+
+flipnet_status flipnet_abi_check(uint32_t abi, size_t model_size, size_t arch_size,
+                                 size_t params_size, size_t stats_size, size_t view_size)
+{
+    if (abi != FLIPNET_ABI || model_size != sizeof(flipnet_model) ||
+        arch_size != sizeof(flipnet_arch) || params_size != sizeof(flipnet_step_params) ||
+        stats_size != sizeof(flipnet_step_stats) || view_size != sizeof(flipnet_model_view))
+        return FLIPNET_E_ABI;
+    return FLIPNET_OK;
 }
 
 uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index)

@@ -91,11 +91,9 @@ int main(void)
 ")
   set(_out "")
   if(_cc)
-    set(_core "${FLIPNET_ROOT}/csrc/src")
     execute_process(COMMAND "${_cc}" -std=c99 -O0 -DFLIPNET_NO_FLOAT
         -I "${FLIPNET_ROOT}/csrc/include" -I "${CMAKE_CURRENT_BINARY_DIR}" "${_probe_dir}/probe.c"
-        "${_core}/model.c" "${_core}/forward.c" "${_core}/kernels.c" "${_core}/status.c"
-        -o "${_probe_dir}/probe"
+        ${CORE_SOURCES} -o "${_probe_dir}/probe"
       RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_VARIABLE _err)
     if(_rc EQUAL 0)
       execute_process(COMMAND "${_probe_dir}/probe" RESULT_VARIABLE _rc OUTPUT_VARIABLE _out
@@ -106,8 +104,8 @@ int main(void)
     set(FW_SCRATCH_BYTES ${_out})
   else()
     math(EXPR FW_SCRATCH_BYTES "${FW_MAX_BATCH} * ${_scratch1}")
-    message(STATUS "inference firmware: no host C compiler for the scratch probe; scratch = "
-      "${FW_MAX_BATCH} x ${_scratch1} bytes (an upper bound)")
+    message(STATUS "inference firmware: the scratch probe did not run (host C compiler: "
+      "'${_cc}' ${_err}); scratch = ${FW_MAX_BATCH} x ${_scratch1} bytes (an upper bound)")
   endif()
 endif()
 message(STATUS "inference firmware: model ${FW_MODEL_NAME} (${_layers} layers, ${_inputs} inputs, "

@@ -298,17 +298,19 @@ static int check_plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t 
     return 0;
 }
 
-static void set_rule(flipnet_model *m, const uint8_t *p, uint32_t calib)
+/* The rule of a CONFIGURE payload (docs/protocol.md): calib 0 is the core's default. */
+static void get_rule(const uint8_t *p, flipnet_rule *r)
 {
-    /* the core's defaults (flipnet_model_init) for every field, then the host's values */
-    m->rule.vote = p[1];
-    m->rule.filter = p[2];
-    m->rule.backprop = p[3];
-    m->rule.margin = (int32_t)fw_get32(p + 4);
-    m->rule.calib_target = (uint8_t)calib;
-    m->rule.counter_shift = p[20];
-    m->rule.counter_threshold = p[21];
-    m->rule.counter_decay = p[22];
+    memset(r, 0, sizeof(*r));
+    r->vote = p[1];
+    r->filter = p[2];
+    r->backprop = p[3];
+    r->margin = (int32_t)fw_get32(p + 4);
+    r->calib_target = p[18] ? p[18] : 32u; /* docs/rule.md section 1 */
+    r->counter_shift = p[20];
+    r->counter_threshold = p[21];
+    r->counter_decay = p[22];
+    r->reserved = p[23];
 }
 
 #define CFG_HEAD 24u
@@ -317,7 +319,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
 {
     flipnet_arch a;
     flipnet_model tmp;
-    uint32_t L, l, b, ws, s, f, calib, off;
+    flipnet_rule rule;
+    uint32_t L, l, b, ws, s, f, off;
     uint64_t seed;
     int st;
     if (n < CFG_HEAD) {
@@ -335,11 +338,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     seed = fw_get64(p + 8);
     b = fw_get16(p + 16);
-    calib = p[18] ? p[18] : 32u; /* 0: the core's default (docs/rule.md section 1) */
-    if (p[1] > FLIPNET_VOTE_WEIGHTED || p[2] > FLIPNET_FILTER_NET || p[3] != FLIPNET_BP_SIGN ||
-        (int32_t)fw_get32(p + 4) < 0 || calib > 127u || p[19] > 1u || p[20] > 31u ||
-        p[21] > 127u || (p[21] > 0u && !p[19]) || p[22] > 7u || (p[22] > 0u && !p[21]) ||
-        p[23] != 0u) {
+    get_rule(p, &rule);
+    if (p[19] > 1u || flipnet_rule_check(&rule, p[19]) != FLIPNET_OK) {
         fw_reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
@@ -368,7 +368,7 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         fw_reply_error(st, 0, 0);
         return;
     }
-    set_rule(&tmp, p, calib);
+    tmp.rule = rule;
     if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
     if (off != 0u) { /* accepted: lay it out for real at the arena base */
         st = flipnet_model_init(&model, &a, arena_words, ws, seed);
@@ -377,7 +377,7 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
             fw_reply_error(st, 0, 0);
             return;
         }
-        set_rule(&model, p, calib);
+        model.rule = rule;
     } else {
         model = tmp;
     }

@@ -29,6 +29,7 @@ static uint8_t rx_over;    /* frame longer than FW_MAX_FRAME: discard to the nex
 /* ---- reply cache ---------------------------------------------------------------------------- */
 static uint32_t tx_len;
 static uint8_t cache_ok;
+static int abi_status; /* FLIPNET_ABI_CHECK() at start-up: every command but PING refused if not OK */
 static uint32_t cache_seq, cache_crc;
 static uint32_t dup_frames, bad_frames;
 
@@ -347,6 +348,8 @@ static void handle_frame(uint8_t *f, uint32_t n)
             memcpy(tx + FW_HDR, f + FW_HDR, plen);
             tx_len = FW_HDR + plen;
         }
+    } else if (abi_status != FLIPNET_OK) { /* a core built from another flipnet.h */
+        fw_reply_error(abi_status, FLIPNET_ABI, flipnet_version());
     } else {
         fw_command(cmd, f + FW_HDR, plen);
     }
@@ -401,6 +404,7 @@ void fw_feed(uint8_t c)
 
 void fw_link_init(void)
 {
+    abi_status = FLIPNET_ABI_CHECK();
     rx_reset();
     tx_len = 0;
     cache_ok = 0;

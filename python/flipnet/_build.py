@@ -35,6 +35,7 @@ def header_cdef(path=HEADER):
     # Comments out (block and line), keeping newlines so line structure survives.
     text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
+    text = text.replace("\\\n", " ")  # a macro continued over several lines is one line
     out = []
     skip_depth = 0  # inside `#ifdef __cplusplus` ... `#endif`
     depth = 0

@@ -1,7 +1,10 @@
 """Access to the compiled core (flipnet._core), with a clear message when it is not built.
 
-In a source checkout (csrc/ beside python/), a warning says when the built extension is older
-than the C sources, since other work may change csrc/ under a development build.
+At import, the core's binary interface is checked against the one these bindings are written
+for (``flipnet_abi_check``: the FLIPNET_ABI number and the public struct sizes), so a stale
+extension fails loudly instead of misreading memory. In a source checkout (csrc/ beside
+python/), a warning says when the built extension is older than the C sources, since other
+work may change csrc/ under a development build.
 """
 
 import glob
@@ -17,6 +20,32 @@ except ImportError as exc:  # pragma: no cover - depends on the build
         "or build it in place with `python python/flipnet/_build.py` from the repository root."
         % exc
     ) from exc
+
+
+#: FLIPNET_ABI of the flipnet.h these bindings are written for
+ABI = 2
+
+
+def _check_abi():
+    try:
+        status = lib.flipnet_abi_check(ABI, ffi.sizeof("flipnet_model"), ffi.sizeof("flipnet_arch"),
+                                       ffi.sizeof("flipnet_step_params"),
+                                       ffi.sizeof("flipnet_step_stats"),
+                                       ffi.sizeof("flipnet_model_view"))
+    except (AttributeError, ffi.error):  # an extension older than the ABI check itself
+        status = -8
+    if status != 0:
+        raise ImportError(
+            "flipnet's C extension (%s) was built from another flipnet.h than this package's "
+            "Python code expects (ABI %d); rebuild it: `pip install .` (or `pip install -e .`, "
+            "or `python python/flipnet/_build.py` in a checkout)"
+            % (getattr(_core_module(), "__file__", "flipnet._core"), ABI))
+
+
+def _core_module():
+    from . import _core
+
+    return _core
 
 
 def _check_fresh():
@@ -39,4 +68,5 @@ def _check_fresh():
         pass
 
 
+_check_abi()
 _check_fresh()

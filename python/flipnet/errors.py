@@ -21,6 +21,7 @@ __all__ = [
     "AlignmentError",
     "LabelError",
     "InputRangeError",
+    "ABIError",
     "ModelFileError",
     "BadMagicError",
     "UnsupportedVersionError",
@@ -91,6 +92,13 @@ class InputRangeError(FlipnetError, ValueError):
     """An int8 input value is -128; inputs must be in [-127, 127] (FLIPNET_E_INPUT)."""
 
     status = -7
+
+
+class ABIError(FlipnetError):
+    """The compiled core and these bindings come from different flipnet.h versions
+    (FLIPNET_E_ABI): rebuild the extension (``pip install .``)."""
+
+    status = -8
 
 
 # --- model file errors ----------------------------------------------------------------------
@@ -165,6 +173,7 @@ _BY_STATUS = {
         AlignmentError,
         LabelError,
         InputRangeError,
+        ABIError,
         BadMagicError,
         UnsupportedVersionError,
         TruncatedFileError,

@@ -216,15 +216,15 @@ static void test_unpack_kernels(void)
                     src[i] = kind == FLIPNET_TERNARY ? (int8_t)((int)(u % 3u) - 1) : (u & 1u ? 1 : -1);
                 }
                 memset(row, 0xFF, rb);
-                flipnet_pack_row_ref(row, (uint8_t)kind, n, bpr, src);
+                fn_pack_row_ref(row, (uint8_t)kind, n, bpr, src);
                 if (n % 8u != 0) { /* padding bits of the last byte of each plane are 0 */
                     uint32_t p;
                     for (p = 0; p < fn_planes((uint8_t)kind); p++) {
                         if (row[p * bpr + bpr - 1u] >> (n % 8u)) ok = 0;
                     }
                 }
-                flipnet_unpack_row_ref(row, (uint8_t)kind, n, bpr, w8);
-                flipnet_unpack_row_s16(row, (uint8_t)kind, n, bpr, w16);
+                fn_unpack_row_ref(row, (uint8_t)kind, n, bpr, w8);
+                fn_unpack_row_s16(row, (uint8_t)kind, n, bpr, w16);
                 for (i = 0; i < n; i++) {
                     if (w8[i] != src[i] || w16[i] != src[i]) ok = 0;
                 }

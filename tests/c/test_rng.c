@@ -145,20 +145,59 @@ static void test_init_distribution(void)
 
 static void test_status_str(void)
 {
-    int codes[] = {0, -1, -2, -3, -4, -5, -6, -7, -20, -21, -22, -23, -24, -25};
+    int codes[] = {0, -1, -2, -3, -4, -5, -6, -7, -8, -20, -21, -22, -23, -24, -25};
     size_t i, j;
     for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         const char *s = flipnet_status_str(codes[i]);
         CHECK(s != NULL && strcmp(s, "unknown status") != 0);
         for (j = 0; j < i; j++) CHECK(strcmp(s, flipnet_status_str(codes[j])) != 0);
     }
-    CHECK(strcmp(flipnet_status_str(-8), "unknown status") == 0);
+    CHECK(strcmp(flipnet_status_str(-9), "unknown status") == 0);
     CHECK(strcmp(flipnet_status_str(1), "unknown status") == 0);
     CHECK(strcmp(flipnet_status_str(-26), "unknown status") == 0);
 }
 
+/* flipnet_version matches the header; the ABI check accepts this header and refuses another;
+ * flipnet_rule_check is the train step's rule check. */
+static void test_version_abi_rule(void)
+{
+    flipnet_rule r;
+    CHECK_EQ(flipnet_version(), ((uint32_t)FLIPNET_VERSION_MAJOR << 16) |
+                                    ((uint32_t)FLIPNET_VERSION_MINOR << 8) |
+                                    (uint32_t)FLIPNET_VERSION_PATCH);
+    CHECK_ST(FLIPNET_ABI_CHECK(), FLIPNET_OK);
+    CHECK_ST(flipnet_abi_check(FLIPNET_ABI + 1u, sizeof(flipnet_model), sizeof(flipnet_arch),
+                               sizeof(flipnet_step_params), sizeof(flipnet_step_stats),
+                               sizeof(flipnet_model_view)),
+             FLIPNET_E_ABI);
+    CHECK_ST(flipnet_abi_check(FLIPNET_ABI, sizeof(flipnet_model) - 8u, sizeof(flipnet_arch),
+                               sizeof(flipnet_step_params), sizeof(flipnet_step_stats),
+                               sizeof(flipnet_model_view)),
+             FLIPNET_E_ABI);
+    CHECK_ST(flipnet_abi_check(FLIPNET_ABI, sizeof(flipnet_model), sizeof(flipnet_arch),
+                               sizeof(flipnet_step_params), sizeof(flipnet_step_stats) + 4u,
+                               sizeof(flipnet_model_view)),
+             FLIPNET_E_ABI);
+    memset(&r, 0, sizeof(r));
+    r.calib_target = 32;
+    CHECK_ST(flipnet_rule_check(&r, 0), FLIPNET_OK);
+    CHECK_ST(flipnet_rule_check(NULL, 0), FLIPNET_E_NULL);
+    r.counter_threshold = 8;
+    CHECK_ST(flipnet_rule_check(&r, 0), FLIPNET_E_ARG); /* counters needed */
+    CHECK_ST(flipnet_rule_check(&r, 1), FLIPNET_OK);
+    r.counter_decay = 8;
+    CHECK_ST(flipnet_rule_check(&r, 1), FLIPNET_E_ARG);
+    r.counter_decay = 0;
+    r.calib_target = 0;
+    CHECK_ST(flipnet_rule_check(&r, 1), FLIPNET_E_ARG);
+    r.calib_target = 32;
+    r.margin = -1;
+    CHECK_ST(flipnet_rule_check(&r, 1), FLIPNET_E_ARG);
+}
+
 int main(void)
 {
+    test_version_abi_rule();
     test_rand();
     test_crc();
     test_key();

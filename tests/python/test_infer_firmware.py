@@ -95,14 +95,18 @@ def test_image_links_only_inference_and_keeps_the_weights_in_flash(trained, elf)
         assert name in syms, name
     for name in syms:  # no training, no model files, no FP32 layers, no float formatting
         assert not re.match(r"flipnet_(train_step|calibrate|file_|layer_set|model_init)|"
-                            r"fn_(hybrid|vote|backprop|file)", name), name
+                            r"fn_(vote|backprop|file|counter|int_(update|error_down|output_error|"
+                            r"init)|ternary|binary|fp32|f32|adamw)", name), name
     with open(os.path.splitext(elf)[0] + ".map") as f:
         memory_map = f.read().split("Linker script and memory map", 1)[1]
     linked = re.findall(r"^ \.text\S*\s+0x\S+\s+0x\S+\s+(\S+\.obj)", memory_map, re.M)
     objs = {os.path.basename(o) for o in linked}
-    assert {"model.c.obj", "forward.c.obj", "kernels.c.obj", "status.c.obj",
-            "infer.c.obj", "link.c.obj"} <= objs, objs
-    assert not objs & {"train.c.obj", "file.c.obj", "hybrid.c.obj", "device.c.obj"}, objs
+    assert {"model.c.obj", "forward.c.obj", "kernels.c.obj", "kind_int.c.obj", "kinds.c.obj",
+            "status.c.obj", "infer.c.obj", "link.c.obj"} <= objs, objs
+    # the whole core is compiled; --gc-sections keeps no training, file or float code
+    assert not objs & {"train.c.obj", "vote.c.obj", "kind_ternary.c.obj", "kind_binary.c.obj",
+                       "file.c.obj", "kind_fp32.c.obj", "kernels_f32.c.obj", "fmath.c.obj",
+                       "adapt.c.obj", "device.c.obj"}, objs
     # the weights: const data in flash (below 0x20000000), exactly the core's weight bytes
     addr, size = int(syms[NAME + "_weights"][0], 16), int(syms[NAME + "_weights"][1], 16)
     assert size == weight_bytes == 25408 and addr < 0x20000000

@@ -27,8 +27,11 @@ extern "C" {
 #endif
 
 #define FLIPNET_VERSION_MAJOR 0
-#define FLIPNET_VERSION_MINOR 1
+#define FLIPNET_VERSION_MINOR 2
 #define FLIPNET_VERSION_PATCH 0
+/* The binary interface: bumped whenever a public struct, enum value or function signature
+ * changes, so that a caller built against another header is refused (flipnet_abi_check). */
+#define FLIPNET_ABI 2
 
 #define FLIPNET_MAX_LAYERS 8        /* dense layers in one model */
 #define FLIPNET_MAX_WIDTH 65535u    /* max inputs / outputs of one layer */
@@ -44,6 +47,8 @@ typedef enum {
     FLIPNET_E_ALIGN = -5,           /* a memory area is not 4-byte aligned */
     FLIPNET_E_LABEL = -6,           /* a label is >= the number of classes */
     FLIPNET_E_INPUT = -7,           /* an input value is -128 (inputs must be in [-127, 127]) */
+    FLIPNET_E_ABI = -8,             /* the caller was built against another flipnet.h (ABI or
+                                       struct sizes differ): rebuild it with this library's */
     FLIPNET_E_FMT_MAGIC = -20,      /* model file: not a flipnet model (wrong magic) */
     FLIPNET_E_FMT_VERSION = -21,    /* model file: format version this core does not know */
     FLIPNET_E_FMT_TRUNCATED = -22,  /* model file: ends before the sizes it declares */
@@ -54,6 +59,18 @@ typedef enum {
 
 /* Human-readable, static string for a status code ("unknown status" for others). */
 const char *flipnet_status_str(int status);
+
+/* ---- version and compatibility ---------------------------------------------------------- */
+/* The library's version: (major << 16) | (minor << 8) | patch. */
+uint32_t flipnet_version(void);
+/* FLIPNET_OK when a caller compiled with FLIPNET_ABI `abi` and these struct sizes can use this
+ * library, else FLIPNET_E_ABI. Call it once at start-up as FLIPNET_ABI_CHECK(). */
+flipnet_status flipnet_abi_check(uint32_t abi, size_t model_size, size_t arch_size,
+                                 size_t params_size, size_t stats_size, size_t view_size);
+#define FLIPNET_ABI_CHECK()                                                                        \
+    flipnet_abi_check(FLIPNET_ABI, sizeof(flipnet_model), sizeof(flipnet_arch),                   \
+                      sizeof(flipnet_step_params), sizeof(flipnet_step_stats),                    \
+                      sizeof(flipnet_model_view))
 
 /* ---- layers, rule options, model ---------------------------------------------------- */
 typedef enum {
@@ -148,6 +165,17 @@ typedef struct {
     size_t opt_bytes;    /* bytes of the AdamW state: sum over FP32 layers of 8 * (m*n + m) */
 } flipnet_model;
 
+/* A read-only model for inference: the layers and packed weights of a flipnet_model as const
+ * data (e.g. a model compiled into flash by `flipnet export --format c`, docs/export.md), for
+ * flipnet_view_scratch_size / flipnet_view_forward / flipnet_view_predict; weights are never
+ * written through it. */
+typedef struct {
+    uint32_t n_layers;
+    flipnet_layer layers[FLIPNET_MAX_LAYERS];
+    const uint8_t *weights; /* packed weights (4-byte aligned), weight_bytes long */
+    size_t weight_bytes;
+} flipnet_model_view;
+
 /* ---- RNG ------------------------------------------------------------------------------- */
 /* Counter-based: a pure function of (seed, stream, index); see docs/rule.md section 6. */
 uint64_t flipnet_rand(uint64_t seed, uint64_t stream, uint64_t index);
@@ -175,11 +203,10 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
                                     size_t *bytes);
 
 /* ---- forward, predict, calibrate ------------------------------------------------------ */
-/* Read-only weights: flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get
- * and flipnet_counters_get never write through model->weights or model->counters, so for
- * inference a model may point at const data (e.g. weights in flash, as the headers of
- * `flipnet export --format c` do; docs/export.md) through a cast. flipnet_calibrate writes
- * only the shifts in the struct; training and flipnet_layer_set need writable weights. */
+/* flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get and
+ * flipnet_counters_get never write through model->weights or model->counters;
+ * flipnet_calibrate writes only the shifts in the struct; training and flipnet_layer_set need
+ * writable weights. For weights in const memory (flash) use a flipnet_model_view. */
 /* x is (batch, sizes[0]) int8 in [-127, 127], row-major; logits is (batch, classes) int32.
  * A model whose last layer is FP32 has float logits: FLIPNET_E_ARG, use flipnet_forward_f32. */
 flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
@@ -202,7 +229,26 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
 
+/* The same for a read-only model (flipnet_model_view): scratch bytes for forward / predict of
+ * up to `batch` samples, then forward and predict as above (a view with an FP32 last layer:
+ * FLIPNET_E_ARG from flipnet_view_forward). The view is checked as a model is. */
+flipnet_status flipnet_view_scratch_size(const flipnet_model_view *view, uint32_t batch,
+                                         size_t *bytes);
+flipnet_status flipnet_view_forward(const flipnet_model_view *view, const int8_t *x,
+                                    uint32_t batch, int32_t *logits, void *scratch,
+                                    size_t scratch_bytes);
+flipnet_status flipnet_view_predict(const flipnet_model_view *view, const int8_t *x,
+                                    uint32_t batch, uint16_t *classes, void *scratch,
+                                    size_t scratch_bytes);
+
 /* ---- training ------------------------------------------------------------------------- */
+/* FLIPNET_OK when `rule` is one flipnet_train_step accepts for a model with (has_counters = 1)
+ * or without counters, else FLIPNET_E_ARG (NULL: FLIPNET_E_NULL): known vote / filter /
+ * backprop, margin >= 0, calib_target 1..127, counter_shift <= 31, counter_threshold <= 127
+ * (> 0 only with counters), counter_decay <= 7 (> 0 only with counter_threshold > 0),
+ * reserved 0. */
+flipnet_status flipnet_rule_check(const flipnet_rule *rule, int has_counters);
+
 typedef struct {
     uint32_t k[FLIPNET_MAX_LAYERS];     /* weights to select per layer this step (<= n*m) */
     uint32_t p_q16[FLIPNET_MAX_LAYERS]; /* change probability per layer, Q16: 65536 = 1.0 */

@@ -1,0 +1,117 @@
+/* flipnet core: what ternary and binary layers share in a pass (their tables: kind_ternary.c,
+ * kind_binary.c; their training rule: vote.c): the scratch workspace, forward, calibration
+ * (docs/rule.md 1), argmax, and, in hybrid networks, the float error through their weights and
+ * the derivative of their activation (docs/rule.md 8). */
+#include "fn_float.h"
+
+/* The integer kinds' workspace, sized over the ternary/binary layers. Forward: one unpacked
+ * row. Training: sample lists, one row, and the union of the backprop accumulator (int16, or
+ * int32 when a layer above the first has more than 32767 outputs) with the vote's memory of
+ * one row (int32 sums only when a row can have more than 258 errors). */
+void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
+                 uint64_t *off)
+{
+    uint64_t B = batch, nmax = 0, mmax = 0, gmax = 0, gbytes_per = 2, ubase, gbytes, vbytes;
+    uint32_t l;
+    for (l = 0; l < model->n_layers; l++) {
+        const flipnet_layer *L = &model->layers[l];
+        if (L->kind == FLIPNET_FP32) continue;
+        if (L->n > nmax) nmax = L->n;
+        if (L->m > mmax) mmax = L->m;
+        if (l >= 1u && L->n > gmax) gmax = L->n;
+        if (l >= 1u && L->m > 32767u) gbytes_per = 4;
+    }
+    if (!training) {
+        plan->wrow = fn_plan_take(off, nmax * 2u);
+        return;
+    }
+    plan->list = fn_plan_take(off, B * 2u);
+    plan->dl = fn_plan_take(off, B);
+    plan->wrow = fn_plan_take(off, nmax * 2u);
+    /* every term is < 2^16 * 2^16 * 4: no 64-bit overflow */
+    ubase = *off;
+    gbytes = (B * gmax * gbytes_per + 15u) & ~(uint64_t)15u;
+    plan->p = fn_plan_take(off, B * 127u > 32767u ? nmax * 4u : 0u);
+    plan->n = fn_plan_take(off, nmax * 4u);
+    plan->hist = fn_plan_take(off, FN_KEY_BINS * 4u);
+    plan->rowmax = fn_plan_take(off, mmax);
+    plan->afull = fn_plan_take(off, nmax * 2u);
+    plan->ulist = fn_plan_take(off, B * 2u);
+    plan->clist = fn_plan_take(off, B * 2u);
+    vbytes = *off - ubase;
+    plan->g = (size_t)ubase;
+    *off = ubase + (gbytes > vbytes ? gbytes : vbytes);
+}
+
+/* Random init of integer layer l: weight (j, i) = draw(r), r the INIT stream's draw at index
+ * j*n + i (docs/rule.md 6); the weight area starts zeroed. */
+void fn_int_init(flipnet_model *model, uint32_t l, int32_t (*draw)(uint64_t r))
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint64_t base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_INIT, l, 0));
+    uint32_t j, i, planes = fn_planes(L->kind);
+    for (j = 0; j < L->m; j++) {
+        uint8_t *pos = fn_row_w(model, L, j), *neg = pos + (planes - 1u) * L->bpr;
+        uint64_t idx = (uint64_t)j * L->n;
+        for (i = 0; i < L->n; i++) {
+            int32_t w = draw(fn_rand_at(base, idx + i));
+            uint8_t bit = (uint8_t)(1u << (i & 7u));
+            if (w < 0) neg[i >> 3] |= bit;
+            else if (w > 0 && planes == 2u) pos[i >> 3] |= bit; /* binary +1: no bit */
+        }
+    }
+}
+
+void fn_int_forward(const flipnet_model *model, uint32_t l, const fn_io *io, const fn_ctx *c)
+{
+    fn_int_layer_forward(model, l, io->x8, c->batch, io->a8, (int32_t *)io->logits, NULL,
+                         io->clipped, (int16_t *)(void *)(c->sc + c->plan->wrow));
+}
+
+/* docs/rule.md section 1: the smallest s with mean|Z| >> s <= rule.calib_target (at most 31). */
+uint8_t fn_int_calibrate(const flipnet_model *model, uint32_t l, const fn_io *io,
+                         const fn_ctx *c)
+{
+    uint64_t sum = 0, mabs;
+    uint32_t s = 0;
+    fn_int_layer_forward(model, l, io->x8, c->batch, NULL, NULL, &sum, NULL,
+                         (int16_t *)(void *)(c->sc + c->plan->wrow));
+    mabs = sum / ((uint64_t)c->batch * model->layers[l].m);
+    while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
+    return (uint8_t)s;
+}
+
+void fn_int_argmax(const void *logits, uint32_t batch, uint32_t classes, uint16_t *out)
+{
+    uint32_t b, j;
+    for (b = 0; b < batch; b++) {
+        const int32_t *z = (const int32_t *)logits + (size_t)b * classes;
+        uint32_t best = 0;
+        for (j = 1; j < classes; j++) {
+            if (z[j] > z[best]) best = j;
+        }
+        out[b] = (uint16_t)best;
+    }
+}
+
+#ifndef FLIPNET_NO_FLOAT
+void fn_int_error_down_f32(const flipnet_model *model, uint32_t l, const float *delta, float *g,
+                           const fn_ctx *c)
+{
+    fn_f32_backprop(model, l, NULL, delta, c->batch, g, (float *)(void *)(c->sc + c->plan->frow),
+                    (int16_t *)(void *)(c->sc + c->plan->wrow));
+}
+
+/* a = clamp(z >> s): the float error times 2^-s where |a| < 127, else 0 (and times 2^in_log2
+ * for the layer above's reading of a). */
+void fn_int_act_grad(const flipnet_model *model, uint32_t l, float *g, uint32_t batch,
+                     const int8_t *a8, const float *af, int32_t in_log2)
+{
+    size_t i, cnt = (size_t)batch * model->layers[l].m;
+    float scale = fn_pow2f(-(int32_t)model->layers[l].shift + in_log2);
+    (void)af;
+    for (i = 0; i < cnt; i++) g[i] = (a8[i] != 127 && a8[i] != -127) ? g[i] * scale : 0.0f;
+}
+#endif
+
+const fn_kind_fwd fn_int_fwd = {0, 0, fn_int_plan, fn_int_forward, fn_int_calibrate, fn_int_argmax};

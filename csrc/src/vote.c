@@ -1,0 +1,618 @@
+/* flipnet core: the training rule of the integer (ternary / binary) layers, docs/rule.md
+ * sections 2-5 and 7.1: the output error, the error passed down, the vote, top-k selection and
+ * the update, with or without hysteresis counters.
+ *
+ * Memory: the vote is never held as an n x m array. For each layer it is computed output row
+ * by output row, twice: pass 1 histograms the keys of the eligible weights, pass 2 recomputes
+ * the row and applies the changes above the threshold (with hysteresis counters, rule.md 7.1,
+ * pass 2 reads the counters instead of recomputing the vote). Errors are stored transposed, (m, B),
+ * so the samples with a nonzero error on a row are one contiguous scan away. */
+#include "fn_internal.h"
+
+/* The vote's working memory, in the integer kinds' workspace of the scratch plan. */
+typedef struct {
+    int32_t *P, *N; /* narrow: S then E (int16) and A (int16) in N, P unused (may be 0 bytes);
+                       wide: S then E (int32) in P, A (int32) in N */
+    uint32_t *hist;
+    uint8_t *rowmax;
+    uint16_t *list;
+    int8_t *dl;
+    int16_t *wrow;
+    int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
+    uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
+    uint16_t *clist; /* U minus the samples of the current row */
+    uint32_t ucnt;   /* |U| */
+    int use_afull;   /* afull is valid for this layer */
+    const int16_t *e16; /* E of the current row: int16 (narrow) ... */
+    const int32_t *e32; /* ... or int32 (wide) */
+} fn_vote_mem;
+/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. */
+static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, int8_t *dl)
+{
+    uint32_t b, cnt = 0;
+    for (b = 0; b < batch; b++) {
+        if (drow[b] != 0) {
+            list[cnt] = (uint16_t)b;
+            dl[cnt] = drow[b];
+            cnt++;
+        }
+    }
+    return cnt;
+}
+
+/*
+ * docs/rule.md section 3: error at layer l's inputs from the error at its outputs.
+ * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) scratch.
+ * |G| <= m, so G is int16 when m <= 32767 (fn_plan_make sizes it the same way), else int32.
+ */
+#define FN_BACKPROP(NAME, T)                                                                       \
+    FN_HOT static void NAME(const flipnet_model *model, uint32_t l, const int8_t *cur,            \
+                            uint32_t batch,                                                      \
+                     const int8_t *a_prev, int8_t *nxt, T *g, uint16_t *list, int8_t *dl,         \
+                     int16_t *wrow)                                                                \
+    {                                                                                              \
+        const flipnet_layer *L = &model->layers[l];                                                \
+        uint32_t n = L->n, m = L->m, j, c, b, i;                                                   \
+        memset(g, 0, sizeof(T) * (size_t)batch * n);                                              \
+        for (j = 0; j < m; j++) {                                                                  \
+            uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);                 \
+            if (cnt == 0) continue;                                                                \
+            fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);                 \
+            for (c = 0; c < cnt; c++) {                                                            \
+                T *restrict gb = g + (size_t)list[c] * n;                                          \
+                const int16_t *restrict w = wrow;                                                  \
+                if (dl[c] > 0) {                                                                   \
+                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] + w[i]);                             \
+                } else {                                                                           \
+                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] - w[i]);                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (b = 0; b < batch; b++) {                                                              \
+            const T *gb = g + (size_t)b * n;                                                       \
+            const int8_t *ab = a_prev + (size_t)b * n;                                             \
+            for (i = 0; i < n; i++) {                                                              \
+                int32_t v = gb[i];                                                                 \
+                int8_t sg = (int8_t)((v > 0) - (v < 0));                                           \
+                nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? sg : 0;             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+FN_BACKPROP(fn_backprop16, int16_t)
+FN_BACKPROP(fn_backprop32, int32_t)
+#undef FN_BACKPROP
+
+/*
+ * Vote of one output row (docs/rule.md section 4) over the cnt samples with a nonzero error,
+ * kept as two sums instead of P and N: with t = sign(x) (SIGN) or x (WEIGHTED),
+ *   S[i] = sum_b d_b t_bi = P + N   and   A[i] = sum_b |t_bi| = P - N,
+ * so P = (A + S) / 2 and N = (S - A) / 2 (exact: S and A have the same parity).
+ * Narrow form: int16 sums when cnt * max|t| <= 32767 (always for batches up to 258), which
+ * vectorizes twice as wide; wide form: int32. A is only needed by the HURT filter.
+ */
+FN_HOT static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+                         uint32_t cnt, int weighted, int need_a, int16_t *restrict S,
+                         int16_t *restrict A)
+{
+    uint32_t c = 0, i;
+    memset(S, 0, sizeof(int16_t) * n);
+    if (need_a) memset(A, 0, sizeof(int16_t) * n);
+    /* two samples per pass over S and A: half the accumulator loads and stores */
+    for (; c + 1u < cnt; c += 2u) {
+        const int8_t *restrict x0 = x + (size_t)list[c] * n;
+        const int8_t *restrict x1 = x + (size_t)list[c + 1u] * n;
+        int16_t d0 = dl[c], d1 = dl[c + 1u];
+        if (weighted) {
+            for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + d0 * x0[i] + d1 * x1[i]);
+            if (need_a) {
+                for (i = 0; i < n; i++) {
+                    int16_t v0 = x0[i], v1 = x1[i];
+                    A[i] = (int16_t)(A[i] + (v0 < 0 ? -v0 : v0) + (v1 < 0 ? -v1 : v1));
+                }
+            }
+        } else {
+            for (i = 0; i < n; i++) {
+                int16_t v0 = x0[i], v1 = x1[i];
+                S[i] = (int16_t)(S[i] + d0 * ((v0 > 0) - (v0 < 0)) + d1 * ((v1 > 0) - (v1 < 0)));
+            }
+            if (need_a) {
+                for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] + (x0[i] != 0) + (x1[i] != 0));
+            }
+        }
+    }
+    for (; c < cnt; c++) {
+        const int8_t *restrict xb = x + (size_t)list[c] * n;
+        int16_t d = dl[c];
+        if (weighted) {
+            for (i = 0; i < n; i++) S[i] = (int16_t)(S[i] + d * xb[i]);
+            if (need_a) {
+                for (i = 0; i < n; i++) {
+                    int16_t v = xb[i];
+                    A[i] = (int16_t)(A[i] + (v < 0 ? -v : v));
+                }
+            }
+        } else {
+            for (i = 0; i < n; i++) {
+                int16_t v = xb[i];
+                S[i] = (int16_t)(S[i] + d * ((v > 0) - (v < 0)));
+            }
+            if (need_a) {
+                for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] + (xb[i] != 0));
+            }
+        }
+    }
+}
+
+static void fn_vote_sa32(const int8_t *x, uint32_t n, const uint16_t *list, const int8_t *dl,
+                         uint32_t cnt, int weighted, int need_a, int32_t *restrict S,
+                         int32_t *restrict A)
+{
+    uint32_t c, i;
+    memset(S, 0, sizeof(int32_t) * n);
+    if (need_a) memset(A, 0, sizeof(int32_t) * n);
+    for (c = 0; c < cnt; c++) {
+        const int8_t *restrict xb = x + (size_t)list[c] * n;
+        int32_t d = dl[c];
+        for (i = 0; i < n; i++) {
+            int32_t v = xb[i], t = weighted ? v : (v > 0) - (v < 0);
+            S[i] += d * t;
+            if (need_a) A[i] += t < 0 ? -t : t;
+        }
+    }
+}
+
+/* E of one row, kept only where the weight is eligible: E (or 0) overwrites S in place, with
+ * P = (A + S) / 2, N = (S - A) / 2; HURT: E = N (w = +1), P (w = -1), S = P + N (w = 0);
+ * NET: E = S. Eligible: E != 0 and ternary w != sign(E), binary w == -sign(E).
+ * |E| <= max(|S|, (|S| + A) / 2), so E fits int16 when S and A do.
+ * One straight-line loop per (filter, kind), so each vectorizes. */
+#define FN_VOTE_E(NAME, T, HURT, TERNARY)                                                         \
+    FN_HOT static void NAME(T *s, const T *restrict a, const int16_t *restrict w, uint32_t n)            \
+    {                                                                                              \
+        uint32_t i;                                                                                \
+        (void)a;                                                                                   \
+        for (i = 0; i < n; i++) {                                                                  \
+            int32_t sv = s[i], wi = w[i], ev, d, elig;                                             \
+            if (HURT) {                                                                            \
+                int32_t av = a[i], pv = (av + sv) / 2, nv = (sv - av) / 2;                         \
+                ev = wi > 0 ? nv : (wi < 0 ? pv : sv);                                             \
+            } else {                                                                               \
+                ev = sv;                                                                           \
+            }                                                                                      \
+            d = (ev > 0) - (ev < 0);                                                               \
+            elig = TERNARY ? (ev != 0) & (wi != d) : (ev != 0) & (wi == -d);                       \
+            s[i] = (T)(elig ? ev : 0);                                                             \
+        }                                                                                          \
+    }
+FN_VOTE_E(fn_vote_e16_ht, int16_t, 1, 1)
+FN_VOTE_E(fn_vote_e16_hb, int16_t, 1, 0)
+FN_VOTE_E(fn_vote_e16_nt, int16_t, 0, 1)
+FN_VOTE_E(fn_vote_e16_nb, int16_t, 0, 0)
+#undef FN_VOTE_E
+
+static void fn_vote_e32_inplace(int32_t *s, const int32_t *a, const int16_t *w, uint32_t n,
+                                int hurt, int ternary)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t sv = s[i], wi = w[i], ev = sv, d, elig;
+        if (hurt && wi != 0) ev = wi > 0 ? (sv - a[i]) / 2 : (sv + a[i]) / 2;
+        d = (ev > 0) - (ev < 0);
+        elig = ternary ? (ev != 0) & (wi != d) : (ev != 0) & (wi == -d);
+        s[i] = elig ? ev : 0;
+    }
+}
+
+/* A[i] = afull[i] - sum over U \ list_j of |t|: cheaper than summing list_j when the row's
+ * error samples are most of U (hidden layers: nearly every error sample errs on every unit). */
+FN_HOT static void fn_vote_a16_complement(const int8_t *x, uint32_t n, const int8_t *drow,
+                                   int weighted, const fn_vote_mem *mem, int16_t *restrict A)
+{
+    uint32_t c, i, ccnt = 0;
+    const int16_t *restrict af = mem->afull;
+    for (c = 0; c < mem->ucnt; c++) {
+        if (drow[mem->ulist[c]] == 0) mem->clist[ccnt++] = mem->ulist[c];
+    }
+    for (i = 0; i < n; i++) A[i] = af[i];
+    for (c = 0; c < ccnt; c++) {
+        const int8_t *restrict xb = x + (size_t)mem->clist[c] * n;
+        if (weighted) {
+            for (i = 0; i < n; i++) {
+                int16_t v = xb[i];
+                A[i] = (int16_t)(A[i] - (v < 0 ? -v : v));
+            }
+        } else {
+            for (i = 0; i < n; i++) A[i] = (int16_t)(A[i] - (xb[i] != 0));
+        }
+    }
+}
+
+/* E (eligible only) of row j of layer L, at mem->e16 or mem->e32; drow: the row's errors (B). */
+/*
+ * docs/rule.md section 5: the threshold key K of a layer's histogram, 0 when every eligible
+ * weight is selected (eligible <= k). The t = hist[K] tied weights fill the r remaining slots
+ * with probability *p_tie = p_big * r / t each (1 <= r <= t).
+ */
+static uint32_t fn_threshold(const uint32_t *hist, uint64_t eligible, uint64_t k, uint64_t p_big,
+                             uint64_t *p_tie)
+{
+    uint64_t cum = 0;
+    uint32_t key;
+    *p_tie = 0;
+    if (eligible <= k) return 0;
+    for (key = FN_KEY_BINS - 1u; key >= 1u; key--) {
+        uint64_t h = hist[key];
+        if (cum + h >= k) {
+            *p_tie = p_big * (k - cum) / h;
+            return key;
+        }
+        cum += h;
+    }
+    return 0; /* not reached: eligible > k means the loop finds K */
+}
+
+/* After pass 1 (docs/rule.md 5): the eligible count from the histogram, no changes yet, and
+ * the threshold K with its tie probability; returns 0 when nothing can change (k = 0, p = 0
+ * or no eligible weight). */
+static int fn_select_start(const uint32_t *hist, uint32_t k, uint64_t p_big,
+                           uint32_t *eligible_out, uint32_t *changes_out, uint32_t *K,
+                           uint64_t *p_tie)
+{
+    uint64_t eligible = 0;
+    uint32_t key;
+    for (key = 1; key < FN_KEY_BINS; key++) eligible += hist[key];
+    *eligible_out = (uint32_t)eligible;
+    *changes_out = 0;
+    if (k == 0 || eligible == 0 || p_big == 0) return 0;
+    *K = fn_threshold(hist, eligible, k, p_big, p_tie);
+    return 1;
+}
+
+/* Change weight i of a packed row (planes pos, neg) one step in direction dir (+1 / -1):
+ * ternary w -> w + dir (eligibility guarantees w != dir), binary: flip the sign. */
+static inline void fn_move_weight(uint8_t *pos, uint8_t *neg, uint32_t i, int32_t w, int32_t dir,
+                                  int ternary)
+{
+    uint8_t bit = (uint8_t)(1u << (i & 7u));
+    uint32_t wd = i >> 3;
+    if (ternary) {
+        int32_t nw = w + dir;
+        pos[wd] &= (uint8_t)~bit;
+        neg[wd] &= (uint8_t)~bit;
+        if (nw > 0) pos[wd] |= bit;
+        else if (nw < 0) neg[wd] |= bit;
+    } else {
+        neg[wd] ^= bit;
+    }
+}
+
+static void fn_vote_row(const flipnet_model *model, const flipnet_layer *L, uint32_t j,
+                        const int8_t *x, const int8_t *drow, uint32_t cnt, fn_vote_mem *mem)
+{
+    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    int hurt = model->rule.filter == FLIPNET_FILTER_HURT;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    uint32_t n = L->n;
+    fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
+    if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
+        int16_t *s16 = (int16_t *)mem->N, *a16 = (int16_t *)mem->N + n; /* both fit in N */
+        if (hurt && mem->use_afull && 2u * cnt > mem->ucnt) {
+            fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, a16);
+            fn_vote_a16_complement(x, n, drow, weighted, mem, a16);
+        } else {
+            fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, hurt, s16, a16);
+        }
+        if (hurt) {
+            if (ternary) fn_vote_e16_ht(s16, a16, mem->wrow, n);
+            else fn_vote_e16_hb(s16, a16, mem->wrow, n);
+        } else {
+            if (ternary) fn_vote_e16_nt(s16, a16, mem->wrow, n);
+            else fn_vote_e16_nb(s16, a16, mem->wrow, n);
+        }
+        mem->e16 = s16;
+        mem->e32 = NULL;
+    } else {
+        /* wide (rare: batches over 258 with the weighted vote): S int32 in P, A in N, and E
+         * overwrites S in place (no restrict: same index read before written) */
+        fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, hurt, mem->P, mem->N);
+        fn_vote_e32_inplace(mem->P, mem->N, mem->wrow, n, hurt, ternary);
+        mem->e16 = NULL;
+        mem->e32 = mem->P;
+    }
+}
+
+/* Histogram the keys of one row's nonzero (eligible) E; returns the row's largest key. */
+static uint32_t fn_hist_row16(const int16_t *e, uint32_t n, uint32_t *hist)
+{
+    uint32_t i, key, mx = 0;
+    for (i = 0; i < n; i++) {
+        int32_t v = e[i];
+        if (v != 0) {
+            key = fn_key((uint32_t)(v < 0 ? -v : v));
+            hist[key]++;
+            mx = key > mx ? key : mx;
+        }
+    }
+    return mx;
+}
+
+/* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
+static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                           uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                           uint32_t *eligible_out, fn_vote_mem *mem)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+
+    /* the layer's error samples U and, for the HURT filter, sum |t| over U */
+    {
+        uint32_t b, c, weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+        mem->ucnt = 0;
+        for (b = 0; b < batch; b++) {
+            for (j = 0; j < m; j++) {
+                if (d[(size_t)j * batch + b] != 0) {
+                    mem->ulist[mem->ucnt++] = (uint16_t)b;
+                    break;
+                }
+            }
+        }
+        mem->use_afull = model->rule.filter == FLIPNET_FILTER_HURT && mem->ucnt >= 4u &&
+                         (uint64_t)mem->ucnt * (weighted ? 127u : 1u) <= 32767u;
+        if (mem->use_afull) {
+            int16_t *restrict af = mem->afull;
+            memset(af, 0, sizeof(int16_t) * n);
+            for (c = 0; c < mem->ucnt; c++) {
+                const int8_t *restrict xb = x + (size_t)mem->ulist[c] * n;
+                if (weighted) {
+                    for (i = 0; i < n; i++) {
+                        int16_t v = xb[i];
+                        af[i] = (int16_t)(af[i] + (v < 0 ? -v : v));
+                    }
+                } else {
+                    for (i = 0; i < n; i++) af[i] = (int16_t)(af[i] + (xb[i] != 0));
+                }
+            }
+        }
+    }
+
+    /* pass 1: histogram of the keys of the eligible weights */
+    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    for (j = 0; j < m; j++) {
+        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
+        if (cnt != 0) {
+            fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
+            if (mem->e16 != NULL) {
+                mx = fn_hist_row16(mem->e16, n, mem->hist);
+            } else {
+                for (i = 0; i < n; i++) {
+                    int32_t e = mem->e32[i];
+                    if (e != 0) {
+                        key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
+                        mem->hist[key]++;
+                        mx = key > mx ? key : mx;
+                    }
+                }
+            }
+        }
+        mem->rowmax[j] = (uint8_t)mx;
+    }
+    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
+    kmin = K == 0 ? 1u : K;
+    vmin = fn_key_min(kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
+
+    /* pass 2: recompute the rows that reach the threshold and apply the changes */
+    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
+    for (j = 0; j < m; j++) {
+        uint32_t cnt;
+        uint8_t *row, *pos, *neg;
+        const int16_t *e16, *wr;
+        const int32_t *e32;
+        if (mem->rowmax[j] < kmin) continue;
+        cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
+        fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
+        /* locals: the byte stores into the row may alias anything, so loads through mem
+         * would be repeated on every input */
+        e16 = mem->e16;
+        e32 = mem->e32;
+        wr = mem->wrow;
+        row = fn_row_w(model, L, j);
+        pos = row;
+        neg = ternary ? row + L->bpr : row;
+        for (i = 0; i < n; i++) {
+            int32_t e = e16 != NULL ? e16[i] : e32[i];
+            uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
+            uint64_t thr, u;
+            if (v < vmin) continue; /* also skips e == 0 (vmin >= 1) */
+            thr = fn_key(v) > K ? p_big : p_tie;
+            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
+            if (u < thr) {
+                fn_move_weight(pos, neg, i, wr[i], e > 0 ? 1 : -1, ternary);
+                changes++;
+            }
+        }
+    }
+    *changes_out = changes;
+}
+
+/* H = clamp(H + inc, -127, 127), inc = (E + 2^(c-1)) >> c (c >= 1) or E (c = 0), for one row
+ * (docs/rule.md 7.1). |E| <= 65535 * 127 < 2^23, so E + 2^30 fits int32. */
+static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
+                           uint32_t c)
+{
+    uint32_t i;
+    int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;
+    for (i = 0; i < n; i++) {
+        int32_t e = e16 != NULL ? e16[i] : e32[i];
+        int32_t inc = c != 0u ? fn_floor_shift(e + half, c) : e;
+        h[i] = (int8_t)fn_clamp127(h[i] + inc);
+    }
+}
+
+/* Decay of one row's counters (docs/rule.md 7.1, counter_decay = r > 0): |H| -= |H| >> r. */
+static void fn_counter_decay(int8_t *h, uint32_t n, uint32_t r)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int32_t v = h[i], a = v < 0 ? -v : v;
+        a -= a >> r;
+        h[i] = (int8_t)(v < 0 ? -a : a);
+    }
+}
+
+/* Direction of a counter: +1 when H >= tau, -1 when H <= -tau, else 0; returns 1 when the
+ * weight w can move that way (ternary w != d, binary w == -d). */
+static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ternary)
+{
+    int32_t d = h >= tau ? 1 : (h <= -tau ? -1 : 0);
+    return ternary ? (d != 0) & (w != d) : (d != 0) & (w == -d);
+}
+
+/* docs/rule.md 7.1 for layer l (counters): pass 1 per row computes the net vote E (same vote
+ * kernels, no n x m buffer), adds it into the row's counters once and histograms key(|H|) of
+ * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
+ * the counters of the weights that change. Runs even when the step has no error (H alone can
+ * make weights eligible). */
+static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
+                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
+                            uint32_t *eligible_out, fn_vote_mem *mem)
+{
+    const flipnet_layer *L = &model->layers[l];
+    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
+    uint32_t c = model->rule.counter_shift, r = model->rule.counter_decay;
+    int32_t tau = model->rule.counter_threshold;
+    int ternary = L->kind == FLIPNET_TERNARY;
+    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    int8_t *hl = model->counters + fn_counter_offset(model, l);
+    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+
+    /* pass 1, row by row: H += round(E / 2^c), then the decay; histogram of key(|H|) of the
+     * eligible weights */
+    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    for (j = 0; j < m; j++) {
+        int8_t *hrow = hl + (size_t)j * n;
+        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
+        if (cnt != 0) { /* E = 0 on a row without errors: H unchanged (inc(0) = 0) */
+            if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
+                int16_t *s16 = (int16_t *)mem->N;
+                fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, s16 + n);
+                fn_counter_add(hrow, s16, NULL, n, c);
+            } else {
+                fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, 0, mem->P, mem->N);
+                fn_counter_add(hrow, NULL, mem->P, n, c);
+            }
+        }
+        if (r != 0u) fn_counter_decay(hrow, n, r);
+        fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
+        for (i = 0; i < n; i++) {
+            int32_t h = hrow[i];
+            if (fn_counter_eligible(h, mem->wrow[i], tau, ternary)) {
+                key = fn_key((uint32_t)(h < 0 ? -h : h));
+                mem->hist[key]++;
+                mx = key > mx ? key : mx;
+            }
+        }
+        mem->rowmax[j] = (uint8_t)mx;
+    }
+    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
+    kmin = K == 0 ? 1u : K;
+
+    /* pass 2: apply the changes from H, reset the counters of the changed weights */
+    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
+    for (j = 0; j < m; j++) {
+        int8_t *hrow = hl + (size_t)j * n;
+        uint8_t *row, *pos, *neg;
+        if (mem->rowmax[j] < kmin) continue;
+        row = fn_row_w(model, L, j);
+        pos = row;
+        neg = ternary ? row + L->bpr : row;
+        fn_unpack_row_s16(row, L->kind, n, L->bpr, mem->wrow);
+        for (i = 0; i < n; i++) {
+            int32_t h = hrow[i];
+            uint64_t thr, u;
+            if (!fn_counter_eligible(h, mem->wrow[i], tau, ternary)) continue;
+            key = fn_key((uint32_t)(h < 0 ? -h : h));
+            if (key < kmin) continue;
+            thr = key > K ? p_big : p_tie;
+            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
+            if (u < thr) {
+                fn_move_weight(pos, neg, i, mem->wrow[i], h > 0 ? 1 : -1, ternary);
+                hrow[i] = 0;
+                changes++;
+            }
+        }
+    }
+    *changes_out = changes;
+}
+
+static void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *sc, const fn_plan *plan)
+{
+    mem->P = (int32_t *)(void *)(sc + plan->p);
+    mem->N = (int32_t *)(void *)(sc + plan->n);
+    mem->hist = (uint32_t *)(void *)(sc + plan->hist);
+    mem->rowmax = sc + plan->rowmax;
+    mem->list = (uint16_t *)(void *)(sc + plan->list);
+    mem->dl = (int8_t *)(sc + plan->dl);
+    mem->wrow = (int16_t *)(void *)(sc + plan->wrow);
+    mem->afull = (int16_t *)(void *)(sc + plan->afull);
+    mem->ulist = (uint16_t *)(void *)(sc + plan->ulist);
+    mem->clist = (uint16_t *)(void *)(sc + plan->clist);
+}
+
+/* docs/rule.md section 3 for layer l: d (m, B) -> out (n, B), masked where a_prev is clamped. */
+void fn_int_error_down(const flipnet_model *model, uint32_t l, const int8_t *d,
+                       const int8_t *a_prev, int8_t *out, const fn_ctx *c)
+{
+    uint8_t *sc = c->sc;
+    const fn_plan *plan = c->plan;
+    uint16_t *list = (uint16_t *)(void *)(sc + plan->list);
+    int8_t *dl = (int8_t *)(sc + plan->dl);
+    int16_t *wrow = (int16_t *)(void *)(sc + plan->wrow);
+    if (model->layers[l].m <= 32767u) {
+        fn_backprop16(model, l, d, c->batch, a_prev, out, (int16_t *)(void *)(sc + plan->g),
+                      list, dl, wrow);
+    } else {
+        fn_backprop32(model, l, d, c->batch, a_prev, out, (int32_t *)(void *)(sc + plan->g),
+                      list, dl, wrow);
+    }
+}
+
+/* docs/rule.md section 2: the integer output error of int32 logits (B, C) into d8 (C, B),
+ * transposed; counts correct and errors. */
+void fn_int_output_error(const flipnet_model *model, const void *logits, const uint16_t *y,
+                         uint32_t batch, int8_t *d8, float *df, flipnet_step_stats *s)
+{
+    uint32_t b, j, C = model->layers[model->n_layers - 1u].m;
+    (void)df;
+    memset(d8, 0, (size_t)C * batch);
+    for (b = 0; b < batch; b++) {
+        const int32_t *z = (const int32_t *)logits + (size_t)b * C;
+        uint32_t yb = y[b], pred = 0, w = yb == 0 ? 1u : 0u;
+        for (j = 1; j < C; j++) {
+            if (z[j] > z[pred]) pred = j;
+            if (j != yb && z[j] > z[w]) w = j;
+        }
+        s->correct += (uint32_t)(pred == yb);
+        if ((int64_t)z[yb] <= (int64_t)z[w] + model->rule.margin) {
+            s->errors++;
+            d8[(size_t)yb * batch + b] = 1;
+            d8[(size_t)w * batch + b] = -1;
+        }
+    }
+}
+
+/* docs/rule.md sections 4-5 (or 7.1 with counters) for layer l, input in->x8 (B, n), error
+ * d8 (m, B): vote, select, update in place. */
+void fn_int_update(flipnet_model *model, uint32_t l, const fn_io *in, const int8_t *d8,
+                   const float *df, const fn_ctx *c, uint32_t *changes, uint32_t *eligible)
+{
+    fn_vote_mem mem;
+    uint32_t k = c->params->k[l], p = c->params->p_q16[l];
+    (void)df;
+    fn_vote_mem_init(&mem, c->sc, c->plan);
+    if (model->rule.counter_threshold != 0u)
+        fn_counter_vote_update(model, l, in->x8, d8, c->batch, k, p, changes, eligible, &mem);
+    else
+        fn_vote_update(model, l, in->x8, d8, c->batch, k, p, changes, eligible, &mem);
+}
