@@ -576,6 +576,120 @@ def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, synthetic):
     assert runs[True][1] * 3 < runs[False][1]  # zero background: several times fewer bytes
 
 
+def _coded_case(rng, t, want):
+    """Packed sample bytes of length want (never 0x80: -128 is no 8-bit input) and their run
+    coding; every fourth case adversarial: a long run, then literals one segment at a time
+    (the in-place decoder's worst case)."""
+    a = (rng.random(want) < rng.random()) * rng.integers(1, 256, want)
+    a[a == 0x80] = 0x7F
+    data = a.astype(np.uint8).tobytes()
+    coded, segs = P.runcode(data)
+    if t % 4 == 0:
+        return _run_then_literals(rng, want - want // 2, want // 2)
+    assert P.rundecode(coded) == data
+    return data, coded, segs
+
+
+def _run_then_literals(rng, zrun, n_lits, empty=0):
+    """A run of zrun zeros, ``empty`` empty segments (header byte 0, which is also the
+    background byte: a run that overwrites it decodes to the same bytes), then n_lits literal
+    bytes one segment each: (data, coded, segments)."""
+    lits = bytes(rng.integers(1, 128, n_lits).astype(np.uint8))
+    head = [31 << 3] + [255] * ((zrun - 31) // 255) + [(zrun - 31) % 255]
+    coded = bytes([0]) + bytes(head) + b"\x00" * empty + \
+        b"".join(bytes([1, v]) for v in lits)
+    segs = [(zrun, 0, len(head))] + [(0, 0, 1)] * empty + [(0, 1, 1)] * n_lits
+    data = b"\x00" * zrun + lits
+    assert P.rundecode(coded) == data
+    return data, coded, segs
+
+
+def _device_takes(dev, rng, bits, batch, n, data, coded, segs, seed):
+    """(host predicate, device accepted) for one run-coded PREDICT of a [n, 4, 3] model; what
+    the device accepts must give the logits of the same batch sent uncoded."""
+    max_frame = dev.info()["max_frame"]
+    at = 8 + 4 + (0 if bits == 8 else 1 << bits)  # frame header, sample header, table
+    dev.configure([n, 4, 3], "ternary", seed=seed, batch=batch)
+    table = b"" if bits == 8 else bytes(
+        np.clip(rng.integers(-127, 128, 1 << bits), -127, 127).astype(np.int8))
+    head = struct.pack("<BBH", 1, bits, batch) + table  # flag 1: logits
+    plain = P.parse_predict(dev.request(P.CMD["PREDICT"], head + data, reply_size=1024),
+                            batch, 3, logits=True)
+    ok = P.runs_decode_in_place(segs, at, len(coded), max_frame)
+    try:
+        r = dev.request(P.CMD["PREDICT"], bytes([head[0] | P.SAMPLES_RUNS]) + head[1:] + coded,
+                        reply_size=1024)
+    except DeviceReplyError as exc:
+        assert exc.status == -107, str(exc)  # E_NOMEM: a run would overwrite coded bytes
+        return ok, False
+    got = P.parse_predict(r, batch, 3, logits=True)
+    assert np.array_equal(got["logits"], plain["logits"])
+    return ok, True
+
+
+def _room(max_frame, bits, batch):
+    """Largest batch * n_inputs: the batch unpacked to int8 must fit the frame buffer after
+    CONFIGURE's room for the largest TRAIN frame (frame header and CRC, sample header, k and
+    p of 2 layers, a 16-entry table, the labels) and after the PREDICT's own header, with the
+    logits (3 classes, aligned) behind it."""
+    at = 8 + 4 + (0 if bits == 8 else 1 << bits)
+    return max_frame - max(12 + 4 + 16 + 16 + 2 * batch, at + 3 + 4 * batch * 3)
+
+
+@pytest.fixture(scope="module")
+def big_arena_dev(twin_exe):
+    """The host twin with a larger arena (FW_ARENA_BYTES), for models of up to 6,600 inputs:
+    batches that fill a whole frame. The frame buffers and their decoder are the same."""
+    exe = sim.build_twin(defines=["FW_ARENA_BYTES=262144u"])
+    with sim.start_twin(exe) as proc, Device(proc.port, timeout=2.0) as d:
+        yield d
+
+
+def test_run_coding_in_place_check_matches_the_device_c(big_arena_dev):
+    """protocol.runs_decode_in_place (what the host uses to decide whether it may send a batch
+    run-coded) says yes exactly when the device's C decoder (firmware/src/link.c, here in the
+    host twin) accepts the coded batch, and what it accepts decodes to the same samples as the
+    batch sent uncoded (the same logits). Batches near the frame's limit, every input width
+    (the decode offset moves with the table), sparse, dense and adversarial data, and runs
+    that end exactly at the first coded byte not read yet, or one byte past it."""
+    dev = big_arena_dev
+    rng = np.random.default_rng(6)
+    max_frame = dev.info()["max_frame"]
+    seen = {(True, True): 0, (False, False): 0}
+    for t in range(240):
+        bits = (8, 4, 2, 1)[t % 4 if t % 8 < 4 else int(rng.integers(0, 4))]
+        batch = int(rng.integers(1, 9))
+        at = 8 + 4 + (0 if bits == 8 else 1 << bits)
+        room = _room(max_frame, bits, batch)
+        count = int(rng.integers(room - 400, room + 1)) if t % 3 else \
+            int(rng.integers(50, room + 1))
+        n = max(1, count // batch)
+        want = (batch * n * bits + 7) // 8  # packed bytes
+        data, coded, segs = _coded_case(rng, t, want)
+        if at + len(coded) + 4 > max_frame:
+            continue  # the frame itself (with its CRC) would not fit
+        got = _device_takes(dev, rng, bits, batch, n, data, coded, segs, seed=t)
+        assert got[0] == got[1], (t, bits, batch, n, "host says %s, device %s" % got)
+        seen[got] += 1
+    assert seen[(True, True)] > 60 and seen[(False, False)] > 20, seen
+    # the boundary: a run, E empty segments, then L one-byte literal segments, 8-bit inputs
+    # (offset 12), one sample: the coded bytes sit at max_frame - c, c = 1 + h + E + 2L (h:
+    # the run's header), so the run of z = max_frame - E - 2L - 12 + d ends on the first
+    # unread coded byte (d = 0: fits) or one past it (d = 1: refused, even where that byte is
+    # an empty segment's header, 0 like the background, which a decoder that let the run
+    # through would still decode right)
+    for n_lits in (100, 101, 257, 1000, 2345):
+        for empty in (0, 1):
+            for d in (0, 1):
+                zrun = max_frame - empty - 2 * n_lits - 12 + d
+                data, coded, segs = _run_then_literals(rng, zrun, n_lits, empty)
+                n = len(data)
+                assert n <= _room(max_frame, 8, 1) and 12 + len(coded) + 4 <= max_frame
+                got = _device_takes(dev, rng, 8, 1, n, data, coded, segs, seed=n_lits)
+                assert got == ((True, True) if d == 0 else (False, False)), \
+                    (n_lits, empty, d, got)
+
+
 def test_run_coded_frame_that_cannot_decode_in_place_is_refused(dev):
     """A long run first, then one-byte literal segments: decoding in place would overwrite
     coded bytes not read yet. The device refuses (E_NOMEM) and the host never sends it."""
