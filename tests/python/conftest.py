@@ -34,6 +34,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "hardware: needs a real board on FLIPNET_TEST_PORT; the only tests that may "
         "skip under CI=true")
+    config.addinivalue_line(
+        "markers", "slow: takes tens of seconds (builds a wheel, a venv, ...); runs in CI all "
+        "the same (deselect locally with -m 'not slow')")
 
 
 def _skip_reason(rep):
