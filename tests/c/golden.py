@@ -106,7 +106,8 @@ def train_golden():
 def train_golden_c(rows):
     out = []
     for r in rows:
-        out.append("        {%d, {%s}, {%s}, %d, %d, %d, {%s}, {%s}, {%s},\n         {%s}, 0x%08xu},"
+        out.append("        {%d, {%s}, {%s}, %d, %d, %d, {%s}, {%s}, {%s},\n"
+                   "         {%s}, 0x%08xu},"
                    % (r[0], ", ".join(map(str, r[1:5])), ", ".join(map(str, r[5:8])), r[8],
                       r[9], r[10], ", ".join(map(str, r[11:14])),
                       ", ".join(map(str, r[14:17])), ", ".join(map(str, r[17:20])),
@@ -114,7 +115,7 @@ def train_golden_c(rows):
     return "\n".join(out)
 
 
-# ---- test_counters.c -------------------------------------------------------------------------------
+# ---- test_counters.c -----------------------------------------------------------------------
 #: name: (sizes, kinds, batch, steps, k, p, vote, counter_shift, counter_threshold,
 #:        calib_target, margin, seed), as test_golden's golden_cfg a and b
 COUNTER_CONFIGS = {

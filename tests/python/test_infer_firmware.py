@@ -3,8 +3,8 @@ host, exported as a C header (`flipnet export --format c`), compiled into
 flipnet-infer-mps2-an386.elf, run under qemu-system-arm (Cortex-M4). A test set of 2,000
 images (synthetic data, synth.py: the check never depends on MNIST being present) goes over
 the emulated UART in PREDICT frames; every prediction must equal the host core's
-`Model.predict` and ONNX Runtime's on the exported ONNX graph. Training commands get a clear refusal; the image links only the inference part
-of the core and keeps the weights in flash.
+`Model.predict` and ONNX Runtime's on the exported ONNX graph. Training commands get a clear
+refusal; the image links only the inference part of the core and keeps the weights in flash.
 
 The QEMU part needs qemu-system-arm, cmake and arm-none-eabi-gcc (CI has them); the host twin
 of the inference firmware (the same loop built for the PC) needs cmake and a C compiler.

@@ -147,7 +147,8 @@ def malformed_battery(dev, seed=0):
         for it in items:
             check(isinstance(it, FramingError) or it.cmd == NAK, "garbage answered with %r", it)
     case("oversized frame")
-    _expect_nak(check, dev, b"\x00" + b"\x07" * (max_frame + 300) + b"\x00", -102, "oversized frame")
+    _expect_nak(check, dev, b"\x00" + b"\x07" * (max_frame + 300) + b"\x00", -102,
+                "oversized frame")
     case("bad crc")
     f = bytearray(build_frame(P.CMD["INFO"], 1))
     f[-1] ^= 0x40
@@ -176,10 +177,12 @@ def malformed_battery(dev, seed=0):
     _expect_error(check, dev, P.CMD["CONFIGURE"], good + b"\x00", -105, "long CONFIGURE")
     _expect_error(check, dev, P.CMD["CONFIGURE"], b"\x00" + good[1:], -3, "CONFIGURE 0 layers")
     case("configure too big")
-    _expect_error(check, dev, P.CMD["CONFIGURE"], P.configure_payload([784, 4000, 10], "ternary", 1, 4),
-                  -107, "CONFIGURE 784-4000-10")
-    _expect_error(check, dev, P.CMD["CONFIGURE"], P.configure_payload([784, 32, 10], "ternary", 1, 64),
-                  -107, "CONFIGURE batch 64")
+    _expect_error(check, dev, P.CMD["CONFIGURE"],
+                  P.configure_payload([784, 4000, 10], "ternary", 1, 4), -107,
+                  "CONFIGURE 784-4000-10")
+    _expect_error(check, dev, P.CMD["CONFIGURE"],
+                  P.configure_payload([784, 32, 10], "ternary", 1, 64), -107,
+                  "CONFIGURE batch 64")
     _expect_error(check, dev, P.CMD["CONFIGURE"], P.configure_payload([784, 32, 10], 7, 1, 4),
                   (-2, -3), "CONFIGURE bad kind")
     case("configure huge (32-bit size overflow)")
@@ -223,7 +226,8 @@ def malformed_battery(dev, seed=0):
     n = len(model)
     _expect_error(check, dev, P.CMD["LOAD"], P.load_payload(n, 100, model[100:200], 4), -108,
                   "LOAD chunk without a start")
-    _expect_error(check, dev, P.CMD["LOAD"], P.load_payload(10 ** 7, 0, b"", 4), -107, "LOAD too big")
+    _expect_error(check, dev, P.CMD["LOAD"], P.load_payload(10 ** 7, 0, b"", 4), -107,
+                  "LOAD too big")
     _expect_error(check, dev, P.CMD["LOAD"], P.load_payload(100, 0, model[:101], 4), -105,
                   "LOAD more bytes than total")
     for name, data, status in (
