@@ -9,10 +9,12 @@
 #   5. Python tests (pytest): API, CLI, data sets, C vs NumPy reference bit-exactness,
 #      protocol, host twin and QEMU end to end
 #
-# Needs: cmake, gcc, python with `pip install -e ".[test]"` (or `pip install ".[test]"`),
-# and for 2-4 the Debian packages gcc-aarch64-linux-gnu qemu-user gcc-arm-none-eabi
-# libnewlib-arm-none-eabi qemu-system-arm. Missing cross tools skip 2-4 with a notice,
-# except under CI=true, where they are required.
+# Needs: cmake, gcc, python with `pip install -e ".[test,onnx,torch]"`, and for 2-4 the
+# Debian packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi
+# libnewlib-arm-none-eabi qemu-system-arm (.ci/run installs all of it). Missing cross tools
+# skip 2-4 with a notice, except under CI=true, where they are required; under CI=true a C
+# test that did not run (ctest: skipped, disabled, none found) and a skipped Python test
+# (tests/python/conftest.py; the real-board tests excepted) fail the run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -28,10 +30,22 @@ need() {  # need TOOL...: 0 if all present; else skip (dev) or fail (CI)
   done
 }
 
+run_ctest() {  # run_ctest BUILD_DIR: its C tests; under CI=true every one of them must run
+  local log
+  log=$(mktemp)
+  ctest --test-dir "$1" --output-on-failure --no-tests=error -j"$JOBS" | tee "$log"
+  if [ "${CI:-}" = "true" ] && grep -q "The following tests did not run" "$log"; then
+    echo "error: C tests did not run in $1 (skipped or disabled), not allowed in CI" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+}
+
 STEP="C tests, host, ASan+UBSan"; echo "=== $STEP"
 cmake -S . -B build/test-host -DFLIPNET_SANITIZE=ON -DFLIPNET_BENCH=OFF >/dev/null
 cmake --build build/test-host -j"$JOBS" >/dev/null
-ctest --test-dir build/test-host --output-on-failure -j"$JOBS"
+run_ctest build/test-host
 
 STEP="C tests, aarch64 under qemu-aarch64"
 if need aarch64-linux-gnu-gcc qemu-aarch64; then
@@ -39,7 +53,7 @@ if need aarch64-linux-gnu-gcc qemu-aarch64; then
   cmake -S . -B build/test-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
         -DFLIPNET_BENCH=OFF >/dev/null
   cmake --build build/test-aarch64 -j"$JOBS" >/dev/null
-  ctest --test-dir build/test-aarch64 --output-on-failure -j"$JOBS"
+  run_ctest build/test-aarch64
 fi
 
 STEP="C tests, Cortex-M4 under qemu-system-arm"
@@ -47,7 +61,7 @@ if need arm-none-eabi-gcc qemu-system-arm; then
   echo "=== $STEP"
   cmake -S . -B build/test-m4 -DCMAKE_TOOLCHAIN_FILE=cmake/cortex-m4-semihost.cmake >/dev/null
   cmake --build build/test-m4 -j"$JOBS" >/dev/null
-  ctest --test-dir build/test-m4 --output-on-failure -j"$JOBS"
+  run_ctest build/test-m4
 
   STEP="firmware builds"; echo "=== $STEP"
   for board in mps2-an386 mps2-an385 mps2-an500 nucleo-f446re; do

@@ -1,7 +1,9 @@
 /* A fixed training run of an integer-only model, for test_hybrid.c (the normal core) and
  * test_nofloat.c (the FLIPNET_NO_FLOAT core): both must give the CRC-32 values below, which
- * were produced by the core before FP32 layers existed (models without FP32 layers compute
- * bit for bit as before). Public API only. */
+ * were first taken from the core before FP32 layers existed (models without FP32 layers
+ * compute bit for bit as before). tests/c/golden.py recomputes them without the core: the
+ * run in python/flipnet/reference.py, its weights and counters packed in NumPy into the
+ * weight area's documented layout (csrc/include/flipnet/flipnet.h). Public API only. */
 #ifndef FN_INTEGER_RUN_H
 #define FN_INTEGER_RUN_H
 

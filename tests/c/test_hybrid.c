@@ -885,7 +885,9 @@ static void test_file(void)
 /* A fixed hybrid run (FP32, ternary with counters, FP32; calibration, 6 steps, batch 12 so the
  * 4-sample kernels and their remainders both run, n not a multiple of 8): the CRC-32 of the
  * weight area (weights, counters, AdamW state) is the same on x86-64 (SSE2 or AVX2),
- * aarch64 and Cortex-M4 (-ffp-contract=off, fixed summation order, correctly rounded sqrt). */
+ * aarch64 and Cortex-M4 (-ffp-contract=off, fixed summation order, correctly rounded sqrt).
+ * The value comes from the core (reference.py has no FP32 layers): tests/c/golden.py
+ * recomputes it through the Python bindings. */
 #define FN_HYBRID_RUN_CRC 2461487076u
 
 static void hybrid_run_params(flipnet_step_params *p, uint32_t step)

@@ -317,14 +317,15 @@ static void test_wide_batch(void)
 #endif
 }
 
-/* ---- golden values from python/flipnet/reference.py (see tests/c/README or the comment) --- */
+/* ---- golden values from python/flipnet/reference.py (generator: tests/c/golden.py) ------- */
 static void test_golden(void)
 {
     /* 60-24-16-4 (T, B, T), seed 2026, batch 16, 8 steps on fn_test_fill_s8(seed 1000+step)
      * data and labels (rand(step_seed, 0xEF << 56, b) >> 32) % 4, calibrated on the first
      * batch; k = [100, 40, 10], p_q16 = [40000, 65536, 30000]. Expected: shifts after
      * calibration, totals of (correct, errors, changes, eligible, clipped), crc32 of the int8
-     * weights of all layers concatenated. Computed with reference.RefModel. */
+     * weights of all layers concatenated. Computed with reference.RefModel by tests/c/golden.py
+     * (python3 tests/c/golden.py --check compares it with this table). */
     static const struct {
         uint32_t L, sizes[4];
         uint8_t kinds[3], vote, filter;

@@ -77,8 +77,8 @@ def test_adamw_reproduces_paper_table1():
     assert acc.energy(acc.adamw_ops(params, 2350), "7nm") == pytest.approx(1.84, abs=0.005)
 
 
-def test_fit_history_records_ops(mnist):
-    (x, y), _ = mnist
+def test_fit_history_records_ops(synthetic):
+    (x, y), _ = synthetic
     m = flipnet.Model([784, 16, 10], "ternary", seed=1)
     h = m.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
     rec = h[0]

@@ -204,8 +204,8 @@ def test_calibrate_and_shifts(rng):
 
 
 # ---- training -----------------------------------------------------------------------------------
-def test_fit_history_and_counters(mnist_small):
-    (x, y), (xt, yt) = mnist_small
+def test_fit_history_and_counters(synthetic_small):
+    (x, y), (xt, yt) = synthetic_small
     x, y = x[:1000], y[:1000]
     m = flipnet.Model.ternary([784, 64, 10], seed=0)
     h = m.fit(x, y, epochs=2, batch_size=96, validation_data=(xt, yt), verbose=0)
@@ -232,8 +232,8 @@ def test_fit_learns(mnist_small):
     assert acc > 0.35, h.to_list()
 
 
-def test_fit_is_deterministic(mnist_small):
-    (x, y), _ = mnist_small
+def test_fit_is_deterministic(synthetic_small):
+    (x, y), _ = synthetic_small
     a = flipnet.Model.ternary([784, 32, 10], seed=4)
     b = flipnet.Model.ternary([784, 32, 10], seed=4)
     ha = a.fit(x[:600], y[:600], epochs=1, batch_size=50, verbose=0)
@@ -241,8 +241,8 @@ def test_fit_is_deterministic(mnist_small):
     assert np.array_equal(a.weights(0), b.weights(0)) and ha[0]["changes"] == hb[0]["changes"]
 
 
-def test_fit_schedule_options(mnist_small):
-    (x, y), _ = mnist_small
+def test_fit_schedule_options(synthetic_small):
+    (x, y), _ = synthetic_small
     m = flipnet.Model.ternary([784, 32, 10], seed=0)
     h = m.fit(x[:200], y[:200], epochs=1, batch_size=200, verbose=0,
               schedule={"p0": 1.0, "p1": 1.0, "k_frac": [0.0, 0.01], "margin": 5})
@@ -261,8 +261,8 @@ def test_fit_schedule_options(mnist_small):
         m.fit(x[:64], y[:64], schedule={"lr": 0.1}, verbose=0)
 
 
-def test_fit_progress_bar_goes_to_stderr(mnist_small, capsys):
-    (x, y), _ = mnist_small
+def test_fit_progress_bar_goes_to_stderr(synthetic_small, capsys):
+    (x, y), _ = synthetic_small
     m = flipnet.Model.ternary([784, 16, 10], seed=0)
     m.fit(x[:128], y[:128], epochs=1, batch_size=64, verbose=1)
     out, err = capsys.readouterr()
@@ -270,8 +270,8 @@ def test_fit_progress_bar_goes_to_stderr(mnist_small, capsys):
 
 
 # ---- files --------------------------------------------------------------------------------------
-def test_save_load_round_trip(tmp_path, mnist_small):
-    (x, y), (xt, yt) = mnist_small
+def test_save_load_round_trip(tmp_path, synthetic_small):
+    (x, y), (xt, yt) = synthetic_small
     m = flipnet.Model([784, 48, 10], ["ternary", "binary"], seed=9, margin=3)
     m.fit(x[:300], y[:300], epochs=1, batch_size=64, verbose=0)
     m.meta["note"] = "hello"
@@ -291,8 +291,8 @@ def test_save_load_round_trip(tmp_path, mnist_small):
     assert m.copy().to_bytes()[:64] == m.to_bytes()[:64]
 
 
-def test_training_continues_identically_after_reload(tmp_path, mnist_small):
-    (x, y), _ = mnist_small
+def test_training_continues_identically_after_reload(tmp_path, synthetic_small):
+    (x, y), _ = synthetic_small
     x, y = x[:400], y[:400]
     a = flipnet.Model.ternary([784, 32, 10], seed=2)
     a.fit(x, y, epochs=1, batch_size=64, verbose=0)
@@ -357,8 +357,8 @@ def test_foreign_metadata_still_loads():
     assert "raw_metadata" in r.meta and r.rule == m.rule
 
 
-def test_train_step_matches_fit_building_block(mnist_small):
-    (x, y), _ = mnist_small
+def test_train_step_matches_fit_building_block(synthetic_small):
+    (x, y), _ = synthetic_small
     a = flipnet.Model.ternary([784, 32, 10], seed=1)
     b = a.copy()
     st = a.train_step(x[:64], y[:64], k=[50, 3], p=1.0)
@@ -396,8 +396,8 @@ def test_pickle_round_trip():
     assert np.array_equal(r.weights(0), m.weights(0)) and r.meta == {"k": 1}
 
 
-def test_interrupted_fit_is_recorded(mnist_small):
-    (x, y), _ = mnist_small
+def test_interrupted_fit_is_recorded(synthetic_small):
+    (x, y), _ = synthetic_small
 
     class Stop(Exception):
         pass
@@ -418,8 +418,8 @@ def test_interrupted_fit_is_recorded(mnist_small):
     assert m.training_log[-1]["samples"] == 192 and m.training_log[-1]["epochs"] == 0
 
 
-def test_calibration_policy(mnist_small, monkeypatch):
-    (x, y), _ = mnist_small
+def test_calibration_policy(synthetic_small, monkeypatch):
+    (x, y), _ = synthetic_small
     m = flipnet.Model.ternary([784, 16, 10], seed=0)
     calls = []
     real = m.calibrate

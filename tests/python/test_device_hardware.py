@@ -5,7 +5,9 @@ FLIPNET_TEST_PORT is set, e.g.
     FLIPNET_TEST_BAUD=115200 (default)
 
 The board's model is replaced. What is checked: INFO sanity, the malformed-input battery,
-random frames, and a short MNIST training run bit-identical to the in-process core.
+random frames, and a short training run (synthetic data, tests/python/synth.py)
+bit-identical to the in-process core. These are the only tests marked ``hardware``: the only
+ones allowed to skip under CI=true (conftest.py).
 """
 
 import os
@@ -13,7 +15,8 @@ import os
 import pytest
 
 PORT = os.environ.get("FLIPNET_TEST_PORT")
-pytestmark = pytest.mark.skipif(not PORT, reason="set FLIPNET_TEST_PORT to a device's port")
+pytestmark = [pytest.mark.hardware,
+              pytest.mark.skipif(not PORT, reason="set FLIPNET_TEST_PORT to a device's port")]
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +41,12 @@ def test_malformed_input(board):
     selftest.random_frames(board, count=50, seed=22)
 
 
-def test_training_matches_the_core(board, mnist):
+def test_training_matches_the_core(board, synthetic):
     from flipnet.device.session import InProcessTwin, train_on_device
 
     from test_device_twin import SCHED, assert_same_model
 
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     info = board.info()
     hidden = min(128, info["largest_hidden"]) if info["largest_hidden"] else 32
     ref = InProcessTwin()

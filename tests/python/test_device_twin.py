@@ -1,5 +1,6 @@
 """The host twin (firmware/src/device.c + the core, on a pseudo-terminal): protocol,
-bit-exactness with the in-process core, exactly-once under link faults, malformed input.
+bit-exactness with the in-process core (on synthetic data, synth.py), exactly-once under link
+faults, malformed input.
 
 Needs a host C compiler (the twin is built on first use, cached in ~/.cache/flipnet).
 """
@@ -23,6 +24,15 @@ from flipnet.device.session import InProcessTwin, train_on_device  # noqa: E402
 
 ARCH = [784, 128, 10]
 SCHED = {"k_frac": 0.005, "p0": 0.3, "p1": 0.01}
+
+
+def _python_path():
+    """The directory the flipnet under test is imported from (for subprocesses)."""
+    import os
+
+    import flipnet
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(flipnet.__file__)))
 
 
 def _have_cc():
@@ -87,8 +97,8 @@ def test_train_requires_a_model(dev):
 
 # ---- bit-exact with the in-process core --------------------------------------------------------
 @pytest.mark.parametrize("bits", [8, 4, 1])
-def test_twin_bit_exact_with_in_process_core(dev, mnist, bits):
-    (x, y), _ = mnist
+def test_twin_bit_exact_with_in_process_core(dev, synthetic, bits):
+    (x, y), _ = synthetic
     n = 160
     ref = InProcessTwin()
     s = train_on_device(dev, x[:n], y[:n], ARCH, seed=7, epochs=2, batch=8, recipe="paper",
@@ -98,9 +108,9 @@ def test_twin_bit_exact_with_in_process_core(dev, mnist, bits):
     assert_same_model(s["model_bytes"], ref.pull())
 
 
-def test_in_process_twin_matches_model_fit_style_steps(mnist):
+def test_in_process_twin_matches_model_fit_style_steps(synthetic):
     """The InProcessTwin's steps are the core's train_step: two runs agree, seeds differ."""
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     a, b, c = InProcessTwin(), InProcessTwin(), InProcessTwin()
     for t, seed in ((a, 3), (b, 3), (c, 4)):
         train_on_device(t, x[:64], y[:64], [784, 16, 10], seed=seed, batch=8, progress=False)
@@ -140,10 +150,10 @@ def test_nak_between_retransmissions_keeps_the_cache(dev):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_training_through_a_faulty_link_equals_a_clean_run(twin, mnist, seed):
+def test_training_through_a_faulty_link_equals_a_clean_run(twin, synthetic, seed):
     import serial
 
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     n = 96
     clean = InProcessTwin()
     train_on_device(clean, x[:n], y[:n], ARCH, seed=5, epochs=1, batch=8, recipe="paper",
@@ -164,14 +174,81 @@ def test_training_through_a_faulty_link_equals_a_clean_run(twin, mnist, seed):
 
 
 # ---- malformed input ---------------------------------------------------------------------------
+BATTERY = ["garbage", "oversized frame", "bad crc", "truncated cobs", "short frame",
+           "frame without delimiter then a good one", "unknown command", "wrong version",
+           "configure bad lengths", "configure too big", "configure huge (32-bit size overflow)",
+           "train bad fields", "eval / predict bad", "pull bad", "load bad", "model intact"]
+
+
+def run_battery(dev, seed):
+    """selftest.malformed_battery, and this test's own checks of what it did: every case ran,
+    the device still answers, and it holds the model the battery trained before the first
+    malformed input (one step of 4 samples), read here, not by the battery."""
+    res = selftest.malformed_battery(dev, seed=seed)
+    assert list(res) == BATTERY
+    assert res.checks >= 60, res.checks
+    assert res.before is not None and res.after == res.before
+    assert dev.ping(b"after the battery") == b"after the battery"
+    model, trained = selftest.snapshot(dev)
+    assert (model, trained) == res.before and trained == 4
+    st = dev.stats()
+    assert st["configured"] and st["steps"] == 1 and st["samples"] == 4
+    assert st["bad_frames"] > 0  # the framing-level cases did reach the device
+    return res
+
+
+def check_random_frames(dev, count, seed, include_state_changes=False):
+    """selftest.random_frames, and this test's own checks: a reply or a NAK to every frame, the
+    device still answers and, without state changes, holds the same model."""
+    before = None if include_state_changes else selftest.snapshot(dev)
+    res = selftest.random_frames(dev, count=count, seed=seed,
+                                 include_state_changes=include_state_changes)
+    assert res["frames"] == count and res["replies"] + res["naks"] == count
+    assert res["replies"] > count // 2, res
+    assert dev.ping(b"after the frames") == b"after the frames"
+    if before is not None:
+        assert selftest.snapshot(dev) == before == res["before"] == res["after"]
+    return res
+
+
 def test_malformed_input_battery(dev):
-    cases = selftest.malformed_battery(dev, seed=1)
-    assert "model intact" in cases and len(cases) >= 14
+    run_battery(dev, seed=1)
 
 
 def test_random_valid_frames_leave_the_model_alone(dev):
-    selftest.malformed_battery(dev, seed=2)
-    selftest.random_frames(dev, count=150, seed=5)
+    run_battery(dev, seed=2)
+    check_random_frames(dev, count=150, seed=5)
+
+
+def test_selftest_checks_survive_python_O(twin_exe):
+    """selftest's checks are explicit raises: under ``python -O`` (no assert statements) a
+    device whose model changed during the battery is still reported, as SelfTestError."""
+    import subprocess
+
+    code = "\n".join([
+        "import sys",
+        "from flipnet.device import selftest, sim",
+        "from flipnet.device.client import Device",
+        "with sim.start_twin(sys.argv[1]) as t, Device(t.port, timeout=2.0) as dev:",
+        "    pull = dev.pull",
+        "    calls = []",
+        "    def changed():",  # the second pull (after the battery) sees another model
+        "        calls.append(1)",
+        "        b = pull()",
+        "        return b if len(calls) == 1 else b[:-1] + bytes([b[-1] ^ 1])",
+        "    dev.pull = changed",
+        "    try:",
+        "        selftest.malformed_battery(dev, seed=4)",
+        "    except selftest.SelfTestError as exc:",
+        "        print('caught:', exc)",
+        "        sys.exit(3)",
+        "print('not caught')",
+    ])
+    env = dict(__import__("os").environ, PYTHONPATH=_python_path())
+    r = subprocess.run([sys.executable, "-O", "-c", code, twin_exe], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert r.returncode == 3, r.stdout
+    assert "caught: the model or the sample counter changed" in r.stdout
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +266,8 @@ def test_fuzz_under_sanitizers(asan_twin_exe):
     """Everything, state changes included, through an ASan/UBSan build: no crash, no hang."""
     with sim.start_twin(asan_twin_exe) as proc:
         with Device(proc.port, timeout=2.0) as dev:
-            selftest.malformed_battery(dev, seed=3)
-            selftest.random_frames(dev, count=200, seed=6, include_state_changes=True)
+            run_battery(dev, seed=3)
+            check_random_frames(dev, count=200, seed=6, include_state_changes=True)
             rng = np.random.default_rng(9)
             for _ in range(30):  # raw noise, with zeros
                 junk = rng.integers(0, 256, size=int(rng.integers(1, 2000))).astype(np.uint8)
@@ -200,10 +277,10 @@ def test_fuzz_under_sanitizers(asan_twin_exe):
 
 
 # ---- load / pull / predict / eval --------------------------------------------------------------
-def test_load_a_host_model_and_predict_like_the_host(dev, mnist):
+def test_load_a_host_model_and_predict_like_the_host(dev, synthetic):
     from flipnet.model import Model
 
-    (x, y), (xt, yt) = mnist
+    (x, y), (xt, yt) = synthetic
     m = Model.ternary([784, 64, 10], seed=11, recipe="paper")
     m.fit(x[:512], y[:512], epochs=1, batch_size=32, verbose=0)
     dev.load(m.to_bytes(), batch=8)
@@ -370,8 +447,7 @@ def test_cli_sim_prints_a_port_that_answers(twin_exe, monkeypatch):
     import subprocess
     import time
 
-    env = dict(__import__("os").environ, FLIPNET_TWIN=twin_exe,
-               PYTHONPATH=sim.repo_root() + "/python")
+    env = dict(__import__("os").environ, FLIPNET_TWIN=twin_exe, PYTHONPATH=_python_path())
     proc = subprocess.Popen([sys.executable, "-m", "flipnet", "device", "sim"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -389,12 +465,13 @@ def test_cli_selftest(twin, capsys):
     from flipnet import cli
 
     assert cli.main(["device", "selftest", "--port", twin.port, "--frames", "20"]) == 0
-    assert "selftest passed" in capsys.readouterr().out
+    assert "selftest passed on %s: %d malformed-input cases, 20 random frames" % (
+        twin.port, len(BATTERY)) in capsys.readouterr().out
 
 
-def test_resume_after_a_crash_is_bit_identical(twin_exe, mnist, tmp_path):
+def test_resume_after_a_crash_is_bit_identical(twin_exe, synthetic, tmp_path):
     """The periodic pull lets a crashed run continue: the result equals an uninterrupted run."""
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     n, arch = 80, [784, 32, 10]
     kw = dict(seed=4, epochs=2, batch=8, recipe="paper", schedule=SCHED, bits=4,
               progress=False)
@@ -448,12 +525,12 @@ def test_twin_stdio_mode(twin_exe):
 
 
 @pytest.mark.parametrize("bits", [8, 4])
-def test_recipe_options_bit_exact(dev, mnist, bits):
+def test_recipe_options_bit_exact(dev, synthetic, bits):
     """Input encoding 'half', calibration target, recalibration every N steps (calibrate
     after the step, TRAIN flag bit 1): the device and the core agree."""
     from flipnet import recipes
 
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     rec = dict(recipes.get("device"), input="half", calib_target=64, recalibrate_steps=3)
     ref = InProcessTwin()
     s = train_on_device(dev, x[:96], y[:96], [784, 32, 10], seed=8, batch=8, recipe=rec,
@@ -465,13 +542,13 @@ def test_recipe_options_bit_exact(dev, mnist, bits):
 
 
 @pytest.mark.parametrize("decay", [0, 3])
-def test_default_recipe_with_counters_bit_exact(dev, mnist, decay):
+def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay):
     """The host's default recipe (per-weight hysteresis counters, net vote, ...) on a model
     small enough for the counters to fit the device's arena; also with the counters' decay
     (CONFIGURE byte 22)."""
     from flipnet import recipes
 
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     rec = recipes.get("default", counter_decay=decay)
     assert rec["counter_threshold"] > 0
     ref = InProcessTwin()
@@ -486,8 +563,8 @@ def test_default_recipe_with_counters_bit_exact(dev, mnist, decay):
 
 
 # ---- run-coded inputs ---------------------------------------------------------------------------
-def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, mnist):
-    (x, y), _ = mnist
+def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, synthetic):
+    (x, y), _ = synthetic
     runs = {}
     for coded in (True, False):
         with sim.start_twin(twin_exe) as proc, Device(proc.port, runs=coded) as dev:
@@ -496,7 +573,121 @@ def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, mnist):
                                 progress=False)
             runs[coded] = (s["model_bytes"], dev.link_stats()["bytes_sent"])
     assert_same_model(runs[True][0], runs[False][0])
-    assert runs[True][1] * 3 < runs[False][1]  # MNIST: several times fewer bytes
+    assert runs[True][1] * 3 < runs[False][1]  # zero background: several times fewer bytes
+
+
+def _coded_case(rng, t, want):
+    """Packed sample bytes of length want (never 0x80: -128 is no 8-bit input) and their run
+    coding; every fourth case adversarial: a long run, then literals one segment at a time
+    (the in-place decoder's worst case)."""
+    a = (rng.random(want) < rng.random()) * rng.integers(1, 256, want)
+    a[a == 0x80] = 0x7F
+    data = a.astype(np.uint8).tobytes()
+    coded, segs = P.runcode(data)
+    if t % 4 == 0:
+        return _run_then_literals(rng, want - want // 2, want // 2)
+    assert P.rundecode(coded) == data
+    return data, coded, segs
+
+
+def _run_then_literals(rng, zrun, n_lits, empty=0):
+    """A run of zrun zeros, ``empty`` empty segments (header byte 0, which is also the
+    background byte: a run that overwrites it decodes to the same bytes), then n_lits literal
+    bytes one segment each: (data, coded, segments)."""
+    lits = bytes(rng.integers(1, 128, n_lits).astype(np.uint8))
+    head = [31 << 3] + [255] * ((zrun - 31) // 255) + [(zrun - 31) % 255]
+    coded = bytes([0]) + bytes(head) + b"\x00" * empty + \
+        b"".join(bytes([1, v]) for v in lits)
+    segs = [(zrun, 0, len(head))] + [(0, 0, 1)] * empty + [(0, 1, 1)] * n_lits
+    data = b"\x00" * zrun + lits
+    assert P.rundecode(coded) == data
+    return data, coded, segs
+
+
+def _device_takes(dev, rng, bits, batch, n, data, coded, segs, seed):
+    """(host predicate, device accepted) for one run-coded PREDICT of a [n, 4, 3] model; what
+    the device accepts must give the logits of the same batch sent uncoded."""
+    max_frame = dev.info()["max_frame"]
+    at = 8 + 4 + (0 if bits == 8 else 1 << bits)  # frame header, sample header, table
+    dev.configure([n, 4, 3], "ternary", seed=seed, batch=batch)
+    table = b"" if bits == 8 else bytes(
+        np.clip(rng.integers(-127, 128, 1 << bits), -127, 127).astype(np.int8))
+    head = struct.pack("<BBH", 1, bits, batch) + table  # flag 1: logits
+    plain = P.parse_predict(dev.request(P.CMD["PREDICT"], head + data, reply_size=1024),
+                            batch, 3, logits=True)
+    ok = P.runs_decode_in_place(segs, at, len(coded), max_frame)
+    try:
+        r = dev.request(P.CMD["PREDICT"], bytes([head[0] | P.SAMPLES_RUNS]) + head[1:] + coded,
+                        reply_size=1024)
+    except DeviceReplyError as exc:
+        assert exc.status == -107, str(exc)  # E_NOMEM: a run would overwrite coded bytes
+        return ok, False
+    got = P.parse_predict(r, batch, 3, logits=True)
+    assert np.array_equal(got["logits"], plain["logits"])
+    return ok, True
+
+
+def _room(max_frame, bits, batch):
+    """Largest batch * n_inputs: the batch unpacked to int8 must fit the frame buffer after
+    CONFIGURE's room for the largest TRAIN frame (frame header and CRC, sample header, k and
+    p of 2 layers, a 16-entry table, the labels) and after the PREDICT's own header, with the
+    logits (3 classes, aligned) behind it."""
+    at = 8 + 4 + (0 if bits == 8 else 1 << bits)
+    return max_frame - max(12 + 4 + 16 + 16 + 2 * batch, at + 3 + 4 * batch * 3)
+
+
+@pytest.fixture(scope="module")
+def big_arena_dev(twin_exe):
+    """The host twin with a larger arena (FW_ARENA_BYTES), for models of up to 6,600 inputs:
+    batches that fill a whole frame. The frame buffers and their decoder are the same."""
+    exe = sim.build_twin(defines=["FW_ARENA_BYTES=262144u"])
+    with sim.start_twin(exe) as proc, Device(proc.port, timeout=2.0) as d:
+        yield d
+
+
+def test_run_coding_in_place_check_matches_the_device_c(big_arena_dev):
+    """protocol.runs_decode_in_place (what the host uses to decide whether it may send a batch
+    run-coded) says yes exactly when the device's C decoder (firmware/src/link.c, here in the
+    host twin) accepts the coded batch, and what it accepts decodes to the same samples as the
+    batch sent uncoded (the same logits). Batches near the frame's limit, every input width
+    (the decode offset moves with the table), sparse, dense and adversarial data, and runs
+    that end exactly at the first coded byte not read yet, or one byte past it."""
+    dev = big_arena_dev
+    rng = np.random.default_rng(6)
+    max_frame = dev.info()["max_frame"]
+    seen = {(True, True): 0, (False, False): 0}
+    for t in range(240):
+        bits = (8, 4, 2, 1)[t % 4 if t % 8 < 4 else int(rng.integers(0, 4))]
+        batch = int(rng.integers(1, 9))
+        at = 8 + 4 + (0 if bits == 8 else 1 << bits)
+        room = _room(max_frame, bits, batch)
+        count = int(rng.integers(room - 400, room + 1)) if t % 3 else \
+            int(rng.integers(50, room + 1))
+        n = max(1, count // batch)
+        want = (batch * n * bits + 7) // 8  # packed bytes
+        data, coded, segs = _coded_case(rng, t, want)
+        if at + len(coded) + 4 > max_frame:
+            continue  # the frame itself (with its CRC) would not fit
+        got = _device_takes(dev, rng, bits, batch, n, data, coded, segs, seed=t)
+        assert got[0] == got[1], (t, bits, batch, n, "host says %s, device %s" % got)
+        seen[got] += 1
+    assert seen[(True, True)] > 60 and seen[(False, False)] > 20, seen
+    # the boundary: a run, E empty segments, then L one-byte literal segments, 8-bit inputs
+    # (offset 12), one sample: the coded bytes sit at max_frame - c, c = 1 + h + E + 2L (h:
+    # the run's header), so the run of z = max_frame - E - 2L - 12 + d ends on the first
+    # unread coded byte (d = 0: fits) or one past it (d = 1: refused, even where that byte is
+    # an empty segment's header, 0 like the background, which a decoder that let the run
+    # through would still decode right)
+    for n_lits in (100, 101, 257, 1000, 2345):
+        for empty in (0, 1):
+            for d in (0, 1):
+                zrun = max_frame - empty - 2 * n_lits - 12 + d
+                data, coded, segs = _run_then_literals(rng, zrun, n_lits, empty)
+                n = len(data)
+                assert n <= _room(max_frame, 8, 1) and 12 + len(coded) + 4 <= max_frame
+                got = _device_takes(dev, rng, 8, 1, n, data, coded, segs, seed=n_lits)
+                assert got == ((True, True) if d == 0 else (False, False)), \
+                    (n_lits, empty, d, got)
 
 
 def test_run_coded_frame_that_cannot_decode_in_place_is_refused(dev):

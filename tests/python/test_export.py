@@ -1,8 +1,9 @@
 """flipnet export: npz and C header (docs/export.md).
 
 The C header test compiles the generated header with the host C compiler, together with the
-core's sources and a small main, and checks that it classifies real MNIST test samples exactly
-as Model.predict does (logits included).
+core's sources and a small main, and checks that it classifies test samples exactly as
+Model.predict does (logits included); the models and samples are synthetic data (synth.py),
+so the check never depends on MNIST being present.
 """
 
 import json
@@ -33,10 +34,10 @@ def _cc():
 
 
 @pytest.fixture(scope="module")
-def models(mnist):
+def models(synthetic):
     """Two small trained models: 784-32-10 ternary ("centered" inputs), and 784-31-13-10
     binary/ternary/binary ("half" inputs, with counters; padding bits and layer padding)."""
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     a = flipnet.Model.ternary([784, 32, 10], seed=2, input="centered")
     a.fit(x[:2000], y[:2000], epochs=1, verbose=0)
     b = flipnet.Model([784, 31, 13, 10], ["binary", "ternary", "binary"], seed=1, input="half")
@@ -78,7 +79,7 @@ def test_npz_round_trip(models, tmp_path, which):
     assert meta["seed"] == model.seed and meta["steps"] == model.steps > 0
 
 
-def test_npz_rebuilds_the_model(models, tmp_path, mnist):
+def test_npz_rebuilds_the_model(models, tmp_path, synthetic):
     """The npz holds everything inference needs: a Model rebuilt from it predicts the same."""
     model = models["mixed"]
     path = tmp_path / "m.npz"
@@ -89,7 +90,7 @@ def test_npz_rebuilds_the_model(models, tmp_path, mnist):
         for l in range(len(meta["kinds"])):
             twin.set_weights(l, z["w%d" % l])
         twin.shifts = meta["shifts"][:-1]
-        _, (xt, _) = mnist
+        _, (xt, _) = synthetic
         want = model.forward(xt[:N_SAMPLES])
         np.testing.assert_array_equal(twin.forward(xt[:N_SAMPLES]), want)
         # docs/export.md's NumPy inference from the arrays alone
@@ -208,9 +209,9 @@ def _build(cc, objs, header_dir, name, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["ternary", "mixed"])
-def test_c_header_predicts_like_the_model(models, mnist, core_objects, tmp_path, which):
+def test_c_header_predicts_like_the_model(models, synthetic, core_objects, tmp_path, which):
     model = models[which]
-    name = "mnist_%s" % which
+    name = "model_%s" % which
     header = tmp_path / ("%s.h" % name)
     info = model.export(header, "c")
     assert info["format"] == "c" and info["bytes"] == os.path.getsize(header)
@@ -219,7 +220,7 @@ def test_c_header_predicts_like_the_model(models, mnist, core_objects, tmp_path,
     assert '#define %s_INPUT_ENCODING "%s"' % (name.upper(), model.input_encoding) in text
     exe = _build(*core_objects, tmp_path, name, tmp_path)
 
-    _, (xt, _) = mnist
+    _, (xt, _) = synthetic
     px = np.ascontiguousarray(xt[:N_SAMPLES].reshape(N_SAMPLES, -1), dtype=np.uint8)
     data = tmp_path / "x.u8"
     px.tofile(data)

@@ -1,6 +1,7 @@
 """Firmware builds for every board (CMake + arm-none-eabi-gcc), their size reports and
 vector tables; the NUCLEO-F446RE image is built and checked, not run."""
 
+import glob
 import os
 import re
 import shutil
@@ -48,17 +49,61 @@ def test_board_builds_with_size_report_and_vector_table(board):
         assert re.search(r" T %s$" % sym, out, re.M), sym
 
 
+#: per board, the ARM build attributes (readelf -A) its CPU must give: architecture and profile
+#: (v7-M: Cortex-M3; v7E-M, with the DSP instructions: Cortex-M4 / M7), the FPU (none on the
+#: M3; single-precision FPv4 on the M4F; FPv5 with doubles on the M7) and the float ABI
+#: (soft / hard: float arguments in VFP registers)
+CPU_ATTRS = {
+    "mps2-an385": {"Tag_CPU_arch": "v7", "Tag_CPU_arch_profile": "Microcontroller",
+                   "Tag_THUMB_ISA_use": "Thumb-2", "Tag_FP_arch": None,
+                   "Tag_ABI_VFP_args": None, "Tag_ABI_HardFP_use": None},
+    "mps2-an386": {"Tag_CPU_arch": "v7E-M", "Tag_CPU_arch_profile": "Microcontroller",
+                   "Tag_THUMB_ISA_use": "Thumb-2", "Tag_FP_arch": "VFPv4-D16",
+                   "Tag_ABI_VFP_args": "VFP registers", "Tag_ABI_HardFP_use": "SP only"},
+    "mps2-an500": {"Tag_CPU_arch": "v7E-M", "Tag_CPU_arch_profile": "Microcontroller",
+                   "Tag_THUMB_ISA_use": "Thumb-2", "Tag_FP_arch": "FPv5/FP-D16 for ARMv8",
+                   "Tag_ABI_VFP_args": "VFP registers", "Tag_ABI_HardFP_use": None},
+    "nucleo-f446re": {"Tag_CPU_arch": "v7E-M", "Tag_CPU_arch_profile": "Microcontroller",
+                      "Tag_THUMB_ISA_use": "Thumb-2", "Tag_FP_arch": "VFPv4-D16",
+                      "Tag_ABI_VFP_args": "VFP registers", "Tag_ABI_HardFP_use": "SP only"},
+}
+
+
+def arm_attributes(path):
+    """{tag: value} of an ARM ELF file's build attributes (arm-none-eabi-readelf -A)."""
+    out = subprocess.run(["arm-none-eabi-readelf", "-A", path], capture_output=True, text=True,
+                         check=True).stdout
+    attrs = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(Tag_\w+): (.*)$", line)
+        if m:
+            attrs[m.group(1)] = m.group(2).strip().strip('"')
+    return attrs
+
+
+def cpu_attrs(attrs):
+    return {k: attrs.get(k) for k in CPU_ATTRS["mps2-an385"]}
+
+
 @need_toolchain
-def test_cortex_m_images_use_the_right_instruction_sets():
-    """M3 soft-float; M4F/M7 hard-float: the ELF attributes say so."""
-    for board, fp in (("mps2-an385", False), ("mps2-an386", True), ("mps2-an500", True)):
-        elf = sim.build_firmware(board)
-        hdr = subprocess.run(["arm-none-eabi-readelf", "-h", "-A", elf], capture_output=True,
-                             text=True).stdout
-        assert ("hard-float ABI" in hdr) == fp, (board, hdr)
-        cpu = {"mps2-an385": "Cortex-M3", "mps2-an386": "Cortex-M4", "mps2-an500": "Cortex-M7"}
-        assert ("Tag_CPU_name: \"%s\"" % cpu[board]) in hdr or "Tag_CPU_arch: v7E-M" in hdr \
-            or "Tag_CPU_arch: v7" in hdr, hdr
+@pytest.mark.parametrize("board", sorted(CPU_ATTRS))
+def test_cortex_m_images_use_the_right_instruction_sets(board):
+    """The exact CPU of each board, from the ELF's build attributes: the image and every
+    object linked into it (the device loop's and the core's) were compiled for it."""
+    elf = sim.build_firmware(board)
+    want = CPU_ATTRS[board]
+    assert cpu_attrs(arm_attributes(elf)) == want, board
+    hdr = subprocess.run(["arm-none-eabi-readelf", "-h", elf], capture_output=True,
+                         text=True, check=True).stdout
+    hard = want["Tag_ABI_VFP_args"] is not None
+    assert ("hard-float ABI" in hdr) == hard and ("soft-float ABI" in hdr) != hard, hdr
+    build = os.path.dirname(elf)
+    objs = [o for ext in ("o", "obj") for o in
+            glob.glob(os.path.join(build, "CMakeFiles", "*.dir", "**", "*." + ext),
+                      recursive=True)]  # the targets' objects (not CMake's compiler probe)
+    assert len(objs) >= 5, objs  # the device loop, the board and the core's sources
+    for obj in objs:
+        assert cpu_attrs(arm_attributes(obj)) == want, obj
 
 
 def test_host_twin_builds_with_cmake(tmp_path):

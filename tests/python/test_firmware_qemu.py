@@ -1,6 +1,7 @@
 """The firmware under qemu-system-arm (MPS2 AN386 Cortex-M4F, AN385 M3, AN500 M7): trains
-from real MNIST streamed over the emulated UART, bit-identical to the host twin and the
-in-process core; survives malformed input and a faulty link; fits the RAM/flash bar.
+from samples streamed over the emulated UART (synthetic data, synth.py: the checks never
+depend on MNIST being present), bit-identical to the host twin and the in-process core;
+survives malformed input and a faulty link; fits the RAM/flash bar.
 
 Needs qemu-system-arm, and a built image (built here with cmake + arm-none-eabi-gcc when
 those are installed; else the tests are skipped).
@@ -13,11 +14,12 @@ import shutil
 import numpy as np
 import pytest
 
-from flipnet.device import selftest, sim
+from flipnet.device import sim
 from flipnet.device.client import Device, DeviceError
 from flipnet.device.session import InProcessTwin, train_on_device
 
-from test_device_twin import SCHED, assert_same_model  # noqa: E402
+from test_device_twin import (SCHED, assert_same_model, check_random_frames,  # noqa: E402
+                              run_battery)
 
 ARCH = [784, 128, 10]
 BAR = 64 * 1024
@@ -54,9 +56,9 @@ def _size_report(elf):
     return int(m.group(1)), int(m.group(2))
 
 
-def test_m4_trains_mnist_bit_exact_and_within_the_bar(m4, mnist, tmp_path):
+def test_m4_trains_bit_exact_and_within_the_bar(m4, synthetic, tmp_path):
     dev, elf = m4
-    (x, y), (xt, yt) = mnist
+    (x, y), (xt, yt) = synthetic
     n, epochs = 400, 3
     ref = InProcessTwin()
     s = train_on_device(dev, x[:n], y[:n], ARCH, seed=1, epochs=epochs, batch=8,
@@ -90,8 +92,8 @@ def test_m4_trains_mnist_bit_exact_and_within_the_bar(m4, mnist, tmp_path):
 
 
 @pytest.mark.parametrize("board,bits", [("mps2-an385", 8), ("mps2-an500", 2)])
-def test_m3_m7_train_bit_exact(board, bits, mnist):
-    (x, y), _ = mnist
+def test_m3_m7_train_bit_exact(board, bits, synthetic):
+    (x, y), _ = synthetic
     n = 96
     elf = _firmware(board)
     ref = InProcessTwin()
@@ -108,17 +110,16 @@ def test_m3_m7_train_bit_exact(board, bits, mnist):
 
 def test_m4_malformed_input(m4):
     dev, _ = m4
-    cases = selftest.malformed_battery(dev, seed=11)
-    assert "model intact" in cases
-    selftest.random_frames(dev, count=60, seed=12)
+    run_battery(dev, seed=11)
+    check_random_frames(dev, count=60, seed=12)
 
 
-def test_m4_faulty_link_exactly_once(mnist):
+def test_m4_faulty_link_exactly_once(synthetic):
     import serial
 
     from flipnet.device.faults import FaultyPort
 
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     n = 32
     elf = _firmware("mps2-an386")
     clean = InProcessTwin()
@@ -151,10 +152,10 @@ def test_m4_rejects_models_beyond_its_ram(m4):
     assert np.asarray(dev.stats()["changes"]).size == 2  # the h-model is still there
 
 
-def test_nucleo_image_on_qemu_stm32f405(mnist):
+def test_nucleo_image_on_qemu_stm32f405(synthetic):
     """The NUCLEO-F446RE image, unchanged, on QEMU's netduinoplus2 (STM32F405: the same
     USART2 at 0x40004400): its register-level UART driver and the whole device loop work."""
-    (x, y), _ = mnist
+    (x, y), _ = synthetic
     elf = _firmware("nucleo-f446re")
     ref = InProcessTwin()
     with sim.start_qemu("nucleo-f446re", elf=elf) as proc, \
@@ -162,6 +163,6 @@ def test_nucleo_image_on_qemu_stm32f405(mnist):
         assert dev.info()["board"] == "nucleo-f446re"
         s = train_on_device(dev, x[:32], y[:32], ARCH, seed=6, batch=8, recipe="paper",
                             schedule=SCHED, bits=4, progress=False, mirror=ref)
-        selftest.malformed_battery(dev, seed=13)
+        run_battery(dev, seed=13)
     assert s["device_stats"]["trained"] == 32
     assert_same_model(s["model_bytes"], ref.pull())

@@ -74,8 +74,8 @@ def test_float_logits_predict_and_weights():
     mi.shifts = [15]
 
 
-def test_file_v2_round_trip_and_continued_training(mnist_small):
-    (x, y), _ = mnist_small
+def test_file_v2_round_trip_and_continued_training(synthetic_small):
+    (x, y), _ = synthetic_small
     m = flipnet.Model([784, 24, 16, 10], "hybrid", seed=4)
     m.fit(x[:512], y[:512], epochs=1, batch_size=64, verbose=0)
     data = m.to_bytes()
@@ -177,8 +177,8 @@ def test_accounting_of_fp32_layers():
     assert all(ph[p]["int32_add"] == 0 for p in ("vote", "select", "update", "backprop"))
 
 
-def test_accounting_report_of_a_hybrid_fit(mnist_small):
-    (x, y), (xt, yt) = mnist_small
+def test_accounting_report_of_a_hybrid_fit(synthetic_small):
+    (x, y), (xt, yt) = synthetic_small
     m = flipnet.Model([784, 32, 16, 10], "hybrid", seed=0)
     h = m.fit(x[:640], y[:640], epochs=1, verbose=0)
     rep = acc.report(m, h, m.evaluate(xt, yt))
@@ -234,8 +234,8 @@ def test_cli_hybrid_train_info_eval(capsys, tmp_path, mnist):
     assert flipnet.load(out2).rule["counter_decay"] == 0
 
 
-def test_lr_end_decays_the_learning_rate(mnist_small):
-    (x, y), _ = mnist_small
+def test_lr_end_decays_the_learning_rate(synthetic_small):
+    (x, y), _ = synthetic_small
     a = flipnet.Model([784, 16, 10], "fp32", seed=0)
     b = a.copy()
     c = a.copy()

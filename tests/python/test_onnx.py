@@ -1,11 +1,13 @@
 """ONNX export (docs/export.md): ONNX Runtime on the exported graph gives exactly the core's
 logits and classes.
 
-Trained models are compared on the whole MNIST test set (10,000 images), crafted models on
+Trained models are compared on a whole test set (2,000 images of the synthetic data, synth.py:
+the check never depends on MNIST being present), crafted models on
 random data built to hit the edges of the integer semantics: activations clamped at +-127,
 shifts of 0 and >= 23 (where the floor is -1 or 0), floor vs truncation of negative sums,
 ties in the logits, widths that are not multiples of 8, 1 to 8 layers. Skipped as a whole
-when onnx / onnxruntime are not installed (`pip install -e ".[test,onnx]"`; CI installs them).
+when onnx / onnxruntime are not installed (`pip install -e ".[test,onnx]"`), except under
+CI=true, where that fails (.ci/run installs them).
 """
 
 import json
@@ -88,40 +90,40 @@ def random_model(sizes, kinds, shifts, rng, input="half", zero_frac=0.3):
     return m
 
 
-# ---- trained models, the whole MNIST test set ---------------------------------------------
+# ---- trained models, a whole test set ------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained(mnist):
-    (x, y), _ = mnist
+def trained(synthetic):
+    (x, y), _ = synthetic
     models = {}
     m = flipnet.Model.ternary([784, 128, 10], seed=0, input="half")
-    m.fit(x[:10000], y[:10000], epochs=1, verbose=0)
+    m.fit(x, y, epochs=1, verbose=0)
     models["ternary-784-128-10"] = m
     m = flipnet.Model.binary([784, 128, 10], seed=1, input="half")
-    m.fit(x[:10000], y[:10000], epochs=1, verbose=0)
+    m.fit(x, y, epochs=1, verbose=0)
     models["binary-784-128-10"] = m
     m = flipnet.Model([784, 64, 32, 10], ["ternary", "binary", "ternary"], seed=0,
                       input="centered")
-    m.fit(x[:10000], y[:10000], epochs=3, verbose=0)
+    m.fit(x, y, epochs=3, verbose=0)
     models["mixed-784-64-32-10-centered"] = m
     m = flipnet.Model([784, 61, 33, 10], ["binary", "ternary", "ternary"], seed=2,
                       input="half")
-    m.fit(x[:6000], y[:6000], epochs=1, verbose=0)
+    m.fit(x[:3000], y[:3000], epochs=1, verbose=0)
     models["mixed-784-61-33-10-half"] = m
     return models
 
 
 @pytest.mark.parametrize("which", ["ternary-784-128-10", "binary-784-128-10",
                                    "mixed-784-64-32-10-centered", "mixed-784-61-33-10-half"])
-def test_mnist_test_set_identical(trained, mnist, tmp_path, which):
+def test_test_set_identical(trained, synthetic, tmp_path, which):
     model = trained[which]
-    _, (xt, yt) = mnist
-    assert len(xt) == 10000
+    _, (xt, yt) = synthetic
+    assert len(xt) == 2000
     path = tmp_path / "m.onnx"
     info = fx.export(model, path, "onnx")
     assert info == {"format": "onnx", "path": str(path), "bytes": os.path.getsize(path)}
     _, classes = assert_same(model, session(path), xt)
     acc = float(np.mean(classes == yt))
-    assert acc > 0.6, "%s: %.4f (a trained model, not a constant one)" % (which, acc)
+    assert acc > 0.3, "%s: %.4f (a trained model, not a constant one)" % (which, acc)
     # the already-encoded int8 path: same results from flipnet.quantize'd inputs
     x8 = flipnet.quantize(xt, model.input_encoding)
     model.export(tmp_path / "m8.onnx")  # format from the suffix: uint8 input
@@ -133,19 +135,19 @@ def test_mnist_test_set_identical(trained, mnist, tmp_path, which):
     np.testing.assert_array_equal(classes8, classes)
 
 
-def test_without_graph_optimizations(trained, mnist):
+def test_without_graph_optimizations(trained, synthetic):
     """The result does not depend on ORT's graph rewrites."""
     model = trained["mixed-784-64-32-10-centered"]
-    _, (xt, _) = mnist
+    _, (xt, _) = synthetic
     assert_same(model, session(ox.build(model), optimize=False), xt)
 
 
-def test_negative_values_floor_shift(trained, mnist):
+def test_negative_values_floor_shift(trained, synthetic):
     """With centered inputs most hidden sums are negative; z >> s must be the floor. A graph
     that divides toward zero would change logits and classes on this model: the check above is
     able to catch it."""
     model = trained["mixed-784-64-32-10-centered"]
-    _, (xt, _) = mnist
+    _, (xt, _) = synthetic
     x8 = flipnet.quantize(xt, "centered")
     assert all(s > 0 for s in model.shifts)
     floor_logits, pre = numpy_forward(model, x8, hidden=True)
@@ -306,9 +308,9 @@ def test_missing_onnx_message(trained, tmp_path, monkeypatch, capsys):
 
 
 # ---- CLI ----------------------------------------------------------------------------------
-def test_cli_export_onnx(trained, mnist, tmp_path, capsys):
+def test_cli_export_onnx(trained, synthetic, tmp_path, capsys):
     model = trained["mixed-784-61-33-10-half"]
-    _, (xt, _) = mnist
+    _, (xt, _) = synthetic
     flip = tmp_path / "mixed.flip"
     model.save(flip)
     out = tmp_path / "mixed_graph.onnx"

@@ -3,7 +3,7 @@ onto a device, trained further there on streamed samples and pulled back. It mus
 bit-identical (weights, counters, shifts, rule, seed, steps, samples) to the host twin doing
 the same, to the in-process core doing the same steps, and to ``Model.fit`` continuing the
 same model on the host with the same data; the pulled file records its history (the host
-session and the device session).
+session and the device session). Synthetic data (synth.py), never MNIST.
 
 The QEMU Cortex-M4 part needs qemu-system-arm and a firmware image (built here when cmake and
 arm-none-eabi-gcc are installed); it is skipped otherwise. The rest uses the host twin.
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the host twin n
 
 ARCH = [784, 128, 10]
 N_HOST = 1000   # host pre-training samples
-SKIP = 20000    # the device trains on other samples: MNIST training images from here
+SKIP = 2000     # the device trains on other samples: training images from here
 
 
 @pytest.fixture(autouse=True)
@@ -38,17 +38,17 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def host_model(mnist, arch=ARCH, recipe="device", seed=5):
-    (x, y), _ = mnist
+def host_model(data, arch=ARCH, recipe="device", seed=5):
+    (x, y), _ = data
     m = flipnet.Model(arch, seed=seed, recipe=recipe)
     m.fit(x[:N_HOST], y[:N_HOST], epochs=1, verbose=0)
     assert m.training_log[-1]["where"] == "host" and m.calibrated
     return m
 
 
-def device_data(mnist, model, n, bits):
+def device_data(data, model, n, bits):
     """n samples the host never saw, packed as the device gets them, and their int8 values."""
-    (x, y), _ = mnist
+    (x, y), _ = data
     xs, ys = x[SKIP:SKIP + n], y[SKIP:SKIP + n]
     x8, _ = prepare_inputs(xs, bits, model.input_encoding)
     return xs, ys, x8
@@ -90,8 +90,8 @@ def check_history(m, base, board, steps, samples):
 
 
 # ---- pieces --------------------------------------------------------------------------------
-def test_device_file_strips_only_the_metadata(mnist):
-    m = host_model(mnist, arch=[784, 16, 10], recipe="default")
+def test_device_file_strips_only_the_metadata(synthetic):
+    m = host_model(synthetic, arch=[784, 16, 10], recipe="default")
     full = m.to_bytes()
     bare = history.device_file(full)
     assert len(bare) < len(full) and history.file_meta(bare) == b""
@@ -101,10 +101,11 @@ def test_device_file_strips_only_the_metadata(mnist):
         history.device_file(full[:-1] + bytes([full[-1] ^ 1]))
 
 
-def test_host_model_with_history_loads_where_the_whole_file_would_not_fit(mnist, twin_exe):
+def test_host_model_with_history_loads_where_the_whole_file_would_not_fit(synthetic,
+                                                                           twin_exe):
     """A 784-128-10 model's host history makes its file too big to stage beside the weights
     in a 64 KB device's arena; LOAD sends it without the metadata and the device takes it."""
-    m = host_model(mnist)
+    m = host_model(synthetic)
     full = m.to_bytes()
     with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:
         info = dev.info()
@@ -119,9 +120,9 @@ def test_host_model_with_history_loads_where_the_whole_file_would_not_fit(mnist,
     assert meta["start_steps"] == m.steps and meta["start_samples"] == m.samples
 
 
-def test_continue_errors_are_clear(mnist, twin_exe):
-    m = host_model(mnist, arch=[784, 16, 10])
-    (x, y), _ = mnist
+def test_continue_errors_are_clear(synthetic, twin_exe):
+    m = host_model(synthetic, arch=[784, 16, 10])
+    (x, y), _ = synthetic
     twin = InProcessTwin()
     with pytest.raises(ValueError, match="seed 3 differs"):
         train_on_device(twin, x[:8], y[:8], init=m, seed=3, progress=False)
@@ -141,16 +142,17 @@ def test_continue_errors_are_clear(mnist, twin_exe):
 
 # ---- the round trip: host twin and in-process ------------------------------------------------
 @pytest.mark.parametrize("recipe,arch", [("device", ARCH), ("counters", [784, 16, 10])])
-def test_round_trip_on_the_twin_matches_the_core_and_model_fit(mnist, twin_exe, recipe, arch):
+def test_round_trip_on_the_twin_matches_the_core_and_model_fit(synthetic, twin_exe, recipe,
+                                                               arch):
     """'counters': the default recipe (hysteresis counters, net vote, ...) without the
     counter-shift annealing, which a device cannot follow (TRAIN carries no counter shift)."""
     rec = dict(recipes.get("default"), counter_shift_end=None) if recipe == "counters" \
         else recipe
-    base = host_model(mnist, arch=arch, recipe=rec)
+    base = host_model(synthetic, arch=arch, recipe=rec)
     assert base.has_counters == (recipe == "counters")
     base_bytes = base.to_bytes()
     n = 120
-    xs, ys, x8 = device_data(mnist, base, n, 8)
+    xs, ys, x8 = device_data(synthetic, base, n, 8)
     ref = InProcessTwin()
     with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:
         s = train_on_device(dev, xs, ys, init=base_bytes, batch=8, bits=8, progress=False,
@@ -171,11 +173,11 @@ def m4_elf():
     return _firmware("mps2-an386")
 
 
-def test_round_trip_on_qemu_m4_equals_twin_core_and_model_fit(mnist, m4_elf, twin_exe):
-    base = host_model(mnist)
+def test_round_trip_on_qemu_m4_equals_twin_core_and_model_fit(synthetic, m4_elf, twin_exe):
+    base = host_model(synthetic)
     base_bytes = base.to_bytes()
     n, bits = 200, 4  # 4-bit link: both sides train on the same binned int8 values
-    xs, ys, x8 = device_data(mnist, base, n, bits)
+    xs, ys, x8 = device_data(synthetic, base, n, bits)
     ref = InProcessTwin()
     with sim.start_qemu("mps2-an386", elf=m4_elf) as proc, \
             Device(proc.port, timeout=5.0) as dev:
@@ -197,11 +199,13 @@ def test_round_trip_on_qemu_m4_equals_twin_core_and_model_fit(mnist, m4_elf, twi
     assert not all(np.array_equal(m.weights(i), base.weights(i)) for i in range(2))
 
 
-def test_cli_load_train_continue_pull_on_qemu(mnist, m4_elf, twin_exe, tmp_path, capsys):
-    """The documented commands: flipnet device load / train --continue / pull."""
+def test_cli_load_train_continue_pull_on_qemu(synthetic, synthetic_dir, m4_elf, twin_exe,
+                                             tmp_path, capsys):
+    """The documented commands: flipnet device load / train --continue / pull (the data set
+    read from IDX files of the synthetic data, --data-dir)."""
     from flipnet import cli
 
-    base = host_model(mnist)
+    base = host_model(synthetic)
     host_file = str(tmp_path / "host.flip")
     base.save(host_file)
     n = 48
@@ -216,7 +220,8 @@ def test_cli_load_train_continue_pull_on_qemu(mnist, m4_elf, twin_exe, tmp_path,
             assert "CRC" in capsys.readouterr().out
             assert cli.main(["device", "train", "--port", proc.port, "--continue", "--skip",
                              str(SKIP), "--limit", str(n), "--bits", "4", "--test-limit", "500",
-                             "--out", out, "--quiet", "--json", "--timeout", "5"]) == 0
+                             "--data-dir", synthetic_dir, "--out", out, "--quiet", "--json",
+                             "--timeout", "5"]) == 0
             line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
             assert line["continued"] and line["samples"] == n and line["test_acc"] > 0.5
             assert cli.main(["device", "pull", "--port", proc.port, "--out", pulled]) == 0
@@ -227,20 +232,20 @@ def test_cli_load_train_continue_pull_on_qemu(mnist, m4_elf, twin_exe, tmp_path,
         assert_bit_identical(trained, pulled)
         assert [r["where"] for r in pulled.training_log] == ["host", "device"]
         assert [r["where"] for r in trained.training_log] == ["host", "device"]
-        assert trained.training_log[-1]["dataset"] == "mnist"
+        assert trained.training_log[-1]["dataset"] == "mnist"  # --dataset's default
         assert trained.training_log[-1]["skip"] == SKIP
     assert_bit_identical(results["qemu"][0], results["twin"][0])
-    _, _, x8 = device_data(mnist, base, n, 4)
-    (x, y), _ = mnist
+    _, _, x8 = device_data(synthetic, base, n, 4)
+    (x, y), _ = synthetic
     assert_bit_identical(results["qemu"][0],
                          continue_on_host(base.to_bytes(), x8, y[SKIP:SKIP + n]))
     assert results["qemu"][1].training_log[-1]["board"] == "mps2-an386"
 
 
-def test_cli_pull_without_the_base_says_so(mnist, twin_exe, tmp_path, capsys, monkeypatch):
+def test_cli_pull_without_the_base_says_so(synthetic, twin_exe, tmp_path, capsys, monkeypatch):
     from flipnet import cli
 
-    base = host_model(mnist, arch=[784, 16, 10])
+    base = host_model(synthetic, arch=[784, 16, 10])
     host_file = str(tmp_path / "host.flip")
     base.save(host_file)
     with sim.start_twin(twin_exe) as proc:

@@ -1,14 +1,13 @@
 """Model.fit is the documented loop around the core: replaying it step by step with the NumPy
-reference (python/flipnet/reference.py) gives bit-identical weights, shifts and statistics."""
+reference (python/flipnet/reference.py) gives bit-identical weights, shifts and statistics.
+Synthetic data (synth.py): the checks never depend on MNIST being present."""
 
 import numpy as np
 import pytest
 
 import flipnet
-from flipnet import recipes
+from flipnet import recipes, reference
 from flipnet.schedule import Schedule, shuffle_order
-
-reference = pytest.importorskip("flipnet.reference")
 
 VOTES = {"sign": 0, "weighted": 1}
 FILTERS = {"hurt": 0, "net": 1}
@@ -17,8 +16,8 @@ KINDS = {"ternary": 1, "binary": 2}
 
 @pytest.mark.parametrize("recipe,kinds", [("default", ["ternary", "ternary", "ternary"]),
                                           ("paper", ["ternary", "binary", "ternary"])])
-def test_fit_replays_bit_exactly_on_the_reference(mnist_small, recipe, kinds):
-    (x, y), _ = mnist_small
+def test_fit_replays_bit_exactly_on_the_reference(synthetic_small, recipe, kinds):
+    (x, y), _ = synthetic_small
     n, epochs, batch = 300, 2, 64
     x, y = x[:n], y[:n]
     sizes = [784, 32, 16, 10]
@@ -89,10 +88,10 @@ COUNTER_CASES = [
 
 
 @pytest.mark.parametrize("kind,sizes,seed,rule,kfrac,p", COUNTER_CASES)
-def test_counters_step_by_step_bit_exact(mnist_small, kind, sizes, seed, rule, kfrac, p):
-    """>= 100 steps on real MNIST batches: weights, counters and statistics equal after
-    every step (C core vs reference.py)."""
-    (x, y), _ = mnist_small
+def test_counters_step_by_step_bit_exact(synthetic_small, kind, sizes, seed, rule, kfrac, p):
+    """>= 100 steps on batches of the synthetic data: weights, counters and statistics equal
+    after every step (C core vs reference.py)."""
+    (x, y), _ = synthetic_small
     batch, steps = 37, 110
     x8 = flipnet.quantize(x).reshape(len(x), 784)
     names = {"vote": {0: "sign", 1: "weighted"}}
@@ -123,9 +122,9 @@ def test_counters_step_by_step_bit_exact(mnist_small, kind, sizes, seed, rule, k
     assert total_changes > 0 and any((h != 0).any() for h in ref.counters)  # not a no-op run
 
 
-def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(mnist_small):
+def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthetic_small):
     """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit."""
-    (x, y), _ = mnist_small
+    (x, y), _ = synthetic_small
     n, epochs, batch, every = 300, 2, 32, 4
     x, y = x[:n], y[:n]
     sizes = [784, 27, 10]

@@ -189,7 +189,9 @@ def register(subparsers):
     d.add_argument("--board", default="mps2-an386", help="QEMU board (default %(default)s)")
     d.add_argument("--twin", action="store_true", help="use the host twin even if QEMU works")
     d.add_argument("--build", action="store_true",
-                   help="build the firmware first if no image is found (needs arm-none-eabi-gcc)")
+                   help="build the firmware first if no image is found (needs cmake and "
+                        "arm-none-eabi-gcc); an error, not a fallback to the host twin, when "
+                        "the firmware cannot be built or run")
     _train_args(d, limit_default=3000)
     d.set_defaults(func=cmd_demo, out="demo.flip", bits=4, timeout=3.0, retries=10)
     return dev
@@ -550,17 +552,19 @@ def cmd_demo(args):
                     proc = sim.start_qemu(args.board, elf=elf)
                 except DeviceError as exc:
                     why = str(exc)
+        if why and args.build:  # asked for the emulated board: no quiet fallback
+            raise DeviceError("flipnet demo --build: cannot run the %s firmware: %s"
+                              % (args.board, why))
     if proc is None:
-        if why and not args.quiet:
+        if why:
             _err("flipnet demo: %s; using the host twin" % why)
         try:
             proc = sim.start_twin()
         except DeviceError as exc:
-            # e.g. an installed package without the C sources or no C compiler: the same
-            # training steps, computed in this process by the core's Python bindings
-            if not args.quiet:
-                _err("flipnet demo: host twin unavailable (%s); training in-process instead"
-                     % str(exc).splitlines()[0])
+            # e.g. no C compiler: the same training steps, computed in this process by the
+            # core's Python bindings
+            _err("flipnet demo: host twin unavailable (%s); training in-process instead"
+                 % str(exc).splitlines()[0])
     if proc is None:
         from .session import InProcessTwin
 

@@ -9,6 +9,11 @@ a pseudo-terminal) and the firmware under ``qemu-system-arm`` (MPS2 boards).
 Built images are looked for in ``$FLIPNET_FIRMWARE_DIR`` and the repository's
 ``build/fw-<board>/`` (``cmake -S firmware -B build/fw-<board> -DBOARD=<board>
 -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake``; :func:`build_firmware` does it).
+
+The sources (csrc/, firmware/, cmake/) come from :func:`repo_root`: ``$FLIPNET_ROOT``, the
+checkout this package runs from, a checkout around the current directory, else the copy an
+installed package carries in ``flipnet/_src/`` (setup.py puts it in the wheel). Builds from
+that copy go to the user cache (``~/.cache/flipnet/src-<digest>/``), not into the package.
 """
 
 import glob
@@ -22,9 +27,9 @@ import time
 
 from .client import DeviceError
 
-__all__ = ["QEMU_BOARDS", "repo_root", "find_twin", "build_twin", "start_twin",
-           "find_firmware", "build_firmware", "build_infer_firmware", "start_qemu",
-           "qemu_available"]
+__all__ = ["QEMU_BOARDS", "repo_root", "root_candidates", "packaged_root", "build_base",
+           "find_twin", "build_twin", "start_twin", "find_firmware", "build_firmware",
+           "build_infer_firmware", "start_qemu", "qemu_available"]
 
 #: board -> (QEMU machine, index of the serial port the firmware talks on)
 QEMU_BOARDS = {"mps2-an385": ("mps2-an385", 0), "mps2-an386": ("mps2-an386", 0),
@@ -41,10 +46,17 @@ def _is_root(d):
         os.path.isdir(os.path.join(d, "csrc", "src"))
 
 
-def repo_root():
-    """A flipnet source tree (with csrc/ and firmware/), or None: $FLIPNET_ROOT, the tree
-    this package runs from, or the current directory or one of its parents (so that
-    ``pip install . && flipnet demo`` in a checkout finds the sources)."""
+def packaged_root():
+    """The source tree an installed package carries (flipnet/_src: csrc/, firmware/, cmake/;
+    see setup.py), or None (a checkout has none)."""
+    d = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "_src"))
+    return d if _is_root(d) else None
+
+
+def root_candidates():
+    """The places :func:`repo_root` looks at, in order: $FLIPNET_ROOT, the checkout this
+    package runs from, the current directory and its parents (so that ``pip install . &&
+    flipnet demo`` in a checkout builds that checkout), then the package's own copy."""
     here = os.path.dirname(os.path.abspath(__file__))
     cands = [os.environ.get("FLIPNET_ROOT", ""), os.path.join(here, "..", "..", "..")]
     d = os.getcwd()
@@ -54,16 +66,40 @@ def repo_root():
         if parent == d:
             break
         d = parent
-    for cand in cands:
-        cand = os.path.normpath(cand) if cand else ""
+    cands.append(os.path.join(here, "..", "_src"))
+    return [os.path.normpath(c) for c in cands if c]
+
+
+def repo_root():
+    """A flipnet source tree (with csrc/ and firmware/), or None: the first of
+    :func:`root_candidates` that holds one."""
+    for cand in root_candidates():
         if _is_root(cand):
             return cand
     return None
 
 
+def _no_sources(what, hint=""):
+    return DeviceError("cannot build %s: no flipnet source tree (csrc/ and firmware/) found; "
+                       "looked at %s. This package has no copy in flipnet/_src (an install "
+                       "from an incomplete sdist or an old wheel?): %sset FLIPNET_ROOT to a "
+                       "source checkout" % (what, ", ".join(root_candidates()), hint))
+
+
 def _cache_dir():
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "flipnet")
+
+
+def build_base(root):
+    """Where builds from ``root`` go: ``root/build`` for a checkout; for the package's own copy
+    of the sources, a directory of the user cache named after their digest (an installed
+    package's directory may not be writable, and another version builds elsewhere)."""
+    pkg = packaged_root()
+    if pkg is None or os.path.normpath(root) != pkg:
+        return os.path.join(root, "build")
+    files = sorted(os.path.join(d, f) for d, _, names in os.walk(pkg) for f in names)
+    return os.path.join(_cache_dir(), "src-" + _digest(files))
 
 
 def _twin_sources(root):
@@ -90,9 +126,7 @@ def build_twin(root=None, out_dir=None, cc=None, defines=None, cflags=None):
     ``["-fsanitize=address,undefined", "-g"]``) make a variant, cached apart."""
     root = root or repo_root()
     if root is None:
-        raise DeviceError("cannot build the host twin: the flipnet sources (csrc/, firmware/) "
-                          "are not next to this package; set FLIPNET_TWIN to a built "
-                          "flipnet-twin or FLIPNET_ROOT to a source checkout")
+        raise _no_sources("the host twin", "set FLIPNET_TWIN to a built flipnet-twin or ")
     srcs = _twin_sources(root)
     headers = sorted(glob.glob(os.path.join(root, "csrc", "include", "flipnet", "*.h")) +
                      glob.glob(os.path.join(root, "csrc", "src", "*.h")) +
@@ -138,7 +172,7 @@ def find_twin(build=True):
     if build:
         return build_twin(root)
     if root:
-        p = os.path.join(root, "build", "fw-host", "flipnet-twin")
+        p = os.path.join(build_base(root), "fw-host", "flipnet-twin")
         if os.path.exists(p):
             return p
     return None
@@ -207,7 +241,7 @@ def find_firmware(board="mps2-an386"):
         cands += [os.path.join(env, name), os.path.join(env, "fw-" + board, name)]
     root = repo_root()
     if root:
-        cands.append(os.path.join(root, "build", "fw-" + board, name))
+        cands.append(os.path.join(build_base(root), "fw-" + board, name))
     cands.append(os.path.join(_cache_dir(), "fw-" + board, name))
     for c in cands:
         if os.path.exists(c):
@@ -225,8 +259,7 @@ def build_firmware(board="mps2-an386", build_dir=None, jobs=2, quiet=True, model
     ``build/fw-infer-<board>``). ``options``: more ``-D...`` arguments for CMake."""
     root = repo_root()
     if root is None:
-        raise DeviceError("cannot build the firmware: no flipnet source tree next to this "
-                          "package (set FLIPNET_ROOT)")
+        raise _no_sources("the firmware")
     host = board == "host"
     for tool in ("cmake",) if host else ("cmake", "arm-none-eabi-gcc"):
         if shutil.which(tool) is None:
@@ -234,7 +267,7 @@ def build_firmware(board="mps2-an386", build_dir=None, jobs=2, quiet=True, model
                               "apt-get install cmake gcc-arm-none-eabi libnewlib-arm-none-eabi)"
                               % tool)
     infer = model_header is not None
-    build_dir = build_dir or os.path.join(root, "build",
+    build_dir = build_dir or os.path.join(build_base(root),
                                           ("fw-infer-" if infer else "fw-") + board)
     out = subprocess.DEVNULL if quiet else None
     cfg = ["cmake", "-S", os.path.join(root, "firmware"), "-B", build_dir, "-DBOARD=" + board]
@@ -259,9 +292,8 @@ def build_infer_firmware(model, board="mps2-an386", build_dir=None, name="model"
     firmware's host twin, ``flipnet-infer-twin``). Returns the image's path."""
     root = repo_root()
     if root is None:
-        raise DeviceError("cannot build the firmware: no flipnet source tree next to this "
-                          "package (set FLIPNET_ROOT)")
-    build_dir = build_dir or os.path.join(root, "build", "fw-infer-" + board)
+        raise _no_sources("the firmware")
+    build_dir = build_dir or os.path.join(build_base(root), "fw-infer-" + board)
     if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".h"):
         header = os.path.abspath(os.fspath(model))
     else:
