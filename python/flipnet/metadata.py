@@ -1,0 +1,134 @@
+"""A model file's metadata (docs/format.md: the UTF-8 JSON blob after the weights): the recipe,
+calibration state, epochs trained, training sessions (where: host/device, steps, samples,
+seconds, flipnet version), per-epoch history and the user's free-form ``model.meta``.
+
+:class:`Provenance` is what a model has been through; :func:`encode` writes a model's
+metadata, :func:`apply` gives a model read from a file the metadata the file holds. The core
+state (weights, counters, shifts, rule, seed, step counter) is not here: the core writes it.
+"""
+
+import json
+import time
+
+import numpy as np
+
+from . import recipes as _recipes
+from ._version import __version__
+from .inputs import INPUT_ENCODINGS
+
+__all__ = ["META_FORMAT", "Provenance", "json_default", "timestamp", "encode", "apply",
+           "add_training_record"]
+
+#: value of the metadata's "format" entry
+META_FORMAT = "flipnet-meta/1"
+
+
+def json_default(o):
+    """NumPy scalars and arrays as plain JSON values (``json.dumps(..., default=...)``)."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError("%s is not JSON serializable" % type(o).__name__)
+
+
+def timestamp():
+    """The current UTC time as ``2024-01-31T12:00:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Provenance:
+    """What a model has been through, saved in its metadata.
+
+    ``calibrated`` (its shifts have been set), ``epochs_trained``, ``sessions`` (one record
+    per training session: a fit on the host, a session on a device) and ``epochs`` (every
+    epoch's :class:`flipnet.History` record across fits, with the index of its session).
+    """
+
+    def __init__(self, calibrated=False):
+        self.calibrated = bool(calibrated)
+        self.epochs_trained = 0
+        self.sessions = []
+        self.epochs = []
+
+    def copy(self):
+        """An independent copy (the records copied one by one)."""
+        c = Provenance(self.calibrated)
+        c.epochs_trained = self.epochs_trained
+        c.sessions = [dict(r) for r in self.sessions]
+        c.epochs = [dict(r) for r in self.epochs]
+        return c
+
+    def add_epoch(self, record):
+        """One more epoch trained, of the session that :meth:`add_session` adds next."""
+        self.epochs.append(dict(record, session=len(self.sessions)))
+        self.epochs_trained += 1
+
+    def add_session(self, record):
+        self.sessions.append(record)
+
+
+def add_training_record(model, where, steps, samples, seconds, **info):
+    """Record a training session done elsewhere in ``model``'s metadata (see
+    :meth:`flipnet.Model.add_training_record`); returns the record."""
+    rec = {"where": str(where), "steps": int(steps), "samples": int(samples),
+           "seconds": float(seconds), "flipnet_version": __version__, "recorded": timestamp()}
+    rec.update(info)
+    json.dumps(rec, default=json_default)  # fail now rather than at save()
+    p = model.provenance
+    p.add_session(rec)
+    if info.get("epochs"):
+        p.epochs_trained += int(info["epochs"])
+    p.calibrated = p.calibrated or bool(any(model.shifts))
+    return rec
+
+
+def encode(model):
+    """The metadata blob of ``model`` (UTF-8 JSON bytes)."""
+    p = model.provenance
+    meta = {
+        "format": META_FORMAT,
+        "flipnet_version": __version__,
+        "saved": timestamp(),
+        "arch": model.arch,
+        "kinds": model.kinds,
+        "recipe": model.recipe,
+        "calibrated": p.calibrated,
+        "epochs_trained": p.epochs_trained,
+        "training": p.sessions,
+        "history": p.epochs,
+        "user": model.meta,
+    }
+    return json.dumps(meta, sort_keys=True, default=json_default).encode("utf-8")
+
+
+def apply(model, raw):
+    """Give ``model``, just read from a model file, the file's metadata blob ``raw`` (bytes;
+    empty for none): its recipe (the rule fields from the core state win), provenance and user
+    metadata. A blob that is not a JSON object is kept as ``meta["raw_metadata"]``."""
+    recipe = _recipes.get(None)
+    recipe.update(model.rule)
+    recipe["input"] = "centered"  # unless the metadata says otherwise
+    prov = Provenance(calibrated=any(model.shifts) or model.steps > 0)
+    user = {}
+    if raw:
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            meta = {"user": {"raw_metadata": raw.decode("latin-1")}}
+        rec = meta.get("recipe")
+        if isinstance(rec, dict):
+            recipe.update({k: v for k, v in rec.items() if k in _recipes.DEFAULT})
+            recipe.update(model.rule)  # the file's rule fields win
+            if recipe.get("input") not in INPUT_ENCODINGS:
+                recipe["input"] = "centered"
+        prov.calibrated = bool(meta.get("calibrated", prov.calibrated))
+        prov.epochs_trained = int(meta.get("epochs_trained", 0))
+        prov.sessions = list(meta.get("training", []))
+        prov.epochs = list(meta.get("history", []))
+        user = dict(meta.get("user", {}))
+    model.provenance = prov
+    model.meta = user
+    model.set_recipe(recipe)
