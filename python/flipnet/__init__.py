@@ -16,7 +16,7 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .schedule import Schedule  # noqa: F401
 
-_LAZY = {"Model": "model", "History": "model", "load": "model", "quantize": "model",
+_LAZY = {"Model": "model", "History": "training", "load": "model", "quantize": "model",
          "datasets": None, "schedule": None, "cli": None}
 
 __all__ = ["Model", "History", "load", "quantize", "Schedule", "recipes", "datasets",

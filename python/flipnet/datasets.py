@@ -35,6 +35,7 @@ import urllib.request
 import numpy as np
 
 from .errors import DatasetNotFoundError, DownloadError, IDXFormatError
+from .files import atomic_path
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "load_idx_dataset", "find_dataset",
            "cache_dir", "search_paths", "DATASETS"]
@@ -234,28 +235,21 @@ def _sha256_file(path, decompress=False):
 
 
 def _download_one(url, dest, sums, timeout):
-    part = "%s.%d.part" % (dest, os.getpid())
     print("flipnet: downloading %s" % url, file=sys.stderr)
-    try:
+    with atomic_path(dest) as part:  # kept only when complete and checked
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
             shutil.copyfileobj(resp, out, 1 << 20)
-    except BaseException:
-        if os.path.exists(part):
-            os.unlink(part)
-        raise
-    ok = _sha256_file(part) == sums["gz"]
-    if not ok:
-        try:
-            ok = _sha256_file(part, decompress=True) == sums["raw"]
-        except (OSError, EOFError, gzip.BadGzipFile):
-            ok = False
-    if not ok:
-        os.unlink(part)
-        raise DownloadError(
-            "%s: SHA-256 mismatch (neither the .gz nor its content matches the known checksum); "
-            "the partial file was deleted. Check the mirror URL or download the files by hand."
-            % url)
-    os.replace(part, dest)
+        ok = _sha256_file(part) == sums["gz"]
+        if not ok:
+            try:
+                ok = _sha256_file(part, decompress=True) == sums["raw"]
+            except (OSError, EOFError, gzip.BadGzipFile):
+                ok = False
+        if not ok:
+            raise DownloadError(
+                "%s: SHA-256 mismatch (neither the .gz nor its content matches the known "
+                "checksum); the partial file was deleted. Check the mirror URL or download the "
+                "files by hand." % url)
 
 
 def download(name="mnist", url=None, directory=None, timeout=60):

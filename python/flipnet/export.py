@@ -23,16 +23,16 @@ Formats:
   (``pip install "flipnet[onnx]"``).
 """
 
-import errno
 import json
 import os
 import re
-import struct
 
 import numpy as np
 
 from ._version import __version__
+from .arch import INTEGER_KINDS, KINDS, kind_name
 from .errors import ArgumentError
+from .files import write_atomic
 
 __all__ = ["FORMATS", "SUFFIX", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
            "export_npz", "export_c", "c_header", "npz_arrays", "packed_weights", "c_name",
@@ -49,8 +49,7 @@ NPZ_FORMAT = "flipnet-npz/1"
 NPZ_FORMAT_VERSION = 1
 C_FORMAT_VERSION = 1
 
-_KIND_NAMES = {1: "ternary", 2: "binary", 3: "fp32"}
-_KIND_MACROS = {1: "FLIPNET_TERNARY", 2: "FLIPNET_BINARY"}
+_KIND_MACROS = {"ternary": "FLIPNET_TERNARY", "binary": "FLIPNET_BINARY"}
 _VOTE_MACROS = {"sign": "FLIPNET_VOTE_SIGN", "weighted": "FLIPNET_VOTE_WEIGHTED"}
 _FILTER_MACROS = {"hurt": "FLIPNET_FILTER_HURT", "net": "FLIPNET_FILTER_NET"}
 _BP_MACROS = {"sign": "FLIPNET_BP_SIGN"}
@@ -113,21 +112,12 @@ def c_name(path=None, name=None):
 
 # ---- the core's packed bytes -------------------------------------------------------------------
 def packed_weights(model):
-    """(weight bytes, layer table) exactly as the core lays them out.
-
-    Read from the model file the core writes (``docs/format.md``): its weights section is the
-    weight area byte for byte, with every padding bit and byte 0. The layer table is a list of
-    dicts (kind, shift, n, m, bpr, offset) from the file's layer records.
+    """(weight bytes, layer table) exactly as the core lays them out: the model's
+    :meth:`~flipnet.core.CoreModel.packed_weights`, the weight area as a model file's weights
+    section holds it (``docs/format.md``), every padding bit and byte 0. The layer table is a
+    list of dicts (kind code, shift, n, m, bpr, offset), the core's layer records.
     """
-    data = model.to_bytes()
-    header_bytes, n_layers = struct.unpack_from("<II", data, 12)
-    (weight_bytes,) = struct.unpack_from("<I", data, 56)
-    layers = []
-    for l in range(n_layers):
-        kind, shift, _, n, m, bpr, offset, _ = struct.unpack_from("<BBHIIIII", data, 64 + 24 * l)
-        layers.append({"kind": kind, "shift": shift, "n": n, "m": m, "bpr": bpr,
-                       "offset": offset})
-    return data[header_bytes:header_bytes + weight_bytes], layers
+    return model.packed_weights()
 
 
 def _meta(model, layers):
@@ -135,11 +125,11 @@ def _meta(model, layers):
     return {
         "format": NPZ_FORMAT,
         "format_version": NPZ_FORMAT_VERSION,
-        "model_format_version": 2 if any(L["kind"] == 3 for L in layers) else 1,
+        "model_format_version": 2 if any(L["kind"] == KINDS["fp32"] for L in layers) else 1,
         "flipnet_version": __version__,
         "arch": model.arch,
         "sizes": model.sizes,
-        "kinds": [_KIND_NAMES.get(L["kind"], L["kind"]) for L in layers],
+        "kinds": [kind_name(L["kind"]) for L in layers],
         "shifts": [L["shift"] for L in layers],
         "rule": model.rule,
         "input": {"encoding": enc, "quantize": _ENCODINGS[enc][0],
@@ -152,28 +142,7 @@ def _meta(model, layers):
     }
 
 
-# ---- writing -----------------------------------------------------------------------------------
-def _write_atomic(path, write):
-    """Write through ``write(fileobj)`` into a temporary file beside ``path``, then rename.
-
-    OSErrors name ``path`` (not the temporary file)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    try:
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise type(exc)(exc.errno, exc.strerror or str(exc), path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return os.path.getsize(path)
-
-
+# ---- writing (atomically: flipnet.files.write_atomic) -----------------------------------------
 def npz_arrays(model):
     """The npz entries as a dict of NumPy arrays (see the module docstring)."""
     _, layers = packed_weights(model)
@@ -191,7 +160,7 @@ def export_npz(model, path):
     """Write ``path`` as an uncompressed ``.npz`` (``np.load(path)`` reads it without
     pickles); returns its size in bytes."""
     arrays = npz_arrays(model)
-    return _write_atomic(path, lambda f: np.savez(f, **arrays))
+    return write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def _c_bytes(data, indent="    ", per_line=16):
@@ -207,17 +176,18 @@ def c_header(model, name, source=None):
     N = name.upper()
     data, layers = packed_weights(model)
     for l, Ly in enumerate(layers):
-        if Ly["kind"] not in _KIND_MACROS:
+        kind = kind_name(Ly["kind"])
+        if kind not in INTEGER_KINDS:
             raise ArgumentError("cannot export layer %d to a C header: its kind is %s (%d); the "
                                 "header is for the integer-only inference build, which runs "
                                 "ternary (1) and binary (2) layers; export this model as npz "
-                                "instead" % (l, _KIND_NAMES.get(Ly["kind"], "unknown"),
+                                "instead" % (l, kind if isinstance(kind, str) else "unknown",
                                              Ly["kind"]))
     meta = _meta(model, layers)
     enc = model.input_encoding
     rule = model.rule
     L = len(layers)
-    scratch1 = model._scratch_size(1, False)
+    scratch1 = model.scratch_bytes(1)
     guard = "%s_FLIPNET_EXPORT_H" % N
     kinds = ", ".join(meta["kinds"])
     src = " from %s" % os.path.basename(os.fspath(source)) if source else ""
@@ -288,8 +258,8 @@ def c_header(model, name, source=None):
     ]
     for l, Ly in enumerate(layers):
         o.append("    {%s, %du, 0u, %du, %du, %du, %du}, /* layer %d: %d -> %d %s */"
-                 % (_KIND_MACROS[Ly["kind"]], Ly["shift"], Ly["n"], Ly["m"], Ly["bpr"],
-                    Ly["offset"], l, Ly["n"], Ly["m"], _KIND_NAMES[Ly["kind"]]))
+                 % (_KIND_MACROS[kind_name(Ly["kind"])], Ly["shift"], Ly["n"], Ly["m"], Ly["bpr"],
+                    Ly["offset"], l, Ly["n"], Ly["m"], kind_name(Ly["kind"])))
     o += [
         "};",
         "",
@@ -305,8 +275,9 @@ def c_header(model, name, source=None):
     pos = 0
     for l, Ly in enumerate(layers):
         end = layers[l + 1]["offset"] if l + 1 < L else len(data)
+        planes = 2 if Ly["kind"] == KINDS["ternary"] else 1
         o.append("    /* layer %d: %d rows of %d bytes at offset %d */"
-                 % (l, Ly["m"], (2 if Ly["kind"] == 1 else 1) * Ly["bpr"], Ly["offset"]))
+                 % (l, Ly["m"], planes * Ly["bpr"], Ly["offset"]))
         o += _c_bytes(data[pos:end])
         pos = end
     o += [
@@ -358,7 +329,7 @@ def export_c(model, path, name=None, source=None):
     in bytes."""
     name = c_name(path, name)
     text = c_header(model, name, source)
-    return _write_atomic(path, lambda f: f.write(text.encode("ascii")))
+    return write_atomic(path, text.encode("ascii"))
 
 
 def export(model, path, format=None, name=None, source=None, input=None):

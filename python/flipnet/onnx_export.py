@@ -35,7 +35,9 @@ import os
 import numpy as np
 
 from ._version import __version__
+from .arch import INTEGER_KINDS, KINDS
 from .errors import ArgumentError, FlipnetError
+from .files import write_atomic
 
 __all__ = ["OPSET", "IR_VERSION", "ONNX_FORMAT", "INPUTS", "OnnxUnavailableError",
            "UnsupportedLayerError", "build", "export_onnx", "check_kinds"]
@@ -50,8 +52,6 @@ IR_VERSION = 8
 ONNX_FORMAT = "flipnet-onnx/1"
 #: graph inputs export_onnx can build: uint8 pixels (encoded in the graph) or int8 values
 INPUTS = ("uint8", "int8")
-#: layer kinds this exporter writes (the core's flipnet_kind values)
-_KINDS = {1: "ternary", 2: "binary"}
 #: |z| <= FLIPNET_MAX_WIDTH * 127 < 2^23, so for shifts >= 23 floor(z / 2^s) is -1 or 0; a
 #: shift s is written as min(s, 30) (2^30 still fits int32) and gives the same result
 _MAX_SHIFT = 30
@@ -79,17 +79,17 @@ def _onnx():
 def check_kinds(model):
     """The model's layer kinds as names; UnsupportedLayerError for a kind not in
     ternary/binary (names the layer and its kind)."""
-    names = list(model.kinds)
-    for l in range(model.n_layers):
-        code = int(model._m.layers[l].kind)
-        if code not in _KINDS:
-            shown = names[l] if isinstance(names[l], str) else "unknown"
+    kinds = list(model.kinds)
+    sizes = model.sizes
+    for l, kind in enumerate(kinds):
+        if kind not in INTEGER_KINDS:  # a name, or the code of a kind without one
             raise UnsupportedLayerError(
                 "cannot export layer %d (%d -> %d) to ONNX: its kind is %s (%d), and ONNX "
                 "export writes only ternary (1) and binary (2) layers; export this model as "
                 "npz instead, or retrain it with ternary/binary layers"
-                % (l, int(model._m.layers[l].n), int(model._m.layers[l].m), shown, code))
-    return [_KINDS[int(model._m.layers[l].kind)] for l in range(model.n_layers)]
+                % (l, sizes[l], sizes[l + 1], kind if isinstance(kind, str) else "unknown",
+                   KINDS.get(kind, kind)))
+    return kinds
 
 
 def _metadata(model, kinds, shifts, input):
@@ -132,7 +132,7 @@ def build(model, input="uint8"):
 
     L = model.n_layers
     sizes = model.sizes
-    shifts = [int(model._m.layers[l].shift) for l in range(L)]
+    shifts = model.shifts  # of the hidden layers
     enc = model.input_encoding
     nodes, inits = [], []
 
@@ -226,7 +226,7 @@ def build(model, input="uint8"):
                               "flipnet_predict / flipnet_forward" % model.arch)
     proto.ir_version = IR_VERSION
     proto.model_version = 1
-    helper.set_model_props(proto, _metadata(model, kinds, shifts[:-1], input))
+    helper.set_model_props(proto, _metadata(model, kinds, shifts, input))
     # shapes of the intermediate tensors, for viewers (Netron)
     proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     onnx.checker.check_model(proto, full_check=True)
@@ -236,7 +236,4 @@ def build(model, input="uint8"):
 def export_onnx(model, path, input="uint8"):
     """Write the ONNX graph of ``model`` to ``path`` (see :func:`build`); returns its size in
     bytes. Written atomically (a temporary file beside ``path``, then renamed)."""
-    from .export import _write_atomic
-
-    data = build(model, input).SerializeToString()
-    return _write_atomic(os.fspath(path), lambda f: f.write(data))
+    return write_atomic(os.fspath(path), build(model, input).SerializeToString())

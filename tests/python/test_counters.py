@@ -190,7 +190,7 @@ def test_fit_recalibrate_steps():
 def test_resume_adding_a_counter_rule_to_a_model_without_counters_is_an_error():
     m = flipnet.Model.ternary(SIZES, recipe="paper")
     with pytest.raises(ArgumentError, match="needs a model with counters"):
-        m._set_rule(recipes.get(m.recipe, counter_threshold=4))
+        m.set_rule(recipes.get(m.recipe, counter_threshold=4))
 
 
 def test_cli_train_with_counters(capsys, tmp_path, mnist):

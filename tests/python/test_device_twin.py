@@ -271,7 +271,7 @@ def test_fuzz_under_sanitizers(asan_twin_exe):
             rng = np.random.default_rng(9)
             for _ in range(30):  # raw noise, with zeros
                 junk = rng.integers(0, 256, size=int(rng.integers(1, 2000))).astype(np.uint8)
-                dev._write(junk.tobytes())
+                dev.write_raw(junk.tobytes())
             assert dev.ping(b"still here") == b"still here"
         assert proc.alive()
 
@@ -329,7 +329,7 @@ def test_device_error_names_the_port_and_what_to_check():
 def test_stale_replies_are_ignored(dev):
     """Replies to other sequence numbers (late duplicates) do not satisfy a request."""
     selftest.exchange(dev, encode_frame(P.CMD["PING"], 5, b"old"))
-    dev._write(encode_frame(P.CMD["PING"], 5, b"old"))  # cached duplicate reply in flight
+    dev.write_raw(encode_frame(P.CMD["PING"], 5, b"old"))  # cached duplicate reply in flight
     assert dev.ping(b"new") == b"new"
 
 

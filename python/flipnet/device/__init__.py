@@ -7,7 +7,10 @@
   a model pre-trained elsewhere),
 - :mod:`.history`: model files to and from a device, with their history,
 - :mod:`.sim`: the host twin and QEMU boards, devices without hardware,
-- :mod:`.cli`: ``flipnet device ...`` and ``flipnet demo``.
+- :mod:`.faults`: a fault-injecting port wrapper, :mod:`.selftest`: a malformed-input battery.
+
+A library: its command line, ``flipnet device ...`` and ``flipnet demo``, is
+:mod:`flipnet.cli.device`, and nothing here imports from :mod:`flipnet.cli`.
 """
 
 from .client import Device, DeviceError, DeviceReplyError  # noqa: F401

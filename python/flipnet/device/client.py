@@ -107,7 +107,7 @@ class Device:
         self.retries = int(retries)
         rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._seq = rng.getrandbits(32)
-        self._decoder = StreamDecoder()
+        self.decoder = StreamDecoder()  # frames from the bytes read
         self.bytes_sent = 0
         self.bytes_received = 0
         self.retransmits = 0
@@ -149,8 +149,10 @@ class Device:
     def __repr__(self):
         return "Device(%r)" % self.port
 
-    # ---- transport ----------------------------------------------------------------------
-    def _write(self, data):
+    # ---- transport: raw bytes, for request() and for protocol tests (device.selftest) ------
+    def write_raw(self, data):
+        """Write ``data`` (bytes, already framed or deliberately not) to the port; counted in
+        ``bytes_sent``. Replies to it arrive through :meth:`read_raw` and ``decoder``."""
         try:
             self._ser.write(data)
             flush = getattr(self._ser, "flush", None)
@@ -161,7 +163,10 @@ class Device:
                               self.port) from None
         self.bytes_sent += len(data)
 
-    def _read_some(self):
+    def read_raw(self):
+        """The bytes the port has now (waiting up to the port's read timeout for one); counted
+        in ``bytes_received``. Feed them to ``decoder`` (a
+        :class:`~flipnet.device.framing.StreamDecoder`) to get frames."""
         try:
             n = available(self._ser)
             data = self._ser.read(n if n else 1)
@@ -201,14 +206,14 @@ class Device:
             if sends:
                 self.retransmits += 1
             sends += 1
-            self._write(wire)
+            self.write_raw(wire)
             deadline = time.monotonic() + wait
             resend = False
             while not resend and time.monotonic() < deadline:
-                data = self._read_some()
+                data = self.read_raw()
                 if not data:
                     continue
-                for item in self._decoder.feed(data):
+                for item in self.decoder.feed(data):
                     if isinstance(item, FramingError):
                         self.bad_replies += 1
                         resend = True  # maybe our reply: ask again (the device has it cached)

@@ -28,6 +28,7 @@ import struct
 import time
 import zlib
 
+from ..files import write_atomic
 __all__ = ["device_file", "file_crc", "file_meta", "device_meta", "check_base", "adopt",
            "remember", "recall", "cache_dir"]
 
@@ -112,20 +113,20 @@ def adopt(pulled, base=None, recipe=None, record=None, where="device"):
 
     m = Model.from_bytes(bytes(pulled), source="the model pulled from the device")
     dm = device_meta(pulled) or {}
+    merged = dict(m.recipe)
     if base is not None:
         b = base if isinstance(base, Model) else Model.from_bytes(bytes(base),
                                                                     source="the base model")
         # everything but the core state (weights, counters, shifts, rule, seed, counters)
-        m.recipe = dict(b.recipe)
-        m._training_log = [dict(r) for r in b.training_log]
-        m._epoch_log = [dict(r) for r in b.epoch_log]
-        m._epochs_trained = b.epochs_trained
-        m._calibrated = b.calibrated or m._calibrated
+        merged = dict(b.recipe)
+        calibrated = b.calibrated or m.calibrated
+        m.provenance = b.provenance.copy()
+        m.provenance.calibrated = calibrated
         m.meta = dict(b.meta)
     if recipe:
-        m.recipe.update({k: v for k, v in dict(recipe).items() if k in _recipes.DEFAULT})
-    m.recipe.update(m.rule)
-    m._recipe_arch()
+        merged.update({k: v for k, v in dict(recipe).items() if k in _recipes.DEFAULT})
+    merged.update(m.rule)
+    m.set_recipe(merged)
     rec = dict(record or {})
     start_steps = int(dm.get("start_steps", 0))
     start_samples = int(dm.get("start_samples", 0))
@@ -165,10 +166,7 @@ def remember(data, keep=64):
     path = os.path.join(d, _key(device_file(data)) + ".flip")
     try:
         os.makedirs(d, exist_ok=True)
-        tmp = "%s.tmp-%d" % (path, os.getpid())
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         files = sorted((os.path.getmtime(os.path.join(d, n)), n) for n in os.listdir(d)
                        if n.endswith(".flip"))
         for _, n in files[:-keep] if len(files) > keep else []:

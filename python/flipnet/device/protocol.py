@@ -8,6 +8,11 @@ import struct
 
 import numpy as np
 
+from ..arch import INTEGER_KINDS
+from ..arch import KINDS as _LAYER_KINDS
+from ..inputs import INPUT_ENCODINGS, quantize
+from ..rule import BACKPROPS, FILTERS, VOTES
+
 __all__ = [
     "CMD", "CMD_NAMES", "STATUS_NAMES", "status_name",
     "info_payload", "configure_payload", "train_payload", "eval_payload", "predict_payload",
@@ -24,7 +29,8 @@ CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 
        "PULL": 0x06, "LOAD": 0x07, "STATS": 0x08, "RESET": 0x09, "PING": 0x0A}
 CMD_NAMES = {v: k for k, v in CMD.items()}
 
-KINDS = {"ternary": 1, "binary": 2}
+#: the layer kinds a device trains (its integer-only core), with their flipnet_kind codes
+KINDS = {k: _LAYER_KINDS[k] for k in INTEGER_KINDS}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 #: INFO flags (docs/protocol.md, INFO)
 INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4}
@@ -32,9 +38,6 @@ INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4}
 SAMPLES_RUNS = 0x80
 #: status of a training / model-transfer command on the inference-only firmware
 E_INFER_ONLY = -110
-VOTES = {"sign": 0, "weighted": 1}
-FILTERS = {"hurt": 0, "net": 1}
-BACKPROPS = {"sign": 0}
 
 STATUS_NAMES = {
     0: "OK",
@@ -107,17 +110,8 @@ def unpack_codes(data, bits, count):
     return codes.ravel()[:count].astype(np.uint8)
 
 
-ENCODINGS = ("centered", "half")
-
-
-def _encode(p, encoding):
-    """uint8 pixel values -> int8 inputs, as flipnet.model.quantize."""
-    p = np.asarray(p)
-    if encoding == "centered":
-        return np.clip(p.astype(np.int16) - 128, -127, 127).astype(np.int8)
-    if encoding == "half":
-        return (p.astype(np.uint8) >> 1).astype(np.int8)
-    raise ValueError("unknown input encoding %r (one of %s)" % (encoding, ", ".join(ENCODINGS)))
+#: input encodings of uint8 pixels (flipnet.inputs)
+ENCODINGS = INPUT_ENCODINGS
 
 
 def pixel_table(bits, encoding="centered"):
@@ -134,14 +128,14 @@ def pixel_table(bits, encoding="centered"):
         raise ValueError("bits must be 1, 2, 4 or 8, got %r" % (bits,))
     w = 1 << (8 - bits)
     c = np.arange(1 << bits, dtype=np.int32)
-    return _encode((c * w + w // 2).astype(np.uint8), encoding)
+    return quantize((c * w + w // 2).astype(np.uint8), encoding)
 
 
 def quantize_pixels(pixels, bits=8, encoding="centered"):
     """uint8 pixels -> (int8 inputs the device will train on, codes, table)."""
     p = np.asarray(pixels, dtype=np.uint8)
     if bits == 8:
-        x = _encode(p, encoding)
+        x = quantize(p, encoding)
         return x, x.view(np.uint8), None
     table = pixel_table(bits, encoding)
     codes = (p >> (8 - bits)).astype(np.uint8)

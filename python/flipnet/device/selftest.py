@@ -66,13 +66,13 @@ def _check(ok, what, *args):
 
 def exchange(dev, wire, wait=1.0, settle=0.05):
     """Write raw bytes, return the items (Frames / FramingErrors) that arrive in reply."""
-    dev._write(wire)
+    dev.write_raw(wire)
     items = []
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        data = dev._read_some()
+        data = dev.read_raw()
         if data:
-            items += dev._decoder.feed(data)
+            items += dev.decoder.feed(data)
             if items:
                 deadline = min(deadline, time.monotonic() + settle)
     return items
@@ -84,9 +84,9 @@ def sync(dev, quiet=0.3):
     _check(dev.ping(b"sync") == b"sync", "sync: PING not echoed")
     last = time.monotonic()
     while time.monotonic() - last < quiet:
-        if dev._read_some():
+        if dev.read_raw():
             last = time.monotonic()
-    dev._decoder.reset()
+    dev.decoder.reset()
 
 
 def _expect_nak(check, dev, wire, status, what, wait=5.0):
@@ -159,7 +159,7 @@ def malformed_battery(dev, seed=0):
     _expect_nak(check, dev, b"\x00" + cobs_encode(b"\x01\x01\x00\x00\x05") + b"\x00", -101,
                 "short frame")
     case("frame without delimiter then a good one")
-    dev._write(b"\x11\x22\x33")  # no delimiter: the next frame's leading 0x00 ends it
+    dev.write_raw(b"\x11\x22\x33")  # no delimiter: the next frame's leading 0x00 ends it
     check(dev.ping(b"ok") == b"ok", "PING after an undelimited frame not echoed")
 
     # -- command level: error replies ---------------------------------------------------------

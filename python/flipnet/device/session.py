@@ -13,12 +13,13 @@ calibrated on the first batch (and again every ``recalibrate_every`` epochs).
 """
 
 import os
-import sys
 import time
 
 import numpy as np
 
+from .. import progress as _progress
 from .. import recipes as _recipes
+from ..files import write_atomic
 from ..schedule import Schedule, shuffle_order
 from . import protocol as P
 
@@ -110,24 +111,6 @@ def prepare_inputs(x, bits=8, encoding="centered"):
     if bits != 8:
         raise ValueError("int8 inputs are sent with 8 bits; pass uint8 pixels to pack them")
     return np.ascontiguousarray(x), None
-
-
-def _progress(total, desc, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5)
-
-
-def _save_bytes(path, data):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _as_model_bytes(model, what):
@@ -301,7 +284,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     if on_device:
         dev.sizes = list(sizes)
         dev.batch = batch
-    bar = _progress(epochs * n, "device %s" % info.get("board", "?"), progress)
+    bar = _progress.bar(epochs * n, "device %s" % info.get("board", "?"), progress)
     if bar is not None and start:
         bar.update(min(start * batch, epochs * n))
     step = 0
@@ -348,7 +331,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                         bar.set_postfix(acc="%.3f" % (correct / seen), sps="%.0f" % (seen / dt),
                                         link="%.1fkB/s" % (link / 1e3), refresh=False)
                 if pull_every and out and step % pull_every == 0 and step < total:
-                    _save_bytes(out, dev.pull())
+                    write_atomic(out, dev.pull())
     finally:
         if bar is not None:
             bar.close()
@@ -390,5 +373,5 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     if link is not None:
         summary["link"] = link
     if out:
-        _save_bytes(out, model_bytes)
+        write_atomic(out, model_bytes)
     return summary

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 
+from ..files import atomic_path
 from .client import DeviceError
 
 __all__ = ["QEMU_BOARDS", "repo_root", "root_candidates", "packaged_root", "build_base",
@@ -150,14 +151,14 @@ def build_twin(root=None, out_dir=None, cc=None, defines=None, cflags=None):
         shutil.which("clang")
     if not cc:
         raise DeviceError("cannot build the host twin: no C compiler (cc/gcc/clang) on PATH")
-    tmp = exe + ".tmp-%d" % os.getpid()
-    cmd = [cc, "-std=c99", "-O2", "-D_XOPEN_SOURCE=600", "-D_DEFAULT_SOURCE"] + defs + [
-        "-I", os.path.join(root, "csrc", "include"), "-I", os.path.join(root, "firmware", "src"),
-        "-o", tmp] + srcs
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise DeviceError("building the host twin failed:\n%s\n%s" % (" ".join(cmd), r.stdout))
-    os.replace(tmp, exe)
+    with atomic_path(exe) as tmp:  # a half-written executable never stands in the cache
+        cmd = [cc, "-std=c99", "-O2", "-D_XOPEN_SOURCE=600", "-D_DEFAULT_SOURCE"] + defs + [
+            "-I", os.path.join(root, "csrc", "include"),
+            "-I", os.path.join(root, "firmware", "src"), "-o", tmp] + srcs
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise DeviceError("building the host twin failed:\n%s\n%s"
+                              % (" ".join(cmd), r.stdout))
     return exe
 
 

@@ -23,24 +23,15 @@ pty path such as the one ``flipnet device sim`` prints.
 import sys
 import time
 
-from ..cli import DATASET_CHOICES as DATASETS
-from ..cli import _emit_json, _err
+from ..inputs import INPUT_ENCODINGS
+from ._common import DATASET_CHOICES as DATASETS
+from ._common import emit_json, err, load_data
 
 __all__ = ["register"]
 
 
-def _parse_arch(text):
-    try:
-        sizes = [int(s) for s in str(text).replace(",", "-").split("-") if s.strip()]
-    except ValueError:
-        sizes = []
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError("--arch must look like 784-128-10, got %r" % (text,))
-    return sizes
-
-
 def _open(args):
-    from .client import Device
+    from ..device.client import Device
 
     return Device(args.port, baudrate=args.baud, timeout=args.timeout, retries=args.retries)
 
@@ -55,10 +46,31 @@ def _port_args(p, required=True):
                    help="retransmissions before giving up (default %(default)s)")
 
 
+def _command(sub, name, help, func):
+    """A device subcommand ``name`` that talks to a device on --port; runs ``func(args)``."""
+    p = sub.add_parser(name, help=help)
+    _port_args(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def _data_args(p):
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-dir", help="directory holding the data set files")
     p.add_argument("--limit", type=int, help="use only the first N samples")
+
+
+def _infer_args(p):
+    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
+    p.add_argument("--input", choices=INPUT_ENCODINGS,
+                   help="pixel encoding the model was trained with (default: the inference "
+                        "firmware's model's, else centered)")
+    p.add_argument("--json", action="store_true")
+
+
+def _load(args):
+    """The data set of ``args`` (downloaded if missing, unless --data-dir names a place)."""
+    return load_data(args.dataset, args.data_dir, download=args.data_dir is None)
 
 
 def _train_args(p, limit_default):
@@ -110,67 +122,41 @@ def register(subparsers):
                                 "a serial link")
     sub = dev.add_subparsers(dest="device_cmd", metavar="COMMAND")
 
-    p = sub.add_parser("info", help="what the device is and has (board, RAM, protocol)")
-    _port_args(p)
+    p = _command(sub, "info", "what the device is and has (board, RAM, protocol)", cmd_info)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("train", help="stream a data set to the device, train, pull the model")
-    _port_args(p)
+    p = _command(sub, "train", "stream a data set to the device, train, pull the model", cmd_train)
     _train_args(p, limit_default=10000)
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="accuracy of the device's model, computed on the device")
-    _port_args(p)
+    p = _command(sub, "eval", "accuracy of the device's model, computed on the device", cmd_eval)
     _data_args(p)
     p.add_argument("--model", help="load this model file onto the device first")
-    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
-    p.add_argument("--input", choices=("centered", "half"),
-                   help="pixel encoding the model was trained with (default: the inference "
-                        "firmware's model's, else centered)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_eval)
+    _infer_args(p)
 
-    p = sub.add_parser("predict", help="classes predicted by the device for test samples")
-    _port_args(p)
+    p = _command(sub, "predict", "classes predicted by the device for test samples", cmd_predict)
     _data_args(p)
-    p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
-    p.add_argument("--input", choices=("centered", "half"),
-                   help="pixel encoding the model was trained with (default: the inference "
-                        "firmware's model's, else centered)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_predict)
+    _infer_args(p)
 
-    p = sub.add_parser("pull", help="copy the device's model into a model file")
-    _port_args(p)
+    p = _command(sub, "pull", "copy the device's model into a model file", cmd_pull)
     p.add_argument("--out", default="device.flip")
     p.add_argument("--base", metavar="MODEL",
                    help="the model file the device's model was loaded from: its history goes "
                         "into the pulled file (default: found by itself when this machine "
                         "loaded it with `flipnet device load`)")
-    p.set_defaults(func=cmd_pull)
 
-    p = sub.add_parser("load", help="send a model file to the device")
-    _port_args(p)
+    p = _command(sub, "load", "send a model file to the device", cmd_load)
     p.add_argument("model")
     p.add_argument("--batch", type=int, default=8, help="largest batch to size RAM for")
-    p.set_defaults(func=cmd_load)
 
-    p = sub.add_parser("stats", help="training counters and RAM high-water mark")
-    _port_args(p)
+    p = _command(sub, "stats", "training counters and RAM high-water mark", cmd_stats)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("reset", help="forget the device's model and counters")
-    _port_args(p)
-    p.set_defaults(func=cmd_reset)
+    _command(sub, "reset", "forget the device's model and counters", cmd_reset)
 
-    p = sub.add_parser("selftest", help="check the device's handling of damaged and invalid "
-                       "input (replaces its model)")
-    _port_args(p)
+    p = _command(sub, "selftest", "check the device's handling of damaged and invalid input "
+                 "(replaces its model)", cmd_selftest)
     p.add_argument("--frames", type=int, default=200, help="random frames to send afterwards")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser("sim", help="run a device without hardware: the host twin on a "
                        "pseudo-terminal, or the firmware under QEMU; prints its port")
@@ -203,7 +189,7 @@ def cmd_info(args):
         info = dev.info()
         stats = dev.stats()
     if args.json:
-        _emit_json({"info": info, "stats": stats})
+        emit_json({"info": info, "stats": stats})
         return 0
     print("board          %s (protocol %d, core %s)" % (info["board"], info["protocol"],
                                                        info["core_version"]))
@@ -232,12 +218,6 @@ def cmd_info(args):
 
 def _b(n):
     return "%d B" % n if n else "?"
-
-
-def _load_data(name, data_dir):
-    from .. import datasets
-
-    return datasets.load(name, path=data_dir, download=data_dir is None)
 
 
 def _kinds(kinds):
@@ -285,14 +265,15 @@ def _digits_fallback(exc):
     d = load_digits()
     x = np.clip(d.images * 16, 0, 255).astype(np.uint8)
     y = d.target.astype(np.uint8)
-    _err("flipnet demo: %s; using scikit-learn's digits (8x8) instead"
+    err("flipnet demo: %s; using scikit-learn's digits (8x8) instead"
          % str(exc).splitlines()[0])
     return (x[:1500], y[:1500]), (x[1500:], y[1500:])
 
 
 def _run_training(args, dev, announce=None, fallback=False):
+    from ..arch import parse_sizes
+    from ..device.session import train_on_device
     from ..errors import DatasetError
-    from .session import train_on_device
 
     init = getattr(args, "init", None)
     cont = bool(getattr(args, "cont", False))
@@ -302,9 +283,9 @@ def _run_training(args, dev, announce=None, fallback=False):
     if (init or cont) and (args.arch or args.weights):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
-    sizes = None if (init or cont) else _parse_arch(args.arch or "784-128-10")
+    sizes = None if (init or cont) else parse_sizes(args.arch or "784-128-10")
     try:
-        (x, y), (xt, yt) = _load_data(args.dataset, args.data_dir)
+        (x, y), (xt, yt) = _load(args)
     except DatasetError as exc:
         if not fallback:
             raise
@@ -329,7 +310,7 @@ def _run_training(args, dev, announce=None, fallback=False):
         with open(args.resume, "rb") as f:
             resume = f.read()
     if init:
-        from . import history
+        from ..device import history
 
         with open(init, "rb") as f:
             init = f.read()
@@ -360,7 +341,7 @@ def _report(args, s, acc, n_test):
     out["test_acc"] = acc
     out["out"] = args.out or None
     if args.json:
-        _emit_json(out)
+        emit_json(out)
         return
     for ln in _summary_lines(s, acc, s.get("n_test", n_test), args.out):
         print(ln)
@@ -376,9 +357,9 @@ def _device_input(dev, args):
 
 
 def cmd_eval(args):
-    from .session import prepare_inputs
+    from ..device.session import prepare_inputs
 
-    (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    (_, _), (xt, yt) = _load(args)
     if args.limit:
         xt, yt = xt[:args.limit], yt[:args.limit]
     with _open(args) as dev:
@@ -390,7 +371,7 @@ def cmd_eval(args):
         x8, table = prepare_inputs(xt, args.bits, _device_input(dev, args))
         correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
     if args.json:
-        _emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
+        emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
     else:
         print("device accuracy %.4f (%d/%d)" % (correct / n if n else 0.0, correct, n))
     return 0
@@ -407,9 +388,9 @@ def _adopt_device_model(dev):
 
 
 def cmd_predict(args):
-    from .session import prepare_inputs
+    from ..device.session import prepare_inputs
 
-    (_, _), (xt, yt) = _load_data(args.dataset, args.data_dir)
+    (_, _), (xt, yt) = _load(args)
     n = args.limit or 10
     with _open(args) as dev:
         if not dev.info()["inference_only"]:
@@ -417,7 +398,7 @@ def cmd_predict(args):
         x8, table = prepare_inputs(xt[:n], args.bits, _device_input(dev, args))
         classes = dev.predict(x8, bits=args.bits, table=table)
     if args.json:
-        _emit_json({"classes": classes.tolist(), "labels": yt[:n].tolist()})
+        emit_json({"classes": classes.tolist(), "labels": yt[:n].tolist()})
     else:
         print("predicted %s" % " ".join(map(str, classes.tolist())))
         print("labels    %s" % " ".join(map(str, yt[:n].tolist())))
@@ -425,7 +406,7 @@ def cmd_predict(args):
 
 
 def cmd_pull(args):
-    from . import history
+    from ..device import history
 
     with _open(args) as dev:
         data = dev.pull()
@@ -438,7 +419,7 @@ def cmd_pull(args):
         base = history.recall(data)
         dm = history.device_meta(data)
         if base is None and dm and dm.get("origin") == "load":
-            _err("flipnet: the device's model was loaded from a file this machine does not "
+            err("flipnet: the device's model was loaded from a file this machine does not "
                  "know (CRC %s): the pulled file records the device session only; pass "
                  "--base MODEL to keep that file's history" % dm.get("load_crc"))
     model = history.adopt(data, base=base, record={"port": args.port})
@@ -452,7 +433,7 @@ def cmd_pull(args):
 
 
 def cmd_load(args):
-    from . import history
+    from ..device import history
 
     with open(args.model, "rb") as f:
         data = f.read()
@@ -468,7 +449,7 @@ def cmd_stats(args):
     with _open(args) as dev:
         st = dev.stats()
     if args.json:
-        _emit_json(st)
+        emit_json(st)
     else:
         for k in sorted(st):
             print("%-14s %s" % (k, st[k]))
@@ -483,14 +464,14 @@ def cmd_reset(args):
 
 
 def cmd_selftest(args):
-    from . import selftest
+    from ..device import selftest
 
     with _open(args) as dev:
         try:
             cases = selftest.malformed_battery(dev, args.seed)
             selftest.random_frames(dev, args.frames, args.seed)
         except AssertionError as exc:
-            _err("flipnet: selftest FAILED on %s: %s" % (args.port, exc))
+            err("flipnet: selftest FAILED on %s: %s" % (args.port, exc))
             return 1
     print("selftest passed on %s: %d malformed-input cases, %d random frames; the model and "
           "the sample counter were left intact" % (args.port, len(cases), args.frames))
@@ -498,7 +479,7 @@ def cmd_selftest(args):
 
 
 def _start_device(board, elf=None, link=None):
-    from . import sim
+    from ..device import sim
 
     if board == "host":
         return sim.start_twin(link=link)
@@ -518,11 +499,11 @@ def cmd_sim(args):
         pass
     try:
         print(proc.port, flush=True)
-        _err("flipnet: %s running (pid %d); connect with --port %s; Ctrl-C stops it"
+        err("flipnet: %s running (pid %d); connect with --port %s; Ctrl-C stops it"
              % (proc.what, proc.pid, proc.port))
         while proc.alive():
             time.sleep(0.5)
-        _err("flipnet: %s exited" % proc.what)
+        err("flipnet: %s exited" % proc.what)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -531,8 +512,8 @@ def cmd_sim(args):
 
 
 def cmd_demo(args):
-    from . import sim
-    from .client import Device, DeviceError
+    from ..device import sim
+    from ..device.client import Device, DeviceError
 
     t0 = time.perf_counter()
     proc = None
@@ -557,16 +538,16 @@ def cmd_demo(args):
                               % (args.board, why))
     if proc is None:
         if why:
-            _err("flipnet demo: %s; using the host twin" % why)
+            err("flipnet demo: %s; using the host twin" % why)
         try:
             proc = sim.start_twin()
         except DeviceError as exc:
             # e.g. no C compiler: the same training steps, computed in this process by the
             # core's Python bindings
-            _err("flipnet demo: host twin unavailable (%s); training in-process instead"
-                 % str(exc).splitlines()[0])
+            err("flipnet demo: host twin unavailable (%s); training in-process instead"
+                % str(exc).splitlines()[0])
     if proc is None:
-        from .session import InProcessTwin
+        from ..device.session import InProcessTwin
 
         dev = InProcessTwin()
         s, acc, _ = _run_training(args, dev, fallback=True)
@@ -574,7 +555,7 @@ def cmd_demo(args):
     else:
         with proc:
             if not args.quiet:
-                _err("flipnet demo: device = %s on %s" % (proc.what, proc.port))
+                err("flipnet demo: device = %s on %s" % (proc.what, proc.port))
             with Device(proc.port, timeout=args.timeout, retries=args.retries) as dev:
                 s, acc, _ = _run_training(args, dev, fallback=True)
         s["device"] = proc.what

@@ -1,0 +1,97 @@
+"""What the ``flipnet`` subcommands share: messages on stderr, the ``--json`` line, option
+types, data set loading."""
+
+import argparse
+import json
+import sys
+
+from ..metadata import json_default as _meta_json_default
+
+__all__ = ["DATASET_CHOICES", "err", "emit_json", "json_default", "one_line", "load_data",
+           "k_frac", "prob", "nonneg_float", "positive", "nonneg", "int_range"]
+
+DATASET_CHOICES = ("mnist", "fashion_mnist")
+
+
+def err(msg):
+    """A line on stderr."""
+    print(msg, file=sys.stderr)
+
+
+def json_default(o):
+    """NumPy scalars and arrays as plain JSON; bytes (e.g. a pulled model) as their length."""
+    if isinstance(o, bytes):
+        return len(o)
+    return _meta_json_default(o)
+
+
+def emit_json(obj):
+    """``obj`` as one JSON line on stdout (the ``--json`` result: the last line)."""
+    sys.stdout.flush()
+    print(json.dumps(obj, sort_keys=True, default=json_default))
+    sys.stdout.flush()
+
+
+def one_line(exc):
+    """An exception as the one line ``flipnet: error: ...`` shows."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return "%s: %s" % (exc.filename, exc.strerror)
+    text = str(exc) or exc.__class__.__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return "; ".join(lines)
+
+
+def load_data(name, data_dir, limit=None, test_limit=None, download=True):
+    """((x, y), (x_test, y_test)) of data set ``name`` (flipnet.datasets), the first ``limit``
+    training and ``test_limit`` test samples when given."""
+    from .. import datasets
+
+    (x, y), (xt, yt) = datasets.load(name, path=data_dir, download=download)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    if test_limit:
+        xt, yt = xt[:test_limit], yt[:test_limit]
+    return (x, y), (xt, yt)
+
+
+# ---- option types ------------------------------------------------------------------------------
+def _number(convert, ok, expected, out_of_range=None):
+    """An argparse type: ``convert(text)`` that ``ok`` accepts. Messages: "expected
+    <expected>, got <text>", or ``out_of_range`` % {"text": text, "value": value}."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected %s, got %r" % (expected, text)) from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(
+                (out_of_range or "expected %s, got %%(text)r" % expected)
+                % {"text": text, "value": v})
+        return v
+    return parse
+
+
+prob = _number(float, lambda v: 0.0 <= v <= 1.0, "a probability",
+               "a probability must be in [0, 1], got %(value)r")
+nonneg_float = _number(float, lambda v: 0.0 <= v < float("inf"), "a number >= 0",
+                       "expected a finite number >= 0, got %(text)r")
+positive = _number(int, lambda v: v >= 1, "a positive integer")
+nonneg = _number(int, lambda v: v >= 0, "an integer >= 0")
+
+
+def int_range(lo, hi):
+    """An argparse type: an integer in [lo, hi]."""
+    return _number(int, lambda v: lo <= v <= hi, "an integer in [%d, %d]" % (lo, hi))
+
+
+def k_frac(text):
+    """k as a fraction of each layer's weights: one, or one per layer comma-separated."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected a fraction or comma-separated fractions per layer, got %r" % text) from None
+    for v in vals:
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError("k fractions must be in [0, 1], got %r" % v)
+    return vals[0] if len(vals) == 1 else vals

@@ -1,0 +1,205 @@
+"""``flipnet train``: train a model on a data set, save it, report."""
+
+import argparse
+import os
+import time
+
+from .. import recipes as _recipes
+from .._version import __version__
+from ..errors import ShapeError
+from ..arch import MODEL_KINDS
+from ..inputs import INPUT_ENCODINGS
+from ..rule import FILTERS, RANGES, VOTES
+from ._common import (DATASET_CHOICES, emit_json, err, int_range, k_frac, load_data, nonneg,
+                      nonneg_float, positive, prob)
+
+__all__ = ["register", "cmd_train"]
+
+
+def _rule_range(key):
+    return int_range(*RANGES[key])  # the rule's own range of the option (flipnet.rule)
+
+
+def register(sub):
+    """Add ``train`` to the ``flipnet`` parser's subcommands ``sub``."""
+    d = _recipes.DEFAULT
+    t = sub.add_parser("train", help="train a model on a data set",
+                       description="Train a model on MNIST or Fashion-MNIST. Recipe values "
+                       "(flipnet.recipes) are used for every option not given.")
+    t.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
+    t.add_argument("--arch", help="layer sizes, inputs to classes (recipe: %s)" % d["arch"])
+    t.add_argument("--weights", choices=MODEL_KINDS,
+                   help="layer kinds: all ternary / binary / FP32 (AdamW), or hybrid = FP32 "
+                   "first and last layer, ternary hidden layers (recipe: %s)" % d["weights"])
+    t.add_argument("--recipe", choices=sorted(_recipes.RECIPES),
+                   help="defaults for the options below (default: 'default', or 'hybrid' / "
+                   "'fp32' with --weights hybrid / fp32)")
+    t.add_argument("--epochs", type=nonneg, help="(recipe: %d)" % d["epochs"])
+    t.add_argument("--batch-size", type=positive, help="(recipe: %d)" % d["batch_size"])
+    t.add_argument("--seed", type=nonneg, default=0)
+    t.add_argument("--resume", metavar="MODEL",
+                   help="continue training a saved model (its recipe, overridden by the options "
+                   "given); --epochs more epochs")
+    t.add_argument("--p0", type=prob, help="first change probability (recipe: %s)" % d["p0"])
+    t.add_argument("--p1", type=prob, help="last change probability (recipe: %s)" % d["p1"])
+    t.add_argument("--k-frac", type=k_frac,
+                   help="k as a fraction of each layer's weights, or one per layer "
+                   "comma-separated (recipe: %s)" % d["k_frac"])
+    t.add_argument("--margin", type=nonneg, help="output error margin (recipe: %s)" % d["margin"])
+    t.add_argument("--vote", choices=tuple(VOTES), help="(recipe: %s)" % d["vote"])
+    t.add_argument("--filter", choices=tuple(FILTERS), help="(recipe: %s)" % d["filter"])
+    t.add_argument("--recalibrate-every", type=nonneg, metavar="EPOCHS",
+                   help="recalibrate the shifts every N epochs, 0 = never (recipe: %s)"
+                   % d["recalibrate_every"])
+    t.add_argument("--recalibrate-steps", type=nonneg, metavar="STEPS",
+                   help="also recalibrate the shifts every N steps on the batch just trained, "
+                   "0 = never (recipe: %s)" % d["recalibrate_steps"])
+    t.add_argument("--calib-target", type=_rule_range("calib_target"), metavar="T",
+                   help="calibration target mean |activation|, 1..127 (recipe: %s)"
+                   % d["calib_target"])
+    t.add_argument("--counter-shift", type=_rule_range("counter_shift"), metavar="C",
+                   help="hysteresis counters: H += round(vote / 2^C), 0..31 (recipe: %s)"
+                   % d["counter_shift"])
+    t.add_argument("--counter-shift-end", type=_rule_range("counter_shift"), metavar="C1",
+                   help="anneal the counters' shift from --counter-shift up to C1 over the run, "
+                   "in equal parts (recipe: %s)" % d["counter_shift_end"])
+    t.add_argument("--counter-threshold", type=_rule_range("counter_threshold"), metavar="TAU",
+                   help="hysteresis counters: move a weight once |H| >= TAU, 1..127; 0 = off; "
+                   "> 0 creates the model with counters (recipe: %s)" % d["counter_threshold"])
+    t.add_argument("--counter-decay", type=_rule_range("counter_decay"), metavar="R",
+                   help="hysteresis counters: after each step's vote |H| -= |H| >> R, 1..7; "
+                   "0 = off (recipe: %s; the hybrid recipe: %s)"
+                   % (d["counter_decay"], _recipes.HYBRID["counter_decay"]))
+    t.add_argument("--lr", type=nonneg_float,
+                   help="AdamW learning rate of the FP32 layers (recipe: %s)" % d["lr"])
+    t.add_argument("--lr-end", type=nonneg_float, metavar="LR",
+                   help="decay the AdamW learning rate linearly to LR over the run (recipe: %s; "
+                   "the hybrid and fp32 recipes: %s; equal to --lr: constant)"
+                   % (d["lr_end"], _recipes.HYBRID["lr_end"]))
+    t.add_argument("--weight-decay", type=nonneg_float, metavar="WD",
+                   help="AdamW weight decay of the FP32 layers (recipe: %s)" % d["weight_decay"])
+    t.add_argument("--input", choices=INPUT_ENCODINGS,
+                   help="uint8 pixels to int8: centered = clamp(p-128, -127, 127), half = p >> 1 "
+                   "(recipe: %s)" % d["input"])
+    t.add_argument("--out", default="model.flip", help="model file to write (default: "
+                   "%(default)s; '' to not save)")
+    t.add_argument("--data-dir", help="directory holding the data set files")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    t.add_argument("--no-val", action="store_true", help="skip the per-epoch test evaluation")
+    t.add_argument("--report", action="store_true",
+                   help="print the run's accounting (updates, bits, operations, energy; the "
+                   "paper's Table 1 shape) to stderr, and add it to --json as \"report\"")
+    # for tests and quick experiments: train / test on the first N samples only
+    t.add_argument("--limit", type=positive, help=argparse.SUPPRESS)
+    t.add_argument("--test-limit", type=positive, help=argparse.SUPPRESS)
+    t.set_defaults(func=cmd_train)
+    return t
+
+
+def cmd_train(args):
+    from ..arch import kinds_name, parse_sizes
+    from ..model import Model, load
+    from ..schedule import Schedule
+
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, p0=args.p0, p1=args.p1,
+                     k_frac=args.k_frac, margin=args.margin, vote=args.vote,
+                     filter=args.filter, recalibrate_every=args.recalibrate_every,
+                     recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
+                     counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
+                     counter_shift_end=args.counter_shift_end, counter_decay=args.counter_decay,
+                     input=args.input, lr=args.lr, weight_decay=args.weight_decay,
+                     lr_end=args.lr_end)
+    if args.resume:
+        # continue a saved model: its recipe, with the options given here on top
+        if args.arch or args.weights:
+            raise ShapeError("--resume keeps the saved model's architecture; drop --arch/--weights")
+        model = load(args.resume)
+        recipe = _recipes.get(model.recipe, **overrides)
+        model.recipe = recipe
+        model.set_rule(recipe)
+        weights = kinds_name(model.kinds)
+        weights = weights if isinstance(weights, str) else ",".join(weights)
+        sizes = model.sizes
+        args.recipe = args.recipe or "resumed"
+    else:
+        # --weights hybrid / fp32 without --recipe: their own default recipe (flipnet.recipes)
+        args.recipe = args.recipe or _recipes.default_for(args.weights)
+        recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights, **overrides)
+        # check the architecture before spending time on data
+        sizes = parse_sizes(recipe["arch"])
+        weights = recipe["weights"]
+        model = Model(sizes, weights, seed=args.seed, recipe=recipe)
+    (x, y), (xt, yt) = load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
+    per = int(x[0].size)
+    if sizes[0] != per:
+        raise ShapeError("the model takes %d inputs but %s samples have %d values "
+                         "(use --arch %d-...)" % (sizes[0], args.dataset, per, per))
+    n_classes = int(max(y.max(), yt.max())) + 1
+    if sizes[-1] < n_classes:
+        raise ShapeError("the model has %d classes but %s has %d"
+                         % (sizes[-1], args.dataset, n_classes))
+    model.meta["dataset"] = args.dataset
+    if args.limit:
+        model.meta["train_limit"] = args.limit
+    verbose = 0 if args.quiet else 1
+    if not args.quiet:
+        err("flipnet %s: training %s %s on %s (%d train / %d test samples), recipe %s"
+             % (__version__, model.arch, weights, args.dataset, len(x), len(xt),
+                args.recipe))
+    t0 = time.perf_counter()
+    history = model.fit(x, y, validation_data=(xt, yt) if not args.no_val else None,
+                        schedule=Schedule.from_recipe(recipe), verbose=verbose)
+    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    acc = model.evaluate(xt, yt)
+    eval_seconds = time.perf_counter() - t1
+    nbytes = model.save(args.out) if args.out else None
+    mem = model.memory_report(recipe["batch_size"])
+    train_samples = sum(e["samples"] for e in history)
+    train_seconds = sum(e["seconds"] for e in history)
+    result = {
+        "command": "train",
+        "dataset": args.dataset,
+        "arch": model.arch,
+        "weights": weights,
+        "recipe": args.recipe,
+        "resumed_from": os.path.abspath(args.resume) if args.resume else None,
+        "seed": model.seed,
+        "epochs": len(history),
+        "batch_size": recipe["batch_size"],
+        "steps": model.steps,
+        "n_train": int(len(x)),
+        "n_test": int(len(xt)),
+        "accuracy": acc,
+        "train_accuracy": history[-1]["train_acc"] if len(history) else None,
+        "seconds": seconds,
+        "train_seconds": train_seconds,
+        "samples_per_s": train_samples / train_seconds if train_seconds > 0 else None,
+        "eval_seconds": eval_seconds,
+        "out": os.path.abspath(args.out) if args.out else None,
+        "bytes": nbytes,
+        "weight_bytes": mem["weight_bytes"],
+        "bits_per_weight": mem["bits_per_weight"],
+        "counter_bytes": mem["counter_bytes"],
+        "kinds": model.kinds,
+        "fp32_params": mem["fp32_params"],
+        "opt_bytes": mem["opt_bytes"],
+        "scratch_train_bytes": mem["scratch_train_bytes"],
+        "history": history.to_list(),
+        "flipnet_version": __version__,
+    }
+    if args.report:
+        from .. import accounting
+
+        rep = accounting.report(model, history, acc, test_samples=len(xt))
+        result["report"] = rep
+        err(accounting.format_report(rep))
+    if args.json:
+        emit_json(result)
+    else:
+        print("test accuracy %.4f after %d epochs (%d steps) in %.1f s, %.0f samples/s"
+              % (acc, len(history), model.steps, seconds, result["samples_per_s"] or 0.0))
+        if args.out:
+            print("saved %s (%d bytes)" % (args.out, nbytes))
+    return 0

@@ -1,0 +1,365 @@
+"""The training loop: :func:`fit` (data order, schedule, calibration, progress, the per-epoch
+:class:`History` and its operation accounting) and :func:`train_step`, on a
+:class:`flipnet.Model` (``Model.fit`` and ``Model.train_step`` call them).
+
+Every step is one call of the core (``Model.core_train_step``); what a step does is the
+core's (docs/rule.md), what steps are taken, in which order and with which k, p and AdamW
+parameters is decided here.
+"""
+
+import platform
+import time
+
+import numpy as np
+
+from . import accounting as _accounting
+from . import progress as _progress
+from ._ffi import ffi, lib
+from ._version import __version__
+from .errors import ArgumentError, ShapeError
+from .inputs import prepare_x, prepare_y
+from .metadata import timestamp
+from .schedule import Schedule, shuffle_order
+
+__all__ = ["History", "fit", "train_step", "adamw_options", "make_schedule", "SCHEDULE_OPTIONS"]
+
+MAX_BATCH = lib.FLIPNET_MAX_BATCH
+#: the options of a schedule given to fit() as a dict
+SCHEDULE_OPTIONS = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every",
+                    "recalibrate_steps", "recalibrate_until", "counter_shift_end")
+
+
+class History:
+    """What :meth:`Model.fit` did, one dict per epoch.
+
+    Keys per epoch: ``epoch`` (1-based within this fit), ``train_acc`` (running accuracy of the
+    training forward passes), ``val_acc`` (None without validation data), ``changes``
+    (weights changed per layer), ``eligible`` (weights the vote wanted to change, per layer),
+    ``errors`` (samples with an output error), ``p`` (change probability at the epoch's last
+    step), ``k`` (per layer), ``seconds``, ``samples``, ``samples_per_s``, ``shifts``,
+    ``loss`` (mean training cross-entropy of the epoch when the last layer is FP32, else None),
+    ``clip_rate`` (per hidden layer, the fraction of its training activations at the clamp);
+    for
+    the accounting (:mod:`flipnet.accounting`): ``steps``, ``error_steps`` (steps with at
+    least one error), ``calibrations`` and ``calib_samples`` (shift calibrations and their
+    samples), ``nonzero`` (nonzero weights per layer at the end of the epoch) and ``ops``
+    (operations by phase and kind, from the op model).
+    """
+
+    def __init__(self, epochs=None):
+        self.epochs = list(epochs or [])
+
+    def append(self, record):
+        self.epochs.append(record)
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def __getitem__(self, i):
+        return self.epochs[i]
+
+    def __iter__(self):
+        return iter(self.epochs)
+
+    def _col(self, key):
+        return [e.get(key) for e in self.epochs]
+
+    train_acc = property(lambda self: self._col("train_acc"))
+    val_acc = property(lambda self: self._col("val_acc"))
+    changes = property(lambda self: self._col("changes"))
+    seconds = property(lambda self: self._col("seconds"))
+    samples_per_s = property(lambda self: self._col("samples_per_s"))
+
+    def to_list(self):
+        return [dict(e) for e in self.epochs]
+
+    def __repr__(self):
+        return "History(%d epochs, train_acc=%s, val_acc=%s)" % (
+            len(self), self.train_acc, self.val_acc)
+
+
+def make_schedule(schedule, recipe):
+    """A :class:`flipnet.Schedule` from ``schedule``: None (the recipe's), a Schedule, or a
+    dict of options (:data:`SCHEDULE_OPTIONS`) completed from ``recipe``."""
+    if schedule is None:
+        return Schedule.from_recipe(recipe)
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, dict):
+        unknown = sorted(set(schedule) - set(SCHEDULE_OPTIONS))
+        if unknown:
+            raise ArgumentError("unknown schedule option(s) %s; allowed: %s"
+                                % (", ".join(unknown), ", ".join(SCHEDULE_OPTIONS)))
+        return Schedule(recipe=recipe, **schedule)
+    raise ArgumentError("schedule must be a flipnet.Schedule, a dict of its options or None")
+
+
+def adamw_options(recipe, lr=None, weight_decay=None, betas=None, eps=None):
+    """AdamW hyperparameters (``recipe`` values for None), checked: (lr, wd, beta1, beta2, eps)."""
+    r = recipe
+    lr = r.get("lr", 1e-3) if lr is None else lr
+    weight_decay = r.get("weight_decay", 1e-2) if weight_decay is None else weight_decay
+    betas = r.get("betas", (0.9, 0.999)) if betas is None else betas
+    eps = r.get("eps", 1e-8) if eps is None else eps
+    try:
+        b1, b2 = (float(b) for b in betas)
+        lr, weight_decay, eps = float(lr), float(weight_decay), float(eps)
+    except (TypeError, ValueError):
+        raise ArgumentError("AdamW: lr, weight_decay and eps must be numbers and betas a pair "
+                            "of numbers, got lr=%r weight_decay=%r betas=%r eps=%r"
+                            % (lr, weight_decay, betas, eps)) from None
+    vals = (lr, weight_decay, b1, b2, eps)
+    if not all(np.isfinite(np.float32(v)) for v in vals) or lr < 0 or weight_decay < 0 \
+            or not (0 <= b1 < 1 and 0 <= b2 < 1) or not np.float32(eps) > 0:
+        raise ArgumentError("AdamW needs finite lr >= 0, weight_decay >= 0, betas in [0, 1) "
+                            "and eps > 0 (as float32), got lr=%r weight_decay=%r betas=%r "
+                            "eps=%r" % (lr, weight_decay, (b1, b2), eps))
+    if np.float32(b1) >= 1 or np.float32(b2) >= 1:
+        raise ArgumentError("betas must stay below 1 as float32, got %r" % ((b1, b2),))
+    return vals
+
+
+def _step_params(adamw):
+    params = ffi.new("flipnet_step_params *")
+    params.lr, params.weight_decay, params.beta1, params.beta2, params.eps = adamw
+    return params
+
+
+def _per_layer(stats, field, n_layers):
+    return [int(getattr(stats, field)[l]) for l in range(n_layers)]
+
+
+def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None):
+    """One training step on the batch (x, y) with explicit integer parameters.
+
+    ``k``: weights to select, one int per layer (or one for all); ``p``: change probability,
+    a float in [0, 1] (converted to Q16) or, if an int, already Q16 (65536 = 1.0), one per
+    layer or one for all. FP32 layers: AdamW with ``lr``, ``weight_decay``, ``betas``,
+    ``eps`` (recipe values for None; see fit). Returns the step's statistics as a dict
+    (correct, errors, loss, and per layer changes, eligible, clipped). No calibration, no
+    schedule: the building block of :meth:`fit`, for experiments and for checking a device
+    against the host.
+    """
+    adamw = adamw_options(model.recipe, lr, weight_decay, betas, eps)
+    x8 = prepare_x(x, model.n_inputs, model.input_encoding)
+    b = x8.shape[0]
+    if b > MAX_BATCH:
+        raise ArgumentError("a batch has at most %d samples, got %d" % (MAX_BATCH, b))
+    y16 = prepare_y(y, b, model.n_classes)
+    L = model.n_layers
+    ks = list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k] * L
+    ps = list(p) if isinstance(p, (list, tuple, np.ndarray)) else [p] * L
+    if len(ks) != L or len(ps) != L:
+        raise ShapeError("k and p need one value per layer (%d)" % L)
+    params = _step_params(adamw)
+    for l in range(L):
+        kl = int(ks[l])
+        pl = ps[l]
+        q = int(pl) if isinstance(pl, (int, np.integer)) else int(round(float(pl) * 65536))
+        if kl < 0 or not 0 <= q <= 65536:
+            raise ArgumentError("k must be >= 0 and p in [0, 1] (Q16: [0, 65536]); got "
+                                "k=%r p=%r for layer %d" % (ks[l], pl, l))
+        params.k[l] = kl
+        params.p_q16[l] = q
+    stats = ffi.new("flipnet_step_stats *")
+    model.core_train_step(x8, y16, params, stats)
+    return {"correct": int(stats.correct), "errors": int(stats.errors),
+            "loss": float(stats.loss), "changes": _per_layer(stats, "changes", L),
+            "eligible": _per_layer(stats, "eligible", L),
+            "clipped": _per_layer(stats, "clipped", L)}
+
+
+def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
+        verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
+        betas=None, eps=None, lr_end=None):
+    """Train on (x, y); returns a :class:`History`.
+
+    ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
+    recipe (``model.recipe``); ``schedule`` is a :class:`flipnet.Schedule` or a dict of its
+    options (p0, p1, k_frac, k_frac_end, margin, recalibrate_every, recalibrate_steps),
+    completed from the recipe. ``validation_data=(x_val, y_val)`` is evaluated after each epoch.
+    ``verbose``: 0 silent, 1 a progress bar on stderr (running accuracy, samples/s).
+
+    Data order: each epoch is shuffled deterministically from the model seed and the
+    model's epoch counter (see flipnet.schedule.shuffle_order). Before the first step of
+    a never-calibrated model, the shifts are calibrated on the first ``calibrate_samples``
+    samples of that order. With ``recalibrate_steps = N > 0`` the shifts are also
+    recalibrated on the batch just trained whenever ``model.steps`` becomes a multiple of N,
+    during the first ``recalibrate_until`` fraction of the run's steps (then the shifts
+    stay put: a late shift change moves every activation of a layer by 2x at once).
+
+    FP32 layers (docs/rule.md 8) are trained with PyTorch's AdamW, ``lr``,
+    ``weight_decay``, ``betas``, ``eps``: the recipe's (PyTorch's defaults 1e-3, 1e-2,
+    (0.9, 0.999), 1e-8 unless the recipe says otherwise), constant over the run, passed to
+    the core as float32; ignored by a model without FP32 layers. ``lr_end`` (recipe key, None
+    = constant): the learning rate decays linearly from ``lr`` at the first step to
+    ``lr_end`` at the last step of the run.
+    """
+    r = model.recipe
+    adamw = adamw_options(r, lr, weight_decay, betas, eps)
+    lr_end = r.get("lr_end") if lr_end is None else lr_end
+    if lr_end is not None:
+        lr_end = float(lr_end)
+        if not (0.0 <= lr_end < float("inf")):
+            raise ArgumentError("lr_end must be a finite number >= 0, got %r" % (lr_end,))
+    epochs = int(r["epochs"] if epochs is None else epochs)
+    batch_size = int(r["batch_size"] if batch_size is None else batch_size)
+    shuffle = bool(r.get("shuffle", True) if shuffle is None else shuffle)
+    calibrate_samples = int(r.get("calibrate_samples", 1024) if calibrate_samples is None
+                            else calibrate_samples)
+    if epochs < 0:
+        raise ArgumentError("epochs must be >= 0, got %d" % epochs)
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
+    sched = make_schedule(schedule, r)
+    x8 = prepare_x(x, model.n_inputs, model.input_encoding)
+    n = x8.shape[0]
+    y16 = prepare_y(y, n, model.n_classes)
+    val = None
+    if validation_data is not None:
+        try:
+            xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise ArgumentError("validation_data must be a pair (x_val, y_val)") from None
+        xv8 = prepare_x(xv, model.n_inputs, model.input_encoding, "x_val")
+        val = (xv8, prepare_y(yv, xv8.shape[0], model.n_classes, "y_val"))
+    if sched.margin is not None:
+        model.set_rule(margin=int(sched.margin))
+        r["margin"] = int(sched.margin)
+    run = _Run(model, sched, epochs, batch_size, n, adamw, lr_end, verbose)
+    try:
+        for e in range(epochs):
+            order = (shuffle_order(n, model.seed, model.epochs_trained) if shuffle
+                     else np.arange(n, dtype=np.int64))
+            run.epoch(e, order, x8, y16, val, calibrate_samples)
+    finally:
+        run.close()
+    return run.history
+
+
+class _Run:
+    """One fit(): the step counter over the run, the core's step structs, the session record."""
+
+    def __init__(self, model, sched, epochs, batch_size, n, adamw, lr_end, verbose):
+        self.model, self.sched, self.epochs, self.n = model, sched, epochs, n
+        self.batch_size, self.lr0, self.lr_end, self.verbose = batch_size, adamw[0], lr_end, verbose
+        L = model.n_layers
+        sizes = model.sizes
+        self.shapes = [(sizes[l], sizes[l + 1]) for l in range(L)]
+        self.shapes_kinds = [(n_, m_, k_) for (n_, m_), k_ in zip(self.shapes, model.kinds)]
+        self.anneal = sched.counter_shift_end is not None and model.rule["counter_threshold"] > 0
+        self.counter_shift = model.rule["counter_shift"]
+        self.steps_per_epoch = -(-n // batch_size)
+        self.total = epochs * self.steps_per_epoch
+        self.params = _step_params(adamw)
+        self.stats = ffi.new("flipnet_step_stats *")
+        self.history = History()
+        self.session = {"where": "host", "machine": platform.machine(),
+                        "python": platform.python_version(), "flipnet_version": __version__,
+                        "started": timestamp(), "epochs": 0, "steps": 0, "samples": 0,
+                        "seconds": 0.0, "batch_size": batch_size, "n_train": n,
+                        "schedule": sched.to_dict(), "rule": model.rule}
+        if model.has_fp32:
+            self.session["adamw"] = {"lr": adamw[0], "weight_decay": adamw[1],
+                                     "betas": [adamw[2], adamw[3]], "eps": adamw[4]}
+            if lr_end is not None:
+                self.session["adamw"]["lr_end"] = lr_end
+        self.step = 0
+        self.t_run = time.perf_counter()
+
+    def close(self):
+        if self.anneal:  # the rule keeps the recipe's starting shift; the schedule is in the recipe
+            self.model.set_rule(counter_shift=self.sched.counter_shift)
+        self.session["seconds"] = time.perf_counter() - self.t_run
+        if self.session["steps"]:
+            self.model.provenance.add_session(self.session)
+
+    def _set_step(self):
+        """k, p, lr and the counters' shift of the next step; returns (ks, ps)."""
+        sched, step, total, params = self.sched, self.step, self.total, self.params
+        ks, ps = sched.step_params(step, total, self.shapes)
+        if self.lr_end is not None:
+            params.lr = self.lr0 + (self.lr_end - self.lr0) * sched.progress(step, total)
+        for l in range(len(ks)):
+            params.k[l] = ks[l]
+            params.p_q16[l] = ps[l]
+        if self.anneal:
+            shift = sched.counter_shift_at(step, total)
+            if shift != self.counter_shift:
+                self.model.set_rule(counter_shift=shift)
+                self.counter_shift = shift
+        return ks, ps
+
+    def epoch(self, e, order, x8, y16, val, calibrate_samples):
+        model, sched, stats, n, B = self.model, self.sched, self.stats, self.n, self.batch_size
+        L = model.n_layers
+        recal = sched.recalibrate_every and e > 0 and e % sched.recalibrate_every == 0
+        calib_samples = calibrations = error_steps = 0
+        nz_start = model.nonzero()
+        if calibrate_samples > 0 and (not model.calibrated or recal):
+            xc = x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])]
+            model.calibrate(xc)
+            calib_samples += len(xc)
+            calibrations += 1
+        bar = _progress.bar(n, "epoch %d/%d" % (e + 1, self.epochs), bool(self.verbose))
+        correct = errors = seen = 0
+        loss_sum = 0.0
+        changes, eligible, clipped = [0] * L, [0] * L, [0] * L
+        ks = ps = [0] * L
+        t0 = time.perf_counter()
+        for s in range(self.steps_per_epoch):
+            idx = order[s * B:(s + 1) * B]
+            b = len(idx)
+            xb = x8[idx]
+            ks, ps = self._set_step()
+            model.core_train_step(xb, y16[idx], self.params, stats)
+            self.step += 1
+            seen += b
+            self.session["steps"] += 1
+            self.session["samples"] += b
+            correct += stats.correct
+            errors += stats.errors
+            loss_sum += float(stats.loss) * b
+            error_steps += stats.errors != 0
+            for l in range(L):
+                changes[l] += stats.changes[l]
+                eligible[l] += stats.eligible[l]
+                clipped[l] += stats.clipped[l]
+            if (sched.recalibrate_steps and model.steps % sched.recalibrate_steps == 0
+                    and self.step <= sched.recalibrate_until * self.total):
+                model.calibrate(xb)
+                calib_samples += b
+                calibrations += 1
+            if bar is not None:
+                bar.update(b)
+                if s % 16 == 0 or s == self.steps_per_epoch - 1:
+                    dt = time.perf_counter() - t0
+                    bar.set_postfix(acc="%.4f" % (correct / seen),
+                                    sps="%.0f" % (seen / dt if dt > 0 else 0.0), refresh=False)
+        seconds = time.perf_counter() - t0
+        flt = model.float_output
+        val_acc = model.evaluate(*val) if val is not None else None
+        sizes = model.sizes
+        rec = {"epoch": e + 1, "train_acc": correct / seen, "val_acc": val_acc,
+               "changes": changes, "eligible": eligible, "errors": errors,
+               "p": ps[0] / 65536.0, "k": ks, "seconds": seconds, "samples": seen,
+               "samples_per_s": seen / seconds if seconds > 0 else None,
+               "shifts": model.shifts, "steps": self.steps_per_epoch,
+               "loss": loss_sum / seen if flt else None,
+               "clip_rate": [c / (seen * sizes[l + 1]) for l, c in enumerate(clipped[:L - 1])],
+               "error_steps": error_steps, "calib_samples": calib_samples,
+               "calibrations": calibrations, "nonzero": model.nonzero()}
+        rec["ops"] = _accounting.epoch_ops(
+            self.shapes_kinds, model.rule,
+            dict(rec, nonzero=[(a + b) // 2 for a, b in zip(nz_start, rec["nonzero"])]))
+        if bar is not None:
+            post = {"acc": "%.4f" % rec["train_acc"]}
+            if flt:
+                post["loss"] = "%.4f" % rec["loss"]
+            if val_acc is not None:
+                post["val"] = "%.4f" % val_acc
+            bar.set_postfix(post, refresh=False)
+            bar.close()
+        self.history.append(rec)
+        model.provenance.add_epoch(rec)
+        self.session["epochs"] += 1
