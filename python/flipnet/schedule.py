@@ -19,6 +19,7 @@ import numpy as np
 from . import recipes as _recipes
 from . import reference as _ref
 from .errors import ArgumentError
+from .rule import RANGES
 
 __all__ = ["Schedule", "flipnet_rand", "stream", "shuffle_order", "PURPOSE_INIT",
            "PURPOSE_FLIP", "PURPOSE_SHUFFLE"]
@@ -75,9 +76,10 @@ class Schedule:
                                   else counter_shift_end)
         if self.counter_shift_end is not None:
             self.counter_shift_end = int(self.counter_shift_end)
-            if not self.counter_shift <= self.counter_shift_end <= 31:
-                raise ArgumentError("counter_shift_end must be in [counter_shift (%d), 31], got %d"
-                                    % (self.counter_shift, self.counter_shift_end))
+            hi = RANGES["counter_shift"][1]
+            if not self.counter_shift <= self.counter_shift_end <= hi:
+                raise ArgumentError("counter_shift_end must be in [counter_shift (%d), %d], got %d"
+                                    % (self.counter_shift, hi, self.counter_shift_end))
         self.p0 = float(r["p0"] if p0 is None else p0)
         self.p1 = float(r["p1"] if p1 is None else p1)
         self.k_frac = r["k_frac"] if k_frac is None else k_frac
