@@ -1,15 +1,16 @@
 /*
  * flipnet inference-only firmware: one model compiled in from a header written by
  * `flipnet export MODEL --format c` (docs/export.md), its packed weights const data (flash),
- * classifying the samples of PREDICT / EVAL frames with the core's inference API
- * (flipnet_predict, flipnet_forward). The frames, replies, reply cache and sample payloads
+ * classifying the samples of PREDICT / EVAL frames with the core's read-only inference API
+ * (flipnet_view_predict, flipnet_view_forward on the header's const flipnet_model_view: the
+ * model's struct and weights stay in flash). The frames, replies, reply cache and sample payloads
  * are the training firmware's (link.c, docs/protocol.md); TRAIN, CONFIGURE, LOAD, RESET and
- * PULL are answered with FW_E_INFER_ONLY. Links only the inference part of the core
- * (model.c, forward.c, kernels.c, status.c; firmware/CMakeLists.txt).
+ * PULL are answered with FW_E_INFER_ONLY. The image keeps only the inference part of the core
+ * (--gc-sections; firmware/CMakeLists.txt).
  *
  * RAM (all static): the link's request and reply buffers, the inference scratch for
  * FW_MAX_BATCH samples (FW_SCRATCH_BYTES, from the core's flipnet_scratch_size at build
- * time; checked again at boot), labels / classes / logits of one batch, the model struct.
+ * time; checked again at boot), labels / classes / logits of one batch.
  */
 #include "device.h"
 
@@ -23,13 +24,12 @@
 #define FW_SCRATCH_BYTES (FW_MAX_BATCH * FW_MODEL_SCRATCH_BYTES)
 #endif
 
-static flipnet_model model;
 static uint32_t scratch[(FW_SCRATCH_BYTES + 3u) / 4u];
 static uint16_t labels[FW_MAX_BATCH];
 static uint16_t preds[FW_MAX_BATCH];
 static int32_t logits[FW_MAX_BATCH * FW_MODEL_N_CLASSES];
 
-static int setup_status;     /* FW_MODEL_SETUP's status: FLIPNET_OK unless the build is broken */
+static int setup_status;     /* FW_MODEL_CHECK's status: FLIPNET_OK unless the build is broken */
 static uint32_t batch_max;   /* largest batch the scratch holds (<= FW_MAX_BATCH) */
 static uint32_t scratch_used;
 static uint64_t classified;  /* samples classified by PREDICT / EVAL */
@@ -47,7 +47,7 @@ static int ready(void)
 
 static void cmd_info(void)
 {
-    uint32_t l, L = model.n_layers;
+    uint32_t l, L = FW_MODEL->n_layers;
     fw_put_info(FW_SCRATCH_BYTES, batch_max,
                 (setup_status == FLIPNET_OK && batch_max ? FW_INFO_CONFIGURED : 0u) |
                 FW_INFO_INFER_ONLY | FW_INFO_RUNS, 0);
@@ -55,12 +55,12 @@ static void cmd_info(void)
     fw_put8(L);
     fw_put8(FW_MODEL_INPUT_ENCODING[0] == 'h' ? 1u : 0u); /* "half" : "centered" */
     fw_put16(0);
-    fw_put16(L ? model.layers[0].n : 0u);
-    for (l = 0; l < L; l++) fw_put16(model.layers[l].m);
-    for (l = 0; l < L; l++) fw_put8(model.layers[l].kind);
-    fw_put64(model.steps);
-    fw_put64(model.samples);
-    fw_put64(model.seed);
+    fw_put16(L ? FW_MODEL->layers[0].n : 0u);
+    for (l = 0; l < L; l++) fw_put16(FW_MODEL->layers[l].m);
+    for (l = 0; l < L; l++) fw_put8(FW_MODEL->layers[l].kind);
+    fw_put64(FW_MODEL_STEPS);
+    fw_put64(FW_MODEL_SAMPLES);
+    fw_put64(FW_MODEL_SEED);
     fw_put32(FW_MODEL_WEIGHT_BYTES);
 }
 
@@ -68,9 +68,9 @@ static int parse(uint8_t *p, uint32_t n, int with_labels, fw_samples *s)
 {
     fw_shape sh;
     if (!ready()) return -1;
-    sh.n_layers = model.n_layers;
-    sh.n_inputs = model.layers[0].n;
-    sh.n_classes = model.layers[model.n_layers - 1u].m;
+    sh.n_layers = FW_MODEL->n_layers;
+    sh.n_inputs = FW_MODEL->layers[0].n;
+    sh.n_classes = FW_MODEL->layers[FW_MODEL->n_layers - 1u].m;
     sh.batch_max = batch_max;
     return fw_parse_samples(p, n, &sh, 0, with_labels ? labels : 0, s);
 }
@@ -80,9 +80,9 @@ static int parse(uint8_t *p, uint32_t n, int with_labels, fw_samples *s)
 static int classify(const fw_samples *s, int want_logits)
 {
     uint32_t t0 = board_ticks();
-    int rc = flipnet_predict(&model, s->x, s->batch, preds, scratch, sizeof(scratch));
+    int rc = flipnet_view_predict(FW_MODEL, s->x, s->batch, preds, scratch, sizeof(scratch));
     if (rc == FLIPNET_OK && want_logits)
-        rc = flipnet_forward(&model, s->x, s->batch, logits, scratch, sizeof(scratch));
+        rc = flipnet_view_forward(FW_MODEL, s->x, s->batch, logits, scratch, sizeof(scratch));
     infer_ticks += (uint32_t)(board_ticks() - t0);
     if (rc != FLIPNET_OK) {
         fw_reply_error(rc, 0, 0);
@@ -125,9 +125,9 @@ static void cmd_predict(uint8_t *p, uint32_t n)
  * classifying; no weight changes. */
 static void cmd_stats(void)
 {
-    uint32_t l, L = model.n_layers;
-    fw_put64(model.steps);
-    fw_put64(model.samples);
+    uint32_t l, L = FW_MODEL->n_layers;
+    fw_put64(FW_MODEL_STEPS);
+    fw_put64(FW_MODEL_SAMPLES);
     fw_put64(classified);
     fw_put32(frames);
     fw_put32(fw_dup_frames());
@@ -174,12 +174,13 @@ void fw_init(void)
     infer_ticks = 0;
     batch_max = 0;
     scratch_used = 0;
-    setup_status = FW_MODEL_SETUP(&model);
+    setup_status = FW_MODEL_CHECK();
     if (setup_status != FLIPNET_OK) return;
     /* the largest batch whose scratch fits (FW_SCRATCH_BYTES comes from the same core's
      * flipnet_scratch_size at build time, so normally FW_MAX_BATCH) */
     for (b = FW_MAX_BATCH; b > 0u; b--) {
-        if (flipnet_scratch_size(&model, b, 0, &bytes) == FLIPNET_OK && bytes <= sizeof(scratch)) {
+        if (flipnet_view_scratch_size(FW_MODEL, b, &bytes) == FLIPNET_OK &&
+            bytes <= sizeof(scratch)) {
             batch_max = b;
             scratch_used = (uint32_t)bytes;
             break;

@@ -8,9 +8,11 @@ Formats:
 
 * ``"c"``: a self-contained C header for an inference-only firmware: the packed weights as
   a ``static const`` byte array, exactly the core's weight area (``flipnet.h`` layout
-  comment, ``docs/format.md``), the layer table, shifts, rule and RNG state, the input
-  encoding, and ``static inline <name>_setup(flipnet_model *)`` that points a model struct
-  at the const weights for ``flipnet_forward`` / ``flipnet_predict`` (no training code).
+  comment, ``docs/format.md``), and the model as a ``static const flipnet_model_view
+  <name>_model`` (layer table with the shifts, weights) for ``flipnet_view_forward`` /
+  ``flipnet_view_predict``: struct and weights in flash, nothing to cast. Also the input
+  encoding, the provenance (seed, steps, samples) and ``<name>_check()``, which checks the
+  core's ABI and scratch size against the header.
 * ``"npz"``: NumPy arrays: ``w<l>`` int8 (m, n) per layer (``Model.weights(l)``; float32
   for an FP32 layer, with its bias ``b<l>`` float32 (m,)), ``shift<l>`` (uint8 scalar; the
   last layer's is unused) and ``meta``, a JSON string (arch, kinds, shifts, rule, input
@@ -29,6 +31,7 @@ import re
 
 import numpy as np
 
+from ._ffi import ABI
 from ._version import __version__
 from .arch import INTEGER_KINDS, KINDS, kind_name
 from .errors import ArgumentError
@@ -47,12 +50,9 @@ _SUFFIXES = {".h": "c", ".npz": "npz", ".onnx": "onnx"}
 SUFFIX = {"c": ".h", "npz": ".npz", "onnx": ".onnx"}
 NPZ_FORMAT = "flipnet-npz/1"
 NPZ_FORMAT_VERSION = 1
-C_FORMAT_VERSION = 1
+C_FORMAT_VERSION = 2
 
 _KIND_MACROS = {"ternary": "FLIPNET_TERNARY", "binary": "FLIPNET_BINARY"}
-_VOTE_MACROS = {"sign": "FLIPNET_VOTE_SIGN", "weighted": "FLIPNET_VOTE_WEIGHTED"}
-_FILTER_MACROS = {"hurt": "FLIPNET_FILTER_HURT", "net": "FLIPNET_FILTER_NET"}
-_BP_MACROS = {"sign": "FLIPNET_BP_SIGN"}
 
 _ENCODINGS = {
     "centered": ("x = clamp(p - 128, -127, 127): pixel 0 -> -127, 128 -> 0, 255 -> 127",
@@ -185,7 +185,6 @@ def c_header(model, name, source=None):
                                              Ly["kind"]))
     meta = _meta(model, layers)
     enc = model.input_encoding
-    rule = model.rule
     L = len(layers)
     scratch1 = model.scratch_bytes(1)
     guard = "%s_FLIPNET_EXPORT_H" % N
@@ -216,52 +215,43 @@ def c_header(model, name, source=None):
         " *",
         " * Use (in exactly one .c file, linked with the core: the sources in csrc/src):",
         " *     #include \"%s.h\"" % name,
-        " *     static flipnet_model model;",
         " *     static uint32_t scratch[(%s_SCRATCH_BYTES + 3) / 4];   // batch 1" % N,
         " *     int8_t x[%s_N_INPUTS]; uint16_t cls;" % N,
-        " *     if (%s_setup(&model) != FLIPNET_OK) ...;" % name,
-        " *     flipnet_predict(&model, x, 1, &cls, scratch, sizeof scratch);",
+        " *     if (%s_check() != FLIPNET_OK) ...;   // once, at start-up" % name,
+        " *     flipnet_view_predict(&%s_model, x, 1, &cls, scratch, sizeof scratch);" % name,
         " * For batches > 1 size the scratch with",
-        " * flipnet_scratch_size(&model, batch, 0, &bytes). The core's inference functions",
-        " * (flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get) never",
-        " * write through model->weights (flipnet.h), so the model can point at this const",
-        " * data (flash on a microcontroller); do not train it.",
+        " * flipnet_view_scratch_size(&%s_model, batch, &bytes). The model is a const" % name,
+        " * flipnet_model_view: its struct and weights stay in flash on a microcontroller, and",
+        " * the core only reads them (no training).",
         " */",
         "#ifndef %s" % guard,
         "#define %s" % guard,
         "",
         "#include <stddef.h>",
         "#include <stdint.h>",
-        "#include <string.h>",
         "",
         "#include \"flipnet/flipnet.h\"",
         "",
-        "#if FLIPNET_FILE_VERSION != 1",
-        "#error \"%s.h holds weights in the packed layout of model file format v1; this flipnet "
-        "core uses another: export the model again with a matching flipnet\"" % name,
+        "#if FLIPNET_FILE_VERSION != 1 || !defined(FLIPNET_ABI) || FLIPNET_ABI != %d" % ABI,
+        "#error \"%s.h holds a flipnet_model_view (ABI %d) over weights in the packed layout of "
+        "model file format v1; this flipnet core uses another: export the model again with a "
+        "matching flipnet\"" % (name, ABI),
         "#endif",
         "",
         "#define %s_N_LAYERS %du" % (N, L),
         "#define %s_N_INPUTS %du" % (N, model.n_inputs),
         "#define %s_N_CLASSES %du" % (N, model.n_classes),
         "#define %s_WEIGHT_BYTES %du" % (N, len(data)),
-        "/* scratch bytes of flipnet_predict / flipnet_forward for one sample (this core version;"
-        " %s_setup checks it) */" % name,
+        "/* scratch bytes of flipnet_view_predict / _forward for one sample (this core version;"
+        " %s_check checks it) */" % name,
         "#define %s_SCRATCH_BYTES %du" % (N, scratch1),
         "/* input encoding \"%s\": %s */" % (enc, _ENCODINGS[enc][0]),
         "#define %s_INPUT_ENCODING \"%s\"" % (N, enc),
         "#define %s_INPUT_FROM_PIXEL(p) %s" % (N, _ENCODINGS[enc][1]),
-        "",
-        "/* Layer table: kind, activation shift (unused on the last layer), reserved, n inputs,",
-        " * m outputs, bytes per bit plane per row, byte offset in %s_weights. */" % name,
-        "static const flipnet_layer %s_layers[%s_N_LAYERS] = {" % (name, N),
-    ]
-    for l, Ly in enumerate(layers):
-        o.append("    {%s, %du, 0u, %du, %du, %du, %du}, /* layer %d: %d -> %d %s */"
-                 % (_KIND_MACROS[kind_name(Ly["kind"])], Ly["shift"], Ly["n"], Ly["m"], Ly["bpr"],
-                    Ly["offset"], l, Ly["n"], Ly["m"], kind_name(Ly["kind"])))
-    o += [
-        "};",
+        "/* provenance: the seed of the model's RNG, its training steps and samples */",
+        "#define %s_SEED UINT64_C(%d)" % (N, model.seed),
+        "#define %s_STEPS UINT64_C(%d)" % (N, model.steps),
+        "#define %s_SAMPLES UINT64_C(%d)" % (N, model.samples),
         "",
         "/* Packed weights (flipnet.h): layer l, row j at offset + j * planes * bpr; ternary rows",
         " * [pos plane][neg plane] (w = pos - neg), binary rows [neg plane] (w = neg ? -1 : +1);",
@@ -283,36 +273,28 @@ def c_header(model, name, source=None):
     o += [
         "}};",
         "",
-        "/* Fill *model for the core's inference API over the const weights above. Returns",
-        " * FLIPNET_OK, FLIPNET_E_NULL, or the status of the core's own check of the model",
-        " * (flipnet_scratch_size); FLIPNET_E_NOMEM if this core needs more than",
-        " * %s_SCRATCH_BYTES of scratch for one sample. */" % N,
-        "static inline flipnet_status %s_setup(flipnet_model *model)" % name,
+        "/* The model, read only (flipnet_model_view): the layer table (kind, activation shift,",
+        " * reserved, n inputs, m outputs, bytes per bit plane per row, byte offset in",
+        " * %s_weights) and the weights above. */" % name,
+        "static const flipnet_model_view %s_model = {" % name,
+        "    %s_N_LAYERS," % N,
+        "    {",
+    ] + ["        {%s, %du, 0u, %du, %du, %du, %du}, /* layer %d: %d -> %d %s */"
+         % (_KIND_MACROS[kind_name(Ly["kind"])], Ly["shift"], Ly["n"], Ly["m"], Ly["bpr"],
+            Ly["offset"], l, Ly["n"], Ly["m"], kind_name(Ly["kind"]))
+         for l, Ly in enumerate(layers)] + [
+        "    },",
+        "    %s_weights.bytes," % name,
+        "    %s_WEIGHT_BYTES};" % N,
+        "",
+        "/* FLIPNET_OK when the core this is linked with runs the model above: the same ABI as",
+        " * this header's flipnet.h (FLIPNET_E_ABI), the core's own check of the model passes,",
+        " * and one sample needs at most %s_SCRATCH_BYTES of scratch (FLIPNET_E_NOMEM). */" % N,
+        "static inline flipnet_status %s_check(void)" % name,
         "{",
-        "    uint32_t l;",
         "    size_t scratch = 0;",
-        "    flipnet_status st;",
-        "    if (model == NULL) return FLIPNET_E_NULL;",
-        "    memset(model, 0, sizeof(*model));",
-        "    model->n_layers = %s_N_LAYERS;" % N,
-        "    for (l = 0; l < %s_N_LAYERS; l++) model->layers[l] = %s_layers[l];" % (N, name),
-        "    model->rule.vote = %s;" % _VOTE_MACROS[rule["vote"]],
-        "    model->rule.filter = %s;" % _FILTER_MACROS[rule["filter"]],
-        "    model->rule.backprop = %s;" % _BP_MACROS[rule["backprop"]],
-        "    model->rule.calib_target = %du;" % rule["calib_target"],
-        "    model->rule.margin = %d;" % rule["margin"],
-        "    model->rule.counter_shift = %du;" % rule["counter_shift"],
-        "    model->rule.counter_threshold = 0u; /* no counters: inference only */",
-        "    model->seed = UINT64_C(%d);" % model.seed,
-        "    model->steps = UINT64_C(%d);" % model.steps,
-        "    model->samples = UINT64_C(%d);" % model.samples,
-        "    /* const data: the inference functions only read through model->weights (the",
-        "     * cast through uintptr_t keeps -Wcast-qual quiet) */",
-        "    model->weights = (uint8_t *)(uintptr_t)%s_weights.bytes;" % name,
-        "    model->weight_bytes = %s_WEIGHT_BYTES;" % N,
-        "    model->counters = NULL;",
-        "    model->counter_bytes = 0;",
-        "    st = flipnet_scratch_size(model, 1u, 0, &scratch);",
+        "    flipnet_status st = FLIPNET_ABI_CHECK();",
+        "    if (st == FLIPNET_OK) st = flipnet_view_scratch_size(&%s_model, 1u, &scratch);" % name,
         "    if (st != FLIPNET_OK) return st;",
         "    return scratch > %s_SCRATCH_BYTES ? FLIPNET_E_NOMEM : FLIPNET_OK;" % N,
         "}",

@@ -127,12 +127,12 @@ def test_packed_weights_are_the_core_layout(models, which):
 MAIN_C = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "NAME.h"
 
 /* argv[1]: N samples of N_INPUTS uint8 pixels; prints "class logit..." per sample */
 int main(int argc, char **argv)
 {
-    static flipnet_model model;
     static uint32_t scratch[(PFX_SCRATCH_BYTES + 3) / 4];
     static uint8_t px[PFX_N_INPUTS];
     int8_t x[PFX_N_INPUTS];
@@ -143,23 +143,24 @@ int main(int argc, char **argv)
     size_t bytes = 0;
     unsigned i, j;
     FILE *f;
-    flipnet_status st = NAME_setup(&model);
+    flipnet_status st = NAME_check();
     if (argc != 2 || st != FLIPNET_OK) {
-        fprintf(stderr, "setup: %s\n", flipnet_status_str(st));
+        fprintf(stderr, "check: %s\n", flipnet_status_str(st));
         return 2;
     }
-    if (flipnet_scratch_size(&model, 2, 0, &bytes) != FLIPNET_OK) return 3;
+    if (flipnet_view_scratch_size(&NAME_model, 2, &bytes) != FLIPNET_OK) return 3;
     big = malloc(bytes);
     f = fopen(argv[1], "rb");
     if (f == NULL || big == NULL) return 4;
     while (fread(px, 1, sizeof px, f) == sizeof px) {
         for (i = 0; i < PFX_N_INPUTS; i++) x[i] = PFX_INPUT_FROM_PIXEL(px[i]);
-        st = flipnet_predict(&model, x, 1, &cls, scratch, sizeof scratch);
-        if (st == FLIPNET_OK) st = flipnet_forward(&model, x, 1, z, scratch, sizeof scratch);
+        st = flipnet_view_predict(&NAME_model, x, 1, &cls, scratch, sizeof scratch);
+        if (st == FLIPNET_OK)
+            st = flipnet_view_forward(&NAME_model, x, 1, z, scratch, sizeof scratch);
         /* a batch of 2 with a queried scratch size agrees with batch 1 */
         memcpy(xb, x, sizeof x);
         memcpy(xb + PFX_N_INPUTS, x, sizeof x);
-        if (st == FLIPNET_OK) st = flipnet_predict(&model, xb, 2, cls_batch, big, bytes);
+        if (st == FLIPNET_OK) st = flipnet_view_predict(&NAME_model, xb, 2, cls_batch, big, bytes);
         if (st != FLIPNET_OK || cls_batch[0] != cls || cls_batch[1] != cls) {
             fprintf(stderr, "predict: %s\n", flipnet_status_str(st));
             return 5;
@@ -216,7 +217,8 @@ def test_c_header_predicts_like_the_model(models, synthetic, core_objects, tmp_p
     info = model.export(header, "c")
     assert info["format"] == "c" and info["bytes"] == os.path.getsize(header)
     text = header.read_text()
-    assert "static const union" in text and "static inline flipnet_status %s_setup" % name in text
+    assert "static const union" in text and "static inline flipnet_status %s_check" % name in text
+    assert "static const flipnet_model_view %s_model = {" % name in text
     assert '#define %s_INPUT_ENCODING "%s"' % (name.upper(), model.input_encoding) in text
     exe = _build(*core_objects, tmp_path, name, tmp_path)
 
@@ -239,7 +241,7 @@ def test_c_header_contents(models, tmp_path):
     text = fx.c_header(model, "tiny", source="m.flip")
     assert "from m.flip" in text and "#define TINY_WEIGHT_BYTES %du" % len(data) in text
     assert "#define TINY_N_LAYERS 3u" in text and "#define TINY_N_INPUTS 784u" in text
-    assert "#if FLIPNET_FILE_VERSION != 1" in text
+    assert "#if FLIPNET_FILE_VERSION != 1 || !defined(FLIPNET_ABI) || FLIPNET_ABI != 2" in text
     # the byte array is exactly the packed weights
     body = text.split("} tiny_weights = {.bytes = {")[1].split("}};")[0]
     vals = [int(t, 16) for t in body.replace(",", " ").split() if t.startswith("0x")]
@@ -248,7 +250,11 @@ def test_c_header_contents(models, tmp_path):
         kind = "FLIPNET_TERNARY" if L["kind"] == 1 else "FLIPNET_BINARY"
         assert "{%s, %du, 0u, %du, %du, %du, %du}" % (kind, L["shift"], L["n"], L["m"], L["bpr"],
                                                      L["offset"]) in text
-    assert "counter_threshold = 0u" in text  # inference only: no counters
+    # inference only: a read-only view (no counters, no rule, nothing writable), provenance
+    assert "static const flipnet_model_view tiny_model = {" in text
+    assert "flipnet_model " not in text.replace("flipnet_model_view", "")
+    assert "#define TINY_STEPS UINT64_C(%d)" % model.steps in text
+    assert "#define TINY_SEED UINT64_C(%d)" % model.seed in text
 
 
 def test_c_names(tmp_path):
@@ -293,7 +299,7 @@ def test_cli_export_c_and_npz(capsys, model_file, models, tmp_path):
     status, stdout, err = run(capsys, "export", model_file, "--format", "c", "-o", out)
     assert status == 0, err
     assert "tiny_model.h" in stdout and os.path.getsize(out) > 0
-    assert "tiny_model_setup" in out.read_text() and "from tiny.flip" in out.read_text()
+    assert "tiny_model_check" in out.read_text() and "from tiny.flip" in out.read_text()
 
     npz = tmp_path / "x.npz"
     status, stdout, err = run(capsys, "export", model_file, "--format", "npz", "-o", npz,
@@ -311,7 +317,7 @@ def test_cli_export_c_and_npz(capsys, model_file, models, tmp_path):
     status, _, err = run(capsys, "export", model_file, "--format", "c", "--name", "kws")
     assert status == 0, err
     default_out = model_file.with_suffix(".h")
-    assert "kws_setup" in default_out.read_text()
+    assert "kws_check" in default_out.read_text()
 
 
 @pytest.mark.parametrize("argv, msg", [
