@@ -36,6 +36,7 @@ from ._version import __version__
 from .arch import INTEGER_KINDS, KINDS, kind_name
 from .errors import ArgumentError
 from .files import write_atomic
+from .inputs import describe, parse_encoding
 
 __all__ = ["FORMATS", "SUFFIX", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
            "export_npz", "export_c", "c_header", "npz_arrays", "packed_weights", "c_name",
@@ -54,11 +55,10 @@ C_FORMAT_VERSION = 2
 
 _KIND_MACROS = {"ternary": "FLIPNET_TERNARY", "binary": "FLIPNET_BINARY"}
 
-_ENCODINGS = {
-    "centered": ("x = clamp(p - 128, -127, 127): pixel 0 -> -127, 128 -> 0, 255 -> 127",
-                 "((int8_t)((p) == 0 ? -127 : (int)(p) - 128))"),
-    "half": ("x = p >> 1, in [0, 127]: a dark background is 0",
-             "((int8_t)((p) >> 1))"),
+#: a value q in [0, 255] (a pixel, or a block mean) to the int8 input, per scaling
+_SCALE_C = {
+    "centered": "((int8_t)((q) == 0 ? -127 : (int)(q) - 128))",
+    "half": "((int8_t)((q) >> 1))",
 }
 
 
@@ -122,6 +122,8 @@ def packed_weights(model):
 
 def _meta(model, layers):
     enc = model.input_encoding
+    spec = parse_encoding(enc)
+    side = model.image_side
     return {
         "format": NPZ_FORMAT,
         "format_version": NPZ_FORMAT_VERSION,
@@ -132,8 +134,11 @@ def _meta(model, layers):
         "kinds": [kind_name(L["kind"]) for L in layers],
         "shifts": [L["shift"] for L in layers],
         "rule": model.rule,
-        "input": {"encoding": enc, "quantize": _ENCODINGS[enc][0],
-                  "dtype": "int8", "range": [-127, 127]},
+        "input": {"encoding": enc, "quantize": describe(enc, side),
+                  "dtype": "int8", "range": [-127, 127], "n_inputs": model.n_inputs,
+                  "image_side": side,
+                  "image_values": (side * side if side else None) if spec.reduces
+                  else model.n_inputs},
         "seed": model.seed,
         "steps": model.steps,
         "samples": model.samples,
@@ -170,6 +175,109 @@ def _c_bytes(data, indent="    ", per_line=16):
     return lines
 
 
+def _c_comment(text, width=92, prefix=" * "):
+    """``text`` as comment lines of a header (wrapped)."""
+    import textwrap
+
+    return [prefix + ln for ln in textwrap.wrap(text, width - len(prefix))]
+
+
+def _c_block(text, width=92):
+    """``text`` as a C block comment: one line, or ``/* ...`` `` * ...`` `` */``."""
+    if len(text) + 6 <= width:
+        return ["/* %s */" % text]
+    lines = _c_comment(text, width)
+    return ["/*" + lines[0][2:]] + lines[1:] + [" */"]
+
+
+def _c_input(model, name):
+    """The header's input part: (comment lines, macro lines, function lines) for the model's
+    input encoding (flipnet.inputs): the macros, ``<name>_input_from_image`` and, for a
+    per-pixel encoding, ``<NAME>_INPUT_FROM_PIXEL``."""
+    N = name.upper()
+    enc = parse_encoding(model.input_encoding)
+    side = model.image_side
+    n0 = model.n_inputs
+    formula = describe(enc, side)
+    macros = _c_block("input encoding \"%s\" (flipnet.inputs, docs/export.md): %s"
+                      % (enc.name, formula)) + [
+        "#define %s_INPUT_ENCODING \"%s\"" % (N, enc.name),
+    ] + _c_block("its parts: the scaling (1 half: x = q >> 1; 0 centered: x = clamp(q - 128, "
+                 "-127, 127)), the side of the central crop (0: none), the side of the averaged "
+                 "blocks (1: none)") + [
+        "#define %s_INPUT_HALF %du" % (N, 1 if enc.scaling == "half" else 0),
+        "#define %s_INPUT_CROP %du" % (N, enc.crop),
+        "#define %s_INPUT_POOL %du" % (N, enc.pool),
+    ]
+    fn = "static inline void %s_input_from_image(const uint8_t *pixels, int8_t *x)" % name
+    if not enc.reduces:
+        comment = [
+            " * Input: %d int8 values per sample in [-127, 127] (-128 is rejected), in the order"
+            % n0,
+            " * the training data was flattened (MNIST: 28 x 28 pixels row by row). Input",
+        ] + _c_comment("encoding \"%s\" of uint8 pixels p: %s; %s_input_from_image(pixels, x) "
+                       "encodes the %d pixels of a sample, %s_INPUT_FROM_PIXEL(p) one pixel."
+                       % (enc.name, formula, name, n0, N))
+        macros += [
+            "/* pixels per sample that %s_input_from_image reads: one per input */" % name,
+            "#define %s_IMAGE_BYTES %du" % (N, n0),
+            "#define %s_INPUT_FROM_PIXEL(p) %s" % (N, _SCALE_C[enc.scaling].replace("q", "p")),
+        ]
+        body = [
+            "/* x[i] = %s_INPUT_FROM_PIXEL(pixels[i]) for the %s_N_INPUTS pixels of a sample. */"
+            % (N, N),
+            fn,
+            "{",
+            "    size_t i;",
+            "    for (i = 0; i < %s_N_INPUTS; i++) x[i] = %s_INPUT_FROM_PIXEL(pixels[i]);" % (N, N),
+            "}",
+        ]
+        return comment, macros, body
+    why = ("There is no %s_INPUT_FROM_PIXEL: an input is the mean of a block of pixels, not a "
+           "function of one pixel." % N if enc.pool > 1 else
+           "There is no %s_INPUT_FROM_PIXEL: the crop drops pixels, so inputs and pixels do "
+           "not correspond one to one." % N)
+    if side is None:
+        comment = _c_comment(
+            "Input: %d int8 values per sample in [-127, 127] (-128 is rejected), encoded from "
+            "a square uint8 image by the input encoding \"%s\": %s. The model does not know "
+            "the side of its images (it was never fit on uint8 images), so this header has no "
+            "%s_input_from_image: set model.image_side and export again. %s"
+            % (n0, enc.name, formula, name, why))
+        return comment, macros, []
+    C = enc.crop or side
+    o = (side - C) // 2
+    P, B, k = enc.pool, C // enc.pool, enc.block_shift
+    comment = _c_comment(
+        "Input: %d int8 values per sample in [-127, 127], from a %d x %d uint8 image (%d "
+        "pixels, row by row) by the input encoding \"%s\": %s. %s_input_from_image(pixels, x) "
+        "does it. %s" % (n0, side, side, side * side, enc.name, formula, name, why))
+    macros += [
+        "/* the image %s_input_from_image reads: %s_IMAGE_SIDE x %s_IMAGE_SIDE uint8 pixels, "
+        "row by row */" % (name, N, N),
+        "#define %s_IMAGE_SIDE %du" % (N, side),
+        "#define %s_IMAGE_BYTES %du" % (N, side * side),
+    ]
+    if enc.scaling == "half":
+        scale = ["            x[r * %du + c] = (int8_t)(sum >> %du); /* (sum >> %d) >> 1 */"
+                 % (B, k + 1, k)]
+    else:
+        scale = ["            q = sum >> %du; /* the block's floor mean, 0..255 */" % k,
+                 "            x[r * %du + c] = (int8_t)(q == 0u ? -127 : (int)q - 128);" % B]
+    body = _c_block("The model's %d inputs x from a %d x %d uint8 image (%d pixels, row by "
+                    "row): %s." % (n0, side, side, side * side, formula)) + [fn, "{",
+             "    unsigned r, c, i, j, sum%s;" % ("" if enc.scaling == "half" else ", q"),
+             "    for (r = 0; r < %du; r++) {" % B,
+             "        for (c = 0; c < %du; c++) {" % B,
+             "            const uint8_t *block = pixels + (%du + %du * r) * %du + %du + %du * c;"
+             % (o, P, side, o, P),
+             "            sum = 0;",
+             "            for (i = 0; i < %du; i++)" % P,
+             "                for (j = 0; j < %du; j++) sum += block[i * %du + j];" % (P, side),
+             ] + scale + ["        }", "    }", "}"]
+    return comment, macros, body
+
+
 def c_header(model, name, source=None):
     """The text of the C header for ``model`` with identifier prefix ``name``."""
     name = c_name(name=name)
@@ -184,7 +292,7 @@ def c_header(model, name, source=None):
                                 "instead" % (l, kind if isinstance(kind, str) else "unknown",
                                              Ly["kind"]))
     meta = _meta(model, layers)
-    enc = model.input_encoding
+    in_comment, in_macros, in_body = _c_input(model, name)
     L = len(layers)
     scratch1 = model.scratch_bytes(1)
     guard = "%s_FLIPNET_EXPORT_H" % N
@@ -204,11 +312,7 @@ def c_header(model, name, source=None):
         " * seed %d, %d training steps, %d samples." % (model.seed, model.steps, model.samples),
         " * Weights: %d bytes of const data (%d weights)." % (len(data), model.n_weights),
         " *",
-        " * Input: %d int8 values per sample in [-127, 127] (-128 is rejected), in the order"
-        % model.n_inputs,
-        " * the training data was flattened (MNIST: 28 x 28 pixels row by row). Encoding of",
-        " * uint8 pixels p: \"%s\", %s;" % (enc, _ENCODINGS[enc][0]),
-        " * %s_INPUT_FROM_PIXEL(p) does it." % N,
+    ] + in_comment + [
         " * Output: flipnet_predict gives the class index 0..%d (argmax of the logits,"
         % (model.n_classes - 1),
         " * lowest index on ties); flipnet_forward the %d int32 logits." % model.n_classes,
@@ -218,6 +322,8 @@ def c_header(model, name, source=None):
         " *     static uint32_t scratch[(%s_SCRATCH_BYTES + 3) / 4];   // batch 1" % N,
         " *     int8_t x[%s_N_INPUTS]; uint16_t cls;" % N,
         " *     if (%s_check() != FLIPNET_OK) ...;   // once, at start-up" % name,
+    ] + ([" *     %s_input_from_image(pixels, x);   // %s_IMAGE_BYTES uint8 pixels"
+          % (name, N)] if in_body else []) + [
         " *     flipnet_view_predict(&%s_model, x, 1, &cls, scratch, sizeof scratch);" % name,
         " * For batches > 1 size the scratch with",
         " * flipnet_view_scratch_size(&%s_model, batch, &bytes). The model is a const" % name,
@@ -245,9 +351,7 @@ def c_header(model, name, source=None):
         "/* scratch bytes of flipnet_view_predict / _forward for one sample (this core version;"
         " %s_check checks it) */" % name,
         "#define %s_SCRATCH_BYTES %du" % (N, scratch1),
-        "/* input encoding \"%s\": %s */" % (enc, _ENCODINGS[enc][0]),
-        "#define %s_INPUT_ENCODING \"%s\"" % (N, enc),
-        "#define %s_INPUT_FROM_PIXEL(p) %s" % (N, _ENCODINGS[enc][1]),
+    ] + in_macros + [
         "/* provenance: the seed of the model's RNG, its training steps and samples */",
         "#define %s_SEED UINT64_C(%d)" % (N, model.seed),
         "#define %s_STEPS UINT64_C(%d)" % (N, model.steps),
@@ -299,6 +403,7 @@ def c_header(model, name, source=None):
         "    return scratch > %s_SCRATCH_BYTES ? FLIPNET_E_NOMEM : FLIPNET_OK;" % N,
         "}",
         "",
+    ] + (in_body + [""] if in_body else []) + [
         "#endif /* %s */" % guard,
         "",
     ]

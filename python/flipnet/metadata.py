@@ -14,7 +14,7 @@ import numpy as np
 
 from . import recipes as _recipes
 from ._version import __version__
-from .inputs import INPUT_ENCODINGS
+from .inputs import check_encoding
 
 __all__ = ["META_FORMAT", "Provenance", "json_default", "timestamp", "encode", "apply",
            "add_training_record"]
@@ -93,6 +93,7 @@ def encode(model):
         "arch": model.arch,
         "kinds": model.kinds,
         "recipe": model.recipe,
+        "image_side": model.image_side,
         "calibrated": p.calibrated,
         "epochs_trained": p.epochs_trained,
         "training": p.sessions,
@@ -104,8 +105,10 @@ def encode(model):
 
 def apply(model, raw):
     """Give ``model``, just read from a model file, the file's metadata blob ``raw`` (bytes;
-    empty for none): its recipe (the rule fields from the core state win), provenance and user
-    metadata. A blob that is not a JSON object is kept as ``meta["raw_metadata"]``."""
+    empty for none): its recipe (the rule fields from the core state win), image side,
+    provenance and user metadata. A blob that is not a JSON object is kept as
+    ``meta["raw_metadata"]``; an input encoding this version does not know, or one that does
+    not fit the model's input width, becomes ``"centered"``."""
     recipe = _recipes.get(None)
     recipe.update(model.rule)
     recipe["input"] = "centered"  # unless the metadata says otherwise
@@ -122,7 +125,9 @@ def apply(model, raw):
         if isinstance(rec, dict):
             recipe.update({k: v for k, v in rec.items() if k in _recipes.DEFAULT})
             recipe.update(model.rule)  # the file's rule fields win
-            if recipe.get("input") not in INPUT_ENCODINGS:
+            try:
+                recipe["input"] = check_encoding(recipe.get("input"), model.n_inputs)
+            except ValueError:  # an encoding this version does not know
                 recipe["input"] = "centered"
         prov.calibrated = bool(meta.get("calibrated", prov.calibrated))
         prov.epochs_trained = int(meta.get("epochs_trained", 0))
@@ -132,3 +137,10 @@ def apply(model, raw):
     model.provenance = prov
     model.meta = user
     model.set_recipe(recipe)
+    side = meta.get("image_side") if raw else None
+    model.image_side = None
+    if isinstance(side, int) and not isinstance(side, bool):
+        try:
+            model.image_side = side
+        except ValueError:  # not a side this encoding takes: the file's metadata is stale
+            pass

@@ -28,7 +28,7 @@ from .arch import KINDS, kinds_name, parse_kinds, parse_sizes
 from .core import CoreModel
 from .errors import ArgumentError
 from .files import write_atomic
-from .inputs import check_encoding, prepare_x, prepare_y, quantize
+from .inputs import check_encoding, image_side, parse_encoding, prepare_x, prepare_y, quantize
 from .metadata import META_FORMAT, Provenance
 from .training import History
 
@@ -79,8 +79,12 @@ class Model(CoreModel):
     recipe for those kinds, unless ``recipe`` names another); they are stored in the model and
     in its file.
 
-    ``input``: how uint8 pixels become int8 inputs, ``"centered"`` or ``"half"`` (see
-    :mod:`flipnet.inputs`); default the recipe's.
+    ``input``: the input encoding, how uint8 pixels become int8 inputs (:mod:`flipnet.inputs`):
+    ``"centered"`` or ``"half"`` (one input per pixel), or one that reduces a square image
+    first, e.g. ``"crop20-pool2"`` (the central 20x20 pixels averaged in 2x2 blocks: 100
+    inputs from a 28x28 image, so ``sizes`` ``[100, ...]``); default the recipe's. The model
+    then takes ordinary uint8 images everywhere (fit, predict, evaluate, device training) and
+    encodes them itself, or int8 samples already encoded.
 
     ``counters``: keep one int8 hysteresis counter per weight (docs/rule.md 7.1; training
     state, saved with the model). ``None`` (default): exactly when ``counter_threshold > 0``;
@@ -111,8 +115,9 @@ class Model(CoreModel):
         recipe = _recipes.get(recipe, **rule)
         if input is not None:
             recipe["input"] = input
-        check_encoding(recipe["input"])
+        recipe["input"] = check_encoding(recipe["input"], sizes[0])
         super().__init__(sizes, kinds, _counters_option(recipe, counters), seed)
+        self._image_side = None
         self.set_rule(recipe)
         self.provenance = Provenance()
         self.meta = {}
@@ -136,8 +141,51 @@ class Model(CoreModel):
     # ---- properties ---------------------------------------------------------------------
     @property
     def input_encoding(self):
-        """How uint8 pixels are quantized: ``"centered"`` or ``"half"`` (see quantize)."""
+        """How uint8 pixels become the int8 inputs: ``"centered"``, ``"half"``, or a reducing
+        encoding such as ``"crop20-pool2"`` (:mod:`flipnet.inputs`, :func:`quantize`)."""
         return self.recipe.get("input", "centered")
+
+    @property
+    def image_side(self):
+        """For a reducing input encoding, the side ``S`` of the square uint8 images the model
+        takes (``S x S`` pixels per sample): fixed by the encoding and the input width for a
+        pool without a crop (``"pool2"`` with 196 inputs: 28), else the side of the images
+        the model was first fit on (a device session's too), saved with it; None while
+        unknown (any side the encoding allows is then taken) and for per-pixel encodings.
+        Settable (e.g. before exporting a model trained on int8 samples only)."""
+        enc = parse_encoding(self.input_encoding)
+        if not enc.reduces:
+            return None
+        fixed = enc.fixed_side(self.n_inputs)
+        if fixed is not None:
+            return fixed
+        side = getattr(self, "_image_side", None)
+        if side is not None:
+            try:
+                enc.check_side(side)
+            except ValueError:
+                return None
+        return side
+
+    @image_side.setter
+    def image_side(self, side):
+        enc = parse_encoding(self.input_encoding)
+        if side is None:
+            self._image_side = None
+            return
+        if not isinstance(side, (int, np.integer)) or isinstance(side, bool):
+            raise ArgumentError("image_side must be an integer, got %r" % (side,))
+        side = int(side)
+        if not enc.reduces:
+            raise ArgumentError("input encoding %r is per pixel: the model has no image side "
+                                "(it takes %d pixels in any layout)"
+                                % (enc.name, self.n_inputs))
+        enc.check_side(side)
+        fixed = enc.fixed_side(self.n_inputs)
+        if fixed is not None and side != fixed:
+            raise ArgumentError("input encoding %r with %d inputs takes %d x %d images, not "
+                                "%d x %d" % (enc.name, self.n_inputs, fixed, fixed, side, side))
+        self._image_side = side
 
     def _set_shifts(self, values):
         self.set_shifts(values)
@@ -158,8 +206,16 @@ class Model(CoreModel):
             self.arch, kind, self.seed, self.steps, self.rule)
 
     # ---- inference ------------------------------------------------------------------------
-    def _x(self, x):
-        return prepare_x(x, self.n_inputs, self.input_encoding)
+    def _x(self, x, name="x", learn_side=False):
+        """``x`` encoded for the core (flipnet.inputs.prepare_x); with ``learn_side``, a
+        reducing model that does not know its image side yet takes the side of ``x``'s
+        images (fit)."""
+        x8 = prepare_x(x, self.n_inputs, self.input_encoding, name, self.image_side)
+        if learn_side and self.image_side is None:
+            side = image_side(x, self.input_encoding, name)
+            if side is not None:
+                self.image_side = side
+        return x8
 
     def forward(self, x):
         """Logits of shape (N, classes): int32 for an integer last layer, float32 when the last
@@ -190,11 +246,16 @@ class Model(CoreModel):
     def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
             verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
             betas=None, eps=None, lr_end=None):
+        # encoded here, once (the model's encoding and image side); the loop gets int8
+        x = self._x(x, learn_side=True)
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+            validation_data = (self._x(validation_data[0], "x_val"), validation_data[1])
         return _training.fit(self, x, y, epochs, batch_size, validation_data, schedule, verbose,
                              shuffle, calibrate_samples, lr, weight_decay, betas, eps, lr_end)
 
     def train_step(self, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None):
-        return _training.train_step(self, x, y, k, p, lr, weight_decay, betas, eps)
+        return _training.train_step(self, self._x(x, learn_side=True), y, k, p, lr,
+                                    weight_decay, betas, eps)
 
     fit.__doc__ = _training.fit.__doc__
     train_step.__doc__ = _training.train_step.__doc__

@@ -38,6 +38,7 @@ from ._version import __version__
 from .arch import INTEGER_KINDS, KINDS
 from .errors import ArgumentError, FlipnetError
 from .files import write_atomic
+from .inputs import describe, parse_encoding
 
 __all__ = ["OPSET", "IR_VERSION", "ONNX_FORMAT", "INPUTS", "OnnxUnavailableError",
            "UnsupportedLayerError", "build", "export_onnx", "check_kinds"]
@@ -103,15 +104,72 @@ def _metadata(model, kinds, shifts, input):
         "input_encoding": enc,
         "input": ("uint8 pixels, encoded in the graph as %r" % enc if input == "uint8"
                   else "int8 in [-127, 127], already encoded as %r" % enc),
+        "input_formula": describe(enc, model.image_side),
         "n_classes": str(model.n_classes),
         "seed": str(model.seed),
         "steps": str(model.steps),
         "samples": str(model.samples),
         "rule": json.dumps(model.rule, sort_keys=True),
     }
+    if model.image_side is not None:
+        meta["image_side"] = str(model.image_side)
     if model.meta.get("dataset"):
         meta["dataset"] = str(model.meta["dataset"])
     return meta
+
+
+def _reduce_nodes(model, spec, node, const, helper, T, batch):
+    """The graph input ``pixels`` (uint8 (N, S*S)) and the nodes of a reducing input encoding
+    (crop, block sums, floor mean, scaling; all integer): (graph input, name of the int8 x)."""
+    side = model.image_side
+    if side is None:
+        raise ArgumentError(
+            "the ONNX graph's uint8 input needs the side of the model's images, which this "
+            "model does not know (input encoding %r; it was never fit on uint8 images): set "
+            "model.image_side (e.g. 28) first, or export input=\"int8\" (--onnx-input int8) "
+            "for samples already encoded" % spec.name)
+    C, P, k = spec.crop or side, spec.pool, spec.block_shift
+    o, B = (side - C) // 2, C // spec.pool
+    graph_in = helper.make_tensor_value_info(
+        "pixels", T.UINT8, [batch, side * side],
+        "uint8 pixels of %d x %d images, one row per sample, row by row; encoded in the graph "
+        "as %r: %s" % (side, side, spec.name, describe(spec, side)))
+    t = node("Reshape", ["pixels", const("input.image_shape", [-1, side, side], np.int64)],
+             ["input.image"], "input/image", "(N, S*S) -> (N, %d, %d) images" % (side, side))
+    if C != side:
+        t = node("Slice", [t, const("input.crop_starts", [o, o], np.int64),
+                           const("input.crop_ends", [o + C, o + C], np.int64),
+                           const("input.crop_axes", [1, 2], np.int64)], ["input.crop"],
+                 "input/crop", "the central %d x %d pixels: rows and columns %d..%d"
+                 % (C, C, o, o + C - 1))
+    t = node("Cast", [t], ["input.p_i32"], "input/cast_int32", "uint8 pixel to int32",
+             to=T.INT32)
+    if P > 1:
+        t = node("Reshape", [t, const("input.block_shape", [-1, B, P, B, P], np.int64)],
+                 ["input.blocks"], "input/blocks",
+                 "(N, %d, %d) -> (N, %d, %d, %d, %d): block (r, c) is [:, r, :, c, :]"
+                 % (C, C, B, P, B, P))
+        t = node("ReduceSum", [t, const("input.block_axes", [2, 4], np.int64)],
+                 ["input.block_sum"], "input/block_sum",
+                 "sum of each block's %d pixels (int32, at most %d)" % (P * P, 255 * P * P),
+                 keepdims=0)
+        t = node("Div", [t, const("input.block_count", 1 << k, np.int32)], ["input.q"],
+                 "input/block_mean", "q = sum >> %d: the floor mean (exact: the sum is >= 0, "
+                 "so truncating and flooring Div agree)" % k)
+    t = node("Reshape", [t, const("input.flat_shape", [-1, B * B], np.int64)],
+             ["input.q_flat"], "input/flatten", "(N, %d, %d) -> (N, %d), row by row"
+             % (B, B, B * B))
+    if spec.scaling == "half":
+        t = node("Div", [t, const("input.two", 2, np.int32)], ["input.half"], "input/half",
+                 "x = q >> 1 in [0, 127] (q >= 0: exact floor)")
+    else:
+        t = node("Sub", [t, const("input.offset", 128, np.int32)], ["input.centered"],
+                 "input/sub_128", "q - 128")
+        t = node("Clip", [t, const("input.min", -127, np.int32),
+                          const("input.max", 127, np.int32)], ["input.clamped"],
+                 "input/clamp", "clamp(q - 128, -127, 127): q 0 -> -127")
+    x = node("Cast", [t], ["x"], "input/cast_int8", "encoded input, int8", to=T.INT8)
+    return graph_in, x
 
 
 def build(model, input="uint8"):
@@ -147,7 +205,10 @@ def build(model, input="uint8"):
         return outputs[0]
 
     batch = "N"
-    if input == "uint8":
+    spec = parse_encoding(enc)
+    if input == "uint8" and spec.reduces:
+        graph_in, x = _reduce_nodes(model, spec, node, const, helper, T, batch)
+    elif input == "uint8":
         graph_in = helper.make_tensor_value_info(
             "pixels", T.UINT8, [batch, sizes[0]],
             "uint8 pixels, one row per sample, flattened as in training (MNIST: 28x28 row by row)")
@@ -166,9 +227,8 @@ def build(model, input="uint8"):
                      "input/shr_1", "p >> 1 (unsigned), in [0, 127]", direction="RIGHT")
             x = node("Cast", [t], ["x"], "input/cast_int8", "encoded input, int8",
                      to=T.INT8)
-        else:
-            raise ArgumentError("cannot export input encoding %r to ONNX (known: centered, "
-                                "half)" % (enc,))
+        else:  # pragma: no cover - parse_encoding knows no other scaling
+            raise ArgumentError("cannot export input encoding %r to ONNX" % (enc,))
     else:
         graph_in = helper.make_tensor_value_info(
             "x", T.INT8, [batch, sizes[0]],

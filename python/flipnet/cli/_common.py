@@ -8,7 +8,8 @@ import sys
 from ..metadata import json_default as _meta_json_default
 
 __all__ = ["DATASET_CHOICES", "err", "emit_json", "json_default", "one_line", "load_data",
-           "k_frac", "prob", "nonneg_float", "positive", "nonneg", "int_range"]
+           "k_frac", "prob", "nonneg_float", "positive", "nonneg", "int_range",
+           "input_encoding", "INPUT_HELP"]
 
 DATASET_CHOICES = ("mnist", "fashion_mnist")
 
@@ -95,3 +96,22 @@ def k_frac(text):
         if not 0.0 <= v <= 1.0:
             raise argparse.ArgumentTypeError("k fractions must be in [0, 1], got %r" % v)
     return vals[0] if len(vals) == 1 else vals
+
+
+#: --input's help (flipnet.inputs)
+INPUT_HELP = ("input encoding, uint8 pixels to int8 inputs: centered = clamp(p-128, -127, 127), "
+              "half = p >> 1 (one input per pixel), or [crop<C>-][pool<P>][-centered], which "
+              "reduces the S x S image: its central C x C pixels, averaged in P x P blocks "
+              "(P 2 or 4; q = floor mean), then q >> 1 (or clamp(q-128, -127, 127) with "
+              "-centered); e.g. crop20-pool2: 100 inputs from 28 x 28 (--arch 100-...), "
+              "crop24-pool2: 144, pool2: 196")
+
+
+def input_encoding(text):
+    """An argparse type: an input encoding (flipnet.inputs), as its canonical name."""
+    from ..inputs import check_encoding
+
+    try:
+        return check_encoding(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -3,11 +3,13 @@
     flipnet device info    --port URL [--json]
     flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
                            [--limit N] [--skip N] [--epochs E] [--batch B] [--bits 8|4|2|1]
-                           [--seed S] [--recipe device|default|paper] [--p0 P] [--p1 P]
+                           [--input ENCODING] [--seed S] [--recipe device|default|paper]
+                           [--p0 P] [--p1 P]
                            [--k-frac F] [--margin M] [--out model.flip] [--pull-every N]
                            [--resume FILE] [--init MODEL | --continue] [--json]
-    flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N] [--json]
-    flipnet device predict --port URL [--dataset mnist] [--limit N] [--json]
+    flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N]
+                           [--input ENCODING] [--json]
+    flipnet device predict --port URL [--dataset mnist] [--limit N] [--input ENCODING] [--json]
     flipnet device pull    --port URL [--out model.flip] [--base MODEL]
     flipnet device load    --port URL MODEL [--batch B]
     flipnet device stats   --port URL [--json]
@@ -23,9 +25,8 @@ pty path such as the one ``flipnet device sim`` prints.
 import sys
 import time
 
-from ..inputs import INPUT_ENCODINGS
 from ._common import DATASET_CHOICES as DATASETS
-from ._common import emit_json, err, load_data
+from ._common import INPUT_HELP, emit_json, err, input_encoding, load_data
 
 __all__ = ["register"]
 
@@ -62,9 +63,10 @@ def _data_args(p):
 
 def _infer_args(p):
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8)
-    p.add_argument("--input", choices=INPUT_ENCODINGS,
-                   help="pixel encoding the model was trained with (default: the inference "
-                        "firmware's model's, else centered)")
+    p.add_argument("--input", type=input_encoding, metavar="ENCODING",
+                   help="input encoding the device's model was trained with, e.g. half or "
+                        "crop20-pool2 (default: --model's, else the inference firmware's "
+                        "model's, else centered)")
     p.add_argument("--json", action="store_true")
 
 
@@ -90,6 +92,9 @@ def _train_args(p, limit_default):
                    help="samples per TRAIN frame (default %(default)s; bounded by device RAM)")
     p.add_argument("--bits", type=int, choices=(1, 2, 4, 8), default=8,
                    help="bits per input value on the link (default %(default)s)")
+    p.add_argument("--input", type=input_encoding, metavar="ENCODING",
+                   help="%s. The host encodes, the device gets the int8 samples (default: the "
+                        "recipe's; a continued model's own)" % INPUT_HELP)
     p.add_argument("--seed", type=int, help="seed of a fresh model (default 1)")
     p.add_argument("--recipe", help="device (default for a fresh model), paper or default "
                    "(flipnet.recipes; the default recipe's counters need one byte per weight); "
@@ -323,7 +328,8 @@ def _run_training(args, dev, announce=None, fallback=False):
                         schedule=sched or None, bits=args.bits,
                         pull_every=args.pull_every, out=args.out or None,
                         progress=not args.quiet, resume=resume, init=init, on_device=cont,
-                        record={"dataset": args.dataset, "skip": skip}, test_data=test)
+                        record={"dataset": args.dataset, "skip": skip}, test_data=test,
+                        input=getattr(args, "input", None))
     return s, s["test_acc"], s["model"]
 
 
@@ -347,28 +353,50 @@ def _report(args, s, acc, n_test):
         print(ln)
 
 
-def _device_input(dev, args):
-    """The pixel encoding for the device's model: --input, else what the inference-only
-    firmware says its model uses, else centered."""
+def _device_input(dev, args, model=None):
+    """The input encoding for the device's model: --input, else ``model``'s (the file
+    loaded with --model), else what the inference-only firmware says its model uses, else
+    centered."""
     if args.input:
         return args.input
-    model = dev.info().get("model")
-    return model["input"] if model else "centered"
+    if model is not None:
+        return model.input_encoding
+    info = dev.info().get("model")
+    return info["input"] if info else "centered"
+
+
+def _device_samples(dev, args, x, model=None):
+    """(int8 samples, table) of the uint8 images ``x`` for the device's model, checked
+    against its input width."""
+    from ..device.session import prepare_inputs
+
+    enc = _device_input(dev, args, model)
+    x8, table = prepare_inputs(x, args.bits, enc)
+    n0 = dev.sizes[0] if dev.sizes else None
+    if n0 is not None and x8.shape[1] != n0:
+        raise ValueError("the device's model takes %d inputs, but %s's samples encoded as %r "
+                         "give %d; pass the encoding the model was trained with: --input "
+                         "ENCODING (e.g. crop20-pool2 for 100 inputs from 28 x 28 images)"
+                         % (n0, args.dataset, enc, x8.shape[1]))
+    return x8, table
 
 
 def cmd_eval(args):
-    from ..device.session import prepare_inputs
-
     (_, _), (xt, yt) = _load(args)
     if args.limit:
         xt, yt = xt[:args.limit], yt[:args.limit]
+    model = None
     with _open(args) as dev:
         if args.model:
+            from ..model import Model
+
             with open(args.model, "rb") as f:
-                dev.load(f.read())
+                data = f.read()
+            model = Model.from_bytes(data, source=repr(args.model))
+            dev.load(data)
         elif not dev.info()["inference_only"]:
             _adopt_device_model(dev)
-        x8, table = prepare_inputs(xt, args.bits, _device_input(dev, args))
+        x8, table = _device_samples(dev, args, xt, model)
         correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
     if args.json:
         emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
@@ -388,14 +416,12 @@ def _adopt_device_model(dev):
 
 
 def cmd_predict(args):
-    from ..device.session import prepare_inputs
-
     (_, _), (xt, yt) = _load(args)
     n = args.limit or 10
     with _open(args) as dev:
         if not dev.info()["inference_only"]:
             _adopt_device_model(dev)
-        x8, table = prepare_inputs(xt[:n], args.bits, _device_input(dev, args))
+        x8, table = _device_samples(dev, args, xt[:n])
         classes = dev.predict(x8, bits=args.bits, table=table)
     if args.json:
         emit_json({"classes": classes.tolist(), "labels": yt[:n].tolist()})

@@ -53,9 +53,11 @@ def cmd_eval(args):
     model = load(args.model)
     dataset = args.dataset or model.meta.get("dataset") or "mnist"
     _, (xt, yt) = load_data(dataset, args.data_dir, test_limit=args.limit)
-    if int(xt[0].size) != model.n_inputs:
-        raise ShapeError("%s takes %d inputs but %s samples have %d values"
-                         % (args.model, model.n_inputs, dataset, int(xt[0].size)))
+    try:
+        model.predict(xt[:1])  # the data set's images fit the model's input (encoding)
+    except ValueError as exc:
+        raise ShapeError("%s cannot read %s's test samples: %s" % (args.model, dataset, exc)) \
+            from None
     t0 = time.perf_counter()
     acc = model.evaluate(xt, yt)
     seconds = time.perf_counter() - t0
@@ -88,6 +90,8 @@ def cmd_info(args):
         "samples": model.samples,
         "shifts": model.shifts,
         "rule": model.rule,
+        "input": model.input_encoding,
+        "image_side": model.image_side,
         "recipe": model.recipe,
         "epochs": model.epochs_trained,
         "seconds": sum(float(t.get("seconds") or 0.0) for t in training),
@@ -114,6 +118,9 @@ def cmd_info(args):
     else:
         print("%s: flipnet model, %d bytes" % (args.model, result["bytes"]))
         print("  arch      %s (%s)" % (model.arch, ", ".join(model.kinds)))
+        print("  input     %s%s" % (model.input_encoding, " (from %d x %d images)"
+                                    % (model.image_side, model.image_side)
+                                    if model.image_side else ""))
         print("  weights   %d in %d bytes (%.3f bits/weight)"
               % (model.n_weights, mem["weight_bytes"], mem["bits_per_weight"]))
         if mem["counter_bytes"]:

@@ -8,10 +8,9 @@ from .. import recipes as _recipes
 from .._version import __version__
 from ..errors import ShapeError
 from ..arch import MODEL_KINDS
-from ..inputs import INPUT_ENCODINGS
 from ..rule import FILTERS, RANGES, VOTES
-from ._common import (DATASET_CHOICES, emit_json, err, int_range, k_frac, load_data, nonneg,
-                      nonneg_float, positive, prob)
+from ._common import (DATASET_CHOICES, INPUT_HELP, emit_json, err, input_encoding, int_range,
+                      k_frac, load_data, nonneg, nonneg_float, positive, prob)
 
 __all__ = ["register", "cmd_train"]
 
@@ -78,9 +77,8 @@ def register(sub):
                    % (d["lr_end"], _recipes.HYBRID["lr_end"]))
     t.add_argument("--weight-decay", type=nonneg_float, metavar="WD",
                    help="AdamW weight decay of the FP32 layers (recipe: %s)" % d["weight_decay"])
-    t.add_argument("--input", choices=INPUT_ENCODINGS,
-                   help="uint8 pixels to int8: centered = clamp(p-128, -127, 127), half = p >> 1 "
-                   "(recipe: %s)" % d["input"])
+    t.add_argument("--input", type=input_encoding, metavar="ENCODING",
+                   help="%s (recipe: %s)" % (INPUT_HELP, d["input"]))
     t.add_argument("--out", default="model.flip", help="model file to write (default: "
                    "%(default)s; '' to not save)")
     t.add_argument("--data-dir", help="directory holding the data set files")
@@ -95,6 +93,44 @@ def register(sub):
     t.add_argument("--test-limit", type=positive, help=argparse.SUPPRESS)
     t.set_defaults(func=cmd_train)
     return t
+
+
+def _check_arch_input(sizes, encoding):
+    """ShapeError naming --arch when a crop encoding's width is not the first layer's."""
+    from ..inputs import parse_encoding
+
+    enc = parse_encoding(encoding)
+    if enc.crop and enc.n_inputs() != sizes[0]:
+        raise ShapeError("--arch %s takes %d inputs, but input encoding %r gives %d (%s): use "
+                         "--arch %d-..." % ("-".join(map(str, sizes)), sizes[0], enc.name,
+                                            enc.n_inputs(), enc.what(), enc.n_inputs()))
+
+
+def _check_input_width(model, x, dataset):
+    """ShapeError unless the model's input layer is as wide as its input encoding makes the
+    data set's samples (784 pixels, or 100 for crop20-pool2 on 28 x 28 images)."""
+    from ..inputs import parse_encoding
+
+    enc = parse_encoding(model.input_encoding)
+    per = int(x[0].size)
+    if not enc.reduces:
+        if model.n_inputs != per:
+            raise ShapeError("the model takes %d inputs but %s samples have %d values "
+                             "(use --arch %d-...)" % (model.n_inputs, dataset, per, per))
+        return
+    side = int(x.shape[1]) if x.ndim == 3 and x.shape[1] == x.shape[2] else None
+    if side is None:
+        raise ShapeError("input encoding %r reduces square images; %s samples have shape %s"
+                         % (enc.name, dataset, x.shape[1:]))
+    enc.check_side(side, "%s's images" % dataset)
+    want = enc.n_inputs(side)
+    if model.n_inputs != want:
+        raise ShapeError("the model takes %d inputs but input encoding %r makes %d from %s's "
+                         "%d x %d images (use --arch %d-...)"
+                         % (model.n_inputs, enc.name, want, dataset, side, side, want))
+    if model.image_side not in (None, side):
+        raise ShapeError("the model was trained on %d x %d images; %s's are %d x %d"
+                         % (model.image_side, model.image_side, dataset, side, side))
 
 
 def cmd_train(args):
@@ -129,12 +165,10 @@ def cmd_train(args):
         # check the architecture before spending time on data
         sizes = parse_sizes(recipe["arch"])
         weights = recipe["weights"]
+        _check_arch_input(sizes, recipe["input"])
         model = Model(sizes, weights, seed=args.seed, recipe=recipe)
     (x, y), (xt, yt) = load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
-    per = int(x[0].size)
-    if sizes[0] != per:
-        raise ShapeError("the model takes %d inputs but %s samples have %d values "
-                         "(use --arch %d-...)" % (sizes[0], args.dataset, per, per))
+    _check_input_width(model, x, args.dataset)
     n_classes = int(max(y.max(), yt.max())) + 1
     if sizes[-1] < n_classes:
         raise ShapeError("the model has %d classes but %s has %d"

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..arch import INTEGER_KINDS
 from ..arch import KINDS as _LAYER_KINDS
-from ..inputs import INPUT_ENCODINGS, quantize
+from ..inputs import INPUT_ENCODINGS, parse_encoding, reduce_pixels, scale_pixels
 from ..rule import BACKPROPS, FILTERS, VOTES
 
 __all__ = [
@@ -19,7 +19,8 @@ __all__ = [
     "pull_payload", "load_payload", "stats_payload", "reset_payload",
     "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
     "parse_pull", "parse_load", "parse_stats", "parse_error",
-    "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "encode_inputs",
+    "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "info_encoding",
+    "encode_inputs",
     "runcode", "rundecode", "runs_decode_in_place",
     "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS", "INFO_FLAGS", "SAMPLES_RUNS",
     "E_INFER_ONLY",
@@ -110,17 +111,19 @@ def unpack_codes(data, bits, count):
     return codes.ravel()[:count].astype(np.uint8)
 
 
-#: input encodings of uint8 pixels (flipnet.inputs)
+#: the per-pixel input encodings (flipnet.inputs; the INFO encoding byte's scalings)
 ENCODINGS = INPUT_ENCODINGS
 
 
 def pixel_table(bits, encoding="centered"):
     """int8 value of each code when uint8 pixels are sent with ``bits`` bits.
 
-    Code ``c = pixel >> (8 - bits)``; its value is the encoded pixel at the middle of the
-    code's bin, ``c * w + w // 2`` with ``w = 2**(8 - bits)``, through the input encoding
-    (``"centered"``: ``clamp(v - 128, -127, 127)``; ``"half"``: ``v >> 1``). 8 bits needs no
-    table (each pixel is encoded exactly).
+    Code ``c = q >> (8 - bits)``; its value is the scaled value at the middle of the code's
+    bin, ``c * w + w // 2`` with ``w = 2**(8 - bits)``, through the input encoding's scaling
+    (``"centered"``: ``clamp(v - 128, -127, 127)``; ``"half"``, and every reducing encoding
+    without ``-centered``: ``v >> 1``). ``q`` is the pixel, or for a reducing encoding the
+    block mean it scales (:func:`flipnet.inputs.reduce_pixels`). 8 bits needs no table (each
+    value is encoded exactly).
     """
     if bits == 8:
         return None
@@ -128,18 +131,42 @@ def pixel_table(bits, encoding="centered"):
         raise ValueError("bits must be 1, 2, 4 or 8, got %r" % (bits,))
     w = 1 << (8 - bits)
     c = np.arange(1 << bits, dtype=np.int32)
-    return quantize((c * w + w // 2).astype(np.uint8), encoding)
+    return scale_pixels((c * w + w // 2).astype(np.uint8), parse_encoding(encoding).scaling)
 
 
 def quantize_pixels(pixels, bits=8, encoding="centered"):
-    """uint8 pixels -> (int8 inputs the device will train on, codes, table)."""
+    """uint8 pixels -> (int8 inputs the device will train on, codes, table).
+
+    A per-pixel encoding keeps the shape of ``pixels``; a reducing one (``"crop20-pool2"``)
+    takes images (N, S, S) or (N, S * S) and gives (N, n_inputs): the block means are what is
+    binned with ``bits`` < 8, exactly as pixels are."""
     p = np.asarray(pixels, dtype=np.uint8)
+    enc = parse_encoding(encoding)
+    if enc.reduces:
+        p = reduce_pixels(p, enc)
     if bits == 8:
-        x = quantize(p, encoding)
+        x = scale_pixels(p, enc.scaling)
         return x, x.view(np.uint8), None
-    table = pixel_table(bits, encoding)
+    table = pixel_table(bits, enc)
     codes = (p >> (8 - bits)).astype(np.uint8)
     return table[codes], codes, table
+
+
+def info_encoding(code, crop):
+    """The input encoding named by INFO's model fields (docs/protocol.md, INFO): ``code``
+    bit 0 the scaling (0 centered, 1 half), bits 4..7 the pool side P (0: none), ``crop`` the
+    crop side C (0: none)."""
+    scaling = "half" if code & 1 else "centered"
+    pool = code >> 4
+    parts = (["crop%d" % crop] if crop else []) + (["pool%d" % pool] if pool else [])
+    if not parts:
+        return scaling
+    name = "-".join(parts) + ("-centered" if scaling == "centered" else "")
+    try:
+        return parse_encoding(name).name
+    except ValueError:
+        raise ValueError("INFO reports an input encoding flipnet does not know (code 0x%02x, "
+                         "crop %d)" % (code, crop)) from None
 
 
 def encode_inputs(x, bits=8, table=None):
@@ -378,14 +405,14 @@ def parse_info(p):
            "largest_hidden": largest, "board": board}
     if flags & 2:  # the inference firmware's compiled-in model follows
         _need(p, 52, "INFO")
-        L, enc = struct.unpack_from("<BB", p, 48)
+        L, enc, crop = struct.unpack_from("<BBH", p, 48)
         _need(p, 52 + 3 * L + 2 + 28, "INFO")
         sizes = list(struct.unpack_from("<%dH" % (L + 1), p, 52))
         off = 52 + 2 * (L + 1)
         kinds = [KIND_NAMES.get(k, k) for k in p[off:off + L]]
         steps, samples, seed, weight_bytes = struct.unpack_from("<QQQI", p, off + L)
         out["model"] = {"sizes": sizes, "arch": "-".join(map(str, sizes)), "kinds": kinds,
-                        "input": "half" if enc == 1 else "centered", "steps": steps,
+                        "input": info_encoding(enc, crop), "steps": steps,
                         "samples": samples, "seed": seed, "weight_bytes": weight_bytes}
     return out
 

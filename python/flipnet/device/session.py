@@ -20,6 +20,7 @@ import numpy as np
 from .. import progress as _progress
 from .. import recipes as _recipes
 from ..files import write_atomic
+from ..inputs import check_encoding, image_side, parse_encoding
 from ..schedule import Schedule, shuffle_order
 from . import protocol as P
 
@@ -94,18 +95,29 @@ class InProcessTwin:
                 "bad_replies": 0}
 
 
-def prepare_inputs(x, bits=8, encoding="centered"):
+def prepare_inputs(x, bits=8, encoding="centered", side=None):
     """Samples -> (int8 (N, n0) the device trains on, table for ``bits`` < 8).
 
-    uint8 pixels are encoded as ``flipnet.model.quantize`` does (``encoding`` "centered":
-    ``clamp(p - 128, -127, 127)``, "half": ``p >> 1``), exactly with 8 bits, binned
+    uint8 pixels are encoded by the input encoding as ``flipnet.quantize`` does (``encoding``
+    "centered": ``clamp(p - 128, -127, 127)``, "half": ``p >> 1``; a reducing one such as
+    "crop20-pool2" crops and averages each image first, so the device gets the reduced
+    samples, e.g. 100 values instead of 784), exactly with 8 bits, binned
     (``protocol.pixel_table``) with fewer; int8 inputs are sent as they are (8 bits only).
+    ``side``: for a reducing encoding, the only image side taken (None: any it allows).
     """
     x = np.asarray(x)
-    x = x.reshape(x.shape[0], -1)
+    if x.ndim < 2:
+        raise ValueError("inputs need a leading sample axis, shape (N, ...); got shape %s"
+                         % (x.shape,))
     if x.dtype == np.uint8:
-        x8, _, table = P.quantize_pixels(x, bits, encoding)
-        return np.ascontiguousarray(x8), table
+        s = image_side(x, encoding)
+        if side is not None and s is not None and s != side:
+            raise ValueError("the images are %d x %d pixels; the model (input encoding %r) "
+                             "takes %d x %d images" % (s, s, encoding, side, side))
+        x8, _, table = P.quantize_pixels(x.reshape(x.shape[0], -1) if s is None else x, bits,
+                                         encoding)
+        return np.ascontiguousarray(x8.reshape(x.shape[0], -1)), table
+    x = x.reshape(x.shape[0], -1)
     if x.dtype != np.int8:
         raise ValueError("inputs must be uint8 pixels or int8 values, got %s" % x.dtype)
     if bits != 8:
@@ -132,7 +144,7 @@ def _as_model_bytes(model, what):
 def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1, batch=8,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
                     mirror=None, calibrate=True, on_step=None, resume=None, init=None,
-                    on_device=False, record=None, test_data=None):
+                    on_device=False, record=None, test_data=None, input=None):
     """Train a model on ``dev`` from (x, y); returns a summary dict.
 
     The model is, by default, a fresh one (CONFIGURE with ``sizes``, ``kinds``, ``seed``).
@@ -151,7 +163,12 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     counter, as ``Model.fit`` on the host would. ``recipe`` defaults to the model's own
     (from its metadata), else ``"device"``.
 
-    ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. ``recipe`` (name or dict;
+    ``x``: uint8 pixels (N, ...) or int8 (N, n0); ``y`` labels. The host encodes uint8 pixels
+    by the input encoding (``input``, default the recipe's; :func:`prepare_inputs`) and
+    sends the int8 samples: with a reducing encoding (``"crop20-pool2"``: 100 inputs from a
+    28x28 image) the frames carry the reduced samples, and the pulled model keeps the
+    encoding and the image side, so it predicts from raw images on the host.
+    ``recipe`` (name or dict;
     default ``"device"``, flipnet.recipes.DEVICE) gives the rule (vote, filter, margin,
     calib_target, counters), the input encoding and the schedule (p0, p1, k_frac,
     recalibrate_every, recalibrate_steps, recalibrate_until); ``schedule`` (a
@@ -219,7 +236,12 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
         sched = schedule
     else:
         sched = Schedule(recipe=rec, **schedule)
+    if input is not None:
+        rec["input"] = input
     encoding = rec.get("input", "centered")
+    n0 = int(base.sizes[0] if cont else sizes[0])
+    encoding = check_encoding(encoding, n0)
+    side = base.image_side if cont and base.input_encoding == encoding else None
     if cont:
         margin = base.rule["margin"]
         explicit = schedule.get("margin") if isinstance(schedule, dict) else None
@@ -228,15 +250,18 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                              "(%d); it cannot change on the device" % (int(explicit), margin))
     else:
         margin = rec["margin"] if sched.margin is None else sched.margin
-    x8, table = prepare_inputs(x, bits, encoding)
+    x8, table = prepare_inputs(x, bits, encoding, side)
+    side = side or image_side(x, encoding)
     y = np.asarray(y).astype(np.int64).ravel()
     n = x8.shape[0]
     if y.shape[0] != n:
         raise ValueError("%d labels for %d samples" % (y.shape[0], n))
     sizes = [int(s) for s in sizes]
     if x8.shape[1] != sizes[0]:
-        raise ValueError("samples have %d values but the model has %d inputs"
-                         % (x8.shape[1], sizes[0]))
+        raise ValueError("samples have %d values%s but the model has %d inputs"
+                         % (x8.shape[1], " (%s as input encoding %r gives them)"
+                            % ("uint8 images" if side else "int8 samples", encoding)
+                            if parse_encoding(encoding).reduces else "", sizes[0]))
     batch = int(min(batch, n))
     rule = base.rule if cont else rec  # a continued model keeps its own rule
     cfg = dict(kinds=kinds, seed=seed, batch=batch, vote=rule["vote"], filter=rule["filter"],
@@ -344,7 +369,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
         from ..model import Model
 
         xt, yt = test_data
-        xt8, _ = prepare_inputs(xt, bits, encoding)
+        xt8, _ = prepare_inputs(xt, bits, encoding, side)
         test_acc = Model.from_bytes(data).evaluate(xt8, np.asarray(yt))
         n_test = int(xt8.shape[0])
     rec_info = {"board": info.get("board"), "port": getattr(dev, "port", None),
@@ -357,6 +382,8 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     recipe_keys = dict(rec, input=encoding)
     model = history.adopt(data, base=base if cont else None, recipe=recipe_keys,
                           record=rec_info)
+    if side is not None:
+        model.image_side = side  # the images it was trained on: predict takes them raw
     model_bytes = model.to_bytes()
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
@@ -367,6 +394,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
         "plan": plan, "device_stats": dstats, "model": model, "model_bytes": model_bytes,
         "device_bytes": data, "schedule": sched.to_dict(), "input": encoding,
+        "image_side": side,
         "rule": {k: cfg[k] for k in ("vote", "filter", "backprop", "margin")},
         "info": info,
     }
