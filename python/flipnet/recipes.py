@@ -37,9 +37,11 @@ Keys:
 ``recalibrate_until``   step recalibration only during this first fraction of the run's steps
                         (1.0 = the whole run); later the shifts stay put
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
-``input``               how uint8 pixels become int8 inputs: ``"centered"`` =
-                        clamp(p - 128, -127, 127) (paper reading) or ``"half"`` = p >> 1 (a dark
-                        background is 0 and casts no vote); stored with the model
+``input``               the input encoding, how uint8 pixels become int8 inputs
+                        (flipnet.inputs): ``"centered"`` = clamp(p - 128, -127, 127) (paper
+                        reading) or ``"half"`` = p >> 1 (a dark background is 0 and casts no
+                        vote), or one that reduces the image first, e.g. ``"crop20-pool2"``
+                        (central 20x20, 2x2 means: 100 inputs); stored with the model
 ``lr``, ``weight_decay``, ``betas``, ``eps``
                         AdamW of the FP32 layers (docs/rule.md 8): PyTorch's defaults 1e-3,
                         1e-2, (0.9, 0.999), 1e-8; unused without FP32 layers

@@ -8,7 +8,6 @@ synthetic data (synth.py) except one accuracy check on MNIST.
 """
 
 import json
-import os
 import subprocess
 import sys
 
