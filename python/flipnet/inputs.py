@@ -49,6 +49,7 @@ Labels ``y`` are 1-D integer class indices in ``[0, classes)``. Problems are rep
 ``ValueError`` subclasses from :mod:`flipnet.errors` saying what was wrong and what to do.
 """
 
+import math
 import re
 from collections import namedtuple
 
@@ -102,8 +103,8 @@ class Encoding(namedtuple("Encoding", "name scaling crop pool")):
         return side * self.pool if side * side == n_inputs else None
 
     def n_inputs(self, side=None):
-        """Inputs per sample: from an image of ``side`` (checked; None for a crop, which
-        does not depend on it)."""
+        """Inputs per sample from an ``side x side`` image (``side`` checked; it may be None
+        for a crop, whose output does not depend on it)."""
         if side is not None:
             self.check_side(side)
         if self.crop:
@@ -165,15 +166,7 @@ class Encoding(namedtuple("Encoding", "name scaling crop pool")):
 
 
 def _isqrt(n):
-    n = int(n)
-    if n < 0:
-        return -1
-    r = int(np.sqrt(n))
-    while r * r > n:
-        r -= 1
-    while (r + 1) * (r + 1) <= n:
-        r += 1
-    return r
+    return math.isqrt(int(n)) if n >= 0 else -1
 
 
 _CACHE = {}

@@ -546,6 +546,17 @@ def test_mnist_accuracy_with_crop20_pool2(capsys, mnist, tmp_path):
     assert res["accuracy"] > 0.90, res["accuracy"]
     m = flipnet.load(tmp_path / "m.flip")
     assert m.image_side == 28 and m.memory_report()["weight_bytes"] < 4000
+    # ONNX Runtime on the exported graph: the same logits on the 10,000 raw test images
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from flipnet import onnx_export as ox
+
+    _, (xt, yt) = mnist
+    sess = ort.InferenceSession(ox.build(m).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    logits, cls = sess.run(["logits", "class"], {"pixels": xt.reshape(len(xt), -1)})
+    np.testing.assert_array_equal(logits, m.forward(xt))
+    assert np.mean(cls == yt) == res["accuracy"]
 
 
 def test_inference_firmware_twin_with_a_reducing_model(c20, synthetic, tmp_path):
