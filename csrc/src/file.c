@@ -10,6 +10,7 @@
 typedef struct {
     uint32_t version, n_layers, header_bytes, meta_bytes, weight_bytes;
     uint32_t counters;      /* flags bit 0: the file holds counters */
+    uint8_t counter_bits[FLIPNET_MAX_LAYERS]; /* per layer: 8, 4, 2; 0 for FP32 / no counters */
     uint32_t adamw;         /* flags bit 1: the file holds the AdamW state (v2) */
     uint32_t has_f32;       /* an FP32 layer exists */
     uint64_t counter_bytes; /* bytes of the counters block (0 without) */
@@ -58,21 +59,34 @@ static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
     return 1;
 }
 
-/* Check the counters block: no -128, padding bytes (n*m .. round_up(n*m, 4)) zero. */
-static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
+/* Check a counters area (bytes, any alignment) of layers with counter widths bits[l]: every
+ * counter in [-(2^(b-1) - 1), 2^(b-1) - 1] (the pattern of -2^(b-1) is invalid), the padding
+ * bits of each row and the padding bytes of each layer 0. Shared by the writer and the reader. */
+static int fn_counters_legal(const flipnet_layer *layers, uint32_t n_layers, const uint8_t *bits,
+                             const uint8_t *h)
 {
-    uint32_t l;
-    uint64_t off = 0, i, cnt, end;
-    if (!fi->counters) return 1;
-    for (l = 0; l < fi->n_layers; l++) {
-        if (fi->layers[l].kind == FLIPNET_FP32) continue; /* no counters */
-        cnt = (uint64_t)fi->layers[l].n * fi->layers[l].m;
-        end = fn_counter_layer_bytes(fi->layers[l].kind, fi->layers[l].n, fi->layers[l].m);
-        for (i = 0; i < cnt; i++) {
-            if (h[off + i] == 0x80u) return 0;
+    uint32_t l, j, i;
+    uint64_t off = 0;
+    for (l = 0; l < n_layers; l++) {
+        uint32_t b = bits[l], n = layers[l].n, per, mask, bad;
+        uint64_t rb, end, q;
+        if (b == 0u) continue; /* an FP32 layer: no counters */
+        per = 8u / b;
+        mask = (1u << b) - 1u;
+        bad = 1u << (b - 1u); /* -2^(b-1) */
+        rb = fn_counter_row_bytes(n, b);
+        for (j = 0; j < layers[l].m; j++) {
+            const uint8_t *row = h + off + j * rb;
+            for (i = 0; i < n; i++) {
+                if ((((uint32_t)row[i / per] >> ((i % per) * b)) & mask) == bad) return 0;
+            }
+            for (; i < rb * per; i++) { /* padding bits of the row's last byte */
+                if ((((uint32_t)row[i / per] >> ((i % per) * b)) & mask) != 0u) return 0;
+            }
         }
-        for (; i < end; i++) {
-            if (h[off + i] != 0) return 0;
+        end = fn_counter_layer_bytes(n, layers[l].m, b);
+        for (q = (uint64_t)layers[l].m * rb; q < end; q++) {
+            if (h[off + q] != 0) return 0;
         }
         off += end;
     }
@@ -129,6 +143,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->rule.counter_decay = buf[63];
     fi->counters = buf[62] & 1u;
     fi->adamw = (buf[62] >> 1) & 1u;
+    fi->rule.counter_round = (buf[62] >> 2) & 1u;
     u = fn_rd32(buf + 24);
     fi->rule.margin = u > 0x7FFFFFFFu ? -1 : (int32_t)u; /* negative margins are invalid */
     fi->meta_bytes = fn_rd32(buf + 28);
@@ -138,8 +153,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->weight_bytes = fn_rd32(buf + 56);
     if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
     if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
-    /* flags: bit 0 counters; bit 1 AdamW state, v2 only */
-    if ((buf[62] & ~(fi->version >= 2u ? 3u : 1u)) != 0 ||
+    /* flags: bit 0 counters; bit 1 AdamW state, v2 only; bit 2 stochastic counter rounding */
+    if ((buf[62] & ~(fi->version >= 2u ? 7u : 5u)) != 0 ||
         !fn_rule_valid(&fi->rule, fi->counters != 0))
         return FLIPNET_E_FMT_VALUE;
     if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
@@ -149,7 +164,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
         L->kind = p[0];
         L->shift = p[1];
-        L->reserved = (uint16_t)(p[2] | (p[3] << 8));
+        L->reserved = 0;
         L->n = fn_rd32(p + 4);
         L->m = fn_rd32(p + 8);
         L->bpr = fn_rd32(p + 12);
@@ -158,8 +173,14 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY &&
             !(L->kind == FLIPNET_FP32 && fi->version >= 2u))
             return FLIPNET_E_FMT_VALUE;
-        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u) || L->reserved != 0)
+        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u) || p[3] != 0)
             return FLIPNET_E_FMT_VALUE;
+        /* byte 2: the counters' width, 0 = 8 bits (every file before narrower counters), 4, 2;
+         * 0 for FP32 layers and without counters */
+        if (p[2] != 0 && (!fi->counters || L->kind == FLIPNET_FP32 || (p[2] != 4u && p[2] != 2u)))
+            return FLIPNET_E_FMT_VALUE;
+        fi->counter_bits[l] = (uint8_t)(!fi->counters || L->kind == FLIPNET_FP32 ? 0u
+                                        : (p[2] != 0 ? p[2] : 8u));
         if (!fi->counters && fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE; /* reserved */
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_FMT_SIZE;
@@ -169,7 +190,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (fi->counters && (uint64_t)fn_rd32(p + 20) != fi->counter_bytes) return FLIPNET_E_FMT_SIZE;
         wbytes += fn_layer_bytes(L->kind, L->n, L->m);
         if (wbytes > UINT32_MAX) return FLIPNET_E_FMT_SIZE; /* offsets are 32-bit */
-        if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->kind, L->n, L->m);
+        fi->counter_bytes += fn_counter_layer_bytes(L->n, L->m, fi->counter_bits[l]);
         fi->opt_all += fn_opt_layer_bytes(L->kind, L->n, L->m);
         fi->has_f32 |= L->kind == FLIPNET_FP32;
     }
@@ -185,7 +206,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     if (flipnet_crc32(0, buf, fi->total - 4u) != fn_rd32(buf + fi->total - 4u))
         return FLIPNET_E_FMT_CRC;
     if (!fn_file_weights_legal(fi, buf + fi->header_bytes)) return FLIPNET_E_FMT_VALUE;
-    if (!fn_file_counters_legal(fi, buf + fi->header_bytes + fi->weight_bytes))
+    if (!fn_counters_legal(fi->layers, fi->n_layers, fi->counter_bits,
+                           buf + fi->header_bytes + fi->weight_bytes))
         return FLIPNET_E_FMT_VALUE;
     if (!fn_file_opt_legal(fi, buf + fi->header_bytes + fi->weight_bytes + (size_t)fi->counter_bytes))
         return FLIPNET_E_FMT_VALUE;
@@ -220,11 +242,10 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     if (buf_bytes < total) return FLIPNET_E_NOMEM;
     if (!fn_rule_valid(&model->rule, model->counters != NULL)) return FLIPNET_E_ARG;
     if (!fn_weights_legal(model)) return FLIPNET_E_ARG;
-    if (model->counters != NULL) {
-        for (off = 0; off < model->counter_bytes; off++) {
-            if (model->counters[off] == -128) return FLIPNET_E_ARG;
-        }
-    }
+    if (model->counters != NULL &&
+        !fn_counters_legal(model->layers, model->n_layers, model->counter_bits,
+                           (const uint8_t *)model->counters))
+        return FLIPNET_E_ARG;
     if (FN_HAS_F32 && model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
         const uint8_t *o = (const uint8_t *)model->opt;
         size_t q, np;
@@ -260,14 +281,15 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
     fn_wr32(buf + 56, (uint32_t)model->weight_bytes);
     buf[60] = model->rule.counter_shift;
     buf[61] = model->rule.counter_threshold;
-    buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u));
+    buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u) |
+                        (model->rule.counter_round != 0u ? 4u : 0u));
     buf[63] = model->rule.counter_decay;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
         p[0] = L->kind;
         p[1] = L->shift;
-        p[2] = 0;
+        p[2] = model->counters == NULL || model->counter_bits[l] == 8u ? 0u : model->counter_bits[l];
         p[3] = 0;
         fn_wr32(p + 4, L->n);
         fn_wr32(p + 8, L->m);
@@ -294,15 +316,9 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         memset(buf + off + rows, 0, end - rows);
         off += end;
     }
-    if (model->counters != NULL) {
-        for (l = 0; l < model->n_layers; l++) { /* the n*m counters, then zero padding */
-            const flipnet_layer *L = &model->layers[l];
-            size_t cnt = (size_t)L->n * L->m, end = (size_t)fn_counter_layer_bytes(L->kind, L->n, L->m);
-            if (L->kind == FLIPNET_FP32) continue;
-            memcpy(buf + off, model->counters + fn_counter_offset(model, l), cnt);
-            memset(buf + off + cnt, 0, end - cnt);
-            off += end;
-        }
+    if (model->counters != NULL) { /* the counter area, byte for byte (checked above) */
+        memcpy(buf + off, model->counters, model->counter_bytes);
+        off += model->counter_bytes;
     }
     if (FN_HAS_F32 && model->opt != NULL) { /* the AdamW state, float32 little-endian */
         size_t q;
@@ -335,6 +351,7 @@ flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *a
             arch->kinds[l] = fi.layers[l].kind;
         }
         arch->counters = (uint8_t)fi.counters;
+        memcpy(arch->counter_bits, fi.counter_bits, sizeof(arch->counter_bits));
     }
     return FLIPNET_OK;
 }
@@ -407,6 +424,7 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     if (fi.counters) {
         model->counters = (int8_t *)(dst + fi.weight_bytes);
         model->counter_bytes = (size_t)fi.counter_bytes;
+        memcpy(model->counter_bits, fi.counter_bits, sizeof(model->counter_bits));
     }
     if (fi.has_f32) {
         model->opt = (float *)(void *)(dst + wc);

@@ -310,7 +310,14 @@ static void get_rule(const uint8_t *p, flipnet_rule *r)
     r->counter_shift = p[20];
     r->counter_threshold = p[21];
     r->counter_decay = p[22];
-    r->reserved = p[23];
+    r->counter_round = p[23];
+}
+
+/* The counters byte of a CONFIGURE payload: 0 none, 1 (older hosts) or 8 int8 counters, 4 or
+ * 2 packed ones (docs/protocol.md); 0 for an invalid value. */
+static uint32_t counter_width(uint8_t v)
+{
+    return v == 1u ? 8u : (v == 8u || v == 4u || v == 2u ? v : 0u);
 }
 
 #define CFG_HEAD 24u
@@ -339,7 +346,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     seed = fw_get64(p + 8);
     b = fw_get16(p + 16);
     get_rule(p, &rule);
-    if (p[19] > 1u || flipnet_rule_check(&rule, p[19]) != FLIPNET_OK) {
+    if ((p[19] != 0u && counter_width(p[19]) == 0u) ||
+        flipnet_rule_check(&rule, p[19] != 0u) != FLIPNET_OK) {
         fw_reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
@@ -355,9 +363,12 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     memset(&a, 0, sizeof(a));
     a.n_layers = L;
-    a.counters = p[19];
+    a.counters = p[19] != 0u;
     for (l = 0; l <= L; l++) a.sizes[l] = fw_get16(p + CFG_HEAD + 2u * l);
-    for (l = 0; l < L; l++) a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
+    for (l = 0; l < L; l++) {
+        a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
+        a.counter_bits[l] = (uint8_t)counter_width(p[19]);
+    }
     if (check_static(&a, b, &ws) != 0) return;
     load_active = 0;
     pull_valid = 0;

@@ -82,10 +82,13 @@ class Model(CoreModel):
     ``input``: how uint8 pixels become int8 inputs, ``"centered"`` or ``"half"`` (see
     :mod:`flipnet.inputs`); default the recipe's.
 
-    ``counters``: keep one int8 hysteresis counter per weight (docs/rule.md 7.1; training
+    ``counters``: keep one hysteresis counter per weight (docs/rule.md 7.1; training
     state, saved with the model). ``None`` (default): exactly when ``counter_threshold > 0``;
     ``True``: always (the rule can be switched on later); ``False`` with
-    ``counter_threshold > 0`` is an error.
+    ``counter_threshold > 0`` is an error. ``counter_bits``: their width, 8, 4 or 2 bits (or
+    one per layer; default the recipe's, 8): narrower counters take a quarter or an eighth of
+    the memory and hold less evidence (values in [-(2^(b-1) - 1), 2^(b-1) - 1]; a layer's
+    threshold is min(counter_threshold, that)).
 
     Saved with the model: ``recipe`` (a dict, :mod:`flipnet.recipes`), ``provenance``
     (:class:`flipnet.metadata.Provenance`: calibration, epochs, training sessions) and ``meta``
@@ -94,7 +97,7 @@ class Model(CoreModel):
 
     # ---- construction ---------------------------------------------------------------------
     def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, input=None,
-                 weights=None, **rule):
+                 weights=None, counter_bits=None, **rule):
         if weights is not None:
             kinds = weights
         sizes = parse_sizes(sizes)
@@ -112,7 +115,10 @@ class Model(CoreModel):
         if input is not None:
             recipe["input"] = input
         check_encoding(recipe["input"])
-        super().__init__(sizes, kinds, _counters_option(recipe, counters), seed)
+        if counter_bits is not None:
+            recipe["counter_bits"] = counter_bits
+        bits = _rule.check_counter_bits(recipe.get("counter_bits", 8), len(kinds))
+        super().__init__(sizes, kinds, _counters_option(recipe, counters), seed, bits)
         self.set_rule(recipe)
         self.provenance = Provenance()
         self.meta = {}

@@ -541,25 +541,33 @@ def test_recipe_options_bit_exact(dev, synthetic, bits):
     assert m.rule["calib_target"] == 64
 
 
-@pytest.mark.parametrize("decay", [0, 3])
-def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay):
+@pytest.mark.parametrize("decay,bits,rounding", [(0, 8, "nearest"), (3, 8, "nearest"),
+                                                 (0, 4, "stochastic"), (1, 2, "stochastic")])
+def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay, bits, rounding):
     """The host's default recipe (per-weight hysteresis counters, net vote, ...) on a model
     small enough for the counters to fit the device's arena; also with the counters' decay
-    (CONFIGURE byte 22)."""
+    (CONFIGURE byte 22), packed 4- and 2-bit counters (byte 19) and stochastic rounding
+    (byte 23)."""
     from flipnet import recipes
 
     (x, y), _ = synthetic
-    rec = recipes.get("default", counter_decay=decay)
+    rec = recipes.get("default", counter_decay=decay, counter_bits=bits, counter_round=rounding,
+                      counter_shift=4)
     assert rec["counter_threshold"] > 0
     ref = InProcessTwin()
     s = train_on_device(dev, x[:64], y[:64], [784, 16, 10], seed=3, batch=8, recipe=rec,
                         bits=8, progress=False, mirror=ref)
-    assert s["plan"]["weight_bytes"] > 784 * 16  # the counters live in the weight area
+    assert s["plan"]["weight_bytes"] > 784 * 16 * bits // 8  # the counters are in the area
     assert_same_model(s["model_bytes"], ref.pull())
     a, b = weights_of(s["model_bytes"])[0], ref.model
     assert a.rule["counter_decay"] == b.rule["counter_decay"] == decay
+    assert a.rule["counter_round"] == b.rule["counter_round"] == rounding
+    assert a.counter_bits == b.counter_bits == [bits, bits]
+    changed = False
     for layer in range(2):
         assert np.array_equal(a.counters(layer), b.counters(layer))
+        changed |= bool(a.counters(layer).any())
+    assert changed
 
 
 # ---- run-coded inputs ---------------------------------------------------------------------------

@@ -305,15 +305,17 @@ class Device:
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                   backprop="sign", margin=0, calib_target=32, counters=False, counter_shift=0,
-                  counter_threshold=0, counter_decay=0):
+                  counter_threshold=0, counter_decay=0, counter_round="nearest"):
         """Create a model with fresh weights on the device (dict of its RAM plan).
 
-        Rule options as in ``flipnet_rule``; ``counters`` is implied by a nonzero
-        ``counter_threshold``; ``counter_decay`` needs it."""
-        counters = bool(counters) or int(counter_threshold) > 0
+        Rule options as in ``flipnet_rule``; ``counters``: False, True (int8) or the bits per
+        counter (8, 4, 2), implied (int8) by a nonzero ``counter_threshold``;
+        ``counter_decay`` and ``counter_round="stochastic"`` need it."""
+        if not counters and int(counter_threshold) > 0:
+            counters = True
         r = P.parse_configure(self.request(P.CMD["CONFIGURE"], P.configure_payload(
             sizes, kinds, seed, batch, vote, filter, backprop, margin, calib_target, counters,
-            counter_shift, counter_threshold, counter_decay)))
+            counter_shift, counter_threshold, counter_decay, counter_round)))
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         return r

@@ -11,7 +11,7 @@ import numpy as np
 from ..arch import INTEGER_KINDS
 from ..arch import KINDS as _LAYER_KINDS
 from ..inputs import INPUT_ENCODINGS, quantize
-from ..rule import BACKPROPS, FILTERS, VOTES
+from ..rule import BACKPROPS, COUNTER_BITS, FILTERS, ROUNDINGS, VOTES
 
 __all__ = [
     "CMD", "CMD_NAMES", "STATUS_NAMES", "status_name",
@@ -281,10 +281,24 @@ def reset_payload(what=0):
     return struct.pack("<B", what)
 
 
+def _counters_byte(counters):
+    """CONFIGURE's counters byte: 0 none, else the bits per counter (True: 8)."""
+    if counters is True:
+        return 8
+    if not counters:
+        return 0
+    if int(counters) not in COUNTER_BITS:
+        raise ValueError("counters: bits per counter must be one of %s, got %r"
+                         % (", ".join(map(str, COUNTER_BITS)), counters))
+    return int(counters)
+
+
 def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                       backprop="sign", margin=0, calib_target=32, counters=False,
-                      counter_shift=0, counter_threshold=0, counter_decay=0):
-    """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md)."""
+                      counter_shift=0, counter_threshold=0, counter_decay=0,
+                      counter_round="nearest"):
+    """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md). ``counters``:
+    False / 0 none, True int8 counters, or the bits per counter (8, 4, 2)."""
     sizes = [int(s) for s in sizes]
     L = len(sizes) - 1
     if isinstance(kinds, (str, int)):
@@ -296,8 +310,8 @@ def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filt
                        _lookup(FILTERS, filter, "filter"),
                        _lookup(BACKPROPS, backprop, "backprop"), int(margin),
                        int(seed) & 0xFFFFFFFFFFFFFFFF, int(batch), int(calib_target),
-                       1 if counters else 0, int(counter_shift), int(counter_threshold),
-                       int(counter_decay), 0)
+                       _counters_byte(counters), int(counter_shift), int(counter_threshold),
+                       int(counter_decay), _lookup(ROUNDINGS, counter_round, "counter rounding"))
     return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
 
 

@@ -48,8 +48,10 @@ class InProcessTwin:
         from .. import recipes
         from ..model import Model
 
-        extra.pop("counters", None)  # implied by counter_threshold in flipnet.Model
-        unknown = [k for k in extra if k not in recipes.RULE_KEYS]
+        counters = extra.pop("counters", False)  # True, or the bits per counter
+        if counters and counters is not True:
+            extra["counter_bits"] = int(counters)
+        unknown = [k for k in extra if k not in recipes.RULE_KEYS + ("counter_bits",)]
         if unknown:
             raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
         # unspecified rule options take the core's defaults (paper mode), as on a device
@@ -243,9 +245,19 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                backprop=rule["backprop"], margin=int(margin))
     # rule options of newer cores, when the recipe sets them away from their defaults
     for key, default in (("calib_target", 32), ("counters", False), ("counter_shift", 0),
-                         ("counter_threshold", 0), ("counter_decay", 0)):
+                         ("counter_threshold", 0), ("counter_decay", 0),
+                         ("counter_round", "nearest")):
         if rec.get(key, default) != default:
             cfg[key] = rec[key]
+    if int(rec.get("counter_threshold", 0)) > 0 or rec.get("counters"):
+        widths = rec.get("counter_bits", 8)
+        if isinstance(widths, (list, tuple)):  # CONFIGURE gives every layer one width
+            if len(set(widths)) != 1:
+                raise ValueError("the device takes one counter width for every layer (CONFIGURE); "
+                                 "got %s: use one width, or load a host model with --continue"
+                                 % (widths,))
+            widths = widths[0]
+        cfg["counters"] = int(widths)
     L = len(sizes) - 1
     shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
     steps_per_epoch = -(-n // batch)
