@@ -229,17 +229,14 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     return FLIPNET_OK;
 }
 
-flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
-                                  size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
-                                  size_t *written)
+/* Checks of the writer: the reader would accept the model (rule, weights, counters, moments). */
+static flipnet_status fn_write_args(const flipnet_model *model, const uint8_t *meta,
+                                    size_t meta_bytes, size_t *total)
 {
-    size_t total, off;
-    uint32_t l, hdr;
-    int has_f32;
-    flipnet_status st = flipnet_file_size(model, meta_bytes, &total);
+    uint32_t l;
+    flipnet_status st = flipnet_file_size(model, meta_bytes, total);
     if (st != FLIPNET_OK) return st;
-    if (buf == NULL || (meta == NULL && meta_bytes != 0)) return FLIPNET_E_NULL;
-    if (buf_bytes < total) return FLIPNET_E_NOMEM;
+    if (meta == NULL && meta_bytes != 0) return FLIPNET_E_NULL;
     if (!fn_rule_valid(&model->rule, model->counters != NULL)) return FLIPNET_E_ARG;
     if (!fn_weights_legal(model)) return FLIPNET_E_ARG;
     if (model->counters != NULL &&
@@ -247,7 +244,7 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
                            (const uint8_t *)model->counters))
         return FLIPNET_E_ARG;
     if (FN_HAS_F32 && model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
-        const uint8_t *o = (const uint8_t *)model->opt;
+        const uint8_t *o;
         size_t q, np;
         for (l = 0; l < model->n_layers; l++) {
             if (model->layers[l].kind != FLIPNET_FP32) continue;
@@ -261,32 +258,37 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             }
         }
     }
-    has_f32 = FN_HAS_F32 && fn_has_f32(model);
+    return FLIPNET_OK;
+}
 
-    hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
-    memset(buf, 0, hdr);
-    memcpy(buf, fn_magic, 8);
-    fn_wr32(buf + 8, has_f32 ? FLIPNET_FILE_VERSION_F32 : FLIPNET_FILE_VERSION);
-    fn_wr32(buf + 12, hdr);
-    fn_wr32(buf + 16, model->n_layers);
-    buf[20] = model->rule.vote;
-    buf[21] = model->rule.filter;
-    buf[22] = model->rule.backprop;
-    buf[23] = model->rule.calib_target;
-    fn_wr32(buf + 24, (uint32_t)model->rule.margin);
-    fn_wr32(buf + 28, (uint32_t)meta_bytes);
-    fn_wr64(buf + 32, model->seed);
-    fn_wr64(buf + 40, model->steps);
-    fn_wr64(buf + 48, model->samples);
-    fn_wr32(buf + 56, (uint32_t)model->weight_bytes);
-    buf[60] = model->rule.counter_shift;
-    buf[61] = model->rule.counter_threshold;
-    buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u) |
-                        (model->rule.counter_round != 0u ? 4u : 0u));
-    buf[63] = model->rule.counter_decay;
+/* The header of the file of a checked model: 64 + 24 L bytes into h (<= 256). */
+static uint32_t fn_file_header(const flipnet_model *model, size_t meta_bytes, uint8_t *h)
+{
+    uint32_t l, hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
+    int has_f32 = FN_HAS_F32 && fn_has_f32(model);
+    memset(h, 0, hdr);
+    memcpy(h, fn_magic, 8);
+    fn_wr32(h + 8, has_f32 ? FLIPNET_FILE_VERSION_F32 : FLIPNET_FILE_VERSION);
+    fn_wr32(h + 12, hdr);
+    fn_wr32(h + 16, model->n_layers);
+    h[20] = model->rule.vote;
+    h[21] = model->rule.filter;
+    h[22] = model->rule.backprop;
+    h[23] = model->rule.calib_target;
+    fn_wr32(h + 24, (uint32_t)model->rule.margin);
+    fn_wr32(h + 28, (uint32_t)meta_bytes);
+    fn_wr64(h + 32, model->seed);
+    fn_wr64(h + 40, model->steps);
+    fn_wr64(h + 48, model->samples);
+    fn_wr32(h + 56, (uint32_t)model->weight_bytes);
+    h[60] = model->rule.counter_shift;
+    h[61] = model->rule.counter_threshold;
+    h[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u) |
+                      (model->rule.counter_round != 0u ? 4u : 0u));
+    h[63] = model->rule.counter_decay;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
-        uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
+        uint8_t *p = h + FN_HDR_BYTES + FN_LAYER_BYTES * l;
         p[0] = L->kind;
         p[1] = L->shift;
         p[2] = model->counters == NULL || model->counter_bits[l] == 8u ? 0u : model->counter_bits[l];
@@ -297,42 +299,133 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         fn_wr32(p + 16, L->offset);
         fn_wr32(p + 20, model->counters != NULL ? (uint32_t)fn_counter_offset(model, l) : 0u);
     }
-    off = hdr;
+    return hdr;
+}
+
+/* The file as a sequence of segments, written through a window: the bytes of the file at
+ * [w0, w0 + wlen) go to out, and with crc != NULL every byte goes into *crc. */
+typedef struct {
+    size_t pos, w0, wlen;
+    uint8_t *out;
+    uint32_t *crc;
+} fn_emit;
+
+static void fn_emit_raw(fn_emit *e, const uint8_t *src, size_t n)
+{
+    size_t lo = e->pos > e->w0 ? e->pos : e->w0;
+    size_t hi = e->pos + n < e->w0 + e->wlen ? e->pos + n : e->w0 + e->wlen;
+    if (e->out != NULL && lo < hi) memcpy(e->out + (lo - e->w0), src + (lo - e->pos), hi - lo);
+    if (e->crc != NULL) *e->crc = flipnet_crc32(*e->crc, src, n);
+    e->pos += n;
+}
+
+/* n bytes of float32 values (native), written little-endian (the bit patterns, no float
+ * arithmetic). */
+static void fn_emit_f32(fn_emit *e, const uint8_t *src, size_t n)
+{
+    size_t q;
+    for (q = 0; q + 4u <= n; q += 4u) {
+        uint32_t u;
+        uint8_t le[4];
+        memcpy(&u, src + q, 4);
+        fn_wr32(le, u);
+        fn_emit_raw(e, le, 4);
+    }
+}
+
+static void fn_emit_zeros(fn_emit *e, size_t n)
+{
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    while (n > 0) {
+        size_t k = n < 4u ? n : 4u;
+        fn_emit_raw(e, zero, k);
+        n -= k;
+    }
+}
+
+/* Every byte of a checked model's file before its CRC field (docs/format.md). */
+static void fn_emit_file(fn_emit *e, const flipnet_model *model, const uint8_t *meta,
+                         size_t meta_bytes)
+{
+    uint8_t h[FN_HDR_BYTES + FN_LAYER_BYTES * FLIPNET_MAX_LAYERS];
+    uint32_t l;
+    fn_emit_raw(e, h, fn_file_header(model, meta_bytes, h));
     for (l = 0; l < model->n_layers; l++) { /* each layer's rows, then zero padding */
         const flipnet_layer *L = &model->layers[l];
         size_t rows = (size_t)L->m * fn_planes(L->kind) * L->bpr;
         size_t end = (size_t)fn_layer_bytes(L->kind, L->n, L->m);
-        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) { /* float32 little-endian, from the bit patterns */
-            size_t q;
-            for (q = 0; q < end; q += 4u) {
-                uint32_t u;
-                memcpy(&u, model->weights + L->offset + q, 4);
-                fn_wr32(buf + off + q, u);
-            }
-            off += end;
+        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) {
+            fn_emit_f32(e, model->weights + L->offset, end);
             continue;
         }
-        memcpy(buf + off, model->weights + L->offset, rows);
-        memset(buf + off + rows, 0, end - rows);
-        off += end;
+        fn_emit_raw(e, model->weights + L->offset, rows);
+        fn_emit_zeros(e, end - rows);
     }
-    if (model->counters != NULL) { /* the counter area, byte for byte (checked above) */
-        memcpy(buf + off, model->counters, model->counter_bytes);
-        off += model->counter_bytes;
-    }
-    if (FN_HAS_F32 && model->opt != NULL) { /* the AdamW state, float32 little-endian */
-        size_t q;
-        for (q = 0; q < model->opt_bytes; q += 4u) {
-            uint32_t u;
-            memcpy(&u, (const uint8_t *)model->opt + q, 4);
-            fn_wr32(buf + off + q, u);
-        }
-        off += model->opt_bytes;
-    }
-    if (meta_bytes != 0) memcpy(buf + off, meta, meta_bytes);
-    off += meta_bytes;
-    fn_wr32(buf + off, flipnet_crc32(0, buf, off));
+    if (model->counters != NULL) /* the counter area, byte for byte (checked) */
+        fn_emit_raw(e, (const uint8_t *)model->counters, model->counter_bytes);
+    if (FN_HAS_F32 && model->opt != NULL) fn_emit_f32(e, (const uint8_t *)model->opt, model->opt_bytes);
+    if (meta_bytes != 0) fn_emit_raw(e, meta, meta_bytes);
+}
+
+flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
+                                  size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
+                                  size_t *written)
+{
+    size_t total;
+    uint32_t crc = 0;
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (buf == NULL) return FLIPNET_E_NULL;
+    if (buf_bytes < total) return FLIPNET_E_NOMEM;
+    e.pos = 0;
+    e.w0 = 0;
+    e.wlen = total;
+    e.out = buf;
+    e.crc = &crc;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    fn_wr32(buf + total - 4u, crc);
     if (written != NULL) *written = total;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_file_crc(const flipnet_model *model, const uint8_t *meta,
+                                size_t meta_bytes, uint32_t *crc)
+{
+    size_t total;
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (crc == NULL) return FLIPNET_E_NULL;
+    *crc = 0;
+    e.pos = 0;
+    e.w0 = 0;
+    e.wlen = 0;
+    e.out = NULL;
+    e.crc = crc;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_file_write_range(const flipnet_model *model, const uint8_t *meta,
+                                        size_t meta_bytes, uint32_t crc, size_t offset,
+                                        uint8_t *out, size_t len)
+{
+    size_t total;
+    uint8_t tail[4];
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (out == NULL && len != 0) return FLIPNET_E_NULL;
+    if (offset > total || len > total - offset) return FLIPNET_E_ARG;
+    e.pos = 0;
+    e.w0 = offset;
+    e.wlen = len;
+    e.out = out;
+    e.crc = NULL;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    fn_wr32(tail, crc);
+    fn_emit_raw(&e, tail, 4);
     return FLIPNET_OK;
 }
 

@@ -342,6 +342,16 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written);
+/* The same file in pieces, without a buffer of its size (e.g. a device sending its model in
+ * frames): flipnet_file_crc gives the CRC-32 field of the file flipnet_file_write would write
+ * (one pass over the model, same checks), flipnet_file_write_range writes its bytes
+ * [offset, offset + len) to out, given that CRC (offset + len <= flipnet_file_size, else
+ * FLIPNET_E_ARG). The model and meta must not change in between. */
+flipnet_status flipnet_file_crc(const flipnet_model *model, const uint8_t *meta,
+                                size_t meta_bytes, uint32_t *crc);
+flipnet_status flipnet_file_write_range(const flipnet_model *model, const uint8_t *meta,
+                                        size_t meta_bytes, uint32_t crc, size_t offset,
+                                        uint8_t *out, size_t len);
 /* Check a whole file (magic, version, sizes, CRC, weight values) and return its architecture,
  * so the caller can size the weight area (arch may be NULL: check only). Never reads outside
  * buf[0..len). The order of the checks and their statuses: docs/format.md. */
