@@ -414,10 +414,11 @@ extern const fn_kind_fwd fn_int_fwd;
 #define FN_PASS_CALIBRATE 1 /* also set every hidden layer's shift before its forward */
 #define FN_PASS_TRAIN 2     /* keep every layer's input for the train driver, count clipped */
 /* The forward driver: x (B, sizes[0]) through every layer into logits (int32 or float as the
- * last kind computes). calib: NULL, or the model itself (writable) with FN_PASS_CALIBRATE;
- * clipped: per layer (FN_PASS_TRAIN), else NULL. */
-void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
-                    void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
+ * last kind computes). calib: NULL, or the model itself (writable) with FN_PASS_CALIBRATE,
+ * which sets the shifts of the hidden layers from calib_first on; clipped: per layer
+ * (FN_PASS_TRAIN), else NULL. */
+void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t calib_first,
+                    const int8_t *x, void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
 /* Argument checks of forward / predict / calibrate; fills plan. */
 flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                const void *out, void *scratch, size_t scratch_bytes,

@@ -216,9 +216,9 @@ static uint32_t ws_784_h_10(uint32_t h)
 
 static void compute_largest_hidden(void)
 {
-    /* the scratch grows about linearly with h and the file is the weights plus a constant:
-     * estimate both from two small layouts (cheap), pick the largest h whose exact weight
-     * area + estimate fits, then confirm with real layouts around it (a few at most) */
+    /* the scratch grows about linearly with h: estimate it from two small layouts (cheap),
+     * pick the largest h whose exact weight area + estimate fits, then confirm with real
+     * layouts around it (a few at most) */
     uint32_t w1, s1, f1, w2, s2, f2, lo = 0, hi = FLIPNET_MAX_WIDTH, h, n;
     largest_h = 0;
     if (sizes_784_h_10(8, &w1, &s1, &f1) != 0 || sizes_784_h_10(16, &w2, &s2, &f2) != 0) return;
@@ -226,8 +226,7 @@ static void compute_largest_hidden(void)
         uint32_t mid = lo + (hi - lo + 1u) / 2u, ws = ws_784_h_10(mid);
         uint64_t se = s2 + (s2 > s1 ? (uint64_t)(s2 - s1) * (mid > 16u ? mid - 16u : 0u) / 8u
                                     : 0u);
-        uint64_t fe = (uint64_t)ws + (f2 - w2);
-        if ((uint64_t)ws + (se > fe ? se : fe) <= FW_ARENA_BYTES)
+        if ((uint64_t)ws + se <= FW_ARENA_BYTES)
             lo = mid;
         else
             hi = mid - 1u;
@@ -524,8 +523,8 @@ static void cmd_train(uint8_t *p, uint32_t n)
         }
     }
     pull_valid = 0;
-    if (s.flags & 1u) {
-        rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
+    if (s.flags & 1u) { /* flags bit 2: calibrations keep the first layer's shift */
+        rc = flipnet_calibrate_from(&model, (s.flags >> 2) & 1u, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
             fw_reply_error(rc, 0, 0);
             return;
@@ -538,7 +537,7 @@ static void cmd_train(uint8_t *p, uint32_t n)
         return;
     }
     if (s.flags & 2u) { /* recalibrate on the batch just trained (recipe recalibrate_steps) */
-        rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
+        rc = flipnet_calibrate_from(&model, (s.flags >> 2) & 1u, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
             fw_reply_error(rc, 0, 0);
             return;

@@ -294,15 +294,19 @@ class CoreModel:
         return self._chunked(lib.flipnet_predict, "flipnet_predict", x8,
                              np.empty(x8.shape[0], dtype=np.uint16), "uint16_t[]")
 
-    def core_calibrate(self, x8):
-        """flipnet_calibrate on the prepared batch ``x8`` (at most FLIPNET_MAX_BATCH samples);
-        returns the shifts."""
+    def core_calibrate(self, x8, first=0):
+        """flipnet_calibrate_from(first) on the prepared batch ``x8`` (at most
+        FLIPNET_MAX_BATCH samples): the shifts of the hidden layers from ``first`` on; returns
+        the shifts."""
         n = x8.shape[0]
         if n > MAX_BATCH:
             raise ArgumentError("calibrate() takes at most %d samples, got %d" % (MAX_BATCH, n))
+        if int(first) < 0:
+            raise ArgumentError("first must be >= 0, got %r" % (first,))
         scratch, sbytes = self._scratch_for(n, False)
-        check(lib.flipnet_calibrate(self._m, ffi.from_buffer("int8_t[]", x8), n, scratch, sbytes),
-              "flipnet_calibrate(batch=%d)" % n)
+        check(lib.flipnet_calibrate_from(self._m, int(first), ffi.from_buffer("int8_t[]", x8), n,
+                                         scratch, sbytes),
+              "flipnet_calibrate_from(first=%d, batch=%d)" % (first, n))
         return self.shifts
 
     def core_train_step(self, x8, y16, params, stats=None):

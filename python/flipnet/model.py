@@ -182,13 +182,14 @@ class Model(CoreModel):
         y16 = prepare_y(y, x8.shape[0], self.n_classes)
         return float(np.mean(self.core_predict(x8) == y16))
 
-    def calibrate(self, x):
-        """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1).
+    def calibrate(self, x, first=0):
+        """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1); with
+        ``first = 1`` only those of the layers after the first (its shift is kept).
 
         All of ``x`` is one batch (at most FLIPNET_MAX_BATCH samples); a few hundred to a few
         thousand samples are plenty.
         """
-        shifts = self.core_calibrate(self._x(x))
+        shifts = self.core_calibrate(self._x(x), first)
         self.provenance.calibrated = True
         return shifts
 

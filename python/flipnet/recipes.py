@@ -41,6 +41,10 @@ Keys:
                         batch just trained (when model.steps becomes a multiple of N)
 ``recalibrate_until``   step recalibration only during this first fraction of the run's steps
                         (1.0 = the whole run); later the shifts stay put
+``recalibrate_from``    0: recalibrations (recalibrate_every / recalibrate_steps) set every
+                        hidden layer's shift; 1: the first layer keeps the shift of its first
+                        calibration (flipnet_calibrate_from), which keeps training from swinging
+                        (docs/benchmarks.md)
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
 ``input``               how uint8 pixels become int8 inputs: ``"centered"`` =
                         clamp(p - 128, -127, 127) (paper reading) or ``"half"`` = p >> 1 (a dark
@@ -83,6 +87,7 @@ PAPER = {
     "recalibrate_every": 0,
     "recalibrate_steps": 0,
     "recalibrate_until": 1.0,
+    "recalibrate_from": 0,
     "shuffle": True,
     "input": "centered",
     # AdamW of FP32 layers: PyTorch's defaults (the paper trains its FP32 layers with them)
@@ -117,6 +122,7 @@ DEFAULT = {
     "recalibrate_every": 0,
     "recalibrate_steps": 50,
     "recalibrate_until": 0.5,
+    "recalibrate_from": 0,
     "shuffle": True,
     "input": "half",
     "lr": 1e-3,

@@ -92,18 +92,21 @@ def forward(weights, shifts, x: np.ndarray):
     return z.astype(np.int32), inputs
 
 
-def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET) -> list[int]:
-    """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0."""
-    shifts = [0] * len(weights)
+def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET, first: int = 0,
+              shifts=None) -> list[int]:
+    """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0. With
+    first > 0 the layers before it keep their shifts (from `shifts`)."""
+    shifts = list(shifts) if shifts is not None else [0] * len(weights)
     a = np.asarray(x, dtype=np.int8)
     for layer in range(len(weights) - 1):
         z = _matmul(a, weights[layer].T)
-        mabs = int(np.abs(z).sum()) // z.size
-        s = 0
-        while s < 31 and (mabs >> s) > target:
-            s += 1
-        shifts[layer] = s
-        a = activation(z, s)
+        if layer >= first:
+            mabs = int(np.abs(z).sum()) // z.size
+            s = 0
+            while s < 31 and (mabs >> s) > target:
+                s += 1
+            shifts[layer] = s
+        a = activation(z, shifts[layer])
     return shifts
 
 
@@ -296,8 +299,8 @@ class RefModel:
         self.steps = 0
         self.samples = 0
 
-    def calibrate(self, x):
-        self.shifts = calibrate(self.weights, x, self.rule["calib_target"])
+    def calibrate(self, x, first=0):
+        self.shifts = calibrate(self.weights, x, self.rule["calib_target"], first, self.shifts)
 
     def forward(self, x):
         return forward(self.weights, self.shifts, x)[0]

@@ -570,6 +570,26 @@ def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay, bits, rou
     assert changed
 
 
+def test_recalibrations_that_keep_the_first_layers_shift_bit_exact(twin_exe, synthetic):
+    """recalibrate_from 1 (TRAIN flags bit 2): the device's step recalibrations keep the first
+    layer's shift, as the in-process core's do; with 0 they move it (the option matters)."""
+    from flipnet import recipes
+
+    (x, y), _ = synthetic
+    pulled = {}
+    for first in (0, 1):
+        rec = recipes.get("default", recalibrate_steps=2, recalibrate_until=1.0,
+                          recalibrate_from=first, calibrate_samples=8, calib_target=100,
+                          input="centered")
+        ref = InProcessTwin()
+        with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:
+            s = train_on_device(dev, x[:400], y[:400], [784, 12, 9, 10], seed=4, batch=8,
+                                recipe=rec, bits=8, progress=False, mirror=ref)
+        assert_same_model(s["model_bytes"], ref.pull())
+        pulled[first] = weights_of(s["model_bytes"])[0]
+    assert pulled[0].shifts[0] != pulled[1].shifts[0]
+
+
 # ---- run-coded inputs ---------------------------------------------------------------------------
 def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, synthetic):
     (x, y), _ = synthetic

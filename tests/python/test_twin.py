@@ -138,15 +138,18 @@ def test_counters_step_by_step_bit_exact(synthetic_small, kind, sizes, seed, rul
     assert total_changes > 0 and any((h != 0).any() for h in ref.counters)  # not a no-op run
 
 
-def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthetic_small):
-    """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit."""
+@pytest.mark.parametrize("first", [0, 1])
+def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthetic_small, first):
+    """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit;
+    with recalibrate_from 1 the recalibrations keep the first layer's shift."""
     (x, y), _ = synthetic_small
     n, epochs, batch, every = 300, 2, 32, 4
     x, y = x[:n], y[:n]
-    sizes = [784, 27, 10]
-    kinds = ["ternary", "binary"]
+    sizes = [784, 27, 19, 10]
+    kinds = ["ternary", "binary", "ternary"]
     opts = dict(vote="weighted", margin=50, calib_target=48, counter_shift=3,
-                counter_threshold=4, recalibrate_steps=every, k_frac=0.01)
+                counter_threshold=4, recalibrate_steps=every, k_frac=0.01,
+                recalibrate_from=first)
     m = flipnet.Model(sizes, kinds, seed=7, recipe=dict(opts, counter_shift_end=None))
     hist = m.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
 
@@ -174,12 +177,14 @@ def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthe
             st = ref.train_step(x8[idx], y[idx], k, p)
             changes = [a + b for a, b in zip(changes, st.changes)]
             step += 1
-            if ref.steps % every == 0:
-                ref.calibrate(x8[idx])
+            if ref.steps % every == 0 and step <= sched.recalibrate_until * total:
+                ref.calibrate(x8[idx], first=first)
                 recals.append(list(ref.shifts))
         assert hist[e]["changes"] == changes
     assert len(set(map(tuple, recals))) >= 1
-    assert m.shifts == ref.shifts[:1]
-    for layer in range(2):
+    if first:
+        assert len({r[0] for r in recals}) == 1  # the first layer's shift never moved
+    assert m.shifts == ref.shifts[:2]
+    for layer in range(3):
         assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
         assert np.array_equal(m.counters(layer), ref.counters[layer]), layer

@@ -243,6 +243,11 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
  * (docs/rule.md 8); an FP32 layer followed by an FP32 layer gets 0. */
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
+/* The same for the hidden layers from `first` on (0: flipnet_calibrate), the earlier layers
+ * keeping their shifts: a recalibration that leaves the first layer's shift at its first
+ * calibration (first = 1) keeps training from swinging (docs/rule.md 1, docs/benchmarks.md). */
+flipnet_status flipnet_calibrate_from(flipnet_model *model, uint32_t first, const int8_t *x,
+                                      uint32_t batch, void *scratch, size_t scratch_bytes);
 
 /* The same for a read-only model (flipnet_model_view): scratch bytes for forward / predict of
  * up to `batch` samples, then forward and predict as above (a view with an FP32 last layer:

@@ -327,14 +327,15 @@ class Device:
             raise DeviceError("no model configured through this connection to %s (call "
                               "configure() or load() first)" % self.port, self.port)
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
+              calibrate_from=0):
         """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict.
 
         ``calibrate`` / ``calibrate_after``: set the shifts from this batch before / after
-        the step."""
+        the step (``calibrate_from=1``: the first layer's shift kept)."""
         self._need_model()
         payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table, calibrate_after,
-                                  max_frame=self._coding())
+                                  max_frame=self._coding(), calibrate_from=calibrate_from)
         return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
 
     def _chunks(self, n):

@@ -340,14 +340,15 @@ def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
 
 
 def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-                  max_frame=None):
+                  max_frame=None, calibrate_from=0):
     """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
-    calibrates the shifts on this batch before the step, ``calibrate_after`` after it.
+    calibrates the shifts on this batch before the step, ``calibrate_after`` after it, both
+    keeping the first layer's shift with ``calibrate_from=1`` (a recipe's recalibrate_from).
     ``max_frame`` (the device's, from INFO, when it takes run-coded inputs): run-code the
     inputs when that is shorter."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
-    flags = (1 if calibrate else 0) | (2 if calibrate_after else 0)
+    flags = (1 if calibrate else 0) | (2 if calibrate_after else 0) | (4 if calibrate_from else 0)
     return _samples(flags, x, bits, table, y, kp, max_frame=max_frame)
 
 

@@ -62,14 +62,15 @@ class InProcessTwin:
         self.trained = 0
         return {"in_process": True}
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
+              calibrate_from=0):
         m = self.model
         x8 = np.ascontiguousarray(x, dtype=np.int8)
         if calibrate:
-            m.calibrate(x8)
+            m.calibrate(x8, first=calibrate_from)
         r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
         if calibrate_after:
-            m.calibrate(x8)
+            m.calibrate(x8, first=calibrate_from)
         self.trained += x8.shape[0]
         r.update(steps=m.steps, samples=m.samples, shifts=list(m.shifts))
         return r
@@ -322,11 +323,13 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                     e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
                 after = bool(calibrate and every and (steps0 + step + 1) % every == 0
                              and step + 1 <= until * total)
+                # a recalibration (not the first calibration) may keep the first layer's shift
+                keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
                 r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                              calibrate_after=after)
+                              calibrate_after=after, calibrate_from=keep)
                 if mirror is not None:
                     mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                                 calibrate_after=after)
+                                 calibrate_after=after, calibrate_from=keep)
                 step += 1
                 seen += len(idx)
                 correct += r["correct"]
