@@ -10,6 +10,7 @@
 typedef struct {
     uint32_t version, n_layers, header_bytes, meta_bytes, weight_bytes;
     uint32_t counters;      /* flags bit 0: the file holds counters */
+    uint8_t counter_bits[FLIPNET_MAX_LAYERS]; /* per layer: 8, 4, 2; 0 for FP32 / no counters */
     uint32_t adamw;         /* flags bit 1: the file holds the AdamW state (v2) */
     uint32_t has_f32;       /* an FP32 layer exists */
     uint64_t counter_bytes; /* bytes of the counters block (0 without) */
@@ -58,21 +59,34 @@ static int fn_file_weights_legal(const fn_file_info *fi, const uint8_t *w)
     return 1;
 }
 
-/* Check the counters block: no -128, padding bytes (n*m .. round_up(n*m, 4)) zero. */
-static int fn_file_counters_legal(const fn_file_info *fi, const uint8_t *h)
+/* Check a counters area (bytes, any alignment) of layers with counter widths bits[l]: every
+ * counter in [-(2^(b-1) - 1), 2^(b-1) - 1] (the pattern of -2^(b-1) is invalid), the padding
+ * bits of each row and the padding bytes of each layer 0. Shared by the writer and the reader. */
+static int fn_counters_legal(const flipnet_layer *layers, uint32_t n_layers, const uint8_t *bits,
+                             const uint8_t *h)
 {
-    uint32_t l;
-    uint64_t off = 0, i, cnt, end;
-    if (!fi->counters) return 1;
-    for (l = 0; l < fi->n_layers; l++) {
-        if (fi->layers[l].kind == FLIPNET_FP32) continue; /* no counters */
-        cnt = (uint64_t)fi->layers[l].n * fi->layers[l].m;
-        end = fn_counter_layer_bytes(fi->layers[l].kind, fi->layers[l].n, fi->layers[l].m);
-        for (i = 0; i < cnt; i++) {
-            if (h[off + i] == 0x80u) return 0;
+    uint32_t l, j, i;
+    uint64_t off = 0;
+    for (l = 0; l < n_layers; l++) {
+        uint32_t b = bits[l], n = layers[l].n, per, mask, bad;
+        uint64_t rb, end, q;
+        if (b == 0u) continue; /* an FP32 layer: no counters */
+        per = 8u / b;
+        mask = (1u << b) - 1u;
+        bad = 1u << (b - 1u); /* -2^(b-1) */
+        rb = fn_counter_row_bytes(n, b);
+        for (j = 0; j < layers[l].m; j++) {
+            const uint8_t *row = h + off + j * rb;
+            for (i = 0; i < n; i++) {
+                if ((((uint32_t)row[i / per] >> ((i % per) * b)) & mask) == bad) return 0;
+            }
+            for (; i < rb * per; i++) { /* padding bits of the row's last byte */
+                if ((((uint32_t)row[i / per] >> ((i % per) * b)) & mask) != 0u) return 0;
+            }
         }
-        for (; i < end; i++) {
-            if (h[off + i] != 0) return 0;
+        end = fn_counter_layer_bytes(n, layers[l].m, b);
+        for (q = (uint64_t)layers[l].m * rb; q < end; q++) {
+            if (h[off + q] != 0) return 0;
         }
         off += end;
     }
@@ -129,6 +143,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->rule.counter_decay = buf[63];
     fi->counters = buf[62] & 1u;
     fi->adamw = (buf[62] >> 1) & 1u;
+    fi->rule.counter_round = (buf[62] >> 2) & 1u;
     u = fn_rd32(buf + 24);
     fi->rule.margin = u > 0x7FFFFFFFu ? -1 : (int32_t)u; /* negative margins are invalid */
     fi->meta_bytes = fn_rd32(buf + 28);
@@ -138,8 +153,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     fi->weight_bytes = fn_rd32(buf + 56);
     if (fi->n_layers < 1u || fi->n_layers > FLIPNET_MAX_LAYERS) return FLIPNET_E_FMT_VALUE;
     if (fi->header_bytes != FN_HDR_BYTES + FN_LAYER_BYTES * fi->n_layers) return FLIPNET_E_FMT_SIZE;
-    /* flags: bit 0 counters; bit 1 AdamW state, v2 only */
-    if ((buf[62] & ~(fi->version >= 2u ? 3u : 1u)) != 0 ||
+    /* flags: bit 0 counters; bit 1 AdamW state, v2 only; bit 2 stochastic counter rounding */
+    if ((buf[62] & ~(fi->version >= 2u ? 7u : 5u)) != 0 ||
         !fn_rule_valid(&fi->rule, fi->counters != 0))
         return FLIPNET_E_FMT_VALUE;
     if (len < fi->header_bytes) return FLIPNET_E_FMT_TRUNCATED;
@@ -149,7 +164,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
         L->kind = p[0];
         L->shift = p[1];
-        L->reserved = (uint16_t)(p[2] | (p[3] << 8));
+        L->reserved = 0;
         L->n = fn_rd32(p + 4);
         L->m = fn_rd32(p + 8);
         L->bpr = fn_rd32(p + 12);
@@ -158,8 +173,14 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (L->kind != FLIPNET_TERNARY && L->kind != FLIPNET_BINARY &&
             !(L->kind == FLIPNET_FP32 && fi->version >= 2u))
             return FLIPNET_E_FMT_VALUE;
-        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u) || L->reserved != 0)
+        if (L->shift > (L->kind == FLIPNET_FP32 ? 15u : 31u) || p[3] != 0)
             return FLIPNET_E_FMT_VALUE;
+        /* byte 2: the counters' width, 0 = 8 bits (every file before narrower counters), 4, 2;
+         * 0 for FP32 layers and without counters */
+        if (p[2] != 0 && (!fi->counters || L->kind == FLIPNET_FP32 || (p[2] != 4u && p[2] != 2u)))
+            return FLIPNET_E_FMT_VALUE;
+        fi->counter_bits[l] = (uint8_t)(!fi->counters || L->kind == FLIPNET_FP32 ? 0u
+                                        : (p[2] != 0 ? p[2] : 8u));
         if (!fi->counters && fn_rd32(p + 20) != 0) return FLIPNET_E_FMT_VALUE; /* reserved */
         if (L->n < 1u || L->n > FLIPNET_MAX_WIDTH || L->m < 1u || L->m > FLIPNET_MAX_WIDTH)
             return FLIPNET_E_FMT_SIZE;
@@ -169,7 +190,7 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
         if (fi->counters && (uint64_t)fn_rd32(p + 20) != fi->counter_bytes) return FLIPNET_E_FMT_SIZE;
         wbytes += fn_layer_bytes(L->kind, L->n, L->m);
         if (wbytes > UINT32_MAX) return FLIPNET_E_FMT_SIZE; /* offsets are 32-bit */
-        if (fi->counters) fi->counter_bytes += fn_counter_layer_bytes(L->kind, L->n, L->m);
+        fi->counter_bytes += fn_counter_layer_bytes(L->n, L->m, fi->counter_bits[l]);
         fi->opt_all += fn_opt_layer_bytes(L->kind, L->n, L->m);
         fi->has_f32 |= L->kind == FLIPNET_FP32;
     }
@@ -185,7 +206,8 @@ static flipnet_status fn_file_parse(const uint8_t *buf, size_t len, fn_file_info
     if (flipnet_crc32(0, buf, fi->total - 4u) != fn_rd32(buf + fi->total - 4u))
         return FLIPNET_E_FMT_CRC;
     if (!fn_file_weights_legal(fi, buf + fi->header_bytes)) return FLIPNET_E_FMT_VALUE;
-    if (!fn_file_counters_legal(fi, buf + fi->header_bytes + fi->weight_bytes))
+    if (!fn_counters_legal(fi->layers, fi->n_layers, fi->counter_bits,
+                           buf + fi->header_bytes + fi->weight_bytes))
         return FLIPNET_E_FMT_VALUE;
     if (!fn_file_opt_legal(fi, buf + fi->header_bytes + fi->weight_bytes + (size_t)fi->counter_bytes))
         return FLIPNET_E_FMT_VALUE;
@@ -207,26 +229,22 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
     return FLIPNET_OK;
 }
 
-flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
-                                  size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
-                                  size_t *written)
+/* Checks of the writer: the reader would accept the model (rule, weights, counters, moments). */
+static flipnet_status fn_write_args(const flipnet_model *model, const uint8_t *meta,
+                                    size_t meta_bytes, size_t *total)
 {
-    size_t total, off;
-    uint32_t l, hdr;
-    int has_f32;
-    flipnet_status st = flipnet_file_size(model, meta_bytes, &total);
+    uint32_t l;
+    flipnet_status st = flipnet_file_size(model, meta_bytes, total);
     if (st != FLIPNET_OK) return st;
-    if (buf == NULL || (meta == NULL && meta_bytes != 0)) return FLIPNET_E_NULL;
-    if (buf_bytes < total) return FLIPNET_E_NOMEM;
+    if (meta == NULL && meta_bytes != 0) return FLIPNET_E_NULL;
     if (!fn_rule_valid(&model->rule, model->counters != NULL)) return FLIPNET_E_ARG;
     if (!fn_weights_legal(model)) return FLIPNET_E_ARG;
-    if (model->counters != NULL) {
-        for (off = 0; off < model->counter_bytes; off++) {
-            if (model->counters[off] == -128) return FLIPNET_E_ARG;
-        }
-    }
+    if (model->counters != NULL &&
+        !fn_counters_legal(model->layers, model->n_layers, model->counter_bits,
+                           (const uint8_t *)model->counters))
+        return FLIPNET_E_ARG;
     if (FN_HAS_F32 && model->opt != NULL) { /* the moments the reader accepts (bit patterns) */
-        const uint8_t *o = (const uint8_t *)model->opt;
+        const uint8_t *o;
         size_t q, np;
         for (l = 0; l < model->n_layers; l++) {
             if (model->layers[l].kind != FLIPNET_FP32) continue;
@@ -240,34 +258,40 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
             }
         }
     }
-    has_f32 = FN_HAS_F32 && fn_has_f32(model);
+    return FLIPNET_OK;
+}
 
-    hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
-    memset(buf, 0, hdr);
-    memcpy(buf, fn_magic, 8);
-    fn_wr32(buf + 8, has_f32 ? FLIPNET_FILE_VERSION_F32 : FLIPNET_FILE_VERSION);
-    fn_wr32(buf + 12, hdr);
-    fn_wr32(buf + 16, model->n_layers);
-    buf[20] = model->rule.vote;
-    buf[21] = model->rule.filter;
-    buf[22] = model->rule.backprop;
-    buf[23] = model->rule.calib_target;
-    fn_wr32(buf + 24, (uint32_t)model->rule.margin);
-    fn_wr32(buf + 28, (uint32_t)meta_bytes);
-    fn_wr64(buf + 32, model->seed);
-    fn_wr64(buf + 40, model->steps);
-    fn_wr64(buf + 48, model->samples);
-    fn_wr32(buf + 56, (uint32_t)model->weight_bytes);
-    buf[60] = model->rule.counter_shift;
-    buf[61] = model->rule.counter_threshold;
-    buf[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u));
-    buf[63] = model->rule.counter_decay;
+/* The header of the file of a checked model: 64 + 24 L bytes into h (<= 256). */
+static uint32_t fn_file_header(const flipnet_model *model, size_t meta_bytes, uint8_t *h)
+{
+    uint32_t l, hdr = FN_HDR_BYTES + FN_LAYER_BYTES * model->n_layers;
+    int has_f32 = FN_HAS_F32 && fn_has_f32(model);
+    memset(h, 0, hdr);
+    memcpy(h, fn_magic, 8);
+    fn_wr32(h + 8, has_f32 ? FLIPNET_FILE_VERSION_F32 : FLIPNET_FILE_VERSION);
+    fn_wr32(h + 12, hdr);
+    fn_wr32(h + 16, model->n_layers);
+    h[20] = model->rule.vote;
+    h[21] = model->rule.filter;
+    h[22] = model->rule.backprop;
+    h[23] = model->rule.calib_target;
+    fn_wr32(h + 24, (uint32_t)model->rule.margin);
+    fn_wr32(h + 28, (uint32_t)meta_bytes);
+    fn_wr64(h + 32, model->seed);
+    fn_wr64(h + 40, model->steps);
+    fn_wr64(h + 48, model->samples);
+    fn_wr32(h + 56, (uint32_t)model->weight_bytes);
+    h[60] = model->rule.counter_shift;
+    h[61] = model->rule.counter_threshold;
+    h[62] = (uint8_t)((model->counters != NULL ? 1u : 0u) | (model->opt != NULL ? 2u : 0u) |
+                      (model->rule.counter_round != 0u ? 4u : 0u));
+    h[63] = model->rule.counter_decay;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
-        uint8_t *p = buf + FN_HDR_BYTES + FN_LAYER_BYTES * l;
+        uint8_t *p = h + FN_HDR_BYTES + FN_LAYER_BYTES * l;
         p[0] = L->kind;
         p[1] = L->shift;
-        p[2] = 0;
+        p[2] = model->counters == NULL || model->counter_bits[l] == 8u ? 0u : model->counter_bits[l];
         p[3] = 0;
         fn_wr32(p + 4, L->n);
         fn_wr32(p + 8, L->m);
@@ -275,48 +299,133 @@ flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *met
         fn_wr32(p + 16, L->offset);
         fn_wr32(p + 20, model->counters != NULL ? (uint32_t)fn_counter_offset(model, l) : 0u);
     }
-    off = hdr;
+    return hdr;
+}
+
+/* The file as a sequence of segments, written through a window: the bytes of the file at
+ * [w0, w0 + wlen) go to out, and with crc != NULL every byte goes into *crc. */
+typedef struct {
+    size_t pos, w0, wlen;
+    uint8_t *out;
+    uint32_t *crc;
+} fn_emit;
+
+static void fn_emit_raw(fn_emit *e, const uint8_t *src, size_t n)
+{
+    size_t lo = e->pos > e->w0 ? e->pos : e->w0;
+    size_t hi = e->pos + n < e->w0 + e->wlen ? e->pos + n : e->w0 + e->wlen;
+    if (e->out != NULL && lo < hi) memcpy(e->out + (lo - e->w0), src + (lo - e->pos), hi - lo);
+    if (e->crc != NULL) *e->crc = flipnet_crc32(*e->crc, src, n);
+    e->pos += n;
+}
+
+/* n bytes of float32 values (native), written little-endian (the bit patterns, no float
+ * arithmetic). */
+static void fn_emit_f32(fn_emit *e, const uint8_t *src, size_t n)
+{
+    size_t q;
+    for (q = 0; q + 4u <= n; q += 4u) {
+        uint32_t u;
+        uint8_t le[4];
+        memcpy(&u, src + q, 4);
+        fn_wr32(le, u);
+        fn_emit_raw(e, le, 4);
+    }
+}
+
+static void fn_emit_zeros(fn_emit *e, size_t n)
+{
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    while (n > 0) {
+        size_t k = n < 4u ? n : 4u;
+        fn_emit_raw(e, zero, k);
+        n -= k;
+    }
+}
+
+/* Every byte of a checked model's file before its CRC field (docs/format.md). */
+static void fn_emit_file(fn_emit *e, const flipnet_model *model, const uint8_t *meta,
+                         size_t meta_bytes)
+{
+    uint8_t h[FN_HDR_BYTES + FN_LAYER_BYTES * FLIPNET_MAX_LAYERS];
+    uint32_t l;
+    fn_emit_raw(e, h, fn_file_header(model, meta_bytes, h));
     for (l = 0; l < model->n_layers; l++) { /* each layer's rows, then zero padding */
         const flipnet_layer *L = &model->layers[l];
         size_t rows = (size_t)L->m * fn_planes(L->kind) * L->bpr;
         size_t end = (size_t)fn_layer_bytes(L->kind, L->n, L->m);
-        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) { /* float32 little-endian, from the bit patterns */
-            size_t q;
-            for (q = 0; q < end; q += 4u) {
-                uint32_t u;
-                memcpy(&u, model->weights + L->offset + q, 4);
-                fn_wr32(buf + off + q, u);
-            }
-            off += end;
+        if (FN_HAS_F32 && L->kind == FLIPNET_FP32) {
+            fn_emit_f32(e, model->weights + L->offset, end);
             continue;
         }
-        memcpy(buf + off, model->weights + L->offset, rows);
-        memset(buf + off + rows, 0, end - rows);
-        off += end;
+        fn_emit_raw(e, model->weights + L->offset, rows);
+        fn_emit_zeros(e, end - rows);
     }
-    if (model->counters != NULL) {
-        for (l = 0; l < model->n_layers; l++) { /* the n*m counters, then zero padding */
-            const flipnet_layer *L = &model->layers[l];
-            size_t cnt = (size_t)L->n * L->m, end = (size_t)fn_counter_layer_bytes(L->kind, L->n, L->m);
-            if (L->kind == FLIPNET_FP32) continue;
-            memcpy(buf + off, model->counters + fn_counter_offset(model, l), cnt);
-            memset(buf + off + cnt, 0, end - cnt);
-            off += end;
-        }
-    }
-    if (FN_HAS_F32 && model->opt != NULL) { /* the AdamW state, float32 little-endian */
-        size_t q;
-        for (q = 0; q < model->opt_bytes; q += 4u) {
-            uint32_t u;
-            memcpy(&u, (const uint8_t *)model->opt + q, 4);
-            fn_wr32(buf + off + q, u);
-        }
-        off += model->opt_bytes;
-    }
-    if (meta_bytes != 0) memcpy(buf + off, meta, meta_bytes);
-    off += meta_bytes;
-    fn_wr32(buf + off, flipnet_crc32(0, buf, off));
+    if (model->counters != NULL) /* the counter area, byte for byte (checked) */
+        fn_emit_raw(e, (const uint8_t *)model->counters, model->counter_bytes);
+    if (FN_HAS_F32 && model->opt != NULL) fn_emit_f32(e, (const uint8_t *)model->opt, model->opt_bytes);
+    if (meta_bytes != 0) fn_emit_raw(e, meta, meta_bytes);
+}
+
+flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
+                                  size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
+                                  size_t *written)
+{
+    size_t total;
+    uint32_t crc = 0;
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (buf == NULL) return FLIPNET_E_NULL;
+    if (buf_bytes < total) return FLIPNET_E_NOMEM;
+    e.pos = 0;
+    e.w0 = 0;
+    e.wlen = total;
+    e.out = buf;
+    e.crc = &crc;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    fn_wr32(buf + total - 4u, crc);
     if (written != NULL) *written = total;
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_file_crc(const flipnet_model *model, const uint8_t *meta,
+                                size_t meta_bytes, uint32_t *crc)
+{
+    size_t total;
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (crc == NULL) return FLIPNET_E_NULL;
+    *crc = 0;
+    e.pos = 0;
+    e.w0 = 0;
+    e.wlen = 0;
+    e.out = NULL;
+    e.crc = crc;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_file_write_range(const flipnet_model *model, const uint8_t *meta,
+                                        size_t meta_bytes, uint32_t crc, size_t offset,
+                                        uint8_t *out, size_t len)
+{
+    size_t total;
+    uint8_t tail[4];
+    fn_emit e;
+    flipnet_status st = fn_write_args(model, meta, meta_bytes, &total);
+    if (st != FLIPNET_OK) return st;
+    if (out == NULL && len != 0) return FLIPNET_E_NULL;
+    if (offset > total || len > total - offset) return FLIPNET_E_ARG;
+    e.pos = 0;
+    e.w0 = offset;
+    e.wlen = len;
+    e.out = out;
+    e.crc = NULL;
+    fn_emit_file(&e, model, meta, meta_bytes);
+    fn_wr32(tail, crc);
+    fn_emit_raw(&e, tail, 4);
     return FLIPNET_OK;
 }
 
@@ -335,6 +444,7 @@ flipnet_status flipnet_file_peek(const uint8_t *buf, size_t len, flipnet_arch *a
             arch->kinds[l] = fi.layers[l].kind;
         }
         arch->counters = (uint8_t)fi.counters;
+        memcpy(arch->counter_bits, fi.counter_bits, sizeof(arch->counter_bits));
     }
     return FLIPNET_OK;
 }
@@ -407,6 +517,7 @@ flipnet_status flipnet_file_read(flipnet_model *model, const uint8_t *buf, size_
     if (fi.counters) {
         model->counters = (int8_t *)(dst + fi.weight_bytes);
         model->counter_bytes = (size_t)fi.counter_bytes;
+        memcpy(model->counter_bits, fi.counter_bits, sizeof(model->counter_bits));
     }
     if (fi.has_f32) {
         model->opt = (float *)(void *)(dst + wc);

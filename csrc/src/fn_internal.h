@@ -15,6 +15,7 @@
 #define FN_PURPOSE_INIT 1u
 #define FN_PURPOSE_FLIP 2u
 #define FN_PURPOSE_SHUFFLE 3u
+#define FN_PURPOSE_COUNTER 4u
 #define FN_KEY_MAX_VALUE ((1u << 19) - 1u)
 #define FN_KEY_BINS 256u
 #define FN_CALIB_TARGET 32u
@@ -181,23 +182,33 @@ int fn_rule_valid(const flipnet_rule *rule, int has_counters);
 /* Check an architecture and compute its layer table; returns the packed weight bytes in *bytes. */
 flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, uint64_t *bytes);
 
-/* Counters (rule.md 7.1): layer l's n*m int8, each layer's area rounded up to 4 bytes; FP32
- * layers have none. */
-static inline uint64_t fn_counter_layer_bytes(uint8_t kind, uint32_t n, uint32_t m)
+/* Counters (rule.md 7.1): layer l's m rows of n counters of `bits` bits, each row padded to
+ * whole bytes, the layer's area rounded up to 4 bytes; FP32 layers (and bits 0) have none. */
+static inline uint32_t fn_counter_row_bytes(uint32_t n, uint32_t bits)
 {
-    if (kind == FLIPNET_FP32) return 0;
-    return ((uint64_t)n * m + 3u) & ~(uint64_t)3u;
+    return (uint32_t)(((uint64_t)n * bits + 7u) / 8u);
 }
+static inline uint64_t fn_counter_layer_bytes(uint32_t n, uint32_t m, uint32_t bits)
+{
+    return ((uint64_t)m * fn_counter_row_bytes(n, bits) + 3u) & ~(uint64_t)3u;
+}
+/* The largest counter value of a width: 2^(bits-1) - 1 (127, 7, 1). */
+static inline int32_t fn_counter_max(uint32_t bits) { return ((int32_t)1 << (bits - 1u)) - 1; }
+/* A counter width the core knows (8, 4, 2). */
+static inline int fn_counter_bits_ok(uint32_t bits) { return bits == 8u || bits == 4u || bits == 2u; }
 /* Byte offset of layer l's counters in the counter area. */
 static inline size_t fn_counter_offset(const flipnet_model *model, uint32_t l)
 {
     uint32_t k;
     size_t off = 0;
     for (k = 0; k < l; k++)
-        off += (size_t)fn_counter_layer_bytes(model->layers[k].kind, model->layers[k].n,
-                                              model->layers[k].m);
+        off += (size_t)fn_counter_layer_bytes(model->layers[k].n, model->layers[k].m,
+                                              model->counter_bits[k]);
     return off;
 }
+/* Counters i0 .. i0 + n - 1 of a packed row of `bits`-bit counters, as int8 in h (and back). */
+void fn_counters_unpack(const uint8_t *row, uint32_t bits, uint32_t n, int8_t *h);
+void fn_counters_pack(uint8_t *row, uint32_t bits, uint32_t n, const int8_t *h);
 /* Float offset of layer l's AdamW state in model->opt (first moments; the second moments
  * follow at + m*n + m). */
 static inline size_t fn_opt_offset(const flipnet_model *model, uint32_t l)
@@ -252,6 +263,8 @@ typedef struct {
     size_t rowmax;                       /* uint8 (mmax) max key per row */
     size_t afull;                        /* int16 (nmax) sum of |t| over all error samples */
     size_t ulist, clist;                 /* uint16 (B) error samples; those not on a row */
+    size_t hbuf;                         /* int8 (nmax) one row of counters narrower than 8 bits
+                                            (only when a layer has such counters) */
     /* the FP32 kind's workspace (kind_fp32.c) */
     size_t frow;                         /* float (max(4 nmax, mmax)): a gradient row, four
                                             integer rows as float, the bias gradients */
@@ -401,10 +414,11 @@ extern const fn_kind_fwd fn_int_fwd;
 #define FN_PASS_CALIBRATE 1 /* also set every hidden layer's shift before its forward */
 #define FN_PASS_TRAIN 2     /* keep every layer's input for the train driver, count clipped */
 /* The forward driver: x (B, sizes[0]) through every layer into logits (int32 or float as the
- * last kind computes). calib: NULL, or the model itself (writable) with FN_PASS_CALIBRATE;
- * clipped: per layer (FN_PASS_TRAIN), else NULL. */
-void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
-                    void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
+ * last kind computes). calib: NULL, or the model itself (writable) with FN_PASS_CALIBRATE,
+ * which sets the shifts of the hidden layers from calib_first on; clipped: per layer
+ * (FN_PASS_TRAIN), else NULL. */
+void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t calib_first,
+                    const int8_t *x, void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
 /* Argument checks of forward / predict / calibrate; fills plan. */
 flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                const void *out, void *scratch, size_t scratch_bytes,

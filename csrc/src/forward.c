@@ -33,8 +33,8 @@ static float *fn_outf(const fn_ctx *c, uint32_t l, int train, int next_float)
     return (float *)(void *)(c->sc + at);
 }
 
-void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
-                    void *logits, const fn_ctx *c, int pass, uint32_t *clipped)
+void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t calib_first,
+                    const int8_t *x, void *logits, const fn_ctx *c, int pass, uint32_t *clipped)
 {
     uint32_t l, L = model->n_layers;
     int train = pass == FN_PASS_TRAIN;
@@ -63,7 +63,8 @@ void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8
             if (k->out_float) io.af = fn_outf(c, l, train, next_float);
             if (train) io.clipped = &clipped[l];
         }
-        if (pass == FN_PASS_CALIBRATE) calib->layers[l].shift = k->calibrate(model, l, &io, c);
+        if (pass == FN_PASS_CALIBRATE && l >= calib_first)
+            calib->layers[l].shift = k->calibrate(model, l, &io, c);
         k->forward(model, l, &io, c);
         if (last) break;
         in8 = io.a8;
@@ -79,16 +80,16 @@ void fn_net_forward(const flipnet_model *model, flipnet_model *calib, const int8
 }
 
 /* The forward pass of a checked call into logits (int32 or float, as the last kind computes). */
-static void fn_forward_run(const flipnet_model *model, flipnet_model *calib, const int8_t *x,
-                           uint32_t batch, void *logits, void *scratch, const fn_plan *plan,
-                           int pass)
+static void fn_forward_run(const flipnet_model *model, flipnet_model *calib, uint32_t first,
+                           const int8_t *x, uint32_t batch, void *logits, void *scratch,
+                           const fn_plan *plan, int pass)
 {
     fn_ctx c;
     c.sc = (uint8_t *)scratch;
     c.plan = plan;
     c.batch = batch;
     c.params = NULL;
-    fn_net_forward(model, calib, x, logits, &c, pass, NULL);
+    fn_net_forward(model, calib, first, x, logits, &c, pass, NULL);
 }
 
 static const fn_kind_fwd *fn_last_kind(const flipnet_model *model)
@@ -103,7 +104,7 @@ flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     if (fn_last_kind(model)->out_float) return FLIPNET_E_ARG; /* float logits: forward_f32 */
-    fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
     return FLIPNET_OK;
 }
 
@@ -115,21 +116,27 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
     flipnet_status st = fn_forward_args(model, x, batch, classes, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     logits = (uint8_t *)scratch + plan.logits;
-    fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
     fn_last_kind(model)->argmax(logits, batch, model->layers[model->n_layers - 1u].m, classes);
+    return FLIPNET_OK;
+}
+
+flipnet_status flipnet_calibrate_from(flipnet_model *model, uint32_t first, const int8_t *x,
+                                      uint32_t batch, void *scratch, size_t scratch_bytes)
+{
+    fn_plan plan;
+    flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
+    if (st != FLIPNET_OK) return st;
+    if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
+    fn_forward_run(model, model, first, x, batch, (uint8_t *)scratch + plan.logits, scratch,
+                   &plan, FN_PASS_CALIBRATE);
     return FLIPNET_OK;
 }
 
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes)
 {
-    fn_plan plan;
-    flipnet_status st = fn_forward_args(model, x, batch, x, scratch, scratch_bytes, &plan);
-    if (st != FLIPNET_OK) return st;
-    if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
-    fn_forward_run(model, model, x, batch, (uint8_t *)scratch + plan.logits, scratch, &plan,
-                   FN_PASS_CALIBRATE);
-    return FLIPNET_OK;
+    return flipnet_calibrate_from(model, 0, x, batch, scratch, scratch_bytes);
 }
 
 flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, uint32_t batch,
@@ -141,11 +148,11 @@ flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, 
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     if (fn_last_kind(model)->out_float) { /* float logits directly */
-        fn_forward_run(model, NULL, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+        fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
         return FLIPNET_OK;
     }
     zi = (int32_t *)(void *)((uint8_t *)scratch + plan.logits);
-    fn_forward_run(model, NULL, x, batch, zi, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, zi, scratch, &plan, FN_PASS_INFER);
     fn_s32_to_f32(zi, (size_t)batch * model->layers[model->n_layers - 1u].m, logits);
     return FLIPNET_OK;
 #else

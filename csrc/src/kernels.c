@@ -235,3 +235,31 @@ void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *
     if (sum_abs != NULL) *sum_abs += sa;
     if (clipped != NULL) *clipped += clip;
 }
+
+/* ---- packed counters (docs/rule.md 7.1) ----------------------------------------------------- */
+/* Counter i of a row of b-bit counters: the b-bit two's complement field at bit i * b, low bits
+ * first within a byte (b = 8: the row is int8). */
+void fn_counters_unpack(const uint8_t *row, uint32_t bits, uint32_t n, int8_t *h)
+{
+    uint32_t i, per = 8u / bits, mask = (1u << bits) - 1u, sign = 1u << (bits - 1u);
+    if (bits == 8u) {
+        memcpy(h, row, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t v = ((uint32_t)row[i / per] >> ((i % per) * bits)) & mask;
+        h[i] = (int8_t)((int32_t)(v ^ sign) - (int32_t)sign); /* sign-extend b bits */
+    }
+}
+
+void fn_counters_pack(uint8_t *row, uint32_t bits, uint32_t n, const int8_t *h)
+{
+    uint32_t i, per = 8u / bits, mask = (1u << bits) - 1u;
+    if (bits == 8u) {
+        memcpy(row, h, n);
+        return;
+    }
+    memset(row, 0, (n + per - 1u) / per); /* padding bits 0 */
+    for (i = 0; i < n; i++)
+        row[i / per] |= (uint8_t)(((uint32_t)(uint8_t)h[i] & mask) << ((i % per) * bits));
+}

@@ -13,9 +13,11 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
 {
     uint64_t B = batch, nmax = 0, mmax = 0, gmax = 0, gbytes_per = 2, ubase, gbytes, vbytes;
     uint32_t l;
+    int packed = 0;
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         if (L->kind == FLIPNET_FP32) continue;
+        packed |= model->counters != NULL && model->counter_bits[l] != 8u;
         if (L->n > nmax) nmax = L->n;
         if (L->m > mmax) mmax = L->m;
         if (l >= 1u && L->n > gmax) gmax = L->n;
@@ -28,6 +30,7 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     plan->list = fn_plan_take(off, B * 2u);
     plan->dl = fn_plan_take(off, B);
     plan->wrow = fn_plan_take(off, nmax * 2u);
+    if (packed) plan->hbuf = fn_plan_take(off, nmax); /* counters of < 8 bits, unpacked */
     /* every term is < 2^16 * 2^16 * 4: no 64-bit overflow */
     ubase = *off;
     gbytes = (B * gmax * gbytes_per + 15u) & ~(uint64_t)15u;

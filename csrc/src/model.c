@@ -29,15 +29,22 @@ flipnet_status fn_arch_layout(const flipnet_arch *arch, flipnet_layer *layers, u
     return FLIPNET_OK;
 }
 
-/* Bytes of the counters of a (checked) architecture: sum of round_up(n*m, 4) over the
- * ternary/binary layers, 0 without. */
+/* Bits per counter of layer l of an architecture: 0 without counters and for FP32 layers, else
+ * its counter_bits (0 = 8). */
+static uint32_t fn_arch_counter_bits(const flipnet_arch *arch, uint32_t l)
+{
+    if (!arch->counters || arch->kinds[l] == FLIPNET_FP32) return 0;
+    return arch->counter_bits[l] ? arch->counter_bits[l] : 8u;
+}
+
+/* Bytes of the counters of a (checked) architecture: sum of the layers' counter areas. */
 static uint64_t fn_arch_counter_bytes(const flipnet_arch *arch)
 {
     uint32_t l;
     uint64_t total = 0;
-    if (!arch->counters) return 0;
     for (l = 0; l < arch->n_layers; l++)
-        total += fn_counter_layer_bytes(arch->kinds[l], arch->sizes[l], arch->sizes[l + 1u]);
+        total += fn_counter_layer_bytes(arch->sizes[l], arch->sizes[l + 1u],
+                                        fn_arch_counter_bits(arch, l));
     return total;
 }
 
@@ -57,9 +64,14 @@ static flipnet_status fn_arch_sizes(const flipnet_arch *arch, flipnet_layer *lay
                                     uint64_t *wbytes, uint64_t *cbytes, uint64_t *total)
 {
     flipnet_status st;
+    uint32_t l;
     if (arch->counters > 1u) return FLIPNET_E_ARG;
     st = fn_arch_layout(arch, layers, wbytes);
     if (st != FLIPNET_OK) return st;
+    for (l = 0; l < arch->n_layers; l++) {
+        uint32_t b = fn_arch_counter_bits(arch, l);
+        if (b != 0u && !fn_counter_bits_ok(b)) return FLIPNET_E_ARG;
+    }
     *cbytes = fn_arch_counter_bytes(arch);
     /* weights < 2^32 (checked), counters < 2^35, AdamW state < 2 * 2^32: no overflow */
     *total = *wbytes + *cbytes + fn_arch_opt_bytes(arch);
@@ -106,6 +118,7 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
     model->weights = (uint8_t *)weights;
     model->weight_bytes = (size_t)wbytes;
     memset(model->weights, 0, model->weight_bytes); /* padding bits and bytes are 0 */
+    for (l = 0; l < model->n_layers; l++) model->counter_bits[l] = (uint8_t)fn_arch_counter_bits(arch, l);
     if (arch->counters) {
         model->counters = (int8_t *)weights + (size_t)wbytes;
         model->counter_bytes = (size_t)cbytes;
@@ -143,13 +156,16 @@ flipnet_status fn_model_check(const flipnet_model *model)
         ob += fn_opt_layer_bytes(L->kind, L->n, L->m);
     }
     if ((uint64_t)model->weight_bytes != off) return FLIPNET_E_SHAPE;
-    if (model->counters != NULL) {
+    if (model->counters != NULL) { /* every integer layer has counters of a known width */
         uint64_t cb = 0;
-        for (l = 0; l < model->n_layers; l++)
-            cb += fn_counter_layer_bytes(model->layers[l].kind, model->layers[l].n,
-                                         model->layers[l].m);
+        for (l = 0; l < model->n_layers; l++) {
+            uint32_t b = model->counter_bits[l];
+            if (model->layers[l].kind == FLIPNET_FP32 ? b != 0u : !fn_counter_bits_ok(b))
+                return FLIPNET_E_SHAPE;
+            cb += fn_counter_layer_bytes(model->layers[l].n, model->layers[l].m, b);
+        }
         if ((uint64_t)model->counter_bytes != cb) return FLIPNET_E_SHAPE;
-    } else if (model->counter_bytes != 0) {
+    } else if (model->counter_bytes != 0) { /* without counters, counter_bits is not read */
         return FLIPNET_E_SHAPE;
     }
     /* AdamW state: exactly its size, or absent (NULL, 0) for inference only */
@@ -165,10 +181,12 @@ flipnet_status fn_model_check(const flipnet_model *model)
 int fn_rule_valid(const flipnet_rule *r, int has_counters)
 {
     return r->vote <= FLIPNET_VOTE_WEIGHTED && r->filter <= FLIPNET_FILTER_NET &&
-           r->backprop == FLIPNET_BP_SIGN && r->reserved == 0 && r->margin >= 0 &&
+           r->backprop == FLIPNET_BP_SIGN && r->margin >= 0 &&
            r->calib_target >= 1u && r->calib_target <= 127u && r->counter_shift <= 31u &&
            r->counter_threshold <= 127u && (r->counter_threshold == 0 || has_counters) &&
-           r->counter_decay <= 7u && (r->counter_decay == 0 || r->counter_threshold != 0);
+           r->counter_decay <= 7u && (r->counter_decay == 0 || r->counter_threshold != 0) &&
+           r->counter_round <= FLIPNET_ROUND_STOCHASTIC &&
+           (r->counter_round == FLIPNET_ROUND_NEAREST || r->counter_threshold != 0);
 }
 
 flipnet_status flipnet_rule_check(const flipnet_rule *rule, int has_counters)
@@ -268,23 +286,39 @@ static flipnet_status fn_counters_args(const flipnet_model *model, uint32_t laye
 
 flipnet_status flipnet_counters_get(const flipnet_model *model, uint32_t layer, int8_t *h)
 {
+    uint32_t j, n, b;
+    size_t rb;
+    const uint8_t *area;
     flipnet_status st = fn_counters_args(model, layer, h);
     if (st != FLIPNET_OK) return st;
-    memcpy(h, model->counters + fn_counter_offset(model, layer),
-           (size_t)model->layers[layer].n * model->layers[layer].m);
+    n = model->layers[layer].n;
+    b = model->counter_bits[layer];
+    rb = fn_counter_row_bytes(n, b);
+    area = (const uint8_t *)model->counters + fn_counter_offset(model, layer);
+    for (j = 0; j < model->layers[layer].m; j++)
+        fn_counters_unpack(area + (size_t)j * rb, b, n, h + (size_t)j * n);
     return FLIPNET_OK;
 }
 
 flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const int8_t *h)
 {
-    size_t i, count;
+    size_t i, count, rb;
+    uint32_t j, n, b;
+    int32_t hmax;
+    uint8_t *area;
     flipnet_status st = fn_counters_args(model, layer, h);
     if (st != FLIPNET_OK) return st;
-    count = (size_t)model->layers[layer].n * model->layers[layer].m;
-    for (i = 0; i < count; i++) {
-        if (h[i] == -128) return FLIPNET_E_ARG;
+    n = model->layers[layer].n;
+    b = model->counter_bits[layer];
+    hmax = fn_counter_max(b);
+    count = (size_t)n * model->layers[layer].m;
+    for (i = 0; i < count; i++) { /* validate everything before touching the counters */
+        if (h[i] > hmax || h[i] < -hmax) return FLIPNET_E_ARG;
     }
-    memcpy(model->counters + fn_counter_offset(model, layer), h, count);
+    rb = fn_counter_row_bytes(n, b);
+    area = (uint8_t *)model->counters + fn_counter_offset(model, layer);
+    for (j = 0; j < model->layers[layer].m; j++)
+        fn_counters_pack(area + (size_t)j * rb, b, n, h + (size_t)j * n);
     return FLIPNET_OK;
 }
 

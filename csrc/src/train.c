@@ -72,7 +72,7 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     fnxt = (float *)(void *)(c.sc + plan.f[1]);
 #endif
 
-    fn_net_forward(model, NULL, x, logits, &c, FN_PASS_TRAIN, s.clipped);
+    fn_net_forward(model, NULL, 0, x, logits, &c, FN_PASS_TRAIN, s.clipped);
     fn_kind_train_ops(model->layers[L - 1u].kind)->output_error(model, logits, y, batch, cur, fcur,
                                                                 &s);
     ferr = fn_kind_fwd_ops(model->layers[L - 1u].kind)->out_float;

@@ -21,6 +21,7 @@ typedef struct {
     int16_t *afull;  /* sum over the layer's error samples U of |t| (HURT, narrow only) */
     uint16_t *ulist; /* U: samples with a nonzero error somewhere in this layer */
     uint16_t *clist; /* U minus the samples of the current row */
+    int8_t *hbuf;    /* one row of counters narrower than 8 bits, unpacked */
     uint32_t ucnt;   /* |U| */
     int use_afull;   /* afull is valid for this layer */
     const int16_t *e16; /* E of the current row: int16 (narrow) ... */
@@ -436,17 +437,27 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
     *changes_out = changes;
 }
 
-/* H = clamp(H + inc, -127, 127), inc = (E + 2^(c-1)) >> c (c >= 1) or E (c = 0), for one row
- * (docs/rule.md 7.1). |E| <= 65535 * 127 < 2^23, so E + 2^30 fits int32. */
+/* H = clamp(H + inc, -hmax, hmax) for the n counters of one row (docs/rule.md 7.1, 7.2):
+ * NEAREST inc = (E + 2^(c-1)) >> c for c >= 1, E for c = 0; STOCHASTIC inc = q, plus 1 when
+ * f != 0 and u < f 2^(32-c), where q = E >> c (floor), f = E - q 2^c (the low c bits of E) and
+ * u the top 32 bits of the COUNTER stream's draw at idx0 + i (drawn only when f != 0), so that
+ * the mean of inc is E / 2^c exactly. |E| <= 65535 * 127 < 2^23: E + 2^30 fits int32. */
 static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
-                           uint32_t c)
+                           uint32_t c, int32_t hmax, int stochastic, uint64_t base, uint64_t idx0)
 {
-    uint32_t i;
+    uint32_t i, low = c != 0u ? (1u << c) - 1u : 0u;
     int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;
     for (i = 0; i < n; i++) {
-        int32_t e = e16 != NULL ? e16[i] : e32[i];
-        int32_t inc = c != 0u ? fn_floor_shift(e + half, c) : e;
-        h[i] = (int8_t)fn_clamp127(h[i] + inc);
+        int32_t e = e16 != NULL ? e16[i] : e32[i], inc, v;
+        if (stochastic) {
+            uint32_t f = (uint32_t)e & low;
+            inc = fn_floor_shift(e, c);
+            if (f != 0u && (fn_rand_at(base, idx0 + i) >> 32) < ((uint64_t)f << (32u - c))) inc++;
+        } else {
+            inc = c != 0u ? fn_floor_shift(e + half, c) : e;
+        }
+        v = h[i] + inc;
+        h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));
     }
 }
 
@@ -469,11 +480,27 @@ static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ter
     return ternary ? (d != 0) & (w != d) : (d != 0) & (w == -d);
 }
 
+/* A row's counters as int8: in place for 8-bit counters, else unpacked into buf (and packed
+ * back by fn_counter_row_done). */
+static int8_t *fn_counter_row(uint8_t *area, uint32_t bits, uint32_t n, uint32_t j, int8_t *buf)
+{
+    uint8_t *row = area + (size_t)j * fn_counter_row_bytes(n, bits);
+    if (bits == 8u) return (int8_t *)row;
+    fn_counters_unpack(row, bits, n, buf);
+    return buf;
+}
+static void fn_counter_row_done(uint8_t *area, uint32_t bits, uint32_t n, uint32_t j,
+                                const int8_t *h)
+{
+    if (bits != 8u) fn_counters_pack(area + (size_t)j * fn_counter_row_bytes(n, bits), bits, n, h);
+}
+
 /* docs/rule.md 7.1 for layer l (counters): pass 1 per row computes the net vote E (same vote
  * kernels, no n x m buffer), adds it into the row's counters once and histograms key(|H|) of
  * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
  * the counters of the weights that change. Runs even when the step has no error (H alone can
- * make weights eligible). */
+ * make weights eligible). Counters narrower than 8 bits are unpacked a row at a time into
+ * mem->hbuf; the layer's threshold is min(tau, the width's largest value). */
 static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
                             uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
                             uint32_t *eligible_out, fn_vote_mem *mem)
@@ -481,26 +508,31 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     const flipnet_layer *L = &model->layers[l];
     uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
     uint32_t c = model->rule.counter_shift, r = model->rule.counter_decay;
-    int32_t tau = model->rule.counter_threshold;
+    uint32_t bits = model->counter_bits[l];
+    int32_t hmax = fn_counter_max(bits);
+    int32_t tau = model->rule.counter_threshold < hmax ? model->rule.counter_threshold : hmax;
+    int stochastic = model->rule.counter_round == FLIPNET_ROUND_STOCHASTIC;
     int ternary = L->kind == FLIPNET_TERNARY;
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
-    int8_t *hl = model->counters + fn_counter_offset(model, l);
+    uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, l);
     uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+    uint64_t cbase = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_COUNTER, l, model->steps));
 
-    /* pass 1, row by row: H += round(E / 2^c), then the decay; histogram of key(|H|) of the
-     * eligible weights */
+    /* pass 1, row by row: H += inc(E), then the decay; histogram of key(|H|) of the eligible
+     * weights */
     memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = 0; j < m; j++) {
-        int8_t *hrow = hl + (size_t)j * n;
+        int8_t *hrow = fn_counter_row(hl, bits, n, j, mem->hbuf);
         uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
         if (cnt != 0) { /* E = 0 on a row without errors: H unchanged (inc(0) = 0) */
+            uint64_t idx0 = (uint64_t)j * n;
             if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
                 int16_t *s16 = (int16_t *)mem->N;
                 fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, s16 + n);
-                fn_counter_add(hrow, s16, NULL, n, c);
+                fn_counter_add(hrow, s16, NULL, n, c, hmax, stochastic, cbase, idx0);
             } else {
                 fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, 0, mem->P, mem->N);
-                fn_counter_add(hrow, NULL, mem->P, n, c);
+                fn_counter_add(hrow, NULL, mem->P, n, c, hmax, stochastic, cbase, idx0);
             }
         }
         if (r != 0u) fn_counter_decay(hrow, n, r);
@@ -514,6 +546,7 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
             }
         }
         mem->rowmax[j] = (uint8_t)mx;
+        fn_counter_row_done(hl, bits, n, j, hrow);
     }
     if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
     kmin = K == 0 ? 1u : K;
@@ -521,9 +554,10 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     /* pass 2: apply the changes from H, reset the counters of the changed weights */
     base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
     for (j = 0; j < m; j++) {
-        int8_t *hrow = hl + (size_t)j * n;
+        int8_t *hrow;
         uint8_t *row, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
+        hrow = fn_counter_row(hl, bits, n, j, mem->hbuf);
         row = fn_row_w(model, L, j);
         pos = row;
         neg = ternary ? row + L->bpr : row;
@@ -542,6 +576,7 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
                 changes++;
             }
         }
+        fn_counter_row_done(hl, bits, n, j, hrow);
     }
     *changes_out = changes;
 }
@@ -558,6 +593,7 @@ static void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *sc, const fn_plan *plan)
     mem->afull = (int16_t *)(void *)(sc + plan->afull);
     mem->ulist = (uint16_t *)(void *)(sc + plan->ulist);
     mem->clist = (uint16_t *)(void *)(sc + plan->clist);
+    mem->hbuf = (int8_t *)(sc + plan->hbuf);
 }
 
 /* docs/rule.md section 3 for layer l: d (m, B) -> out (n, B), masked where a_prev is clamped. */

@@ -3,8 +3,9 @@
  * frames, replies, the reply cache and sample payloads are the link's (link.c).
  *
  * Memory (all static, sizes in device.h and link.h):
- *   arena  [weights | work area ............................. | LOAD staging (top)]
- *          work area = max(scratch for the configured batch, model file for PULL)
+ *   arena  [weights + counters | scratch ........................ | LOAD staging (top)]
+ *          the scratch is sized for the configured batch; PULL writes the model file piece
+ *          by piece straight into its replies (flipnet_file_write_range), with no copy
  *   plus the link's request and reply buffers (link.c).
  */
 #include "device.h"
@@ -30,9 +31,10 @@ static flipnet_model model;
 static flipnet_arch cur_arch;   /* architecture of the live model */
 static uint8_t configured;
 static uint32_t batch_max;   /* batch the scratch is sized for */
-static uint32_t w_bytes, s_bytes, f_bytes, work_bytes;
+static uint32_t w_bytes, s_bytes; /* weights + counters, scratch */
 static uint8_t pull_valid;
-static uint32_t pull_len, pull_crc;
+static uint32_t pull_len, pull_crc; /* the pulled file's size and CRC-32 of all its bytes */
+static uint32_t pull_file_crc;      /* its CRC field: the CRC-32 of its bytes before the field */
 static uint8_t load_active;
 static uint32_t load_total, load_received;
 /* provenance of the live model, for the PULL metadata */
@@ -120,7 +122,8 @@ static int weight_area(const flipnet_arch *a, uint32_t *ws)
     return FLIPNET_OK;
 }
 
-/* Scratch and file bytes of a laid-out model m for batch b; total = ws + max(both). */
+/* Scratch and file bytes of a laid-out model m for batch b; total = ws + scratch (the file is
+ * never held: PULL streams it). */
 static int plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, uint32_t *f,
                 uint64_t *total)
 {
@@ -134,7 +137,7 @@ static int plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, ui
     ss = (ss + 3u) & ~(size_t)3u;
     *s = ss > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)ss;
     *f = fs > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)fs;
-    *total = (uint64_t)ws + (uint64_t)(*s > *f ? *s : *f);
+    *total = (uint64_t)ws + (uint64_t)*s;
     return FLIPNET_OK;
 }
 
@@ -213,9 +216,9 @@ static uint32_t ws_784_h_10(uint32_t h)
 
 static void compute_largest_hidden(void)
 {
-    /* the scratch grows about linearly with h and the file is the weights plus a constant:
-     * estimate both from two small layouts (cheap), pick the largest h whose exact weight
-     * area + estimate fits, then confirm with real layouts around it (a few at most) */
+    /* the scratch grows about linearly with h: estimate it from two small layouts (cheap),
+     * pick the largest h whose exact weight area + estimate fits, then confirm with real
+     * layouts around it (a few at most) */
     uint32_t w1, s1, f1, w2, s2, f2, lo = 0, hi = FLIPNET_MAX_WIDTH, h, n;
     largest_h = 0;
     if (sizes_784_h_10(8, &w1, &s1, &f1) != 0 || sizes_784_h_10(16, &w2, &s2, &f2) != 0) return;
@@ -223,8 +226,7 @@ static void compute_largest_hidden(void)
         uint32_t mid = lo + (hi - lo + 1u) / 2u, ws = ws_784_h_10(mid);
         uint64_t se = s2 + (s2 > s1 ? (uint64_t)(s2 - s1) * (mid > 16u ? mid - 16u : 0u) / 8u
                                     : 0u);
-        uint64_t fe = (uint64_t)ws + (f2 - w2);
-        if ((uint64_t)ws + (se > fe ? se : fe) <= FW_ARENA_BYTES)
+        if ((uint64_t)ws + se <= FW_ARENA_BYTES)
             lo = mid;
         else
             hi = mid - 1u;
@@ -242,8 +244,8 @@ static void cmd_info(void)
 }
 
 /* ---- CONFIGURE / LOAD ------------------------------------------------------------------ */
-static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uint32_t f,
-                  uint8_t from, uint32_t crc)
+static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uint8_t from,
+                  uint32_t crc)
 {
     origin = from;
     load_crc = crc;
@@ -253,8 +255,6 @@ static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uin
     batch_max = b;
     w_bytes = w;
     s_bytes = s;
-    f_bytes = f;
-    work_bytes = FW_ARENA_BYTES - w;
     configured = 1;
     pull_valid = 0;
     reset_counters();
@@ -310,7 +310,14 @@ static void get_rule(const uint8_t *p, flipnet_rule *r)
     r->counter_shift = p[20];
     r->counter_threshold = p[21];
     r->counter_decay = p[22];
-    r->reserved = p[23];
+    r->counter_round = p[23];
+}
+
+/* The counters byte of a CONFIGURE payload: 0 none, 1 (older hosts) or 8 int8 counters, 4 or
+ * 2 packed ones (docs/protocol.md); 0 for an invalid value. */
+static uint32_t counter_width(uint8_t v)
+{
+    return v == 1u ? 8u : (v == 8u || v == 4u || v == 2u ? v : 0u);
 }
 
 #define CFG_HEAD 24u
@@ -339,7 +346,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     seed = fw_get64(p + 8);
     b = fw_get16(p + 16);
     get_rule(p, &rule);
-    if (p[19] > 1u || flipnet_rule_check(&rule, p[19]) != FLIPNET_OK) {
+    if ((p[19] != 0u && counter_width(p[19]) == 0u) ||
+        flipnet_rule_check(&rule, p[19] != 0u) != FLIPNET_OK) {
         fw_reply_error(FLIPNET_E_ARG, 0, 0);
         return;
     }
@@ -355,9 +363,12 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     memset(&a, 0, sizeof(a));
     a.n_layers = L;
-    a.counters = p[19];
+    a.counters = p[19] != 0u;
     for (l = 0; l <= L; l++) a.sizes[l] = fw_get16(p + CFG_HEAD + 2u * l);
-    for (l = 0; l < L; l++) a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
+    for (l = 0; l < L; l++) {
+        a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
+        a.counter_bits[l] = (uint8_t)counter_width(p[19]);
+    }
     if (check_static(&a, b, &ws) != 0) return;
     load_active = 0;
     pull_valid = 0;
@@ -381,11 +392,11 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     } else {
         model = tmp;
     }
-    adopt(&a, b, ws, s, f, ORIGIN_CONFIGURE, 0);
+    adopt(&a, b, ws, s, ORIGIN_CONFIGURE, 0);
     fw_put32(ws);
     fw_put32(s);
     fw_put32(f);
-    fw_put32(ws + (s > f ? s : f));
+    fw_put32(ws + s);
     fw_put32(FW_ARENA_BYTES);
 }
 
@@ -464,7 +475,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
         } else {
             model = tmp;
         }
-        adopt(&a, b, ws, s, f, ORIGIN_LOAD, crc);
+        adopt(&a, b, ws, s, ORIGIN_LOAD, crc);
     }
     fw_put32(load_received);
     fw_put32(load_total);
@@ -512,8 +523,8 @@ static void cmd_train(uint8_t *p, uint32_t n)
         }
     }
     pull_valid = 0;
-    if (s.flags & 1u) {
-        rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
+    if (s.flags & 1u) { /* flags bit 2: calibrations keep the first layer's shift */
+        rc = flipnet_calibrate_from(&model, (s.flags >> 2) & 1u, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
             fw_reply_error(rc, 0, 0);
             return;
@@ -526,7 +537,7 @@ static void cmd_train(uint8_t *p, uint32_t n)
         return;
     }
     if (s.flags & 2u) { /* recalibrate on the batch just trained (recipe recalibrate_steps) */
-        rc = flipnet_calibrate(&model, s.x, s.batch, work(), s_bytes);
+        rc = flipnet_calibrate_from(&model, (s.flags >> 2) & 1u, s.x, s.batch, work(), s_bytes);
         if (rc != FLIPNET_OK) {
             fw_reply_error(rc, 0, 0);
             return;
@@ -602,9 +613,23 @@ static void cmd_predict(uint8_t *p, uint32_t n)
 }
 
 /* ---- PULL ------------------------------------------------------------------------------- */
+/* CRC-32 of the whole file PULL sends (its last 4 bytes included), without holding it: the
+ * file's bytes before its CRC field give pull_file_crc, and the CRC of the whole file is that
+ * value chained over the 4 bytes of the field. */
+static uint32_t whole_file_crc(void)
+{
+    uint8_t field[4];
+    field[0] = (uint8_t)pull_file_crc;
+    field[1] = (uint8_t)(pull_file_crc >> 8);
+    field[2] = (uint8_t)(pull_file_crc >> 16);
+    field[3] = (uint8_t)(pull_file_crc >> 24);
+    return flipnet_crc32(pull_file_crc, field, 4);
+}
+
 static void cmd_pull(const uint8_t *p, uint32_t n)
 {
-    uint32_t off, len, room = FW_MAX_REPLY - HDR - CRC_BYTES - 16u;
+    uint32_t off, len, room = FW_MAX_REPLY - HDR - CRC_BYTES - 16u, meta_len;
+    const char *meta;
     if (n != 8u) {
         fw_reply_error(FW_E_PAYLOAD, n, 8);
         return;
@@ -615,24 +640,20 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
     }
     off = fw_get32(p);
     len = fw_get16(p + 4);
-    if (off == 0 || !pull_valid) {
-        uint32_t meta_len;
-        const char *meta = meta_json(&meta_len);
-        size_t written = 0;
+    meta = meta_json(&meta_len);
+    if (off == 0 || !pull_valid) { /* a new pull: the file's size and CRC, nothing stored */
+        size_t total = 0;
         int rc;
         pull_valid = 0;
-        if (f_bytes > work_bytes) {
-            fw_reply_error(FW_E_NOMEM, f_bytes, work_bytes);
-            return;
-        }
-        rc = flipnet_file_write(&model, (const uint8_t *)meta, meta_len, work(), work_bytes,
-                                &written);
+        rc = flipnet_file_size(&model, meta_len, &total);
+        if (rc == FLIPNET_OK) rc = flipnet_file_crc(&model, (const uint8_t *)meta, meta_len,
+                                                    &pull_file_crc);
         if (rc != FLIPNET_OK) {
             fw_reply_error(rc, 0, 0);
             return;
         }
-        pull_len = (uint32_t)written;
-        pull_crc = flipnet_crc32(0, work(), pull_len);
+        pull_len = (uint32_t)total;
+        pull_crc = whole_file_crc();
         pull_valid = 1;
     }
     if (off > pull_len) {
@@ -648,8 +669,14 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
     fw_put16(0);
     {
         uint32_t tail_room;
-        uint8_t *t = fw_reply_tail(&tail_room);
-        memcpy(t, work() + off, len); /* len <= room <= tail_room */
+        uint8_t *t = fw_reply_tail(&tail_room); /* len <= room <= tail_room */
+        int rc = flipnet_file_write_range(&model, (const uint8_t *)meta, meta_len, pull_file_crc,
+                                          off, t, len);
+        if (rc != FLIPNET_OK) {
+            pull_valid = 0;
+            fw_reply_error(rc, 0, 0);
+            return;
+        }
         fw_reply_add(len);
     }
 }
@@ -667,7 +694,7 @@ static void cmd_stats(void)
     fw_put32(board_stack_used());
     fw_put32(board_stack_size());
     fw_put32(board_ram_static());
-    fw_put32(configured ? w_bytes + (s_bytes > f_bytes ? s_bytes : f_bytes) : 0u);
+    fw_put32(configured ? w_bytes + s_bytes : 0u);
     fw_put8(L);
     fw_put8(configured);
     fw_put16(0);
@@ -685,7 +712,7 @@ static void forget_model(void)
     load_crc = 0;
     start_steps = start_samples = 0;
     batch_max = 0;
-    w_bytes = s_bytes = f_bytes = work_bytes = 0;
+    w_bytes = s_bytes = 0;
     memset(&model, 0, sizeof(model));
     memset(&cur_arch, 0, sizeof(cur_arch));
     reset_counters();

@@ -36,14 +36,14 @@ class CoreModel:
     the core's defaults until :meth:`set_rule`."""
 
     # ---- construction ---------------------------------------------------------------------
-    def __init__(self, sizes, kinds, counters, seed):
-        arch = self._make_arch(sizes, kinds, bool(counters))
+    def __init__(self, sizes, kinds, counters, seed, counter_bits=None):
+        arch = self._make_arch(sizes, kinds, bool(counters), counter_bits)
         self._alloc(arch)
         check(lib.flipnet_model_init(self._m, arch, self._wptr, self._weights.nbytes, seed),
               "flipnet_model_init(%s)" % "-".join(map(str, sizes)))
 
     @staticmethod
-    def _make_arch(sizes, kinds, counters=False):
+    def _make_arch(sizes, kinds, counters=False, counter_bits=None):
         arch = ffi.new("flipnet_arch *")
         arch.n_layers = len(kinds)
         arch.counters = 1 if counters else 0
@@ -51,6 +51,7 @@ class CoreModel:
             arch.sizes[i] = s
         for i, k in enumerate(kinds):
             arch.kinds[i] = k
+            arch.counter_bits[i] = counter_bits[i] if counter_bits else 8
         return arch
 
     def _alloc(self, arch):
@@ -110,6 +111,14 @@ class CoreModel:
     def has_counters(self):
         """True when the model keeps hysteresis counters (docs/rule.md 7.1)."""
         return self._m.counters != ffi.NULL
+
+    @property
+    def counter_bits(self):
+        """Bits per hysteresis counter of each layer (8, 4 or 2; 0 for FP32 layers and for a
+        model without counters)."""
+        if not self.has_counters:
+            return [0] * self.n_layers
+        return [int(self._m.counter_bits[l]) for l in range(self.n_layers)]
 
     @property
     def n_weights(self):
@@ -174,7 +183,8 @@ class CoreModel:
                 "backprop": name_of(_rule.BACKPROPS, r.backprop), "margin": int(r.margin),
                 "calib_target": int(r.calib_target), "counter_shift": int(r.counter_shift),
                 "counter_threshold": int(r.counter_threshold),
-                "counter_decay": int(r.counter_decay)}
+                "counter_decay": int(r.counter_decay),
+                "counter_round": name_of(_rule.ROUNDINGS, r.counter_round)}
 
     # ---- memory ---------------------------------------------------------------------------
     def scratch_bytes(self, batch, training=False):
@@ -202,7 +212,8 @@ class CoreModel:
         padding included: each plane row to whole bytes, each layer to 4 bytes; 2.0 for ternary
         and 1.0 for binary when the input counts are multiples of 8 and the layers fill whole
         4-byte words, e.g. 784-256-256-10), ``counter_bytes`` (training state: the hysteresis
-        counters, one int8 per weight, 0 without), ``counter_bits_per_weight``,
+        counters, ``counter_bits`` bits per weight of each layer, 0 without),
+        ``counter_bits_per_weight``,
         ``model_struct_bytes`` (sizeof flipnet_model), ``scratch_train_bytes`` /
         ``scratch_infer_bytes`` at ``batch_size``, ``train_total_bytes`` (weights + counters +
         AdamW state + struct + scratch) / ``infer_total_bytes`` (weights + struct + scratch:
@@ -220,7 +231,8 @@ class CoreModel:
         counter_bytes = int(self._m.counter_bytes)
         opt_bytes = int(self._m.opt_bytes)
         layers = []
-        for ly in self._layers():
+        cbits = self.counter_bits
+        for l, ly in enumerate(self._layers()):
             nw = int(ly.n) * int(ly.m)
             if ly.kind == _FP32:
                 np_ = nw + int(ly.m)
@@ -229,7 +241,8 @@ class CoreModel:
                 planes = 2 if ly.kind == KINDS["ternary"] else 1
                 np_ = nw
                 lb = (int(ly.m) * planes * int(ly.bpr) + 3) // 4 * 4  # rows, layer padded to 4
-                cb, ob = ((nw + 3) // 4 * 4 if counter_bytes else 0), 0
+                row = (int(ly.n) * cbits[l] + 7) // 8  # each row of counters to whole bytes
+                cb, ob = (int(ly.m) * row + 3) // 4 * 4, 0
             layers.append({"n": int(ly.n), "m": int(ly.m), "kind": kind_name(ly.kind),
                            "weights": nw, "params": np_, "weight_bytes": lb,
                            "bits_per_weight": lb * 8 / nw, "counter_bytes": cb, "opt_bytes": ob})
@@ -241,7 +254,7 @@ class CoreModel:
             "arch": self.arch, "kinds": self.kinds, "batch_size": batch_size,
             "weights": self.n_weights, "weight_bytes": weight_bytes,
             "bits_per_weight": weight_bytes * 8 / self.n_weights,
-            "counter_bytes": counter_bytes,
+            "counter_bytes": counter_bytes, "counter_bits": cbits,
             "counter_bits_per_weight": counter_bytes * 8 / self.n_weights,
             "params": self.n_params, "fp32_params": fp32, "opt_bytes": opt_bytes,
             "opt_bits_per_param": (opt_bytes * 8 / fp32) if fp32 else 0.0,
@@ -281,15 +294,19 @@ class CoreModel:
         return self._chunked(lib.flipnet_predict, "flipnet_predict", x8,
                              np.empty(x8.shape[0], dtype=np.uint16), "uint16_t[]")
 
-    def core_calibrate(self, x8):
-        """flipnet_calibrate on the prepared batch ``x8`` (at most FLIPNET_MAX_BATCH samples);
-        returns the shifts."""
+    def core_calibrate(self, x8, first=0):
+        """flipnet_calibrate_from(first) on the prepared batch ``x8`` (at most
+        FLIPNET_MAX_BATCH samples): the shifts of the hidden layers from ``first`` on; returns
+        the shifts."""
         n = x8.shape[0]
         if n > MAX_BATCH:
             raise ArgumentError("calibrate() takes at most %d samples, got %d" % (MAX_BATCH, n))
+        if int(first) < 0:
+            raise ArgumentError("first must be >= 0, got %r" % (first,))
         scratch, sbytes = self._scratch_for(n, False)
-        check(lib.flipnet_calibrate(self._m, ffi.from_buffer("int8_t[]", x8), n, scratch, sbytes),
-              "flipnet_calibrate(batch=%d)" % n)
+        check(lib.flipnet_calibrate_from(self._m, int(first), ffi.from_buffer("int8_t[]", x8), n,
+                                         scratch, sbytes),
+              "flipnet_calibrate_from(first=%d, batch=%d)" % (first, n))
         return self.shifts
 
     def core_train_step(self, x8, y16, params, stats=None):
@@ -426,11 +443,14 @@ class CoreModel:
         return self._get_s8(lib.flipnet_counters_get, "flipnet_counters_get", layer)
 
     def set_counters(self, layer, h):
-        """Replace layer ``layer``'s counters with integer (m, n) values in [-127, 127]."""
+        """Replace layer ``layer``'s counters with integer (m, n) values in [-hmax, hmax],
+        hmax = 2^(b-1) - 1 for the layer's counter width b (127 for 8 bits, 7 for 4, 1 for 2)."""
         layer = self._check_layer(layer, counters=True)
         h = self._checked_shape(layer, h, "counters")
-        if not np.issubdtype(h.dtype, np.integer) or h.size and (h.min() < -127 or h.max() > 127):
-            raise ArgumentError("counters must be integers in [-127, 127]")
+        hmax = (1 << (self.counter_bits[layer] - 1)) - 1
+        if not np.issubdtype(h.dtype, np.integer) or h.size and (h.min() < -hmax or h.max() > hmax):
+            raise ArgumentError("layer %d's counters (%d bits) must be integers in [%d, %d]"
+                                % (layer, self.counter_bits[layer], -hmax, hmax))
         h8 = np.ascontiguousarray(h, dtype=np.int8)
         check(lib.flipnet_counters_set(self._m, layer, ffi.from_buffer("int8_t[]", h8)),
               "flipnet_counters_set(%d)" % layer)

@@ -86,10 +86,13 @@ class Model(CoreModel):
     then takes ordinary uint8 images everywhere (fit, predict, evaluate, device training) and
     encodes them itself, or int8 samples already encoded.
 
-    ``counters``: keep one int8 hysteresis counter per weight (docs/rule.md 7.1; training
+    ``counters``: keep one hysteresis counter per weight (docs/rule.md 7.1; training
     state, saved with the model). ``None`` (default): exactly when ``counter_threshold > 0``;
     ``True``: always (the rule can be switched on later); ``False`` with
-    ``counter_threshold > 0`` is an error.
+    ``counter_threshold > 0`` is an error. ``counter_bits``: their width, 8, 4 or 2 bits (or
+    one per layer; default the recipe's, 8): narrower counters take a quarter or an eighth of
+    the memory and hold less evidence (values in [-(2^(b-1) - 1), 2^(b-1) - 1]; a layer's
+    threshold is min(counter_threshold, that)).
 
     Saved with the model: ``recipe`` (a dict, :mod:`flipnet.recipes`), ``provenance``
     (:class:`flipnet.metadata.Provenance`: calibration, epochs, training sessions) and ``meta``
@@ -98,7 +101,7 @@ class Model(CoreModel):
 
     # ---- construction ---------------------------------------------------------------------
     def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, input=None,
-                 weights=None, **rule):
+                 weights=None, counter_bits=None, **rule):
         if weights is not None:
             kinds = weights
         sizes = parse_sizes(sizes)
@@ -116,7 +119,10 @@ class Model(CoreModel):
         if input is not None:
             recipe["input"] = input
         recipe["input"] = check_encoding(recipe["input"], sizes[0])
-        super().__init__(sizes, kinds, _counters_option(recipe, counters), seed)
+        if counter_bits is not None:
+            recipe["counter_bits"] = counter_bits
+        bits = _rule.check_counter_bits(recipe.get("counter_bits", 8), len(kinds))
+        super().__init__(sizes, kinds, _counters_option(recipe, counters), seed, bits)
         self._image_side = None
         self.set_rule(recipe)
         self.provenance = Provenance()
@@ -232,13 +238,14 @@ class Model(CoreModel):
         y16 = prepare_y(y, x8.shape[0], self.n_classes)
         return float(np.mean(self.core_predict(x8) == y16))
 
-    def calibrate(self, x):
-        """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1).
+    def calibrate(self, x, first=0):
+        """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1); with
+        ``first = 1`` only those of the layers after the first (its shift is kept).
 
         All of ``x`` is one batch (at most FLIPNET_MAX_BATCH samples); a few hundred to a few
         thousand samples are plenty.
         """
-        shifts = self.core_calibrate(self._x(x))
+        shifts = self.core_calibrate(self._x(x), first)
         self.provenance.calibrated = True
         return shifts
 

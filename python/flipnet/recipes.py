@@ -28,6 +28,11 @@ Keys:
                         counters (one int8 per weight) when this is > 0
 ``counter_decay``       hysteresis counters: after each step's vote, |H| -= |H| >> this (1..7),
                         a leak that forgets old evidence (docs/rule.md 7.1); 0 = off
+``counter_round``       hysteresis counters: ``"nearest"`` rounds E / 2^shift half up
+                        (docs/rule.md 7.1), ``"stochastic"`` rounds it down or up with the
+                        probability of the rest, from the counter-based RNG (7.2)
+``counter_bits``        bits per hysteresis counter, 8, 4 or 2 (or one per layer): narrower
+                        counters cost less memory and integrate less (docs/rule.md 7.1)
 ``calibrate_samples``   samples (from the first epoch's order) used to set the shifts before
                         training when the model has never been calibrated; 0 = never
 ``recalibrate_every``   recalibrate the shifts every N epochs (0 = never), on
@@ -36,6 +41,10 @@ Keys:
                         batch just trained (when model.steps becomes a multiple of N)
 ``recalibrate_until``   step recalibration only during this first fraction of the run's steps
                         (1.0 = the whole run); later the shifts stay put
+``recalibrate_from``    0: recalibrations (recalibrate_every / recalibrate_steps) set every
+                        hidden layer's shift; 1: the first layer keeps the shift of its first
+                        calibration (flipnet_calibrate_from), which keeps training from swinging
+                        (docs/benchmarks.md)
 ``shuffle``             shuffle the data each epoch (deterministically from the model seed)
 ``input``               the input encoding, how uint8 pixels become int8 inputs
                         (flipnet.inputs): ``"centered"`` = clamp(p - 128, -127, 127) (paper
@@ -74,10 +83,13 @@ PAPER = {
     "counter_shift_end": None,
     "counter_threshold": 0,
     "counter_decay": 0,
+    "counter_round": "nearest",
+    "counter_bits": 8,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
     "recalibrate_steps": 0,
     "recalibrate_until": 1.0,
+    "recalibrate_from": 0,
     "shuffle": True,
     "input": "centered",
     # AdamW of FP32 layers: PyTorch's defaults (the paper trains its FP32 layers with them)
@@ -106,10 +118,13 @@ DEFAULT = {
     "counter_shift_end": 9,
     "counter_threshold": 32,
     "counter_decay": 0,
+    "counter_round": "nearest",
+    "counter_bits": 8,
     "calibrate_samples": 1024,
     "recalibrate_every": 0,
     "recalibrate_steps": 50,
     "recalibrate_until": 0.5,
+    "recalibrate_from": 0,
     "shuffle": True,
     "input": "half",
     "lr": 1e-3,
@@ -161,7 +176,7 @@ def default_for(weights):
 
 #: keys that belong to the model's rule (stored in the C model struct and the model file)
 RULE_KEYS = ("vote", "filter", "backprop", "margin", "calib_target", "counter_shift",
-             "counter_threshold", "counter_decay")
+             "counter_threshold", "counter_decay", "counter_round")
 
 
 def get(name_or_dict=None, **overrides):

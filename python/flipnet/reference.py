@@ -20,7 +20,8 @@ VOTE_SIGN, VOTE_WEIGHTED = 0, 1
 FILTER_HURT, FILTER_NET = 0, 1
 BP_SIGN = 0
 
-PURPOSE_INIT, PURPOSE_FLIP, PURPOSE_SHUFFLE = 1, 2, 3
+PURPOSE_INIT, PURPOSE_FLIP, PURPOSE_SHUFFLE, PURPOSE_COUNTER = 1, 2, 3, 4
+ROUND_NEAREST, ROUND_STOCHASTIC = 0, 1
 CALIB_TARGET = 32
 KEY_MAX_VALUE = (1 << 19) - 1
 
@@ -91,18 +92,21 @@ def forward(weights, shifts, x: np.ndarray):
     return z.astype(np.int32), inputs
 
 
-def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET) -> list[int]:
-    """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0."""
-    shifts = [0] * len(weights)
+def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET, first: int = 0,
+              shifts=None) -> list[int]:
+    """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0. With
+    first > 0 the layers before it keep their shifts (from `shifts`)."""
+    shifts = list(shifts) if shifts is not None else [0] * len(weights)
     a = np.asarray(x, dtype=np.int8)
     for layer in range(len(weights) - 1):
         z = _matmul(a, weights[layer].T)
-        mabs = int(np.abs(z).sum()) // z.size
-        s = 0
-        while s < 31 and (mabs >> s) > target:
-            s += 1
-        shifts[layer] = s
-        a = activation(z, s)
+        if layer >= first:
+            mabs = int(np.abs(z).sum()) // z.size
+            s = 0
+            while s < 31 and (mabs >> s) > target:
+                s += 1
+            shifts[layer] = s
+        a = activation(z, shifts[layer])
     return shifts
 
 
@@ -194,21 +198,43 @@ def select_and_update(w, e, kind, k, p_q16, seed, layer, step):
     return int(change.sum()), n_elig
 
 
-def counter_update(h: np.ndarray, e: np.ndarray, shift: int, decay: int = 0) -> None:
-    """docs/rule.md 7.1: H = clamp(H + round(E / 2^shift), -127, 127), then with decay r > 0
-    |H| -= |H| >> r; in place."""
-    inc = (e + (1 << (shift - 1))) >> shift if shift > 0 else e
-    np.clip(h.astype(np.int64) + inc, -127, 127, out=h, casting="unsafe")
+def counter_max(bits: int = 8) -> int:
+    """The largest value of a counter of `bits` bits: 2^(bits-1) - 1 (docs/rule.md 7.1)."""
+    return (1 << (bits - 1)) - 1
+
+
+def counter_update(h: np.ndarray, e: np.ndarray, shift: int, decay: int = 0, bits: int = 8,
+                   rounding: int = ROUND_NEAREST, seed: int = 0, layer: int = 0,
+                   step: int = 0) -> None:
+    """docs/rule.md 7.1 and 7.2, in place: H = clamp(H + inc, -hmax, hmax), hmax =
+    counter_max(bits); NEAREST inc = round(E / 2^shift) (half up); STOCHASTIC inc =
+    floor(E / 2^shift), plus 1 where the rest f = E mod 2^shift is nonzero and the COUNTER
+    stream's draw at j*n + i (top 32 bits) is below f * 2^(32 - shift). Then with decay r > 0
+    |H| -= |H| >> r."""
+    e = np.asarray(e, dtype=np.int64)
+    if rounding == ROUND_STOCHASTIC and shift > 0:
+        inc = e >> shift
+        f = e & ((1 << shift) - 1)
+        m, n = e.shape
+        u = rand(seed, stream(PURPOSE_COUNTER, layer, step), np.arange(m * n, dtype=np.uint64))
+        u = (u >> np.uint64(32)).astype(np.int64).reshape(m, n)
+        inc = inc + ((f != 0) & (u < (f << (32 - shift))))
+    else:
+        inc = (e + (1 << (shift - 1))) >> shift if shift > 0 else e
+    hmax = counter_max(bits)
+    np.clip(h.astype(np.int64) + inc, -hmax, hmax, out=h, casting="unsafe")
     if decay:
         a = np.abs(h.astype(np.int64))
         h[...] = np.sign(h) * (a - (a >> decay))
 
 
 def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
-               counters=None) -> StepStats:
+               counters=None, counter_bits=None) -> StepStats:
     """One training step (in place on `weights`, and on `counters` when the rule uses them).
 
-    k, p_q16: per-layer lists; counters: per-layer int8 arrays shaped like the weights."""
+    k, p_q16: per-layer lists; counters: per-layer int8 arrays shaped like the weights;
+    counter_bits: per-layer counter widths (8, 4, 2; default 8): a layer's counters stay in
+    [-hmax, hmax] and its threshold is min(tau, hmax) (docs/rule.md 7.1)."""
     x = np.asarray(x, dtype=np.int8)
     y = np.asarray(y, dtype=np.int64)
     n_layers = len(weights)
@@ -234,8 +260,11 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
         tau = rule.get("counter_threshold", 0)
         if tau:
             h = counters[layer]
+            bits = counter_bits[layer] if counter_bits is not None else 8
+            tau = min(tau, counter_max(bits))
             counter_update(h, vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), FILTER_NET),
-                           rule.get("counter_shift", 0), rule.get("counter_decay", 0))
+                           rule.get("counter_shift", 0), rule.get("counter_decay", 0), bits,
+                           rule.get("counter_round", ROUND_NEAREST), seed, layer, step)
             w_before = w.copy()
             h64 = h.astype(np.int64)
             e = np.where(h64 >= tau, h64, np.where(h64 <= -tau, h64, 0))
@@ -255,13 +284,14 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
 class RefModel:
     """Convenience holder: the reference state of a model (weights, shifts, counters)."""
 
-    def __init__(self, sizes, kinds, seed=0, rule=None):
+    def __init__(self, sizes, kinds, seed=0, rule=None, counter_bits=None):
         self.sizes = list(sizes)
+        self.counter_bits = list(counter_bits or [8] * len(kinds))
         self.kinds = list(kinds)
         self.seed = int(seed)
         self.rule = dict(vote=VOTE_SIGN, filter=FILTER_HURT, backprop=BP_SIGN, margin=0,
                          calib_target=CALIB_TARGET, counter_shift=0, counter_threshold=0,
-                         counter_decay=0)
+                         counter_decay=0, counter_round=ROUND_NEAREST)
         self.rule.update(rule or {})
         self.weights = init_weights(self.sizes, self.kinds, self.seed)
         self.counters = [np.zeros(w.shape, np.int8) for w in self.weights]
@@ -269,8 +299,8 @@ class RefModel:
         self.steps = 0
         self.samples = 0
 
-    def calibrate(self, x):
-        self.shifts = calibrate(self.weights, x, self.rule["calib_target"])
+    def calibrate(self, x, first=0):
+        self.shifts = calibrate(self.weights, x, self.rule["calib_target"], first, self.shifts)
 
     def forward(self, x):
         return forward(self.weights, self.shifts, x)[0]
@@ -280,7 +310,7 @@ class RefModel:
 
     def train_step(self, x, y, k, p_q16) -> StepStats:
         st = train_step(self.weights, self.kinds, self.shifts, self.rule, self.seed, self.steps,
-                        x, y, k, p_q16, self.counters)
+                        x, y, k, p_q16, self.counters, self.counter_bits)
         self.steps += 1
         self.samples += len(y)
         return st

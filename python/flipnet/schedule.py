@@ -55,8 +55,9 @@ class Schedule:
 
     ``p`` decays linearly from ``p0`` at step 0 to ``p1`` at the last step of the run;
     ``k_frac`` (a float, or one per layer) is constant, or decays linearly to ``k_frac_end``.
-    ``margin``, ``recalibrate_every`` (epochs) and ``recalibrate_steps`` (steps) are carried
-    for the training loop. With hysteresis counters, ``counter_shift_end`` (None = constant)
+    ``margin``, ``recalibrate_every`` (epochs), ``recalibrate_steps`` (steps) and
+    ``recalibrate_from`` (0: recalibrations set every hidden layer's shift; 1: the first
+    layer's keeps its first calibration) are carried for the training loop. With hysteresis counters, ``counter_shift_end`` (None = constant)
     anneals the counters' shift from the rule's ``counter_shift`` ``c0`` up to ``c1``: the run
     is cut into ``c1 - c0 + 1`` equal parts, part ``i`` uses shift ``c0 + i`` (each step of
     the shift halves the evidence one batch adds, so late changes need more agreement).
@@ -64,8 +65,13 @@ class Schedule:
 
     def __init__(self, p0=None, p1=None, k_frac=None, k_frac_end=None, margin=None,
                  recalibrate_every=None, recipe=None, recalibrate_steps=None,
-                 counter_shift_end=None, recalibrate_until=None):
+                 counter_shift_end=None, recalibrate_until=None, recalibrate_from=None):
         r = _recipes.get(recipe)
+        self.recalibrate_from = int(r.get("recalibrate_from", 0) if recalibrate_from is None
+                                    else recalibrate_from)
+        if self.recalibrate_from not in (0, 1):
+            raise ArgumentError("recalibrate_from must be 0 (every hidden layer) or 1 (keep the "
+                                "first layer's shift), got %r" % (self.recalibrate_from,))
         self.recalibrate_until = float(r.get("recalibrate_until", 1.0) if recalibrate_until is None
                                        else recalibrate_until)
         if not 0.0 <= self.recalibrate_until <= 1.0:
@@ -114,14 +120,16 @@ class Schedule:
                    margin=r["margin"], recalibrate_every=r["recalibrate_every"], recipe=r,
                    recalibrate_steps=r["recalibrate_steps"],
                    counter_shift_end=r.get("counter_shift_end"),
-                   recalibrate_until=r.get("recalibrate_until"))
+                   recalibrate_until=r.get("recalibrate_until"),
+                   recalibrate_from=r.get("recalibrate_from"))
 
     def to_dict(self):
         return {"p0": self.p0, "p1": self.p1, "k_frac": self.k_frac,
                 "k_frac_end": self.k_frac_end, "margin": self.margin,
                 "recalibrate_every": self.recalibrate_every,
                 "recalibrate_steps": self.recalibrate_steps,
-                "recalibrate_until": self.recalibrate_until, "p_decay": "linear",
+                "recalibrate_until": self.recalibrate_until,
+                "recalibrate_from": self.recalibrate_from, "p_decay": "linear",
                 "counter_shift": self.counter_shift, "counter_shift_end": self.counter_shift_end}
 
     def __repr__(self):

@@ -26,7 +26,8 @@ __all__ = ["History", "fit", "train_step", "adamw_options", "make_schedule", "SC
 MAX_BATCH = lib.FLIPNET_MAX_BATCH
 #: the options of a schedule given to fit() as a dict
 SCHEDULE_OPTIONS = ("p0", "p1", "k_frac", "k_frac_end", "margin", "recalibrate_every",
-                    "recalibrate_steps", "recalibrate_until", "counter_shift_end")
+                    "recalibrate_steps", "recalibrate_until", "recalibrate_from",
+                    "counter_shift_end")
 
 
 class History:
@@ -298,7 +299,7 @@ class _Run:
         nz_start = model.nonzero()
         if calibrate_samples > 0 and (not model.calibrated or recal):
             xc = x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])]
-            model.calibrate(xc)
+            model.calibrate(xc, first=sched.recalibrate_from if model.calibrated else 0)
             calib_samples += len(xc)
             calibrations += 1
         bar = _progress.bar(n, "epoch %d/%d" % (e + 1, self.epochs), bool(self.verbose))
@@ -327,7 +328,7 @@ class _Run:
                 clipped[l] += stats.clipped[l]
             if (sched.recalibrate_steps and model.steps % sched.recalibrate_steps == 0
                     and self.step <= sched.recalibrate_until * self.total):
-                model.calibrate(xb)
+                model.calibrate(xb, first=sched.recalibrate_from)
                 calib_samples += b
                 calibrations += 1
             if bar is not None:

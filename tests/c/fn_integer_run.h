@@ -11,6 +11,7 @@
 
 #define FN_INTEGER_RUN_CRC0 4085479729u /* counters off */
 #define FN_INTEGER_RUN_CRC1 1817042177u /* counters on */
+#define FN_INTEGER_RUN_CRC2 4146703493u /* 4/2/8-bit counters, stochastic rounding, decay 1 */
 
 static void fn_integer_run_params(flipnet_step_params *p, uint32_t step)
 {
@@ -22,7 +23,9 @@ static void fn_integer_run_params(flipnet_step_params *p, uint32_t step)
 }
 
 /* 24-12-10-4 (ternary, binary, ternary), weighted net vote, margin 8, batch 16, 6 steps with
- * calibration first; returns the CRC-32 of the weight area (counters included). */
+ * calibration first; counters 0 off, 1 int8 (shift 2, threshold 3), 2 as 1 with 4-, 2- and
+ * 8-bit counters, stochastic rounding and decay 1; returns the CRC-32 of the weight area
+ * (counters included). */
 static inline uint32_t fn_integer_run(int counters)
 {
     flipnet_arch a;
@@ -36,7 +39,12 @@ static inline uint32_t fn_integer_run(int counters)
     a.kinds[0] = FLIPNET_TERNARY;
     a.kinds[1] = FLIPNET_BINARY;
     a.kinds[2] = FLIPNET_TERNARY;
-    a.counters = (uint8_t)counters;
+    a.counters = (uint8_t)(counters != 0);
+    if (counters == 2) {
+        a.counter_bits[0] = 4;
+        a.counter_bits[1] = 2;
+        a.counter_bits[2] = 8;
+    }
     memset(&r, 0, sizeof(r));
     r.vote = FLIPNET_VOTE_WEIGHTED;
     r.filter = FLIPNET_FILTER_NET;
@@ -46,6 +54,10 @@ static inline uint32_t fn_integer_run(int counters)
     if (counters) {
         r.counter_shift = 2;
         r.counter_threshold = 3;
+    }
+    if (counters == 2) {
+        r.counter_round = FLIPNET_ROUND_STOCHASTIC;
+        r.counter_decay = 1;
     }
     return fn_test_run_crc(&a, 1234, &r, 16, 99, 7, 1, 4, 6, fn_integer_run_params);
 }

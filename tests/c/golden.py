@@ -12,8 +12,9 @@ What it recomputes, and from what:
 * ``test_counters.c``: ``g_tb_*`` and ``g_btb_*`` (two runs with hysteresis counters: shifts,
   the statistics of every step, final weights and counters) and ``g_calib_*`` (shifts for
   four calibration targets) - from reference.py.
-* ``fn_integer_run.h``: ``FN_INTEGER_RUN_CRC0`` / ``CRC1`` (CRC-32 of the whole weight area
-  after a fixed 6-step run of a 24-12-10-4 integer model, counters off / on) - the weights
+* ``fn_integer_run.h``: ``FN_INTEGER_RUN_CRC0`` / ``CRC1`` / ``CRC2`` (CRC-32 of the whole
+  weight area after a fixed 6-step run of a 24-12-10-4 integer model, counters off / on /
+  packed 4-, 2- and 8-bit counters with stochastic rounding and decay) - the weights
   and counters from reference.py, packed into the weight area by the layout documented in
   csrc/include/flipnet/flipnet.h (bit planes, then the counters), in NumPy.
 * ``test_hybrid.c``: ``FN_HYBRID_RUN_CRC`` (CRC-32 of the weight area, AdamW state included,
@@ -155,10 +156,24 @@ def counters_golden():
 
 
 # ---- fn_integer_run.h: the weight area after a fixed run, packed in NumPy ----------------------
+def pack_counters(h, bits):
+    """One layer's counters as flipnet.h lays them out: per row the b-bit two's complement
+    fields, counter i at bit i * b (low bits first in a byte), the row padded to whole bytes."""
+    if bits == 8:
+        return np.ascontiguousarray(h, dtype=np.int8).tobytes()
+    per = 8 // bits
+    m, n = h.shape
+    fields = (h.astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8)
+    fields = np.concatenate([fields, np.zeros((m, -n % per), np.uint8)], axis=1)
+    shifts = (np.arange(fields.shape[1]) % per * bits).astype(np.uint8)
+    return (fields << shifts).reshape(m, -1, per).sum(axis=2).astype(np.uint8).tobytes()
+
+
 def pack_area(ref, counters):
     """The weight area of csrc/include/flipnet/flipnet.h for integer layers: per layer the
     rows' bit planes (ternary: pos then neg; binary: neg), bpr = ceil(n / 8) bytes each, the
-    layer padded to 4 bytes; then with counters one int8 per weight, each layer padded to 4."""
+    layer padded to 4 bytes; then with counters each layer's counters (pack_counters), padded
+    to 4."""
     def pad4(b):
         return b + b"\0" * (-len(b) % 4)
 
@@ -169,20 +184,25 @@ def pack_area(ref, counters):
                               axis=1)
         area += pad4(rows.tobytes())
     if counters:
-        for h in ref.counters:
-            area += pad4(np.ascontiguousarray(h, dtype=np.int8).tobytes())
+        for h, bits in zip(ref.counters, ref.counter_bits):
+            area += pad4(pack_counters(h, bits))
     return area
 
 
 def integer_run_crc(counters):
     """fn_integer_run(counters): 24-12-10-4 T/B/T, seed 1234, weighted net vote, margin 8,
-    calib_target 40 (counters: shift 2, threshold 3); batch 16 of fn_test_fill_s8(99), labels
+    calib_target 40 (counters 1: shift 2, threshold 3; counters 2: also 4-, 2- and 8-bit
+    counters, stochastic rounding, decay 1); batch 16 of fn_test_fill_s8(99), labels
     rand(7, 1, i) % 4; calibration, then 6 steps with k = 5 + step, p = 40000."""
     sizes, kinds = [24, 12, 10, 4], [T, B, T]
     rule = dict(vote=R.VOTE_WEIGHTED, filter=R.FILTER_NET, margin=8, calib_target=40)
+    bits = [8, 8, 8]
     if counters:
         rule.update(counter_shift=2, counter_threshold=3)
-    ref = R.RefModel(sizes, kinds, seed=1234, rule=rule)
+    if counters == 2:
+        rule.update(counter_round=R.ROUND_STOCHASTIC, counter_decay=1)
+        bits = [4, 2, 8]
+    ref = R.RefModel(sizes, kinds, seed=1234, rule=rule, counter_bits=bits)
     x = fill_s8(16 * 24, 99).reshape(16, 24)
     y = (R.rand(7, 1, np.arange(16, dtype=np.uint64)) % np.uint64(4)).astype(np.int64)
     ref.calibrate(x)
@@ -238,6 +258,7 @@ def compute():
     return {"train": train_golden(), "counters": counters_golden(),
             "FN_INTEGER_RUN_CRC0": integer_run_crc(0),
             "FN_INTEGER_RUN_CRC1": integer_run_crc(1),
+            "FN_INTEGER_RUN_CRC2": integer_run_crc(2),
             "FN_HYBRID_RUN_CRC": hybrid_run_crc()}
 
 
@@ -262,6 +283,7 @@ def pinned():
         r"static const \w+ (g_\w+)(?:\[\w*\])+\s*=\s*\{(.*?)\};", cnt, re.S)}
     for name, src in (("FN_INTEGER_RUN_CRC0", "fn_integer_run.h"),
                       ("FN_INTEGER_RUN_CRC1", "fn_integer_run.h"),
+                      ("FN_INTEGER_RUN_CRC2", "fn_integer_run.h"),
                       ("FN_HYBRID_RUN_CRC", "test_hybrid.c")):
         out[name] = int(re.search(r"#define %s (\d+)u" % name, _read(src)).group(1))
     return out
@@ -281,7 +303,8 @@ def check(got, pins):
     if extra:
         bad.append("test_counters.c: pinned arrays the generator does not make: %s"
                    % ", ".join(sorted(extra)))
-    for name in ("FN_INTEGER_RUN_CRC0", "FN_INTEGER_RUN_CRC1", "FN_HYBRID_RUN_CRC"):
+    for name in ("FN_INTEGER_RUN_CRC0", "FN_INTEGER_RUN_CRC1", "FN_INTEGER_RUN_CRC2",
+                 "FN_HYBRID_RUN_CRC"):
         if got[name] != pins[name]:
             bad.append("%s: pinned %du, computed %du" % (name, pins[name], got[name]))
     return bad
@@ -300,7 +323,8 @@ def print_c(got):
             continue
         ctype = "uint8_t" if "shifts" in name or "calib" in name else "int8_t"
         print("static const %s %s[] = {%s};" % (ctype, name, ", ".join(map(str, vals))))
-    for name in ("FN_INTEGER_RUN_CRC0", "FN_INTEGER_RUN_CRC1", "FN_HYBRID_RUN_CRC"):
+    for name in ("FN_INTEGER_RUN_CRC0", "FN_INTEGER_RUN_CRC1", "FN_INTEGER_RUN_CRC2",
+                 "FN_HYBRID_RUN_CRC"):
         print("#define %s %du" % (name, got[name]))
 
 
@@ -316,7 +340,7 @@ def main(argv=None):
     bad = check(got, pinned())
     for b in bad:
         print(b, file=sys.stderr)
-    n = len(got["train"]) + len(got["counters"]) + 3
+    n = len(got["train"]) + len(got["counters"]) + 4
     print("%s: %d pinned tables and constants %s" % (
         os.path.relpath(__file__), n, "differ" if bad else "reproduced"))
     return 1 if bad else 0

@@ -258,8 +258,12 @@ static void test_args(void)
         bad = p;
         bad.rule.counter_threshold = 1; /* counters rule on a model without counters */
         CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
-        bad = m;
-        bad.rule.reserved = 1;
+        bad = m; /* counter_round: NEAREST or STOCHASTIC, and STOCHASTIC only with counters on */
+        bad.rule.counter_round = 2;
+        bad.rule.counter_threshold = 1;
+        CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
+        bad.rule.counter_round = FLIPNET_ROUND_STOCHASTIC;
+        bad.rule.counter_threshold = 0;
         CHECK_ST(flipnet_train_step(&bad, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_E_ARG);
         bad = m; /* counter_decay: 0..7, and only with the counters rule on */
         bad.rule.counter_threshold = 1;
@@ -388,8 +392,127 @@ static void test_behaviour(void)
     free(area);
 }
 
+/* Counters of 4 and 2 bits (flipnet.h layout, docs/rule.md 7.1): sizes, range, packing of
+ * rows with padding, the file round trip and the reader's checks of the packed fields. */
+static void test_packed(void)
+{
+    /* 13-6-3: layer 0 ternary with 4-bit counters (rows of 7 bytes: 13 fields + 1 padding
+     * nibble; 42 bytes -> 44), layer 1 binary with 2-bit counters (rows of 2 bytes: 6 fields +
+     * 2 padding fields; 6 bytes -> 8) */
+    flipnet_arch a;
+    flipnet_model m, r;
+    size_t bytes = 0, fs = 0, sb = 0;
+    int8_t h[78], g[78];
+    uint8_t *buf, *wr;
+    void *area, *scratch;
+    uint32_t i;
+    memset(&a, 0, sizeof(a));
+    a.n_layers = 2;
+    a.sizes[0] = 13;
+    a.sizes[1] = 6;
+    a.sizes[2] = 3;
+    a.kinds[0] = FLIPNET_TERNARY;
+    a.kinds[1] = FLIPNET_BINARY;
+    a.counters = 1;
+    a.counter_bits[0] = 4;
+    a.counter_bits[1] = 2;
+    REQUIRE(flipnet_model_size(&a, &bytes) == FLIPNET_OK);
+    area = malloc(bytes);
+    REQUIRE(area != NULL);
+    REQUIRE(flipnet_model_init(&m, &a, area, bytes, 3) == FLIPNET_OK);
+    CHECK_EQ(m.counter_bytes, 44u + 8u);
+    CHECK(m.counter_bits[0] == 4 && m.counter_bits[1] == 2);
+    a.counter_bits[1] = 3; /* not a width the core keeps */
+    CHECK_ST(flipnet_model_size(&a, &bytes), FLIPNET_E_ARG);
+    a.counter_bits[1] = 2;
+    /* range: [-7, 7] and [-1, 1]; a refused set changes nothing */
+    for (i = 0; i < 78; i++) h[i] = (int8_t)((int32_t)(i % 15u) - 7);
+    CHECK_ST(flipnet_counters_set(&m, 0, h), FLIPNET_OK);
+    CHECK_ST(flipnet_counters_get(&m, 0, g), FLIPNET_OK);
+    CHECK(memcmp(h, g, 78) == 0);
+    /* row 1 of layer 0: fields 13 .. 25, low nibble first; the padding nibble stays 0 */
+    CHECK_EQ(((const uint8_t *)m.counters)[7], (uint8_t)(((uint8_t)h[13] & 15u) | (((uint8_t)h[14] & 15u) << 4)));
+    CHECK_EQ(((const uint8_t *)m.counters)[13] >> 4, 0u);
+    h[5] = 8;
+    CHECK_ST(flipnet_counters_set(&m, 0, h), FLIPNET_E_ARG);
+    h[5] = -8;
+    CHECK_ST(flipnet_counters_set(&m, 0, h), FLIPNET_E_ARG);
+    CHECK_ST(flipnet_counters_get(&m, 0, g), FLIPNET_OK);
+    CHECK_EQ(g[5], (int8_t)-2);
+    for (i = 0; i < 18; i++) h[i] = (int8_t)((int32_t)(i % 3u) - 1);
+    CHECK_ST(flipnet_counters_set(&m, 1, h), FLIPNET_OK);
+    CHECK_ST(flipnet_counters_get(&m, 1, g), FLIPNET_OK);
+    CHECK(memcmp(h, g, 18) == 0);
+    h[0] = 2;
+    CHECK_ST(flipnet_counters_set(&m, 1, h), FLIPNET_E_ARG);
+    /* the file: widths in the layer records, the packed area byte for byte */
+    m.rule.counter_threshold = 3;
+    m.rule.counter_round = FLIPNET_ROUND_STOCHASTIC;
+    REQUIRE(flipnet_file_size(&m, 0, &fs) == FLIPNET_OK);
+    buf = malloc(fs);
+    REQUIRE(buf != NULL);
+    CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, NULL), FLIPNET_OK);
+    CHECK(buf[62] == (1u | 4u) && buf[64 + 2] == 4u && buf[64 + 24 + 2] == 2u);
+    wr = malloc(bytes);
+    REQUIRE(wr != NULL);
+    CHECK_ST(flipnet_file_read(&r, buf, fs, wr, bytes), FLIPNET_OK);
+    CHECK(r.counter_bits[0] == 4 && r.counter_bits[1] == 2 && r.counter_bytes == m.counter_bytes);
+    CHECK(r.rule.counter_round == FLIPNET_ROUND_STOCHASTIC);
+    CHECK(memcmp(r.counters, m.counters, m.counter_bytes) == 0);
+    {
+        size_t c0 = fs - 4u - m.counter_bytes; /* the counters block starts here */
+        uint8_t *b = malloc(fs);
+        REQUIRE(b != NULL);
+#define PACKED_CASE(edit, want)                                                                    \
+    do {                                                                                           \
+        memcpy(b, buf, fs);                                                                        \
+        edit;                                                                                      \
+        fn_wr32(b + fs - 4u, flipnet_crc32(0, b, fs - 4u));                                        \
+        CHECK_ST(flipnet_file_peek(b, fs, NULL), want);                                            \
+    } while (0)
+        PACKED_CASE((void)0, FLIPNET_OK);
+        PACKED_CASE(b[c0] = 0x08, FLIPNET_E_FMT_VALUE);          /* a 4-bit -8 */
+        PACKED_CASE(b[c0 + 6] |= 0x10, FLIPNET_E_FMT_VALUE);     /* a row's padding nibble */
+        PACKED_CASE(b[c0 + 42] = 1, FLIPNET_E_FMT_VALUE);        /* the layer's padding bytes */
+        PACKED_CASE(b[c0 + 44] = 0x02, FLIPNET_E_FMT_VALUE);     /* a 2-bit -2 */
+        PACKED_CASE(b[c0 + 45] |= 0x40, FLIPNET_E_FMT_VALUE);    /* a row's padding field */
+        PACKED_CASE(b[64 + 2] = 3, FLIPNET_E_FMT_VALUE);         /* an unknown width */
+        PACKED_CASE(b[64 + 3] = 1, FLIPNET_E_FMT_VALUE);         /* reserved */
+        PACKED_CASE(b[62] |= 8, FLIPNET_E_FMT_VALUE);            /* an unknown flag */
+        PACKED_CASE(b[61] = 0, FLIPNET_E_FMT_VALUE);             /* stochastic rounding, rule off */
+#undef PACKED_CASE
+        free(b);
+    }
+    /* training keeps the packed counters in range (stochastic rounding, shift 1) */
+    {
+        int8_t x[4 * 13];
+        uint16_t y[4] = {0, 1, 2, 1};
+        flipnet_step_params prm;
+        uint32_t t;
+        m.rule.counter_shift = 1;
+        scratch = fn_test_scratch(&m, 4, 1, &sb);
+        memset(&prm, 0, sizeof(prm));
+        prm.k[0] = 78; prm.k[1] = 18;
+        prm.p_q16[0] = prm.p_q16[1] = 65536;
+        for (t = 0; t < 20; t++) {
+            fn_test_fill_s8(x, sizeof(x), 40u + t);
+            CHECK_ST(flipnet_train_step(&m, x, y, 4, &prm, NULL, scratch, sb), FLIPNET_OK);
+        }
+        CHECK_ST(flipnet_counters_get(&m, 0, g), FLIPNET_OK);
+        for (i = 0; i < 78; i++) CHECK(g[i] >= -7 && g[i] <= 7);
+        CHECK_ST(flipnet_counters_get(&m, 1, g), FLIPNET_OK);
+        for (i = 0; i < 18; i++) CHECK(g[i] >= -1 && g[i] <= 1);
+        CHECK_ST(flipnet_file_write(&m, NULL, 0, buf, fs, NULL), FLIPNET_OK);
+        free(scratch);
+    }
+    free(wr);
+    free(buf);
+    free(area);
+}
+
 int main(void)
 {
+    test_packed();
     test_golden();
     test_calib_target();
     test_args();

@@ -806,7 +806,7 @@ static void test_file(void)
     CASE(fn_wr32(b + 8, 1), FLIPNET_E_FMT_VALUE);               /* v1 has neither kind 3 nor flag bit 1 */
     CASE((fn_wr32(b + 8, 1), b[62] = 1), FLIPNET_E_FMT_VALUE);  /* v1: kind 3 */
     CASE(fn_wr32(b + 8, 3), FLIPNET_E_FMT_VERSION);
-    CASE(b[62] = 7, FLIPNET_E_FMT_VALUE);                       /* unknown flag bit 2 */
+    CASE(b[62] |= 8, FLIPNET_E_FMT_VALUE);                      /* unknown flag bit 3 */
     CASE(b[64 + 1] = 16, FLIPNET_E_FMT_VALUE);                  /* FP32 shift 0..15 */
     CASE(b[64 + 1] = 15, FLIPNET_OK);
     CASE(fn_wr32(b + 64 + 12, 2), FLIPNET_E_FMT_SIZE);          /* FP32 bpr must be 0 */
@@ -955,6 +955,7 @@ static void test_integer_unchanged(void)
     (void)buf;
     CHECK_EQ(fn_integer_run(0), FN_INTEGER_RUN_CRC0);
     CHECK_EQ(fn_integer_run(1), FN_INTEGER_RUN_CRC1);
+    CHECK_EQ(fn_integer_run(2), FN_INTEGER_RUN_CRC2);
 }
 
 int main(void)

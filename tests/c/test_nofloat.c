@@ -56,6 +56,7 @@ int main(void)
     /* integer models: bit for bit the normal core's results */
     CHECK_EQ(fn_integer_run(0), FN_INTEGER_RUN_CRC0);
     CHECK_EQ(fn_integer_run(1), FN_INTEGER_RUN_CRC1);
+    CHECK_EQ(fn_integer_run(2), FN_INTEGER_RUN_CRC2);
     /* FP32 layers: refused at init */
     memset(&a, 0, sizeof(a));
     a.n_layers = 2;

@@ -35,7 +35,7 @@ def test_constructors_and_properties():
     assert mixed.kinds == ["ternary", "binary"]
     assert mixed.rule == {"vote": "sign", "filter": "net", "backprop": "sign", "margin": 7,
                           "calib_target": 32, "counter_shift": 0, "counter_threshold": 0,
-                          "counter_decay": 0}
+                          "counter_decay": 0, "counter_round": "nearest"}
     assert "784-64-10" in repr(mixed)
 
 

@@ -28,7 +28,8 @@ def test_v1_fixture_loads_and_predicts_as_when_written():
     assert (m.seed, m.steps, m.samples, m.shifts) == (11, 5, 200, [4])
     assert m.rule == {"vote": "weighted", "filter": "net", "backprop": "sign", "margin": 256,
                       "calib_target": 40, "counter_shift": 2, "counter_threshold": 3,
-                      "counter_decay": 0}
+                      "counter_decay": 0, "counter_round": "nearest"}
+    assert m.counter_bits == [8, 8]  # a file from before narrower counters: int8 ones
     assert m.has_counters
     assert int(np.abs(m.counters(0)).sum()) == 46674
     assert int(np.abs(m.counters(1)).sum()) == 3613

@@ -541,25 +541,53 @@ def test_recipe_options_bit_exact(dev, synthetic, bits):
     assert m.rule["calib_target"] == 64
 
 
-@pytest.mark.parametrize("decay", [0, 3])
-def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay):
+@pytest.mark.parametrize("decay,bits,rounding", [(0, 8, "nearest"), (3, 8, "nearest"),
+                                                 (0, 4, "stochastic"), (1, 2, "stochastic")])
+def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay, bits, rounding):
     """The host's default recipe (per-weight hysteresis counters, net vote, ...) on a model
     small enough for the counters to fit the device's arena; also with the counters' decay
-    (CONFIGURE byte 22)."""
+    (CONFIGURE byte 22), packed 4- and 2-bit counters (byte 19) and stochastic rounding
+    (byte 23)."""
     from flipnet import recipes
 
     (x, y), _ = synthetic
-    rec = recipes.get("default", counter_decay=decay)
+    rec = recipes.get("default", counter_decay=decay, counter_bits=bits, counter_round=rounding,
+                      counter_shift=4)
     assert rec["counter_threshold"] > 0
     ref = InProcessTwin()
     s = train_on_device(dev, x[:64], y[:64], [784, 16, 10], seed=3, batch=8, recipe=rec,
                         bits=8, progress=False, mirror=ref)
-    assert s["plan"]["weight_bytes"] > 784 * 16  # the counters live in the weight area
+    assert s["plan"]["weight_bytes"] > 784 * 16 * bits // 8  # the counters are in the area
     assert_same_model(s["model_bytes"], ref.pull())
     a, b = weights_of(s["model_bytes"])[0], ref.model
     assert a.rule["counter_decay"] == b.rule["counter_decay"] == decay
+    assert a.rule["counter_round"] == b.rule["counter_round"] == rounding
+    assert a.counter_bits == b.counter_bits == [bits, bits]
+    changed = False
     for layer in range(2):
         assert np.array_equal(a.counters(layer), b.counters(layer))
+        changed |= bool(a.counters(layer).any())
+    assert changed
+
+
+def test_recalibrations_that_keep_the_first_layers_shift_bit_exact(twin_exe, synthetic):
+    """recalibrate_from 1 (TRAIN flags bit 2): the device's step recalibrations keep the first
+    layer's shift, as the in-process core's do; with 0 they move it (the option matters)."""
+    from flipnet import recipes
+
+    (x, y), _ = synthetic
+    pulled = {}
+    for first in (0, 1):
+        rec = recipes.get("default", recalibrate_steps=2, recalibrate_until=1.0,
+                          recalibrate_from=first, calibrate_samples=8, calib_target=100,
+                          input="centered")
+        ref = InProcessTwin()
+        with sim.start_twin(twin_exe) as proc, Device(proc.port) as dev:
+            s = train_on_device(dev, x[:400], y[:400], [784, 12, 9, 10], seed=4, batch=8,
+                                recipe=rec, bits=8, progress=False, mirror=ref)
+        assert_same_model(s["model_bytes"], ref.pull())
+        pulled[first] = weights_of(s["model_bytes"])[0]
+    assert pulled[0].shifts[0] != pulled[1].shifts[0]
 
 
 # ---- run-coded inputs ---------------------------------------------------------------------------

@@ -84,6 +84,18 @@ COUNTER_CASES = [
                                            counter_decay=4, margin=64, calib_target=64), 1.0, 1.0),
     ("binary", [784, 31, 10], 7, dict(vote=0, counter_shift=0, counter_threshold=9,
                                       counter_decay=1, margin=5, calib_target=40), 0.05, 0.7),
+    # stochastic rounding (docs/rule.md 7.2), and packed counters of 4 and 2 bits (7.1)
+    ("ternary", [784, 25, 10], 8, dict(vote=1, counter_shift=5, counter_threshold=32,
+                                       counter_round=1, margin=256, calib_target=96), 1.0, 1.0),
+    ("ternary", [784, 27, 10], 9, dict(vote=1, counter_shift=6, counter_threshold=32,
+                                       counter_round=1, counter_bits=[4, 8], margin=256,
+                                       calib_target=96), 1.0, 1.0),
+    ("binary", [784, 21, 13, 10], 10, dict(vote=0, counter_shift=1, counter_threshold=3,
+                                           counter_round=1, counter_decay=1,
+                                           counter_bits=[2, 4, 8], margin=5, calib_target=40),
+     0.05, 0.7),
+    ("ternary", [784, 19, 10], 11, dict(vote=1, counter_shift=4, counter_threshold=5,
+                                        counter_bits=4, margin=64, calib_target=64), 1.0, 1.0),
 ]
 
 
@@ -94,12 +106,16 @@ def test_counters_step_by_step_bit_exact(synthetic_small, kind, sizes, seed, rul
     (x, y), _ = synthetic_small
     batch, steps = 37, 110
     x8 = flipnet.quantize(x).reshape(len(x), 784)
-    names = {"vote": {0: "sign", 1: "weighted"}}
+    names = {"vote": {0: "sign", 1: "weighted"}, "counter_round": {0: "nearest", 1: "stochastic"}}
+    rule = dict(rule)
+    bits = rule.pop("counter_bits", 8)
     opts = {k: (names[k][v] if k in names else v) for k, v in rule.items()}
-    m = flipnet.Model(sizes, kind, seed=seed, **opts)
+    m = flipnet.Model(sizes, kind, seed=seed, counter_bits=bits, **opts)
     assert m.has_counters
+    bits = m.counter_bits
+    assert bits == ([bits[0]] * len(bits) if isinstance(bits, int) else bits)
     ref = reference.RefModel(sizes, [KINDS[kind]] * (len(sizes) - 1), seed=seed,
-                             rule=dict(rule, filter=0, backprop=0))
+                             rule=dict(rule, filter=0, backprop=0), counter_bits=bits)
     m.calibrate(x8[:500])
     ref.calibrate(x8[:500])
     assert m.shifts == ref.shifts[:len(m.shifts)]
@@ -122,15 +138,18 @@ def test_counters_step_by_step_bit_exact(synthetic_small, kind, sizes, seed, rul
     assert total_changes > 0 and any((h != 0).any() for h in ref.counters)  # not a no-op run
 
 
-def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthetic_small):
-    """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit."""
+@pytest.mark.parametrize("first", [0, 1])
+def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthetic_small, first):
+    """The research-style recipe (counters, calib_target, recalibrate_steps) through Model.fit;
+    with recalibrate_from 1 the recalibrations keep the first layer's shift."""
     (x, y), _ = synthetic_small
     n, epochs, batch, every = 300, 2, 32, 4
     x, y = x[:n], y[:n]
-    sizes = [784, 27, 10]
-    kinds = ["ternary", "binary"]
+    sizes = [784, 27, 19, 10]
+    kinds = ["ternary", "binary", "ternary"]
     opts = dict(vote="weighted", margin=50, calib_target=48, counter_shift=3,
-                counter_threshold=4, recalibrate_steps=every, k_frac=0.01)
+                counter_threshold=4, recalibrate_steps=every, k_frac=0.01,
+                recalibrate_from=first)
     m = flipnet.Model(sizes, kinds, seed=7, recipe=dict(opts, counter_shift_end=None))
     hist = m.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
 
@@ -158,12 +177,14 @@ def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthe
             st = ref.train_step(x8[idx], y[idx], k, p)
             changes = [a + b for a, b in zip(changes, st.changes)]
             step += 1
-            if ref.steps % every == 0:
-                ref.calibrate(x8[idx])
+            if ref.steps % every == 0 and step <= sched.recalibrate_until * total:
+                ref.calibrate(x8[idx], first=first)
                 recals.append(list(ref.shifts))
         assert hist[e]["changes"] == changes
     assert len(set(map(tuple, recals))) >= 1
-    assert m.shifts == ref.shifts[:1]
-    for layer in range(2):
+    if first:
+        assert len({r[0] for r in recals}) == 1  # the first layer's shift never moved
+    assert m.shifts == ref.shifts[:2]
+    for layer in range(3):
         assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
         assert np.array_equal(m.counters(layer), ref.counters[layer]), layer

@@ -105,15 +105,26 @@ typedef struct {
     uint8_t counter_threshold; /* counters: move a weight when |H| >= this, 1..127; 0 = off */
     uint8_t counter_decay;     /* counters: |H| -= |H| >> decay each step, 1..7; 0 = off
                                   (rule.md 7.1; needs counter_threshold > 0) */
-    uint8_t reserved;          /* 0 */
+    uint8_t counter_round;     /* counters: how E / 2^shift is rounded, FLIPNET_ROUND_*
+                                  (rule.md 7.2; STOCHASTIC needs counter_threshold > 0) */
 } flipnet_rule;
+
+/* Rounding of the counters' increment (docs/rule.md 7.1, 7.2). */
+typedef enum {
+    FLIPNET_ROUND_NEAREST = 0,   /* round(E / 2^shift), half up */
+    FLIPNET_ROUND_STOCHASTIC = 1 /* floor(E / 2^shift), plus 1 with probability of the rest */
+} flipnet_round;
 
 /* Architecture: n_layers dense layers, sizes[0] inputs, sizes[n_layers] classes. */
 typedef struct {
     uint32_t n_layers;                   /* 1 .. FLIPNET_MAX_LAYERS */
     uint32_t sizes[FLIPNET_MAX_LAYERS + 1];
     uint8_t kinds[FLIPNET_MAX_LAYERS];   /* flipnet_kind per layer */
-    uint8_t counters;                    /* 1: one int8 counter per weight (rule.md 7.1), else 0 */
+    uint8_t counters;                    /* 1: one hysteresis counter per weight of the
+                                            ternary/binary layers (rule.md 7.1), else 0 */
+    uint8_t counter_bits[FLIPNET_MAX_LAYERS]; /* with counters: bits per counter of each
+                                            ternary/binary layer, 8, 4 or 2 (0 = 8); values in
+                                            [-(2^(bits-1) - 1), 2^(bits-1) - 1] (rule.md 7.1) */
 } flipnet_arch;
 
 typedef struct {
@@ -153,10 +164,14 @@ typedef struct {
     uint8_t *weights;    /* caller's weight area (4-byte aligned) */
     size_t weight_bytes; /* bytes used by the packed weights (a multiple of 4) */
     int8_t *counters;    /* hysteresis counters (arch.counters, rule.md 7.1), NULL without:
-                            right after the packed weights in the weight area; layer l's m*n
-                            int8 (row-major, like flipnet_layer_get) start at byte
-                            sum_{l' < l} round_up(n*m, 4) */
+                            right after the packed weights in the weight area. Layer l's m rows
+                            of n counters of b = counter_bits[l] bits start at byte
+                            sum_{l' < l} round_up(m * ceil(n b / 8), 4); row j at j * ceil(n b / 8);
+                            counter i of a row is the b-bit two's complement field at bit i * b
+                            (little-endian within a byte; 8 bits: one int8), padding bits 0 */
     size_t counter_bytes; /* bytes of the counters, 0 without */
+    uint8_t counter_bits[FLIPNET_MAX_LAYERS]; /* with counters: bits per counter of each layer,
+                                            8, 4 or 2, 0 for FP32 layers; not read without */
     float *opt;          /* AdamW state of the FP32 layers (docs/rule.md 8), NULL without FP32
                             layers: right after the counters (or the packed weights) in the
                             weight area; for each FP32 layer in order, its first moments
@@ -192,8 +207,8 @@ flipnet_status flipnet_model_size(const flipnet_arch *arch, size_t *bytes);
  * [-1/sqrt(n), 1/sqrt(n)) (torch.nn.Linear's default init; docs/rule.md 8), AdamW moments 0.
  * Shifts start at 0 (call flipnet_calibrate), rule = paper mode: margin 0, calib_target 32,
  * counter_shift 0, counter_threshold 0 (set model->rule afterwards to change it).
- * arch->counters must be 0 or 1 and kinds 1..3 (FLIPNET_E_ARG; kind 3 too with
- * FLIPNET_NO_FLOAT). */
+ * arch->counters must be 0 or 1, counter_bits 0, 2, 4 or 8 (ignored without counters and for
+ * FP32 layers), and kinds 1..3 (FLIPNET_E_ARG; kind 3 too with FLIPNET_NO_FLOAT). */
 flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch, void *weights,
                                   size_t weights_bytes, uint64_t seed);
 
@@ -228,6 +243,11 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
  * (docs/rule.md 8); an FP32 layer followed by an FP32 layer gets 0. */
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
+/* The same for the hidden layers from `first` on (0: flipnet_calibrate), the earlier layers
+ * keeping their shifts: a recalibration that leaves the first layer's shift at its first
+ * calibration (first = 1) keeps training from swinging (docs/rule.md 1, docs/benchmarks.md). */
+flipnet_status flipnet_calibrate_from(flipnet_model *model, uint32_t first, const int8_t *x,
+                                      uint32_t batch, void *scratch, size_t scratch_bytes);
 
 /* The same for a read-only model (flipnet_model_view): scratch bytes for forward / predict of
  * up to `batch` samples, then forward and predict as above (a view with an FP32 last layer:
@@ -246,7 +266,7 @@ flipnet_status flipnet_view_predict(const flipnet_model_view *view, const int8_t
  * or without counters, else FLIPNET_E_ARG (NULL: FLIPNET_E_NULL): known vote / filter /
  * backprop, margin >= 0, calib_target 1..127, counter_shift <= 31, counter_threshold <= 127
  * (> 0 only with counters), counter_decay <= 7 (> 0 only with counter_threshold > 0),
- * reserved 0. */
+ * counter_round a flipnet_round (STOCHASTIC only with counter_threshold > 0). */
 flipnet_status flipnet_rule_check(const flipnet_rule *rule, int has_counters);
 
 typedef struct {
@@ -274,13 +294,14 @@ typedef struct {
 } flipnet_step_stats;
 
 /* One training step on x (batch, sizes[0]) int8 in [-127,127] and labels y (batch) < classes.
- * Updates the weights (and the counters with rule.counter_threshold > 0, rule.md 7.1),
+ * Updates the weights (and the counters with rule.counter_threshold > 0, rule.md 7.1, 7.2),
  * model->steps += 1, model->samples += batch; stats may be NULL. A model with FP32 layers
  * (docs/rule.md 8) also needs its AdamW state (model->opt, else FLIPNET_E_NULL) and valid
  * AdamW parameters; every FP32 parameter is updated every step.
  * Needs classes >= 2 (FLIPNET_E_SHAPE otherwise) and a valid model->rule (FLIPNET_E_ARG):
  * known vote/filter/backprop, margin >= 0, calib_target 1..127, counter_shift <= 31,
- * counter_threshold <= 127, reserved 0, and counters in the model when counter_threshold > 0.
+ * counter_threshold <= 127, counter_round known, and counters in the model when
+ * counter_threshold > 0 (flipnet_rule_check).
  * On any error status nothing is changed. */
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
@@ -301,7 +322,8 @@ flipnet_status flipnet_layer_set_f32(flipnet_model *model, uint32_t layer, const
 /* Counters of layer l as h (m, n) int8 row-major (same indexing as flipnet_layer_get).
  * A model without counters, or an FP32 layer (it has none): FLIPNET_E_ARG. */
 flipnet_status flipnet_counters_get(const flipnet_model *model, uint32_t layer, int8_t *h);
-/* Set the counters of layer l from h (m, n); values in [-127, 127] (else FLIPNET_E_ARG). */
+/* Set the counters of layer l from h (m, n); values in [-(2^(b-1) - 1), 2^(b-1) - 1] for the
+ * layer's counter_bits b (8 bits: [-127, 127]; else FLIPNET_E_ARG). */
 flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const int8_t *h);
 
 /* ---- model file format v1 / v2 (docs/format.md) --------------------------------------- */
@@ -325,6 +347,16 @@ flipnet_status flipnet_file_size(const flipnet_model *model, size_t meta_bytes, 
 flipnet_status flipnet_file_write(const flipnet_model *model, const uint8_t *meta,
                                   size_t meta_bytes, uint8_t *buf, size_t buf_bytes,
                                   size_t *written);
+/* The same file in pieces, without a buffer of its size (e.g. a device sending its model in
+ * frames): flipnet_file_crc gives the CRC-32 field of the file flipnet_file_write would write
+ * (one pass over the model, same checks), flipnet_file_write_range writes its bytes
+ * [offset, offset + len) to out, given that CRC (offset + len <= flipnet_file_size, else
+ * FLIPNET_E_ARG). The model and meta must not change in between. */
+flipnet_status flipnet_file_crc(const flipnet_model *model, const uint8_t *meta,
+                                size_t meta_bytes, uint32_t *crc);
+flipnet_status flipnet_file_write_range(const flipnet_model *model, const uint8_t *meta,
+                                        size_t meta_bytes, uint32_t crc, size_t offset,
+                                        uint8_t *out, size_t len);
 /* Check a whole file (magic, version, sizes, CRC, weight values) and return its architecture,
  * so the caller can size the weight area (arch may be NULL: check only). Never reads outside
  * buf[0..len). The order of the checks and their statuses: docs/format.md. */

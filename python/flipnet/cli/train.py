@@ -8,11 +8,24 @@ from .. import recipes as _recipes
 from .._version import __version__
 from ..errors import ShapeError
 from ..arch import MODEL_KINDS
-from ..rule import FILTERS, RANGES, VOTES
+from ..rule import COUNTER_BITS, FILTERS, RANGES, ROUNDINGS, VOTES
 from ._common import (DATASET_CHOICES, INPUT_HELP, emit_json, err, input_encoding, int_range,
                       k_frac, load_data, nonneg, nonneg_float, positive, prob)
 
 __all__ = ["register", "cmd_train"]
+
+
+def _counter_bits(text):
+    """--counter-bits: one width for every layer, or a comma list (one per layer)."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v not in COUNTER_BITS for v in values):
+        raise argparse.ArgumentTypeError(
+            "expected %s, or a comma list of them (one per layer), got %r"
+            % ("/".join(map(str, COUNTER_BITS)), text))
+    return values[0] if len(values) == 1 else values
 
 
 def _rule_range(key):
@@ -69,6 +82,14 @@ def register(sub):
                    help="hysteresis counters: after each step's vote |H| -= |H| >> R, 1..7; "
                    "0 = off (recipe: %s; the hybrid recipe: %s)"
                    % (d["counter_decay"], _recipes.HYBRID["counter_decay"]))
+    t.add_argument("--counter-round", choices=sorted(ROUNDINGS),
+                   help="hysteresis counters: round vote / 2^C to nearest, or stochastically "
+                   "(down or up with the probability of the rest; docs/rule.md 7.2) (recipe: %s)"
+                   % d["counter_round"])
+    t.add_argument("--counter-bits", type=_counter_bits, metavar="B",
+                   help="bits per hysteresis counter, %s (or a comma list, one per layer): "
+                   "narrower counters take less memory (recipe: %s)"
+                   % ("/".join(map(str, COUNTER_BITS)), d["counter_bits"]))
     t.add_argument("--lr", type=nonneg_float,
                    help="AdamW learning rate of the FP32 layers (recipe: %s)" % d["lr"])
     t.add_argument("--lr-end", type=nonneg_float, metavar="LR",
@@ -144,12 +165,14 @@ def cmd_train(args):
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
                      counter_shift_end=args.counter_shift_end, counter_decay=args.counter_decay,
+                     counter_round=args.counter_round, counter_bits=args.counter_bits,
                      input=args.input, lr=args.lr, weight_decay=args.weight_decay,
                      lr_end=args.lr_end)
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
-        if args.arch or args.weights:
-            raise ShapeError("--resume keeps the saved model's architecture; drop --arch/--weights")
+        if args.arch or args.weights or args.counter_bits:
+            raise ShapeError("--resume keeps the saved model's architecture; drop "
+                             "--arch/--weights/--counter-bits")
         model = load(args.resume)
         recipe = _recipes.get(model.recipe, **overrides)
         model.recipe = recipe

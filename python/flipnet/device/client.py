@@ -305,15 +305,17 @@ class Device:
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                   backprop="sign", margin=0, calib_target=32, counters=False, counter_shift=0,
-                  counter_threshold=0, counter_decay=0):
+                  counter_threshold=0, counter_decay=0, counter_round="nearest"):
         """Create a model with fresh weights on the device (dict of its RAM plan).
 
-        Rule options as in ``flipnet_rule``; ``counters`` is implied by a nonzero
-        ``counter_threshold``; ``counter_decay`` needs it."""
-        counters = bool(counters) or int(counter_threshold) > 0
+        Rule options as in ``flipnet_rule``; ``counters``: False, True (int8) or the bits per
+        counter (8, 4, 2), implied (int8) by a nonzero ``counter_threshold``;
+        ``counter_decay`` and ``counter_round="stochastic"`` need it."""
+        if not counters and int(counter_threshold) > 0:
+            counters = True
         r = P.parse_configure(self.request(P.CMD["CONFIGURE"], P.configure_payload(
             sizes, kinds, seed, batch, vote, filter, backprop, margin, calib_target, counters,
-            counter_shift, counter_threshold, counter_decay)))
+            counter_shift, counter_threshold, counter_decay, counter_round)))
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         return r
@@ -325,14 +327,15 @@ class Device:
             raise DeviceError("no model configured through this connection to %s (call "
                               "configure() or load() first)" % self.port, self.port)
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
+              calibrate_from=0):
         """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict.
 
         ``calibrate`` / ``calibrate_after``: set the shifts from this batch before / after
-        the step."""
+        the step (``calibrate_from=1``: the first layer's shift kept)."""
         self._need_model()
         payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table, calibrate_after,
-                                  max_frame=self._coding())
+                                  max_frame=self._coding(), calibrate_from=calibrate_from)
         return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
 
     def _chunks(self, n):

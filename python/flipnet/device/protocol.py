@@ -11,7 +11,7 @@ import numpy as np
 from ..arch import INTEGER_KINDS
 from ..arch import KINDS as _LAYER_KINDS
 from ..inputs import INPUT_ENCODINGS, parse_encoding, reduce_pixels, scale_pixels
-from ..rule import BACKPROPS, FILTERS, VOTES
+from ..rule import BACKPROPS, COUNTER_BITS, FILTERS, ROUNDINGS, VOTES
 
 __all__ = [
     "CMD", "CMD_NAMES", "STATUS_NAMES", "status_name",
@@ -308,10 +308,24 @@ def reset_payload(what=0):
     return struct.pack("<B", what)
 
 
+def _counters_byte(counters):
+    """CONFIGURE's counters byte: 0 none, else the bits per counter (True: 8)."""
+    if counters is True:
+        return 8
+    if not counters:
+        return 0
+    if int(counters) not in COUNTER_BITS:
+        raise ValueError("counters: bits per counter must be one of %s, got %r"
+                         % (", ".join(map(str, COUNTER_BITS)), counters))
+    return int(counters)
+
+
 def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                       backprop="sign", margin=0, calib_target=32, counters=False,
-                      counter_shift=0, counter_threshold=0, counter_decay=0):
-    """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md)."""
+                      counter_shift=0, counter_threshold=0, counter_decay=0,
+                      counter_round="nearest"):
+    """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md). ``counters``:
+    False / 0 none, True int8 counters, or the bits per counter (8, 4, 2)."""
     sizes = [int(s) for s in sizes]
     L = len(sizes) - 1
     if isinstance(kinds, (str, int)):
@@ -323,8 +337,8 @@ def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filt
                        _lookup(FILTERS, filter, "filter"),
                        _lookup(BACKPROPS, backprop, "backprop"), int(margin),
                        int(seed) & 0xFFFFFFFFFFFFFFFF, int(batch), int(calib_target),
-                       1 if counters else 0, int(counter_shift), int(counter_threshold),
-                       int(counter_decay), 0)
+                       _counters_byte(counters), int(counter_shift), int(counter_threshold),
+                       int(counter_decay), _lookup(ROUNDINGS, counter_round, "counter rounding"))
     return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
 
 
@@ -353,14 +367,15 @@ def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
 
 
 def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-                  max_frame=None):
+                  max_frame=None, calibrate_from=0):
     """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
-    calibrates the shifts on this batch before the step, ``calibrate_after`` after it.
+    calibrates the shifts on this batch before the step, ``calibrate_after`` after it, both
+    keeping the first layer's shift with ``calibrate_from=1`` (a recipe's recalibrate_from).
     ``max_frame`` (the device's, from INFO, when it takes run-coded inputs): run-code the
     inputs when that is shorter."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
-    flags = (1 if calibrate else 0) | (2 if calibrate_after else 0)
+    flags = (1 if calibrate else 0) | (2 if calibrate_after else 0) | (4 if calibrate_from else 0)
     return _samples(flags, x, bits, table, y, kp, max_frame=max_frame)
 
 

@@ -49,8 +49,10 @@ class InProcessTwin:
         from .. import recipes
         from ..model import Model
 
-        extra.pop("counters", None)  # implied by counter_threshold in flipnet.Model
-        unknown = [k for k in extra if k not in recipes.RULE_KEYS]
+        counters = extra.pop("counters", False)  # True, or the bits per counter
+        if counters and counters is not True:
+            extra["counter_bits"] = int(counters)
+        unknown = [k for k in extra if k not in recipes.RULE_KEYS + ("counter_bits",)]
         if unknown:
             raise ValueError("the in-process twin does not support %s" % ", ".join(unknown))
         # unspecified rule options take the core's defaults (paper mode), as on a device
@@ -61,14 +63,15 @@ class InProcessTwin:
         self.trained = 0
         return {"in_process": True}
 
-    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False):
+    def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
+              calibrate_from=0):
         m = self.model
         x8 = np.ascontiguousarray(x, dtype=np.int8)
         if calibrate:
-            m.calibrate(x8)
+            m.calibrate(x8, first=calibrate_from)
         r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
         if calibrate_after:
-            m.calibrate(x8)
+            m.calibrate(x8, first=calibrate_from)
         self.trained += x8.shape[0]
         r.update(steps=m.steps, samples=m.samples, shifts=list(m.shifts))
         return r
@@ -268,9 +271,19 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                backprop=rule["backprop"], margin=int(margin))
     # rule options of newer cores, when the recipe sets them away from their defaults
     for key, default in (("calib_target", 32), ("counters", False), ("counter_shift", 0),
-                         ("counter_threshold", 0), ("counter_decay", 0)):
+                         ("counter_threshold", 0), ("counter_decay", 0),
+                         ("counter_round", "nearest")):
         if rec.get(key, default) != default:
             cfg[key] = rec[key]
+    if int(rec.get("counter_threshold", 0)) > 0 or rec.get("counters"):
+        widths = rec.get("counter_bits", 8)
+        if isinstance(widths, (list, tuple)):  # CONFIGURE gives every layer one width
+            if len(set(widths)) != 1:
+                raise ValueError("the device takes one counter width for every layer (CONFIGURE); "
+                                 "got %s: use one width, or load a host model with --continue"
+                                 % (widths,))
+            widths = widths[0]
+        cfg["counters"] = int(widths)
     L = len(sizes) - 1
     shapes = [(sizes[i], sizes[i + 1]) for i in range(L)]
     steps_per_epoch = -(-n // batch)
@@ -335,11 +348,13 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                     e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
                 after = bool(calibrate and every and (steps0 + step + 1) % every == 0
                              and step + 1 <= until * total)
+                # a recalibration (not the first calibration) may keep the first layer's shift
+                keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
                 r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                              calibrate_after=after)
+                              calibrate_after=after, calibrate_from=keep)
                 if mirror is not None:
                     mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                                 calibrate_after=after)
+                                 calibrate_after=after, calibrate_from=keep)
                 step += 1
                 seen += len(idx)
                 correct += r["correct"]
