@@ -8,7 +8,7 @@
                   [--calib-target T] [--counter-shift C] [--counter-shift-end C1]
                   [--counter-threshold TAU] [--counter-decay R] [--counter-round nearest|stochastic]
                   [--counter-bits B[,B...]]
-                  [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS]
+                  [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS] [--recalibrate-from 0|1]
                   [--input centered|half]
                   [--out model.flip] [--data-dir DIR] [--json] [--report]
     flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]

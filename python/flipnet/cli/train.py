@@ -66,6 +66,9 @@ def register(sub):
     t.add_argument("--recalibrate-steps", type=nonneg, metavar="STEPS",
                    help="also recalibrate the shifts every N steps on the batch just trained, "
                    "0 = never (recipe: %s)" % d["recalibrate_steps"])
+    t.add_argument("--recalibrate-from", type=int, choices=(0, 1), metavar="{0,1}",
+                   help="recalibrations set every hidden layer's shift (0) or keep the first "
+                   "layer's from its first calibration (1) (recipe: %s)" % d["recalibrate_from"])
     t.add_argument("--calib-target", type=_rule_range("calib_target"), metavar="T",
                    help="calibration target mean |activation|, 1..127 (recipe: %s)"
                    % d["calib_target"])
@@ -163,6 +166,7 @@ def cmd_train(args):
                      k_frac=args.k_frac, margin=args.margin, vote=args.vote,
                      filter=args.filter, recalibrate_every=args.recalibrate_every,
                      recalibrate_steps=args.recalibrate_steps, calib_target=args.calib_target,
+                     recalibrate_from=args.recalibrate_from,
                      counter_shift=args.counter_shift, counter_threshold=args.counter_threshold,
                      counter_shift_end=args.counter_shift_end, counter_decay=args.counter_decay,
                      counter_round=args.counter_round, counter_bits=args.counter_bits,
