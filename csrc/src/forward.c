@@ -63,8 +63,17 @@ void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t c
             if (k->out_float) io.af = fn_outf(c, l, train, next_float);
             if (train) io.clipped = &clipped[l];
         }
-        if (pass == FN_PASS_CALIBRATE && l >= calib_first)
-            calib->layers[l].shift = k->calibrate(model, l, &io, c);
+        if (pass == FN_PASS_CALIBRATE) {
+            int recal = l >= calib_first;
+            if (!recal) { /* a kept shift, unless 90% or more of the batch's outputs clamp */
+                uint32_t clip = 0;
+                io.clipped = &clip;
+                k->forward(model, l, &io, c);
+                io.clipped = NULL;
+                recal = (uint64_t)clip * 10u >= (uint64_t)c->batch * model->layers[l].m * 9u;
+            }
+            if (recal) calib->layers[l].shift = k->calibrate(model, l, &io, c);
+        }
         k->forward(model, l, &io, c);
         if (last) break;
         in8 = io.a8;

@@ -17,7 +17,7 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     for (l = 0; l < model->n_layers; l++) {
         const flipnet_layer *L = &model->layers[l];
         if (L->kind == FLIPNET_FP32) continue;
-        packed |= model->counters != NULL && model->counter_bits[l] != 8u;
+        packed |= model->counter_bits[l] == 4u || model->counter_bits[l] == 2u;
         if (L->n > nmax) nmax = L->n;
         if (L->m > mmax) mmax = L->m;
         if (l >= 1u && L->n > gmax) gmax = L->n;

@@ -393,6 +393,27 @@ flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, 
     return FLIPNET_OK;
 }
 
+flipnet_status flipnet_arch_scratch_size(const flipnet_arch *arch, uint32_t batch, int training,
+                                         size_t *bytes)
+{
+    flipnet_model m; /* the layer table and counter widths only: the plan reads nothing else */
+    fn_plan plan;
+    uint64_t wbytes = 0, cbytes = 0, total = 0;
+    uint32_t l;
+    flipnet_status st;
+    if (arch == NULL || bytes == NULL) return FLIPNET_E_NULL;
+    if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
+    memset(&m, 0, sizeof(m));
+    st = fn_arch_sizes(arch, m.layers, &wbytes, &cbytes, &total);
+    if (st != FLIPNET_OK) return st;
+    m.n_layers = arch->n_layers;
+    for (l = 0; l < m.n_layers; l++) m.counter_bits[l] = (uint8_t)fn_arch_counter_bits(arch, l);
+    st = fn_plan_make(&m, batch, training, &plan);
+    if (st != FLIPNET_OK) return st;
+    *bytes = plan.total;
+    return FLIPNET_OK;
+}
+
 /* ---- FP32 layers: float weights as bit patterns (no float arithmetic here) ----------------- */
 static flipnet_status fn_f32_layer_args(const flipnet_model *model, uint32_t layer, const void *w)
 {

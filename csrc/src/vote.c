@@ -511,6 +511,11 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     uint32_t bits = model->counter_bits[l];
     int32_t hmax = fn_counter_max(bits);
     int32_t tau = model->rule.counter_threshold < hmax ? model->rule.counter_threshold : hmax;
+    /* a counter that cannot reach the rule's threshold counts coarser steps: its shift grows by
+     * o, the largest with tau_l 2^o <= tau, so it moves its weight on the same evidence */
+    while (c < 31u && ((uint32_t)tau << (c - model->rule.counter_shift + 1u)) <=
+                          (uint32_t)model->rule.counter_threshold)
+        c++;
     int stochastic = model->rule.counter_round == FLIPNET_ROUND_STOCHASTIC;
     int ternary = L->kind == FLIPNET_TERNARY;
     int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;

@@ -95,12 +95,15 @@ def forward(weights, shifts, x: np.ndarray):
 def calibrate(weights, x: np.ndarray, target: int = CALIB_TARGET, first: int = 0,
               shifts=None) -> list[int]:
     """Shifts of every hidden layer from batch x (docs/rule.md section 1); last stays 0. With
-    first > 0 the layers before it keep their shifts (from `shifts`)."""
+    first > 0 the layers before it keep their shifts (from `shifts`), unless at least 90% of
+    their outputs on x clamp with it."""
     shifts = list(shifts) if shifts is not None else [0] * len(weights)
     a = np.asarray(x, dtype=np.int8)
     for layer in range(len(weights) - 1):
         z = _matmul(a, weights[layer].T)
-        if layer >= first:
+        zs = z >> shifts[layer]
+        clamped = int(((zs > 127) | (zs < -127)).sum())
+        if layer >= first or clamped * 10 >= 9 * z.size:
             mabs = int(np.abs(z).sum()) // z.size
             s = 0
             while s < 31 and (mabs >> s) > target:
@@ -261,9 +264,13 @@ def train_step(weights, kinds, shifts, rule, seed, step, x, y, k, p_q16,
         if tau:
             h = counters[layer]
             bits = counter_bits[layer] if counter_bits is not None else 8
-            tau = min(tau, counter_max(bits))
+            tau_l = min(tau, counter_max(bits))
+            shift = rule.get("counter_shift", 0)
+            while shift < 31 and tau_l << (shift - rule.get("counter_shift", 0) + 1) <= tau:
+                shift += 1  # narrower counters count coarser steps (docs/rule.md 7.1)
+            tau = tau_l
             counter_update(h, vote(inputs[layer], d, w, rule.get("vote", VOTE_SIGN), FILTER_NET),
-                           rule.get("counter_shift", 0), rule.get("counter_decay", 0), bits,
+                           shift, rule.get("counter_decay", 0), bits,
                            rule.get("counter_round", ROUND_NEAREST), seed, layer, step)
             w_before = w.copy()
             h64 = h.astype(np.int64)

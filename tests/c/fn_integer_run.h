@@ -11,7 +11,7 @@
 
 #define FN_INTEGER_RUN_CRC0 4085479729u /* counters off */
 #define FN_INTEGER_RUN_CRC1 1817042177u /* counters on */
-#define FN_INTEGER_RUN_CRC2 4146703493u /* 4/2/8-bit counters, stochastic rounding, decay 1 */
+#define FN_INTEGER_RUN_CRC2 3571237565u /* 4/2/8-bit counters, stochastic rounding, decay 1 */
 
 static void fn_integer_run_params(flipnet_step_params *p, uint32_t step)
 {

@@ -255,8 +255,67 @@ static void test_scratch_size(void)
     free(area);
 }
 
+/* flipnet_arch_scratch_size answers what flipnet_scratch_size answers for the model laid out
+ * from the same architecture: integer models with and without (packed) counters, mixed
+ * widths, and (with float code) a hybrid one; batches 1 .. 300, training or not. */
+static void test_arch_scratch_size(void)
+{
+    static const uint32_t sz[][4] = {{784, 128, 10, 0}, {100, 256, 10, 0}, {37, 13, 29, 5},
+                                     {27, 21, 13, 5}};
+    static const uint8_t nl[] = {2, 2, 3, 3};
+    static const uint8_t bits[][3] = {{0, 0, 0}, {8, 8, 8}, {4, 2, 8}, {2, 2, 2}};
+    uint32_t c, v, l, t, bi;
+    static const uint32_t batches[] = {1, 8, 64, 300};
+    for (c = 0; c < 4u; c++) {
+        for (v = 0; v < 4u; v++) {
+            flipnet_arch a;
+            flipnet_model m;
+            size_t ws = 0, s1 = 0, s2 = 0;
+            void *w;
+            memset(&a, 0, sizeof(a));
+            a.n_layers = nl[c];
+            for (l = 0; l <= nl[c]; l++) a.sizes[l] = sz[c][l];
+            for (l = 0; l < nl[c]; l++) {
+                a.kinds[l] = (uint8_t)(l == 1u ? FLIPNET_BINARY : FLIPNET_TERNARY);
+                a.counter_bits[l] = bits[v][l];
+            }
+#ifndef FLIPNET_NO_FLOAT
+            if (c == 3u) a.kinds[0] = a.kinds[2] = FLIPNET_FP32; /* a hybrid */
+#endif
+            a.counters = v != 0u;
+            REQUIRE(flipnet_model_size(&a, &ws) == FLIPNET_OK);
+            w = malloc(ws);
+            REQUIRE(w != NULL);
+            REQUIRE(flipnet_model_init(&m, &a, w, ws, 1) == FLIPNET_OK);
+            for (bi = 0; bi < 4u; bi++) {
+                for (t = 0; t < 2u; t++) {
+                    CHECK_ST(flipnet_arch_scratch_size(&a, batches[bi], (int)t, &s1), FLIPNET_OK);
+                    CHECK_ST(flipnet_scratch_size(&m, batches[bi], (int)t, &s2), FLIPNET_OK);
+                    CHECK_EQ(s1, s2);
+                }
+            }
+            free(w);
+        }
+    }
+    {
+        flipnet_arch a;
+        size_t s = 0;
+        memset(&a, 0, sizeof(a));
+        CHECK_ST(flipnet_arch_scratch_size(&a, 8, 1, &s), FLIPNET_E_SHAPE); /* no layers */
+        CHECK_ST(flipnet_arch_scratch_size(NULL, 8, 1, &s), FLIPNET_E_NULL);
+        a.n_layers = 1;
+        a.sizes[0] = 4;
+        a.sizes[1] = 2;
+        a.kinds[0] = FLIPNET_TERNARY;
+        CHECK_ST(flipnet_arch_scratch_size(&a, 0, 1, &s), FLIPNET_E_ARG);
+        a.kinds[0] = 9;
+        CHECK_ST(flipnet_arch_scratch_size(&a, 8, 1, &s), FLIPNET_E_ARG);
+    }
+}
+
 int main(void)
 {
+    test_arch_scratch_size();
     test_sizes();
     test_init_status();
     test_roundtrip();

@@ -188,3 +188,23 @@ def test_fit_with_counters_and_recalibrate_steps_replays_on_the_reference(synthe
     for layer in range(3):
         assert np.array_equal(m.weights(layer), ref.weights[layer]), layer
         assert np.array_equal(m.counters(layer), ref.counters[layer]), layer
+
+
+def test_calibrate_from_keeps_a_shift_unless_it_silences_the_layer(synthetic_small):
+    """flipnet_calibrate_from(1): the first layer keeps its shift, unless 90% or more of its
+    outputs on the batch clamp with it (then it is calibrated too), as reference.py says."""
+    (x, _), _ = synthetic_small
+    x8 = flipnet.quantize(x[:200], "centered").reshape(200, 784)
+    m = flipnet.Model([784, 40, 20, 10], seed=5, input="centered", recipe="paper")
+    ref = reference.RefModel([784, 40, 20, 10], [KINDS["ternary"]] * 3, seed=5)
+    m.calibrate(x8)
+    ref.calibrate(x8)
+    good = list(m.shifts)
+    for s0, kept in ((good[0] + 1, True), (0, False)):  # one more: kept; 0: everything clamps
+        m.shifts = [s0, 0]
+        ref.shifts = [s0, 0, 0]
+        m.calibrate(x8, first=1)
+        ref.calibrate(x8, first=1)
+        assert m.shifts == ref.shifts[:2]
+        assert (m.shifts[0] == s0) == kept, (s0, m.shifts)
+    assert m.shifts[0] == good[0]  # recalibrated as flipnet_calibrate would

@@ -216,6 +216,10 @@ flipnet_status flipnet_model_init(flipnet_model *model, const flipnet_arch *arch
  * training = 0: forward, predict, calibrate only; training != 0: also train_step. */
 flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, int training,
                                     size_t *bytes);
+/* The same from an architecture alone (no model laid out), for planning memory before
+ * touching it; the same statuses as flipnet_model_size for a bad architecture. */
+flipnet_status flipnet_arch_scratch_size(const flipnet_arch *arch, uint32_t batch, int training,
+                                         size_t *bytes);
 
 /* ---- forward, predict, calibrate ------------------------------------------------------ */
 /* flipnet_forward, flipnet_predict, flipnet_scratch_size, flipnet_layer_get and
@@ -243,9 +247,11 @@ flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint
  * (docs/rule.md 8); an FP32 layer followed by an FP32 layer gets 0. */
 flipnet_status flipnet_calibrate(flipnet_model *model, const int8_t *x, uint32_t batch,
                                  void *scratch, size_t scratch_bytes);
-/* The same for the hidden layers from `first` on (0: flipnet_calibrate), the earlier layers
- * keeping their shifts: a recalibration that leaves the first layer's shift at its first
- * calibration (first = 1) keeps training from swinging (docs/rule.md 1, docs/benchmarks.md). */
+/* The same for the hidden layers from `first` on (0: flipnet_calibrate); an earlier layer keeps
+ * its shift unless at least 90% of its outputs on x are at the clamp (then it is calibrated
+ * too): a recalibration that leaves the first layer's shift at its first calibration
+ * (first = 1) keeps training from swinging, and one that would silence it is not kept
+ * (docs/rule.md 1, docs/benchmarks.md). */
 flipnet_status flipnet_calibrate_from(flipnet_model *model, uint32_t first, const int8_t *x,
                                       uint32_t batch, void *scratch, size_t scratch_bytes);
 
