@@ -122,22 +122,15 @@ static int weight_area(const flipnet_arch *a, uint32_t *ws)
     return FLIPNET_OK;
 }
 
-/* Scratch and file bytes of a laid-out model m for batch b; total = ws + scratch (the file is
- * never held: PULL streams it). */
-static int plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, uint32_t *f,
-                uint64_t *total)
+/* Training scratch of architecture a at batch b (rounded up to 4 bytes), from the core's size
+ * query: nothing is laid out, so the live model is untouched. */
+static int scratch_of(const flipnet_arch *a, uint32_t b, uint32_t *s)
 {
-    size_t ss = 0, fs = 0;
-    uint32_t meta_len;
-    int st = flipnet_scratch_size(m, b, 1, &ss);
-    if (st != FLIPNET_OK) return st;
-    (void)meta_json(&meta_len);
-    st = flipnet_file_size(m, meta_len, &fs);
+    size_t ss = 0;
+    int st = flipnet_arch_scratch_size(a, b, 1, &ss);
     if (st != FLIPNET_OK) return st;
     ss = (ss + 3u) & ~(size_t)3u;
     *s = ss > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)ss;
-    *f = fs > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)fs;
-    *total = (uint64_t)ws + (uint64_t)*s;
     return FLIPNET_OK;
 }
 
@@ -145,16 +138,6 @@ static int plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, ui
 static uint64_t frame_need(uint32_t n0, uint32_t L, uint32_t b)
 {
     return (uint64_t)MIN_FRAME + 4u + 8u * L + 16u + 2u * b + (uint64_t)b * n0;
-}
-
-/* Where a candidate model of ws bytes is laid out for the size queries: as high as possible
- * below `top` without touching the live weights [0, w_bytes), so that a refusal leaves the
- * live model intact; 0 when there is no such room (the live model is then given up). */
-static uint32_t trial_offset(uint32_t ws, uint32_t top)
-{
-    uint32_t live = configured ? w_bytes : 0u;
-    if (ws <= top && ((top - ws) & ~3u) >= live) return (top - ws) & ~3u;
-    return 0;
 }
 
 static uint8_t *work(void) { return ARENA + w_bytes; }
@@ -179,62 +162,29 @@ static void arch_784_h_10(flipnet_arch *a, uint32_t h)
     a->kinds[0] = a->kinds[1] = FLIPNET_TERNARY;
 }
 
-/* Does a ternary 784-h-10 model train at batch 8 in the arena? Lays it out at the arena
- * base (only called while no model is live). */
+/* Does a ternary 784-h-10 model (no counters) train at batch 8 in the arena? */
 static int fits_784_h_10(uint32_t h)
 {
     flipnet_arch a;
-    flipnet_model m;
-    uint32_t ws, s, f;
-    uint64_t total;
+    uint32_t ws, s;
     arch_784_h_10(&a, h);
     if (weight_area(&a, &ws) != FLIPNET_OK || ws > FW_ARENA_BYTES) return 0;
-    if (flipnet_model_init(&m, &a, arena_words, ws, 1) != FLIPNET_OK) return 0;
-    if (plan(&m, ws, 8, &s, &f, &total) != FLIPNET_OK) return 0;
-    return total <= FW_ARENA_BYTES;
+    if (scratch_of(&a, 8, &s) != FLIPNET_OK) return 0;
+    return (uint64_t)ws + s <= FW_ARENA_BYTES;
 }
 
-/* Scratch and file bytes of 784-h-10 at batch 8, from a layout at the arena base. */
-static int sizes_784_h_10(uint32_t h, uint32_t *ws, uint32_t *s, uint32_t *f)
-{
-    flipnet_arch a;
-    flipnet_model m;
-    uint64_t total;
-    arch_784_h_10(&a, h);
-    if (weight_area(&a, ws) != FLIPNET_OK || *ws > FW_ARENA_BYTES) return -1;
-    if (flipnet_model_init(&m, &a, arena_words, *ws, 1) != FLIPNET_OK) return -1;
-    return plan(&m, *ws, 8, s, f, &total) == FLIPNET_OK ? 0 : -1;
-}
-
-static uint32_t ws_784_h_10(uint32_t h)
-{
-    flipnet_arch a;
-    uint32_t ws;
-    arch_784_h_10(&a, h);
-    return weight_area(&a, &ws) == FLIPNET_OK ? ws : FW_ARENA_BYTES + 4u;
-}
-
+/* INFO's largest hidden width (the sizes grow with h: bisect with the core's size queries) */
 static void compute_largest_hidden(void)
 {
-    /* the scratch grows about linearly with h: estimate it from two small layouts (cheap),
-     * pick the largest h whose exact weight area + estimate fits, then confirm with real
-     * layouts around it (a few at most) */
-    uint32_t w1, s1, f1, w2, s2, f2, lo = 0, hi = FLIPNET_MAX_WIDTH, h, n;
-    largest_h = 0;
-    if (sizes_784_h_10(8, &w1, &s1, &f1) != 0 || sizes_784_h_10(16, &w2, &s2, &f2) != 0) return;
+    uint32_t lo = 0, hi = FLIPNET_MAX_WIDTH;
     while (lo < hi) {
-        uint32_t mid = lo + (hi - lo + 1u) / 2u, ws = ws_784_h_10(mid);
-        uint64_t se = s2 + (s2 > s1 ? (uint64_t)(s2 - s1) * (mid > 16u ? mid - 16u : 0u) / 8u
-                                    : 0u);
-        if ((uint64_t)ws + se <= FW_ARENA_BYTES)
+        uint32_t mid = lo + (hi - lo + 1u) / 2u;
+        if (fits_784_h_10(mid))
             lo = mid;
         else
             hi = mid - 1u;
     }
-    h = lo;
-    for (n = 0; h > 0 && !fits_784_h_10(h) && n < 64u; n++) h--;
-    for (n = 0; h < FLIPNET_MAX_WIDTH && fits_784_h_10(h + 1u) && n < 64u; n++) h++;
-    largest_h = fits_784_h_10(h) ? h : 0u;
+    largest_h = lo;
 }
 
 static void cmd_info(void)
@@ -281,21 +231,32 @@ static int check_static(const flipnet_arch *a, uint32_t b, uint32_t *ws)
     return 0;
 }
 
-/* Checks on a laid-out candidate: scratch (or the model file) fits beside the weights. */
-static int check_plan(const flipnet_model *m, uint32_t ws, uint32_t b, uint32_t *s, uint32_t *f)
+/* Checks before anything is replaced: the weights (with counters) and the training scratch of
+ * architecture a at batch b fit the arena. Replies the error. */
+static int check_fit(const flipnet_arch *a, uint32_t ws, uint32_t b, uint32_t *s)
 {
-    uint64_t total;
-    int st = plan(m, ws, b, s, f, &total);
+    int st = scratch_of(a, b, s);
     if (st != FLIPNET_OK) {
         fw_reply_error(st, 0, 0);
         return -1;
     }
-    if (total > FW_ARENA_BYTES) {
-        fw_reply_error(FW_E_NOMEM, total > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)total,
-                    FW_ARENA_BYTES);
+    if ((uint64_t)ws + *s > FW_ARENA_BYTES) {
+        uint64_t need = (uint64_t)ws + *s;
+        fw_reply_error(FW_E_NOMEM, need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)need,
+                       FW_ARENA_BYTES);
         return -1;
     }
     return 0;
+}
+
+/* Bytes of the file PULL would send for the live model (reported by CONFIGURE and LOAD). */
+static uint32_t file_bytes(void)
+{
+    uint32_t meta_len;
+    size_t fs = 0;
+    (void)meta_json(&meta_len);
+    if (flipnet_file_size(&model, meta_len, &fs) != FLIPNET_OK) return 0;
+    return fs > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)fs;
 }
 
 /* The rule of a CONFIGURE payload (docs/protocol.md): calib 0 is the core's default. */
@@ -325,9 +286,8 @@ static uint32_t counter_width(uint8_t v)
 static void cmd_configure(const uint8_t *p, uint32_t n)
 {
     flipnet_arch a;
-    flipnet_model tmp;
     flipnet_rule rule;
-    uint32_t L, l, b, ws, s, f, off;
+    uint32_t L, l, b, ws, s;
     uint64_t seed;
     int st;
     if (n < CFG_HEAD) {
@@ -369,33 +329,20 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         a.kinds[l] = p[CFG_HEAD + 2u * (L + 1u) + l];
         a.counter_bits[l] = (uint8_t)counter_width(p[19]);
     }
-    if (check_static(&a, b, &ws) != 0) return;
-    load_active = 0;
-    pull_valid = 0;
-    off = trial_offset(ws, FW_ARENA_BYTES);
-    if (off == 0u) forget_model(); /* no room beside it: the live model is given up */
-    st = flipnet_model_init(&tmp, &a, ARENA + off, ws, seed);
-    if (st != FLIPNET_OK) {
+    /* every check before the live model is touched: a refused CONFIGURE leaves it in place */
+    if (check_static(&a, b, &ws) != 0 || check_fit(&a, ws, b, &s) != 0) return;
+    forget_model();
+    st = flipnet_model_init(&model, &a, arena_words, ws, seed);
+    if (st != FLIPNET_OK) { /* not reached: the size queries accepted the architecture */
+        forget_model();
         fw_reply_error(st, 0, 0);
         return;
     }
-    tmp.rule = rule;
-    if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
-    if (off != 0u) { /* accepted: lay it out for real at the arena base */
-        st = flipnet_model_init(&model, &a, arena_words, ws, seed);
-        if (st != FLIPNET_OK) {
-            forget_model();
-            fw_reply_error(st, 0, 0);
-            return;
-        }
-        model.rule = rule;
-    } else {
-        model = tmp;
-    }
+    model.rule = rule;
     adopt(&a, b, ws, s, ORIGIN_CONFIGURE, 0);
     fw_put32(ws);
     fw_put32(s);
-    fw_put32(f);
+    fw_put32(file_bytes());
     fw_put32(ws + s);
     fw_put32(FW_ARENA_BYTES);
 }
@@ -413,13 +360,14 @@ static void cmd_load(const uint8_t *p, uint32_t n)
     b = fw_get16(p + 8);
     dlen = n - 12u;
     if (off == 0) {
-        /* staged at the top of the arena, never over the current weights */
-        if (total < 16u || total > FW_ARENA_BYTES ||
-            ((FW_ARENA_BYTES - total) & ~3u) < cur_w) {
+        /* staged at the top of the arena; when it would overlap the live weights, the live
+         * model is given up (a model and a file of its size do not fit twice) */
+        if (total < 16u || total > FW_ARENA_BYTES) {
             load_active = 0;
-            fw_reply_error(FW_E_NOMEM, total, (FW_ARENA_BYTES - cur_w) & ~3u);
+            fw_reply_error(FW_E_NOMEM, total, FW_ARENA_BYTES);
             return;
         }
+        if (((FW_ARENA_BYTES - total) & ~3u) < cur_w) forget_model();
         load_active = 1;
         load_total = total;
         load_received = 0;
@@ -438,8 +386,7 @@ static void cmd_load(const uint8_t *p, uint32_t n)
     pull_valid = 0;
     if (load_received == load_total) {
         flipnet_arch a;
-        flipnet_model tmp;
-        uint32_t ws, s, f, at, crc;
+        uint32_t ws, s, crc;
         int st;
         load_active = 0;
         st = flipnet_file_peek(stage, load_total, &a); /* magic, version, sizes, CRC */
@@ -452,28 +399,17 @@ static void cmd_load(const uint8_t *p, uint32_t n)
             fw_reply_error(FW_E_BATCH, b, FW_MAX_BATCH);
             return;
         }
-        if (check_static(&a, b, &ws) != 0) return;
+        if (check_static(&a, b, &ws) != 0 || check_fit(&a, ws, b, &s) != 0) return;
         if (ws > stage_off) { /* the weights must fit below the staged file */
             fw_reply_error(FW_E_NOMEM, ws + load_total, FW_ARENA_BYTES);
             return;
         }
-        at = trial_offset(ws, stage_off);
-        if (at == 0u) forget_model(); /* no room beside it: the live model is given up */
-        st = flipnet_file_read(&tmp, stage, load_total, ARENA + at, ws);
+        /* flipnet_file_read checks the whole file before it writes: a refused file leaves
+         * the live model in place; an accepted one replaces it at the arena base */
+        st = flipnet_file_read(&model, stage, load_total, arena_words, ws);
         if (st != FLIPNET_OK) {
             fw_reply_error(st, 0, 0);
             return;
-        }
-        if (check_plan(&tmp, ws, b, &s, &f) != 0) return;
-        if (at != 0u) {
-            st = flipnet_file_read(&model, stage, load_total, arena_words, ws);
-            if (st != FLIPNET_OK) {
-                forget_model();
-                fw_reply_error(st, 0, 0);
-                return;
-            }
-        } else {
-            model = tmp;
         }
         adopt(&a, b, ws, s, ORIGIN_LOAD, crc);
     }
@@ -507,9 +443,17 @@ static void cmd_train(uint8_t *p, uint32_t n)
     samples s;
     flipnet_step_params prm;
     flipnet_step_stats st;
-    uint32_t l, L = model.n_layers, t0;
+    uint32_t l, L = model.n_layers, t0, shift = model.rule.counter_shift;
+    uint8_t keep_shift = model.rule.counter_shift;
     int rc;
     if (parse_samples(p, n, 1, 1, &s) != 0) return;
+    if (s.flags & FW_SAMPLES_SHIFT) { /* a schedule that anneals the counters' shift */
+        shift = fw_get32(s.kp + 8u * L);
+        if (shift > 31u) {
+            fw_reply_error(FLIPNET_E_ARG, L, shift);
+            return;
+        }
+    }
     t0 = board_ticks();
     memset(&prm, 0, sizeof(prm));
     for (l = 0; l < L; l++) {
@@ -531,7 +475,9 @@ static void cmd_train(uint8_t *p, uint32_t n)
         }
     }
     memset(&st, 0, sizeof(st));
+    model.rule.counter_shift = (uint8_t)shift; /* for this step only: the model keeps its own */
     rc = flipnet_train_step(&model, s.x, labels, s.batch, &prm, &st, work(), s_bytes);
+    model.rule.counter_shift = keep_shift;
     if (rc != FLIPNET_OK) {
         fw_reply_error(rc, 0, 0);
         return;

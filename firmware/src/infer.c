@@ -53,8 +53,10 @@ static void cmd_info(void)
                 FW_INFO_INFER_ONLY | FW_INFO_RUNS, 0);
     /* the compiled-in model (docs/protocol.md, INFO) */
     fw_put8(L);
-    fw_put8(FW_MODEL_INPUT_ENCODING[0] == 'h' ? 1u : 0u); /* "half" : "centered" */
-    fw_put16(0);
+    /* the input encoding (docs/protocol.md, INFO): bit 0 half scaling, bits 4..7 the pooling,
+     * then the crop (0: none) */
+    fw_put8(FW_MODEL_INPUT_HALF | (FW_MODEL_INPUT_POOL > 1u ? FW_MODEL_INPUT_POOL << 4 : 0u));
+    fw_put16(FW_MODEL_INPUT_CROP);
     fw_put16(L ? FW_MODEL->layers[0].n : 0u);
     for (l = 0; l < L; l++) fw_put16(FW_MODEL->layers[l].m);
     for (l = 0; l < L; l++) fw_put8(FW_MODEL->layers[l].kind);

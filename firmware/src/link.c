@@ -242,13 +242,14 @@ int fw_parse_samples(uint8_t *p, uint32_t n, const fw_shape *sh, int with_kp, ui
         fw_reply_error(FW_E_BATCH, s->batch, sh->batch_max);
         return -1;
     }
-    if (with_kp) {
-        if (n < off + 8u * L) {
-            fw_reply_error(FW_E_PAYLOAD, n, off + 8u * L);
+    if (with_kp) { /* k, p per layer, and with FW_SAMPLES_SHIFT the step's counter shift */
+        uint32_t kp = 8u * L + ((s->flags & FW_SAMPLES_SHIFT) ? 4u : 0u);
+        if (n < off + kp) {
+            fw_reply_error(FW_E_PAYLOAD, n, off + kp);
             return -1;
         }
         s->kp = p + off;
-        off += 8u * L;
+        off += kp;
     }
     if (s->bits < 8u) {
         if (n < off + (1u << s->bits)) {

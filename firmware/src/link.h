@@ -63,6 +63,7 @@ enum {
 
 /* Sample payload flag: the packed inputs are run-coded (docs/protocol.md, TRAIN). */
 #define FW_SAMPLES_RUNS 0x80u
+#define FW_SAMPLES_SHIFT 0x08u  /* TRAIN: a u32 counter shift for this step follows p */
 
 /* ---- little-endian helpers --------------------------------------------------------------- */
 static inline uint16_t fw_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

@@ -13,7 +13,12 @@ flipnet_calibrate + flipnet_train_step for every TRAIN (STATS.train_ticks), so
 as the instructions of the whole run between the first and last TRAIN reply are not
 observable from the host). Deterministic: the same image and data give the same count.
 
-    python firmware/tools/bench_icount.py [--board mps2-an386] [--samples 96] [--arch 784-128-10]
+    python firmware/tools/bench_icount.py [--board mps2-an386] [--samples 96] [--arch A-H-C]
+                                          [--recipe device]
+
+Without --arch the model is the recipe's largest on the board (the device recipe: 100-h-10
+on the crop20-pool2 input, int8 counters; flipnet.device.plan), as flipnet device train
+picks it.
 
 With ``--infer MODEL`` (a .flip model file or a header from ``flipnet export --format c``) the
 inference-only firmware is built for MODEL and sent ``--samples`` MNIST test images in PREDICT
@@ -32,7 +37,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 
+from flipnet import recipes  # noqa: E402
 from flipnet.datasets import load_mnist  # noqa: E402
+from flipnet.device import plan  # noqa: E402
+from flipnet.inputs import parse_encoding  # noqa: E402
 from flipnet.device import sim  # noqa: E402
 from flipnet.device.client import Device  # noqa: E402
 from flipnet.device.session import prepare_inputs, train_on_device  # noqa: E402
@@ -47,14 +55,19 @@ def size_report(elf):
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
 
 
-def measure(board, samples, arch, batch, bits, seed, kinds):
+def measure(board, samples, arch, batch, bits, seed, kinds, recipe="device"):
     (x, y), _ = load_mnist(download=False)
     elf = sim.find_firmware(board) or sim.build_firmware(board)
     flash, _ = size_report(elf)
+    rec = recipes.get(recipe)
     with sim.start_qemu(board, elf=elf, icount=0) as proc, \
             Device(proc.port, timeout=30.0) as dev:
+        if arch is None:  # the recipe's largest model on this board
+            n_in = parse_encoding(rec["input"]).n_inputs(28)
+            bits_c = rec["counter_bits"] if rec["counter_threshold"] > 0 else None
+            arch = [n_in, plan.largest_hidden(dev.info(), n_in, 10, bits_c, batch), 10]
         s = train_on_device(dev, x[:samples], y[:samples], arch, kinds=kinds, seed=seed,
-                            epochs=1, batch=batch, recipe="device", bits=bits, progress=False)
+                            epochs=1, batch=batch, recipe=rec, bits=bits, progress=False)
     st = s["device_stats"]
     ns = st["train_ticks"] * 1e9 / st["tick_hz"]
     return {"board": board, "arch": "-".join(map(str, arch)), "kinds": kinds, "batch": batch,
@@ -90,7 +103,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", action="append", help="default: mps2-an386 (repeatable)")
     ap.add_argument("--samples", type=int, default=96)
-    ap.add_argument("--arch", default="784-128-10")
+    ap.add_argument("--arch", help="the model (default: the recipe's largest on the board)")
+    ap.add_argument("--recipe", default="device", help="flipnet.recipes name (default device)")
     ap.add_argument("--weights", default="ternary")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--bits", type=int, default=8)
@@ -102,7 +116,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="a table for docs/benchmarks.md")
     a = ap.parse_args()
-    arch = [int(v) for v in a.arch.split("-")]
+    arch = [int(v) for v in a.arch.split("-")] if a.arch else None
     if a.infer:
         rows = [measure_infer(b, a.infer, a.samples, a.opt) for b in (a.board or ["mps2-an386"])]
         if a.json:
@@ -125,7 +139,7 @@ def main():
                          r["instructions_per_sample"], r["batch"], r["flash"],
                          r["weight_bytes"], r["ram_total"], r["ram_static"], r["stack_used"]))
         return
-    rows = [measure(b, a.samples, arch, a.batch, a.bits, a.seed, a.weights)
+    rows = [measure(b, a.samples, arch, a.batch, a.bits, a.seed, a.weights, a.recipe)
             for b in (a.board or ["mps2-an386"])]
     if a.json:
         print(json.dumps(rows, indent=1))
