@@ -423,7 +423,8 @@ def test_calibration_policy(synthetic_small, monkeypatch):
     m = flipnet.Model.ternary([784, 16, 10], seed=0)
     calls = []
     real = m.calibrate
-    monkeypatch.setattr(m, "calibrate", lambda xs: calls.append(len(xs)) or real(xs))
+    monkeypatch.setattr(m, "calibrate",
+                        lambda xs, first=0: calls.append(len(xs)) or real(xs, first))
     m.fit(x[:300], y[:300], epochs=3, batch_size=100, verbose=0, calibrate_samples=200,
           schedule={"recalibrate_every": 2})
     assert calls == [200, 200]  # before epoch 1 (never calibrated) and before epoch 3

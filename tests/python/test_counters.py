@@ -24,7 +24,10 @@ def test_recipes_have_the_keys_with_paper_values():
     r = recipes.PAPER
     assert (r["calib_target"], r["counter_shift"], r["counter_threshold"],
             r["recalibrate_steps"]) == (32, 0, 0, 0)
-    assert recipes.DEVICE["counter_threshold"] == 0  # no counters on a microcontroller
+    dev = recipes.DEVICE  # int8 counters on a microcontroller, beside a reduced input
+    assert dev["counter_threshold"] > 0 and dev["counter_bits"] == 8
+    assert dev["input"] == "crop20-pool2" and dev["counter_round"] == "stochastic"
+    assert recipes.DEFAULT["recalibrate_from"] == 1 and recipes.HYBRID["recalibrate_from"] == 0
     d = recipes.DEFAULT  # the tuned recipe uses the options beyond the paper
     assert d["counter_threshold"] > 0 and d["recalibrate_steps"] > 0
     assert {"calib_target", "counter_shift", "counter_threshold"} <= set(recipes.RULE_KEYS)

@@ -113,7 +113,8 @@ def test_in_process_twin_matches_model_fit_style_steps(synthetic):
     (x, y), _ = synthetic
     a, b, c = InProcessTwin(), InProcessTwin(), InProcessTwin()
     for t, seed in ((a, 3), (b, 3), (c, 4)):
-        train_on_device(t, x[:64], y[:64], [784, 16, 10], seed=seed, batch=8, progress=False)
+        train_on_device(t, x[:64], y[:64], [784, 16, 10], input="half", seed=seed, batch=8,
+                        progress=False)
     assert_same_model(a.pull(), b.pull())
     assert not np.array_equal(weights_of(a.pull())[1][0], weights_of(c.pull())[1][0])
 
@@ -342,31 +343,43 @@ def test_cli_device_commands(twin, tmp_path, capsys, mnist):
     info = capsys.readouterr().out.strip().splitlines()[-1]
     assert '"board": "host"' in info
     rc = cli.main(["device", "train", "--port", twin.port, "--limit", "64", "--test-limit",
-                   "100", "--arch", "784-32-10", "--bits", "4", "--out", str(out), "--quiet",
-                   "--json", "--pull-every", "3"])
+                   "100", "--bits", "4", "--out", str(out), "--quiet", "--json",
+                   "--pull-every", "3"])
     assert rc == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert '"samples": 64' in line and '"test_acc"' in line
     assert out.exists()
     import flipnet
+    from flipnet import recipes
+    from flipnet.device import plan
+    from flipnet.device.client import Device
 
+    dev_recipe = recipes.DEVICE  # the device CLI's default recipe, and its largest model
+    with Device(twin.port) as d:
+        h = plan.largest_hidden(d.info(), 100, 10, 8, 8)
     m = flipnet.load(str(out))
-    assert m.sizes == [784, 32, 10] and m.samples == 64
+    assert m.sizes == [100, h, 10] and m.samples == 64
     rec = m.training_log[-1]
     assert rec["where"] == "device" and rec["board"] == "host" and rec["samples"] == 64
-    from flipnet import recipes
-
-    dev_recipe = recipes.DEVICE  # the device CLI's default recipe
-    assert m.recipe["input"] == dev_recipe["input"]
-    assert m.rule["margin"] == dev_recipe["margin"] and not m.has_counters
-    assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json"]) == 0
+    assert m.recipe["input"] == dev_recipe["input"] == "crop20-pool2"
+    assert m.rule["margin"] == dev_recipe["margin"] and m.has_counters
+    assert m.rule["counter_round"] == "stochastic" and m.counter_bits == [8, 8]
+    assert cli.main(["device", "eval", "--port", twin.port, "--limit", "50", "--json",
+                     "--input", "crop20-pool2"]) == 0
     assert '"n": 50' in capsys.readouterr().out
-    assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5"]) == 0
+    assert cli.main(["device", "predict", "--port", twin.port, "--limit", "5", "--input",
+                     "crop20-pool2"]) == 0
     assert "predicted" in capsys.readouterr().out
     pulled = tmp_path / "pulled.flip"
     assert cli.main(["device", "pull", "--port", twin.port, "--out", str(pulled)]) == 0
     assert flipnet.load(str(pulled)).samples == 64
-    assert cli.main(["device", "load", "--port", twin.port, str(out)]) == 0
+    # LOAD stages the file beside the weights: the largest model and a file of its size do
+    # not fit twice, which the device says; a smaller one loads
+    assert cli.main(["device", "load", "--port", twin.port, str(out)]) == 1
+    assert "E_NOMEM" in capsys.readouterr().err
+    small = tmp_path / "small.flip"
+    flipnet.Model([100, 64, 10], recipe="device", seed=2).save(str(small))
+    assert cli.main(["device", "load", "--port", twin.port, str(small)]) == 0
     assert cli.main(["device", "stats", "--port", twin.port, "--json"]) == 0
     assert cli.main(["device", "reset", "--port", twin.port]) == 0
     capsys.readouterr()
@@ -437,10 +450,12 @@ def test_cli_demo_falls_back_to_sklearn_digits_without_mnist(tmp_path, capsys, t
     assert rc == 0, cap.err
     assert "scikit-learn's digits" in cap.err
     res = json.loads(cap.out.strip().splitlines()[-1])
-    assert res["sizes"] == [64, 128, 10] and res["samples"] == 300 and res["n_test"] == 200
+    # 8x8 images: one input per pixel ("half"), the widest hidden layer the twin holds
+    assert res["sizes"][0] == 64 and res["sizes"][1] > 128 and res["sizes"][2] == 10
+    assert res["samples"] == 300 and res["n_test"] == 200 and res["input"] == "half"
     from flipnet import load
 
-    assert load(out).sizes == [64, 128, 10]
+    assert load(out).sizes == res["sizes"]
 
 
 def test_cli_sim_prints_a_port_that_answers(twin_exe, monkeypatch):
@@ -570,6 +585,26 @@ def test_default_recipe_with_counters_bit_exact(dev, synthetic, decay, bits, rou
     assert changed
 
 
+def test_host_plan_is_the_devices(dev):
+    """flipnet.device.plan computes from INFO what the device accepts: the device recipe's
+    largest 100-h-10 model (int8 counters, batch 8) configures, h + 1 is refused with E_NOMEM
+    and leaves the h model in place (nothing is touched before the size checks)."""
+    from flipnet.device import plan
+    from flipnet.device.client import DeviceReplyError
+
+    info = dev.info()
+    h = plan.largest_hidden(info, 100, 10, 8, 8)
+    assert h > 100
+    r = dev.configure([100, h, 10], seed=1, batch=8, counters=8, counter_threshold=32)
+    assert r["arena_used"] == plan.device_bytes([100, h, 10], 8, 8) <= info["arena_bytes"]
+    dev.train(np.zeros((8, 100), np.int8), np.arange(8) % 10, [10, 10], [0, 0])
+    with pytest.raises(DeviceReplyError) as ei:
+        dev.configure([100, h + 1, 10], seed=1, batch=8, counters=8, counter_threshold=32)
+    assert ei.value.status == -107
+    st = dev.stats()
+    assert st["configured"] and st["steps"] == 1  # the h model is still there
+
+
 def test_recalibrations_that_keep_the_first_layers_shift_bit_exact(twin_exe, synthetic):
     """recalibrate_from 1 (TRAIN flags bit 2): the device's step recalibrations keep the first
     layer's shift, as the in-process core's do; with 0 they move it (the option matters)."""
@@ -597,7 +632,7 @@ def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, synthetic):
     for coded in (True, False):
         with sim.start_twin(twin_exe) as proc, Device(proc.port, runs=coded) as dev:
             assert dev.info()["runs"]
-            s = train_on_device(dev, x[:64], y[:64], [784, 32, 10], seed=2, batch=8, bits=8,
+            s = train_on_device(dev, x[:64], y[:64], [784, 32, 10], input="half", seed=2, batch=8, bits=8,
                                 progress=False)
             runs[coded] = (s["model_bytes"], dev.link_stats()["bytes_sent"])
     assert_same_model(runs[True][0], runs[False][0])

@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+from lean import LEAN
 
 from flipnet.device import sim
 from flipnet.device.client import Device, DeviceError
@@ -100,7 +101,7 @@ def test_m3_m7_train_bit_exact(board, bits, synthetic):
     with sim.start_qemu(board, elf=elf) as proc, Device(proc.port, timeout=5.0) as dev:
         assert dev.info()["board"] == board
         s = train_on_device(dev, x[:n], y[:n], ARCH, seed=3, epochs=1, batch=8,
-                            recipe="device", schedule=SCHED, bits=bits, progress=False,
+                            recipe=LEAN, schedule=SCHED, bits=bits, progress=False,
                             mirror=ref)
     assert s["device_stats"]["trained"] == n
     assert_same_model(s["model_bytes"], ref.pull())

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import pytest
+from lean import LEAN
 
 import flipnet
 from flipnet.device import protocol as P
@@ -39,7 +40,7 @@ def trained(synthetic, tmp_path_factory):
     """A 784-128-10 ternary model trained briefly on the host, its file and its C header."""
     (x, y), _ = synthetic
     d = tmp_path_factory.mktemp("infer")
-    m = flipnet.Model.ternary(ARCH, seed=3, recipe="device")
+    m = flipnet.Model.ternary(ARCH, seed=3, recipe=LEAN)
     m.fit(x, y, epochs=1, verbose=0)
     m.save(str(d / "model.flip"))
     from flipnet import cli

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from lean import LEAN
 
 import flipnet
 from flipnet import cli
@@ -302,7 +303,7 @@ def test_twin_trains_reduced_samples_bit_exact(dev, synthetic, bits):
     n = 96
     ref = InProcessTwin()
     sent0 = dev.bytes_sent
-    s = train_on_device(dev, x[:n], y[:n], [100, 32, 10], seed=6, batch=8, recipe="device",
+    s = train_on_device(dev, x[:n], y[:n], [100, 32, 10], seed=6, batch=8, recipe=LEAN,
                         input="crop20-pool2", bits=bits, progress=False, mirror=ref)
     reduced = dev.bytes_sent - sent0
     assert_same_model(s["model_bytes"], ref.pull())
@@ -312,7 +313,7 @@ def test_twin_trains_reduced_samples_bit_exact(dev, synthetic, bits):
     # the same session with 784 pixels per sample sends far more
     dev.reset()
     sent0 = dev.bytes_sent
-    train_on_device(dev, x[:n], y[:n], [784, 32, 10], seed=6, batch=8, recipe="device",
+    train_on_device(dev, x[:n], y[:n], [784, 32, 10], seed=6, batch=8, recipe=LEAN,
                     input="half", bits=bits, progress=False)
     full = dev.bytes_sent - sent0
     assert reduced * 2 < full, (reduced, full)  # run-coded frames: 784-pixel ones shrink too
@@ -579,6 +580,7 @@ def test_inference_firmware_twin_with_a_reducing_model(c20, synthetic, tmp_path)
     with sim.start_twin(exe) as proc, Device(proc.port) as dev:
         info = dev.info()
         assert info["inference_only"] and info["model"]["sizes"] == [100, 32, 10]
+        assert info["model"]["input"] == "crop20-pool2"  # INFO names the whole encoding
         np.testing.assert_array_equal(dev.predict(x8), c20.predict(xt[:300]))
         np.testing.assert_array_equal(dev.predict(x4, bits=4, table=table), c20.predict(x4))
         assert info["max_frame"] < 2000  # frames sized for 8 samples of 100 values

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from lean import LEAN
 
 import flipnet
 from flipnet import recipes
@@ -38,7 +39,7 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def host_model(data, arch=ARCH, recipe="device", seed=5):
+def host_model(data, arch=ARCH, recipe=LEAN, seed=5):
     (x, y), _ = data
     m = flipnet.Model(arch, seed=seed, recipe=recipe)
     m.fit(x[:N_HOST], y[:N_HOST], epochs=1, verbose=0)
@@ -141,13 +142,13 @@ def test_continue_errors_are_clear(synthetic, twin_exe):
 
 
 # ---- the round trip: host twin and in-process ------------------------------------------------
-@pytest.mark.parametrize("recipe,arch", [("device", ARCH), ("counters", [784, 16, 10])])
+@pytest.mark.parametrize("recipe,arch", [("lean", ARCH), ("counters", [784, 16, 10])])
 def test_round_trip_on_the_twin_matches_the_core_and_model_fit(synthetic, twin_exe, recipe,
                                                                arch):
     """'counters': the default recipe (hysteresis counters, net vote, ...) without the
     counter-shift annealing, which a device cannot follow (TRAIN carries no counter shift)."""
     rec = dict(recipes.get("default"), counter_shift_end=None) if recipe == "counters" \
-        else recipe
+        else LEAN
     base = host_model(synthetic, arch=arch, recipe=rec)
     assert base.has_counters == (recipe == "counters")
     base_bytes = base.to_bytes()

@@ -84,7 +84,9 @@ def _train_args(p, limit_default):
                    help="start at training sample N (with --limit: samples N .. N+limit-1)")
     p.add_argument("--test-limit", type=int, default=10000,
                    help="evaluate on the first N test samples on the host (default %(default)s)")
-    p.add_argument("--arch", help="layer sizes of a fresh model (default 784-128-10)")
+    p.add_argument("--arch", help="layer sizes of a fresh model (default: the recipe's input "
+                   "width, e.g. 100 for crop20-pool2, then the widest hidden layer that trains "
+                   "in the device's RAM at --batch, then the classes)")
     p.add_argument("--weights", choices=("ternary", "binary"),
                    help="weights of a fresh model (default ternary)")
     p.add_argument("--epochs", type=int, default=1)
@@ -96,9 +98,10 @@ def _train_args(p, limit_default):
                    help="%s. The host encodes, the device gets the int8 samples (default: the "
                         "recipe's; a continued model's own)" % INPUT_HELP)
     p.add_argument("--seed", type=int, help="seed of a fresh model (default 1)")
-    p.add_argument("--recipe", help="device (default for a fresh model), paper or default "
-                   "(flipnet.recipes; the default recipe's counters need one byte per weight); "
-                   "a continued model's default is its own recipe, whose rule it keeps")
+    p.add_argument("--recipe", help="device (default for a fresh model of device train), demo "
+                   "(flipnet demo's: one pass over a short stream), paper or default "
+                   "(flipnet.recipes); a continued model's default is its own recipe, whose "
+                   "rule it keeps")
     p.add_argument("--p0", type=float, help="change probability at the first step")
     p.add_argument("--p1", type=float, help="change probability at the last step")
     p.add_argument("--k-frac", type=float, help="k as a fraction of each layer's weights")
@@ -183,8 +186,9 @@ def register(subparsers):
                    help="build the firmware first if no image is found (needs cmake and "
                         "arm-none-eabi-gcc); an error, not a fallback to the host twin, when "
                         "the firmware cannot be built or run")
-    _train_args(d, limit_default=3000)
-    d.set_defaults(func=cmd_demo, out="demo.flip", bits=4, timeout=3.0, retries=10)
+    _train_args(d, limit_default=12000)
+    d.set_defaults(func=cmd_demo, out="demo.flip", bits=4, timeout=3.0, retries=10,
+                   recipe="demo")
     return dev
 
 
@@ -212,13 +216,28 @@ def cmd_info(args):
     if model:
         print("classified     %d samples" % stats["trained"])
         return 0
-    print("largest model  784-%d-10 ternary (batch 8)" % info["largest_hidden"])
+    print("largest model  %s, the device recipe's (batch 8); 784-%d-10 ternary without "
+          "counters" % (_device_recipe_model(info), info["largest_hidden"]))
     if stats["configured"]:
         print("model          %d layers, %d steps, %d samples, %d trained since configure"
               % (stats["n_layers"], stats["steps"], stats["samples"], stats["trained"]))
     else:
         print("model          none (configure or load one)")
     return 0
+
+
+def _device_recipe_model(info):
+    """The device recipe's largest model on this device, e.g. "100-350-10 ternary, int8
+    counters" (MNIST's 28x28 images, 10 classes)."""
+    from .. import recipes
+    from ..device import plan
+    from ..inputs import parse_encoding
+
+    rec = recipes.DEVICE
+    n_in = parse_encoding(rec["input"]).n_inputs(28)
+    h = plan.largest_hidden(info, n_in, 10, rec["counter_bits"], rec["batch_size"])
+    return "%d-%d-10 ternary, %d-bit counters, input %s" % (n_in, h, rec["counter_bits"],
+                                                           rec["input"])
 
 
 def _b(n):
@@ -288,7 +307,7 @@ def _run_training(args, dev, announce=None, fallback=False):
     if (init or cont) and (args.arch or args.weights):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
-    sizes = None if (init or cont) else parse_sizes(args.arch or "784-128-10")
+    sizes = None if (init or cont or not args.arch) else parse_sizes(args.arch)
     try:
         (x, y), (xt, yt) = _load(args)
     except DatasetError as exc:
@@ -296,6 +315,8 @@ def _run_training(args, dev, announce=None, fallback=False):
             raise
         (x, y), (xt, yt) = _digits_fallback(exc)
         args.dataset = "sklearn_digits"
+        if not getattr(args, "input", None):
+            args.input = "half"  # 8x8 images: no room to crop and pool
         if sizes:
             sizes[0] = 64
     skip = max(0, int(getattr(args, "skip", 0) or 0))
@@ -321,6 +342,8 @@ def _run_training(args, dev, announce=None, fallback=False):
             init = f.read()
         history.remember(init)  # so that a later `flipnet device pull` finds its history
     recipe = args.recipe if (args.recipe or init or cont) else "device"
+    if sizes is None and not (init or cont):
+        sizes = _fitting_model(dev, args, recipe, x, y)
     test = (xt[:args.test_limit], yt[:args.test_limit]) if args.test_limit else None
     s = train_on_device(dev, x, y, sizes, kinds=args.weights or "ternary",
                         seed=args.seed if (args.seed is not None or init or cont) else 1,
@@ -331,6 +354,39 @@ def _run_training(args, dev, announce=None, fallback=False):
                         record={"dataset": args.dataset, "skip": skip}, test_data=test,
                         input=getattr(args, "input", None))
     return s, s["test_acc"], s["model"]
+
+
+def _fitting_model(dev, args, recipe, x, y):
+    """A fresh model's sizes when --arch is not given: the recipe's input width for this data
+    (e.g. 100 for crop20-pool2 on 28x28 images), the widest hidden layer that trains in the
+    device's RAM at --batch (flipnet.device.plan), the data's classes. A device that reports
+    no arena (the in-process core) takes the recipe's own arch."""
+    import numpy as np
+
+    from .. import recipes
+    from ..arch import parse_sizes
+    from ..device import plan
+    from ..inputs import image_side, parse_encoding
+
+    rec = recipes.get(recipe)
+    enc = getattr(args, "input", None) or rec["input"]
+    if parse_encoding(enc).reduces:
+        n_in = parse_encoding(enc).n_inputs(image_side(x, enc))
+    else:
+        n_in = int(np.prod(x.shape[1:]))
+    classes = int(np.max(y)) + 1
+    info = dev.info()
+    if not info.get("arena_bytes"):
+        sizes = parse_sizes(rec["arch"])
+        return [n_in] + sizes[1:-1] + [classes]
+    bits = rec.get("counter_bits", 8) if rec.get("counter_threshold", 0) > 0 else None
+    h = plan.largest_hidden(info, n_in, classes, bits, args.batch, args.weights or "ternary")
+    if h < 1:
+        raise ValueError("no %d-h-%d model trains on this device at batch %d (arena %d B, "
+                         "frames %d B): try a smaller --batch, --input with a smaller width, "
+                         "or --arch" % (n_in, classes, args.batch, info["arena_bytes"],
+                                        info["max_frame"]))
+    return [n_in, h, classes]
 
 
 def cmd_train(args):

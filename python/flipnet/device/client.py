@@ -328,14 +328,16 @@ class Device:
                               "configure() or load() first)" % self.port, self.port)
 
     def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-              calibrate_from=0):
+              calibrate_from=0, counter_shift=None):
         """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict.
 
         ``calibrate`` / ``calibrate_after``: set the shifts from this batch before / after
-        the step (``calibrate_from=1``: the first layer's shift kept)."""
+        the step (``calibrate_from=1``: the first layer's shift kept); ``counter_shift``: the
+        counters' shift of this step only (an annealing schedule), else the model's."""
         self._need_model()
         payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table, calibrate_after,
-                                  max_frame=self._coding(), calibrate_from=calibrate_from)
+                                  max_frame=self._coding(), calibrate_from=calibrate_from,
+                                  counter_shift=counter_shift)
         return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
 
     def _chunks(self, n):

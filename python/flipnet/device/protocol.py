@@ -23,6 +23,7 @@ __all__ = [
     "encode_inputs",
     "runcode", "rundecode", "runs_decode_in_place",
     "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS", "INFO_FLAGS", "SAMPLES_RUNS",
+    "SAMPLES_SHIFT",
     "E_INFER_ONLY",
 ]
 
@@ -37,6 +38,8 @@ KIND_NAMES = {v: k for k, v in KINDS.items()}
 INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4}
 #: sample payload flag: the packed inputs are run-coded
 SAMPLES_RUNS = 0x80
+#: TRAIN flags bit 3: a u32 counter shift for this step follows p (docs/protocol.md, TRAIN)
+SAMPLES_SHIFT = 0x08
 #: status of a training / model-transfer command on the inference-only firmware
 E_INFER_ONLY = -110
 
@@ -367,15 +370,20 @@ def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
 
 
 def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-                  max_frame=None, calibrate_from=0):
+                  max_frame=None, calibrate_from=0, counter_shift=None):
     """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
     calibrates the shifts on this batch before the step, ``calibrate_after`` after it, both
-    keeping the first layer's shift with ``calibrate_from=1`` (a recipe's recalibrate_from).
+    keeping the first layer's shift with ``calibrate_from=1`` (a recipe's recalibrate_from);
+    ``counter_shift``: the counters' shift of this step (a schedule that anneals it), else the
+    model's own.
     ``max_frame`` (the device's, from INFO, when it takes run-coded inputs): run-code the
     inputs when that is shorter."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
     flags = (1 if calibrate else 0) | (2 if calibrate_after else 0) | (4 if calibrate_from else 0)
+    if counter_shift is not None:
+        flags |= SAMPLES_SHIFT
+        kp += struct.pack("<I", int(counter_shift))
     return _samples(flags, x, bits, table, y, kp, max_frame=max_frame)
 
 

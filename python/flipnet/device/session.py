@@ -64,12 +64,18 @@ class InProcessTwin:
         return {"in_process": True}
 
     def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-              calibrate_from=0):
+              calibrate_from=0, counter_shift=None):
         m = self.model
         x8 = np.ascontiguousarray(x, dtype=np.int8)
         if calibrate:
             m.calibrate(x8, first=calibrate_from)
-        r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
+        keep = m.rule["counter_shift"]
+        if counter_shift is not None:  # this step only, as the device does
+            m.set_rule(counter_shift=counter_shift)
+        try:
+            r = m.train_step(x8, np.asarray(y), [int(v) for v in k], [int(v) for v in p_q16])
+        finally:
+            m.set_rule(counter_shift=keep)
         if calibrate_after:
             m.calibrate(x8, first=calibrate_from)
         self.trained += x8.shape[0]
@@ -334,6 +340,10 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     recv0 = getattr(dev, "bytes_received", 0)
     every = getattr(sched, "recalibrate_steps", 0)
     until = getattr(sched, "recalibrate_until", 1.0)
+    # a schedule that anneals the counters' shift sends each step's (TRAIN flags bit 3), as
+    # Model.fit sets it; the model keeps its starting shift
+    anneal = (sched.counter_shift_end is not None
+              and int((base.rule if cont else rec).get("counter_threshold", 0)) > 0)
     try:
         for e in range(epochs):
             order = shuffle_order(n, seed, epoch0 + e)
@@ -350,11 +360,12 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                              and step + 1 <= until * total)
                 # a recalibration (not the first calibration) may keep the first layer's shift
                 keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
+                shift = sched.counter_shift_at(step, total) if anneal else None
                 r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                              calibrate_after=after, calibrate_from=keep)
+                              calibrate_after=after, calibrate_from=keep, counter_shift=shift)
                 if mirror is not None:
                     mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                                 calibrate_after=after, calibrate_from=keep)
+                                 calibrate_after=after, calibrate_from=keep, counter_shift=shift)
                 step += 1
                 seen += len(idx)
                 correct += r["correct"]
