@@ -70,7 +70,8 @@ def check_counter_bits(bits, n_layers):
     if len(values) != n_layers:
         raise ArgumentError("%d counter widths given for %d layers" % (len(values), n_layers))
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) not in COUNTER_BITS:
+        if (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                or int(v) not in COUNTER_BITS):
             raise ArgumentError("counter_bits must be one of %s (bits per hysteresis counter), "
                                 "got %r" % (", ".join(map(str, COUNTER_BITS)), v))
     return [int(v) for v in values]

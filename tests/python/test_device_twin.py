@@ -632,8 +632,8 @@ def test_run_coded_inputs_train_exactly_as_plain_ones(twin_exe, synthetic):
     for coded in (True, False):
         with sim.start_twin(twin_exe) as proc, Device(proc.port, runs=coded) as dev:
             assert dev.info()["runs"]
-            s = train_on_device(dev, x[:64], y[:64], [784, 32, 10], input="half", seed=2, batch=8, bits=8,
-                                progress=False)
+            s = train_on_device(dev, x[:64], y[:64], [784, 32, 10], input="half", seed=2,
+                                batch=8, bits=8, progress=False)
             runs[coded] = (s["model_bytes"], dev.link_stats()["bytes_sent"])
     assert_same_model(runs[True][0], runs[False][0])
     assert runs[True][1] * 3 < runs[False][1]  # zero background: several times fewer bytes

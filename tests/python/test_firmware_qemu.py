@@ -92,6 +92,33 @@ def test_m4_trains_bit_exact_and_within_the_bar(m4, synthetic, tmp_path):
     assert flash <= BAR, flash
 
 
+def test_m4_device_recipe_bit_exact(m4, synthetic):
+    """The device recipe as `flipnet device train` runs it: the widest 100-h-10 the M4 holds
+    (int8 counters, crop20-pool2 samples, stochastic rounding, an annealed counter shift sent
+    in each TRAIN), a short run bit-identical to the in-process core and to Model.fit."""
+    import flipnet
+    from flipnet import recipes
+    from flipnet.device import plan
+
+    dev, _ = m4
+    (x, y), _ = synthetic
+    n = 160
+    h = plan.largest_hidden(dev.info(), 100, 10, 8, 8)
+    assert h >= 256  # the 64 KB part's model
+    ref = InProcessTwin()
+    s = train_on_device(dev, x[:n], y[:n], [100, h, 10], seed=2, epochs=2, batch=8,
+                        recipe="device", bits=8, progress=False, mirror=ref)
+    assert s["plan"]["arena_used"] == plan.device_bytes([100, h, 10], 8, 8)
+    assert_same_model(s["model_bytes"], ref.pull())
+    m = flipnet.Model([100, h, 10], seed=2, recipe=dict(recipes.DEVICE, epochs=2))
+    m.fit(x[:n], y[:n], verbose=0)
+    d = flipnet.Model.from_bytes(s["model_bytes"])
+    for layer in range(2):
+        assert np.array_equal(d.weights(layer), m.weights(layer))
+        assert np.array_equal(d.counters(layer), m.counters(layer))
+    assert d.shifts == m.shifts and d.rule == m.rule
+
+
 @pytest.mark.parametrize("board,bits", [("mps2-an385", 8), ("mps2-an500", 2)])
 def test_m3_m7_train_bit_exact(board, bits, synthetic):
     (x, y), _ = synthetic

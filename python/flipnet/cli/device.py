@@ -186,8 +186,8 @@ def register(subparsers):
                    help="build the firmware first if no image is found (needs cmake and "
                         "arm-none-eabi-gcc); an error, not a fallback to the host twin, when "
                         "the firmware cannot be built or run")
-    _train_args(d, limit_default=12000)
-    d.set_defaults(func=cmd_demo, out="demo.flip", bits=4, timeout=3.0, retries=10,
+    _train_args(d, limit_default=20000)
+    d.set_defaults(func=cmd_demo, out="demo.flip", bits=8, timeout=3.0, retries=10,
                    recipe="demo")
     return dev
 
