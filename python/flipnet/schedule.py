@@ -59,8 +59,9 @@ class Schedule:
     ``recalibrate_from`` (0: recalibrations set every hidden layer's shift; 1: the first
     layer's keeps its first calibration) are carried for the training loop. With hysteresis
     counters, ``counter_shift_end`` (None = constant) anneals the counters' shift from the
-    rule's ``counter_shift`` ``c0`` up to ``c1``: the run is cut into ``c1 - c0 + 1`` equal parts, part ``i`` uses shift ``c0 + i`` (each step of
-    the shift halves the evidence one batch adds, so late changes need more agreement).
+    rule's ``counter_shift`` ``c0`` up to ``c1``: the run is cut into ``c1 - c0 + 1`` equal
+    parts, part ``i`` uses shift ``c0 + i`` (each step of the shift halves the evidence one
+    batch adds, so late changes need more agreement).
     """
 
     def __init__(self, p0=None, p1=None, k_frac=None, k_frac_end=None, margin=None,
