@@ -33,4 +33,9 @@ uint32_t board_ram_static(void);  /* .data + .bss (without the stack reservation
 uint32_t board_stack_size(void);  /* stack reserved */
 uint32_t board_stack_used(void);  /* high-water mark: stack painted at reset, scanned now */
 
+/* The flash the checkpoint store lives in (src/ckpt.h), or NULL: the board keeps nothing
+ * across a reset. Called once at boot (fw_init). */
+struct fw_bdev;
+const struct fw_bdev *board_flash(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "ckpt.h"
 #include "flipnet/flipnet.h"
 
 #define HDR FW_HDR
@@ -50,6 +51,19 @@ static uint64_t changes_total[FLIPNET_MAX_LAYERS];
 static uint64_t train_ticks;     /* board ticks spent in calibrate + train_step */
 
 static void forget_model(void);
+
+/* ---- checkpoints (ckpt.h; docs/protocol.md section 10) ---------------------------------- */
+static fw_ckpt store;
+static uint8_t store_ok;          /* the board has a flash with room for the slots */
+static uint8_t restored;          /* the live model came from the store (boot or RESTORE) */
+static uint8_t last_failed;       /* the last checkpoint write failed */
+static uint32_t every;            /* cadence: a checkpoint after every `every` TRAIN steps */
+static uint32_t since;            /* TRAIN steps since the last checkpoint (or model change) */
+/* the last TRAIN's cached reply, committed with the checkpoint (exactly-once across resets) */
+#define TRAIN_REPLY_MAX (FW_HDR + 24u + 9u * FLIPNET_MAX_LAYERS)
+static uint8_t train_reply[TRAIN_REPLY_MAX];
+static uint32_t train_reply_len, train_seq, train_crc;
+static int save_checkpoint(void);
 
 /* ---- RAM planning (public core API only: no knowledge of the weight layout) ----------- */
 /* The metadata blob of a pulled model file: where the model has been since it came to this
@@ -187,10 +201,13 @@ static void compute_largest_hidden(void)
     largest_h = lo;
 }
 
+static void put_store_status(void);
+
 static void cmd_info(void)
 {
     fw_put_info(FW_ARENA_BYTES, FW_MAX_BATCH, (configured ? FW_INFO_CONFIGURED : 0u) |
-                FW_INFO_RUNS, largest_h);
+                FW_INFO_RUNS | FW_INFO_STORE, largest_h);
+    put_store_status();
 }
 
 /* ---- CONFIGURE / LOAD ------------------------------------------------------------------ */
@@ -207,6 +224,8 @@ static void adopt(const flipnet_arch *a, uint32_t b, uint32_t w, uint32_t s, uin
     s_bytes = s;
     configured = 1;
     pull_valid = 0;
+    train_reply_len = 0;
+    since = 0;
     reset_counters();
 }
 
@@ -299,7 +318,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
         fw_reply_error(FLIPNET_E_SHAPE, L, FLIPNET_MAX_LAYERS);
         return;
     }
-    if (n != CFG_HEAD + 2u * (L + 1u) + L) {
+    /* optional: u32 checkpoint cadence after the kinds (section 10) */
+    if (n != CFG_HEAD + 2u * (L + 1u) + L && n != CFG_HEAD + 2u * (L + 1u) + L + 4u) {
         fw_reply_error(FW_E_PAYLOAD, n, CFG_HEAD + 2u * (L + 1u) + L);
         return;
     }
@@ -331,6 +351,10 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     /* every check before the live model is touched: a refused CONFIGURE leaves it in place */
     if (check_static(&a, b, &ws) != 0 || check_fit(&a, ws, b, &s) != 0) return;
+    if (n == CFG_HEAD + 2u * (L + 1u) + L + 4u && fw_get32(p + n - 4u) != 0u && !store_ok) {
+        fw_reply_error(FW_E_STORAGE, 0, 0); /* a cadence, and nowhere to keep checkpoints */
+        return;
+    }
     forget_model();
     st = flipnet_model_init(&model, &a, arena_words, ws, seed);
     if (st != FLIPNET_OK) { /* not reached: the size queries accepted the architecture */
@@ -340,6 +364,8 @@ static void cmd_configure(const uint8_t *p, uint32_t n)
     }
     model.rule = rule;
     adopt(&a, b, ws, s, ORIGIN_CONFIGURE, 0);
+    every = n == CFG_HEAD + 2u * (L + 1u) + L + 4u ? fw_get32(p + n - 4u) : 0u;
+    if (every != 0u && store_ok) (void)save_checkpoint(); /* step 0: a reset resumes here */
     fw_put32(ws);
     fw_put32(s);
     fw_put32(file_bytes());
@@ -451,6 +477,13 @@ static void cmd_train(uint8_t *p, uint32_t n)
         shift = fw_get32(s.kp + 8u * L);
         if (shift > 31u) {
             fw_reply_error(FLIPNET_E_ARG, L, shift);
+            return;
+        }
+    }
+    if (s.flags & FW_SAMPLES_STEPS) { /* the host's step count: a rebooted device says no */
+        uint64_t want = fw_get64(s.kp + 8u * L + ((s.flags & FW_SAMPLES_SHIFT) ? 4u : 0u));
+        if (want != model.steps) {
+            fw_reply_error(FW_E_STEPS, (uint32_t)model.steps, (uint32_t)want);
             return;
         }
     }
@@ -627,6 +660,222 @@ static void cmd_pull(const uint8_t *p, uint32_t n)
     }
 }
 
+/* ---- checkpoints ------------------------------------------------------------------------ */
+/* The payload of a checkpoint: the model file PULL would send (metadata included), written
+ * piece by piece, then the cached reply of the last TRAIN. */
+typedef struct {
+    const char *meta;
+    uint32_t meta_len, file_len, file_crc;
+} save_src;
+
+static int save_source(void *ctx, uint32_t off, uint8_t *out, uint32_t n)
+{
+    const save_src *c = ctx;
+    while (n > 0u) {
+        uint32_t k;
+        if (off < c->file_len) {
+            k = c->file_len - off < n ? c->file_len - off : n;
+            if (flipnet_file_write_range(&model, (const uint8_t *)c->meta, c->meta_len,
+                                         c->file_crc, off, out, k) != FLIPNET_OK)
+                return -1;
+        } else {
+            k = c->file_len + train_reply_len - off < n ? c->file_len + train_reply_len - off : n;
+            if (k == 0u) return -1;
+            memcpy(out, train_reply + (off - c->file_len), k);
+        }
+        off += k;
+        out += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Write a checkpoint of the live model. 0, or a status (FW_E_STATE, FW_E_STORAGE). The
+ * request buffer is the staging area: the request has been read when this runs. */
+static int save_checkpoint(void)
+{
+    save_src c;
+    fw_ckpt_info ci;
+    size_t fs = 0;
+    int rc;
+    if (!store_ok) return FW_E_STORAGE;
+    if (!configured) return FW_E_STATE;
+    c.meta = meta_json(&c.meta_len);
+    if (flipnet_file_size(&model, c.meta_len, &fs) != FLIPNET_OK ||
+        flipnet_file_crc(&model, (const uint8_t *)c.meta, c.meta_len, &c.file_crc) != FLIPNET_OK)
+        return FW_E_STORAGE;
+    c.file_len = (uint32_t)fs;
+    memset(&ci, 0, sizeof(ci));
+    ci.length = c.file_len + train_reply_len;
+    ci.file_bytes = c.file_len;
+    ci.reply_bytes = train_reply_len;
+    ci.train_seq = train_seq;
+    ci.train_crc = train_crc;
+    ci.flags = train_reply_len ? 1u : 0u;
+    ci.every = every;
+    ci.steps = model.steps;
+    ci.samples = model.samples;
+    ci.batch = batch_max;
+    ci.origin = origin;
+    ci.load_crc = load_crc;
+    ci.start_steps = start_steps;
+    ci.start_samples = start_samples;
+    ci.train_ticks = train_ticks;
+    rc = fw_ckpt_write(&store, &ci, save_source, &c, fw_rx(),
+                       FW_MAX_FRAME < 1024u ? FW_MAX_FRAME : 1024u);
+    last_failed = rc != 0;
+    since = 0;
+    return rc == 0 ? 0 : FW_E_STORAGE;
+}
+
+/* Make the newest checkpoint the live model (boot, RESTORE): 0 or a status; a refused one
+ * leaves the live model as it was (unless it had to be staged in RAM over it). */
+static int restore_checkpoint(int at_boot)
+{
+    const fw_ckpt_info *ci = &store.info;
+    const uint8_t *file;
+    flipnet_arch a;
+    uint32_t ws, sb, b = ci->batch, fb = ci->file_bytes;
+    int st;
+    if (!store_ok || store.newest < 0) return FW_E_STORAGE;
+    file = fw_ckpt_map(&store, 0, fb); /* memory-mapped flash: no copy */
+    if (file == 0) {                   /* else staged at the top of the arena, as LOAD does */
+        uint32_t stage_off;
+        if (fb > FW_ARENA_BYTES) return FW_E_NOMEM;
+        stage_off = (FW_ARENA_BYTES - fb) & ~3u;
+        if (configured && stage_off < w_bytes) forget_model();
+        if (fw_ckpt_read(&store, 0, ARENA + stage_off, fb) != 0) return FW_E_STORAGE;
+        file = ARENA + stage_off;
+    }
+    st = flipnet_file_peek(file, fb, &a);
+    if (st != FLIPNET_OK) return st;
+    if (b < 1u || b > FW_MAX_BATCH) return FW_E_BATCH;
+    st = weight_area(&a, &ws);
+    if (st == FLIPNET_OK) st = scratch_of(&a, b, &sb);
+    if (st != FLIPNET_OK) return st;
+    if ((uint64_t)ws + sb > FW_ARENA_BYTES ||
+        (file >= ARENA && file < ARENA + FW_ARENA_BYTES && ARENA + ws > file))
+        return FW_E_NOMEM;
+    st = flipnet_file_read(&model, file, fb, arena_words, ws); /* checks before it writes */
+    if (st != FLIPNET_OK) return st;
+    adopt(&a, b, ws, sb, (uint8_t)ci->origin, ci->load_crc);
+    start_steps = ci->start_steps;
+    start_samples = ci->start_samples;
+    train_ticks = ci->train_ticks;
+    every = ci->every;
+    if ((ci->flags & 1u) && ci->reply_bytes >= FW_HDR && ci->reply_bytes <= TRAIN_REPLY_MAX &&
+        fw_ckpt_read(&store, fb, train_reply, ci->reply_bytes) == 0) {
+        train_reply_len = ci->reply_bytes;
+        train_seq = ci->train_seq;
+        train_crc = ci->train_crc;
+        /* at boot: a retransmission of the TRAIN this checkpoint holds gets its reply, not a
+         * second step (a RESTORE request's own reply replaces the cache instead) */
+        if (at_boot) fw_reply_cache_set(train_seq, train_crc, train_reply, train_reply_len);
+    }
+    restored = 1;
+    return 0;
+}
+
+/* The checkpoint block of INFO, SAVE and RESTORE replies (docs/protocol.md section 10). */
+static void put_store_status(void)
+{
+    uint32_t has = store_ok && store.newest >= 0;
+    fw_put8((store_ok ? 1u : 0u) | (has ? 2u : 0u) | (restored && configured ? 4u : 0u) |
+            (last_failed ? 8u : 0u));
+    fw_put8(FW_CKPT_SLOTS);
+    fw_put16(0);
+    fw_put32(every);
+    fw_put32(has ? store.info.seq : 0u);
+    fw_put64(has ? store.info.steps : 0u);
+    fw_put64(has ? store.info.samples : 0u);
+    fw_put32(has ? store.info.crc : 0u);
+    fw_put32(has && (store.info.flags & 1u) ? store.info.train_seq : 0u);
+    fw_put32(has ? store.info.length : 0u);
+    fw_put32(store_ok ? store.slot_bytes - FW_CKPT_HDR : 0u);
+    fw_put32(store.wear);
+    fw_put32(store.erases);
+    fw_put32(store.writes);
+    fw_put32(store.failures);
+}
+
+/* SAVE: [u8 op, u32 every]; empty = op 0. op 0 save now, 1 set the cadence, 2 both, 3 wipe. */
+static void cmd_save(const uint8_t *p, uint32_t n)
+{
+    uint32_t op = 0;
+    int rc;
+    if (n != 0u && n != 5u) {
+        fw_reply_error(FW_E_PAYLOAD, n, 5);
+        return;
+    }
+    if (n == 5u) op = p[0];
+    if (op > 3u) {
+        fw_reply_error(FLIPNET_E_ARG, op, 3);
+        return;
+    }
+    if (!store_ok) {
+        fw_reply_error(FW_E_STORAGE, 0, 0);
+        return;
+    }
+    if (op == 3u) {
+        rc = fw_ckpt_wipe(&store);
+        restored = 0;
+        if (rc != 0) {
+            fw_reply_error(FW_E_STORAGE, 3, 0);
+            return;
+        }
+    } else {
+        if ((op == 0u || op == 2u) && !configured) {
+            fw_reply_error(FW_E_STATE, 0, 0);
+            return;
+        }
+        if (op == 1u || op == 2u) {
+            every = fw_get32(p + 1);
+            since = 0;
+        }
+        if (op == 0u || op == 2u) {
+            rc = save_checkpoint();
+            if (rc != 0) {
+                fw_reply_error(rc, store.failures, 0);
+                return;
+            }
+        }
+    }
+    put_store_status();
+}
+
+static void cmd_restore(uint32_t n)
+{
+    int rc;
+    if (n != 0u) {
+        fw_reply_error(FW_E_PAYLOAD, n, 0);
+        return;
+    }
+    rc = restore_checkpoint(0);
+    if (rc != 0) {
+        fw_reply_error(rc, store_ok, 0);
+        return;
+    }
+    put_store_status();
+}
+
+/* After every command, before its reply goes out: keep the last TRAIN's reply and write the
+ * checkpoint that is due, so that a TRAIN acknowledged at a cadence point is in flash. */
+static void after_command(uint8_t cmd, int status)
+{
+    uint32_t seq, crc, len;
+    const uint8_t *r;
+    if (cmd != FW_CMD_TRAIN || status != 0 || !configured) return;
+    r = fw_reply_cache(&seq, &crc, &len);
+    if (r != 0 && len <= TRAIN_REPLY_MAX) {
+        memcpy(train_reply, r, len);
+        train_reply_len = len;
+        train_seq = seq;
+        train_crc = crc;
+    }
+    since++;
+    if (every != 0u && since >= every && store_ok) (void)save_checkpoint();
+}
+
 /* ---- STATS / RESET ---------------------------------------------------------------- */
 static void cmd_stats(void)
 {
@@ -657,6 +906,9 @@ static void forget_model(void)
     origin = ORIGIN_NONE;
     load_crc = 0;
     start_steps = start_samples = 0;
+    restored = 0;
+    train_reply_len = 0;
+    since = 0;
     batch_max = 0;
     w_bytes = s_bytes = 0;
     memset(&model, 0, sizeof(model));
@@ -676,11 +928,15 @@ void fw_command(uint8_t cmd, uint8_t *p, uint32_t plen)
     case FW_CMD_PULL: cmd_pull(p, plen); break;
     case FW_CMD_LOAD: cmd_load(p, plen); break;
     case FW_CMD_STATS: cmd_stats(); break;
-    case FW_CMD_RESET:
+    case FW_CMD_RESET: /* what 0: forget the model; 1: also wipe the checkpoints */
+        if (plen >= 1u && p[0] == 1u && store_ok) (void)fw_ckpt_wipe(&store);
         forget_model();
+        every = 0;
         train_frames = 0;
         fw_reset_link_counters();
         break;
+    case FW_CMD_SAVE: cmd_save(p, plen); break;
+    case FW_CMD_RESTORE: cmd_restore(plen); break;
     default: fw_reply_error(FW_E_CMD, cmd, 0); break;
     }
 }
@@ -691,4 +947,10 @@ void fw_init(void)
     train_frames = 0;
     forget_model();
     compute_largest_hidden(); /* uses the arena: only while no model is live */
+    every = 0;
+    fw_set_after_command(after_command);
+    /* the checkpoint store: a model saved before a reset or power loss trains on by itself */
+    store_ok = board_flash() != 0 &&
+               fw_ckpt_open(&store, board_flash(), fw_rx(), FW_MAX_FRAME) == 0;
+    if (store_ok && store.newest >= 0) (void)restore_checkpoint(1);
 }

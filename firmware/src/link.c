@@ -33,7 +33,29 @@ static int abi_status; /* FLIPNET_ABI_CHECK() at start-up: every command but PIN
 static uint32_t cache_seq, cache_crc;
 static uint32_t dup_frames, bad_frames;
 
+static void (*after_command)(uint8_t cmd, int status);
+
 uint8_t *fw_rx(void) { return RX; }
+void fw_set_after_command(void (*hook)(uint8_t cmd, int status)) { after_command = hook; }
+
+const uint8_t *fw_reply_cache(uint32_t *seq, uint32_t *crc, uint32_t *len)
+{
+    if (!cache_ok) return 0;
+    *seq = cache_seq;
+    *crc = cache_crc;
+    *len = tx_len;
+    return tx;
+}
+
+void fw_reply_cache_set(uint32_t seq, uint32_t crc, const uint8_t *reply, uint32_t len)
+{
+    if (len < FW_HDR || len > FW_MAX_REPLY - FW_CRC_BYTES) return;
+    memcpy(tx, reply, len);
+    tx_len = len;
+    cache_seq = seq;
+    cache_crc = crc;
+    cache_ok = 1;
+}
 uint32_t fw_dup_frames(void) { return dup_frames; }
 uint32_t fw_bad_frames(void) { return bad_frames; }
 void fw_reset_link_counters(void) { dup_frames = bad_frames = 0; }
@@ -243,7 +265,8 @@ int fw_parse_samples(uint8_t *p, uint32_t n, const fw_shape *sh, int with_kp, ui
         return -1;
     }
     if (with_kp) { /* k, p per layer, and with FW_SAMPLES_SHIFT the step's counter shift */
-        uint32_t kp = 8u * L + ((s->flags & FW_SAMPLES_SHIFT) ? 4u : 0u);
+        uint32_t kp = 8u * L + ((s->flags & FW_SAMPLES_SHIFT) ? 4u : 0u) +
+                      ((s->flags & FW_SAMPLES_STEPS) ? 8u : 0u);
         if (n < off + kp) {
             fw_reply_error(FW_E_PAYLOAD, n, off + kp);
             return -1;
@@ -357,6 +380,8 @@ static void handle_frame(uint8_t *f, uint32_t n)
     cache_ok = 1;
     cache_seq = seq;
     cache_crc = crc;
+    if (after_command != 0 && f[0] == FW_PROTO_VERSION)
+        after_command(cmd, (int)(int16_t)fw_get16(tx + 2));
     send_frame();
 }
 

@@ -39,7 +39,9 @@ enum {
     FW_E_NOMEM = -107,
     FW_E_ORDER = -108,
     FW_E_BATCH = -109,
-    FW_E_INFER_ONLY = -110 /* inference-only firmware: no training (or model transfer) */
+    FW_E_INFER_ONLY = -110, /* inference-only firmware: no training (or model transfer) */
+    FW_E_STORAGE = -111,   /* no checkpoint store, no checkpoint, or a flash write failed */
+    FW_E_STEPS = -112      /* TRAIN: the model's step counter is not the one the host expects */
 };
 
 enum {
@@ -53,6 +55,8 @@ enum {
     FW_CMD_STATS = 0x08,
     FW_CMD_RESET = 0x09,
     FW_CMD_PING = 0x0A,
+    FW_CMD_SAVE = 0x0B,     /* checkpoint store: save, cadence, wipe (docs/protocol.md 10) */
+    FW_CMD_RESTORE = 0x0C,  /* reload the newest checkpoint */
     FW_CMD_NAK = 0xFF
 };
 
@@ -60,10 +64,12 @@ enum {
 #define FW_INFO_CONFIGURED 1u   /* a model is configured / loaded / compiled in */
 #define FW_INFO_INFER_ONLY 2u   /* inference-only firmware; its model follows the 48 bytes */
 #define FW_INFO_RUNS 4u         /* sample inputs may be run-coded (flags bit 7) */
+#define FW_INFO_STORE 8u        /* training firmware: the checkpoint block follows the 48 bytes */
 
 /* Sample payload flag: the packed inputs are run-coded (docs/protocol.md, TRAIN). */
 #define FW_SAMPLES_RUNS 0x80u
 #define FW_SAMPLES_SHIFT 0x08u  /* TRAIN: a u32 counter shift for this step follows p */
+#define FW_SAMPLES_STEPS 0x10u  /* TRAIN: a u64 expected step counter follows (after the shift) */
 
 /* ---- little-endian helpers --------------------------------------------------------------- */
 static inline uint16_t fw_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -112,6 +118,16 @@ void fw_reply_add(uint32_t n);
 
 /* The common 48 bytes of INFO (docs/protocol.md): versions, buffer sizes, board, ... */
 void fw_put_info(uint32_t arena_bytes, uint32_t max_batch, uint32_t flags, uint32_t largest_h);
+
+/* The reply cache (exactly-once): the cached reply's bytes (header and payload, no CRC), the
+ * seq and CRC of the request it answers; 0 when there is none. fw_reply_cache_set restores it
+ * (a checkpoint loaded at boot), so a retransmission of that request gets that reply. */
+const uint8_t *fw_reply_cache(uint32_t *seq, uint32_t *crc, uint32_t *len);
+void fw_reply_cache_set(uint32_t seq, uint32_t crc, const uint8_t *reply, uint32_t len);
+
+/* Called after a command has run and its reply is cached, before the reply is sent (the
+ * training firmware writes due checkpoints there); NULL: none. */
+void fw_set_after_command(void (*hook)(uint8_t cmd, int status));
 
 /* Link counters for STATS. */
 uint32_t fw_dup_frames(void);

@@ -6,6 +6,9 @@
  *                           first line of stdout, then serves until killed
  *   flipnet-twin --stdio    speak the protocol on stdin/stdout; exit at end of input
  *   flipnet-twin --link P   also create a symlink P to the pty (a stable name)
+ *   flipnet-twin --flash F  keep checkpoints in file F (an emulated NOR flash of 32 sectors
+ *                           of 4 KB, created erased): a killed and restarted twin resumes
+ *                           from it (docs/protocol.md section 10); without it, no store
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #endif
 
 #include "../../src/board.h"
+#include "../../src/ckpt.h"
 #include "../../src/device.h"
 
 static int in_fd = 0, out_fd = 1;
@@ -96,6 +100,82 @@ uint32_t board_ram_static(void) { return 0; }
 uint32_t board_stack_size(void) { return 0; }
 uint32_t board_stack_used(void) { return 0; }
 
+/* ---- the checkpoint flash: a file, mirrored in memory, with NOR semantics (erase: 0xFF,
+ * program: AND). Every operation is written through to the file at once, so the file holds
+ * what a killed twin had done (SIGKILL at any moment; not a host power loss). */
+#define HOST_SECTOR 4096u
+#define HOST_SECTORS 32u
+#define HOST_FLASH (HOST_SECTOR * HOST_SECTORS)
+static int flash_fd = -1;
+static uint8_t *flash_mem;
+
+static int flash_sync(uint32_t off, uint32_t n)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(flash_fd, flash_mem + off, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        off += (uint32_t)w;
+        n -= (uint32_t)w;
+    }
+    return 0;
+}
+
+static int in_range(uint32_t off, uint32_t n) { return off <= HOST_FLASH && n <= HOST_FLASH - off; }
+
+static int hf_read(void *ctx, uint32_t off, uint8_t *buf, uint32_t n)
+{
+    (void)ctx;
+    if (!in_range(off, n)) return -1;
+    memcpy(buf, flash_mem + off, n);
+    return 0;
+}
+
+static int hf_prog(void *ctx, uint32_t off, const uint8_t *buf, uint32_t n)
+{
+    uint32_t i;
+    (void)ctx;
+    if (!in_range(off, n)) return -1;
+    for (i = 0; i < n; i++) flash_mem[off + i] &= buf[i];
+    return flash_sync(off, n);
+}
+
+static int hf_erase(void *ctx, uint32_t sector)
+{
+    (void)ctx;
+    if (sector >= HOST_SECTORS) return -1;
+    memset(flash_mem + sector * HOST_SECTOR, 0xFF, HOST_SECTOR);
+    return flash_sync(sector * HOST_SECTOR, HOST_SECTOR);
+}
+
+static const uint8_t *hf_map(void *ctx, uint32_t off, uint32_t n)
+{
+    (void)ctx;
+    return in_range(off, n) ? flash_mem + off : NULL;
+}
+
+static const fw_bdev host_flash = {HOST_SECTOR, HOST_SECTORS, hf_read, hf_prog, hf_erase,
+                                   hf_map, NULL};
+
+const fw_bdev *board_flash(void) { return flash_fd >= 0 ? &host_flash : NULL; }
+
+static int open_flash(const char *path)
+{
+    ssize_t r;
+    size_t got = 0;
+    flash_mem = malloc(HOST_FLASH);
+    if (flash_mem == NULL) return -1;
+    memset(flash_mem, 0xFF, HOST_FLASH); /* a new (or short) file reads as erased flash */
+    flash_fd = open(path, O_RDWR | O_CREAT, 0644);
+    if (flash_fd < 0) return -1;
+    while (got < HOST_FLASH && (r = pread(flash_fd, flash_mem + got, HOST_FLASH - got,
+                                          (off_t)got)) > 0)
+        got += (size_t)r;
+    if (got < HOST_FLASH && flash_sync((uint32_t)got, (uint32_t)(HOST_FLASH - got)) != 0)
+        return -1;
+    return 0;
+}
+
 static void make_raw(int fd)
 {
     struct termios t;
@@ -114,8 +194,14 @@ int main(int argc, char **argv)
             pty_mode = 0;
         } else if (strcmp(argv[i], "--link") == 0 && i + 1 < argc) {
             link_path = argv[++i];
+        } else if (strcmp(argv[i], "--flash") == 0 && i + 1 < argc) {
+            if (open_flash(argv[++i]) != 0) {
+                fprintf(stderr, "flipnet-twin: cannot use %s as the checkpoint flash: %s\n",
+                        argv[i], strerror(errno));
+                return 1;
+            }
         } else {
-            fprintf(stderr, "usage: %s [--stdio] [--link PATH]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--stdio] [--link PATH] [--flash FILE]\n", argv[0]);
             return 2;
         }
     }

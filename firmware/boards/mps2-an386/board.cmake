@@ -3,7 +3,8 @@ set(BOARD_KIND mcu)
 set(BOARD_CPU_FLAGS -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -mthumb)
 set(BOARD_SOURCES
   ${FW_DIR}/boards/armv7m/startup.c
-  ${FW_DIR}/boards/mps2-common/board.c)
+  ${FW_DIR}/boards/mps2-common/board.c
+  ${FW_DIR}/boards/mps2-common/flash.c)
 set(BOARD_LDSCRIPT ${FW_DIR}/boards/mps2-common/mps2.ld)
 set(BOARD_LDDIRS ${FW_DIR}/boards/armv7m)
 set(BOARD_DEFINES MPS2_BOARD_NAME="mps2-an386")

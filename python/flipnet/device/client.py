@@ -305,17 +305,25 @@ class Device:
 
     def configure(self, sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                   backprop="sign", margin=0, calib_target=32, counters=False, counter_shift=0,
-                  counter_threshold=0, counter_decay=0, counter_round="nearest"):
+                  counter_threshold=0, counter_decay=0, counter_round="nearest",
+                  checkpoint_every=None):
         """Create a model with fresh weights on the device (dict of its RAM plan).
 
         Rule options as in ``flipnet_rule``; ``counters``: False, True (int8) or the bits per
         counter (8, 4, 2), implied (int8) by a nonzero ``counter_threshold``;
-        ``counter_decay`` and ``counter_round="stochastic"`` need it."""
+        ``counter_decay`` and ``counter_round="stochastic"`` need it. ``checkpoint_every``:
+        write a checkpoint to the device's flash now and after every that many steps
+        (docs/protocol.md section 10)."""
+        if checkpoint_every and not (self.info().get("store") or {}).get("store"):
+            raise DeviceError("the device on %s has no checkpoint store (its firmware predates "
+                              "checkpoints, or the board has no flash for them: the host twin "
+                              "needs --flash FILE, QEMU a semihosting flash file)" % self.port,
+                              self.port)
         if not counters and int(counter_threshold) > 0:
             counters = True
         r = P.parse_configure(self.request(P.CMD["CONFIGURE"], P.configure_payload(
             sizes, kinds, seed, batch, vote, filter, backprop, margin, calib_target, counters,
-            counter_shift, counter_threshold, counter_decay, counter_round)))
+            counter_shift, counter_threshold, counter_decay, counter_round, checkpoint_every)))
         self.sizes = [int(s) for s in sizes]
         self.batch = int(batch)
         return r
@@ -328,16 +336,18 @@ class Device:
                               "configure() or load() first)" % self.port, self.port)
 
     def train(self, x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-              calibrate_from=0, counter_shift=None):
+              calibrate_from=0, counter_shift=None, expected_steps=None):
         """One training step on the device; x int8 (B, n0), y (B,). Returns the step dict.
 
         ``calibrate`` / ``calibrate_after``: set the shifts from this batch before / after
         the step (``calibrate_from=1``: the first layer's shift kept); ``counter_shift``: the
-        counters' shift of this step only (an annealing schedule), else the model's."""
+        counters' shift of this step only (an annealing schedule), else the model's;
+        ``expected_steps``: the model's step counter before the step (a device that was reset
+        refuses with E_STEPS rather than apply it to an older model)."""
         self._need_model()
         payload = P.train_payload(x, y, k, p_q16, calibrate, bits, table, calibrate_after,
                                   max_frame=self._coding(), calibrate_from=calibrate_from,
-                                  counter_shift=counter_shift)
+                                  counter_shift=counter_shift, expected_steps=expected_steps)
         return P.parse_train(self.request(P.CMD["TRAIN"], payload), len(self.sizes) - 1)
 
     def _chunks(self, n):
@@ -438,6 +448,32 @@ class Device:
             self.sizes = self.sizes
         self.batch = int(batch)
         r["crc"] = history.file_crc(data)
+        return r
+
+    # ---- checkpoints (docs/protocol.md section 10) -------------------------------------------
+    def checkpoint(self):
+        """The device's checkpoint store (dict; ``checkpoint`` is None when it holds none),
+        from a fresh INFO; None for firmware without checkpoints."""
+        return self.info(refresh=True).get("store")
+
+    def save(self, every=None):
+        """Write a checkpoint now; with ``every``, also set the cadence (0: on demand only).
+        Returns the store dict."""
+        payload = P.save_payload("save") if every is None else P.save_payload("every_save", every)
+        return P.parse_store(self.request(P.CMD["SAVE"], payload))
+
+    def set_checkpoint_every(self, every):
+        """Set the checkpoint cadence (steps; 0: on demand only) without writing one."""
+        return P.parse_store(self.request(P.CMD["SAVE"], P.save_payload("every", every)))
+
+    def wipe_checkpoints(self):
+        """Erase every checkpoint in the device's flash (the live model stays)."""
+        return P.parse_store(self.request(P.CMD["SAVE"], P.save_payload("wipe")))
+
+    def restore(self):
+        """Make the newest checkpoint in flash the live model (what a reset does at boot)."""
+        r = P.parse_store(self.request(P.CMD["RESTORE"]))
+        self.sizes = None  # learnt again from the model when needed
         return r
 
     def link_stats(self):

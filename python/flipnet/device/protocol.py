@@ -16,32 +16,39 @@ from ..rule import BACKPROPS, COUNTER_BITS, FILTERS, ROUNDINGS, VOTES
 __all__ = [
     "CMD", "CMD_NAMES", "STATUS_NAMES", "status_name",
     "info_payload", "configure_payload", "train_payload", "eval_payload", "predict_payload",
-    "pull_payload", "load_payload", "stats_payload", "reset_payload",
-    "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
+    "pull_payload", "load_payload", "stats_payload", "reset_payload", "save_payload",
+    "parse_store", "parse_info", "parse_configure", "parse_train", "parse_eval", "parse_predict",
     "parse_pull", "parse_load", "parse_stats", "parse_error",
     "pack_codes", "unpack_codes", "pixel_table", "quantize_pixels", "info_encoding",
     "encode_inputs",
     "runcode", "rundecode", "runs_decode_in_place",
     "KINDS", "VOTES", "FILTERS", "BACKPROPS", "ENCODINGS", "INFO_FLAGS", "SAMPLES_RUNS",
-    "SAMPLES_SHIFT",
-    "E_INFER_ONLY",
+    "SAMPLES_SHIFT", "SAMPLES_STEPS",
+    "E_INFER_ONLY", "E_STORAGE", "E_STEPS",
 ]
 
 CMD = {"INFO": 0x01, "CONFIGURE": 0x02, "TRAIN": 0x03, "EVAL": 0x04, "PREDICT": 0x05,
-       "PULL": 0x06, "LOAD": 0x07, "STATS": 0x08, "RESET": 0x09, "PING": 0x0A}
+       "PULL": 0x06, "LOAD": 0x07, "STATS": 0x08, "RESET": 0x09, "PING": 0x0A,
+       "SAVE": 0x0B, "RESTORE": 0x0C}
 CMD_NAMES = {v: k for k, v in CMD.items()}
 
 #: the layer kinds a device trains (its integer-only core), with their flipnet_kind codes
 KINDS = {k: _LAYER_KINDS[k] for k in INTEGER_KINDS}
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 #: INFO flags (docs/protocol.md, INFO)
-INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4}
+INFO_FLAGS = {"configured": 1, "inference_only": 2, "runs": 4, "store": 8}
 #: sample payload flag: the packed inputs are run-coded
 SAMPLES_RUNS = 0x80
 #: TRAIN flags bit 3: a u32 counter shift for this step follows p (docs/protocol.md, TRAIN)
 SAMPLES_SHIFT = 0x08
+#: TRAIN flags bit 4: a u64 expected step counter follows (docs/protocol.md section 10)
+SAMPLES_STEPS = 0x10
 #: status of a training / model-transfer command on the inference-only firmware
 E_INFER_ONLY = -110
+#: no checkpoint store / no checkpoint / a flash write failed (docs/protocol.md section 10)
+E_STORAGE = -111
+#: TRAIN refused: the device's step counter is not the one the host expected (a reset)
+E_STEPS = -112
 
 STATUS_NAMES = {
     0: "OK",
@@ -51,7 +58,7 @@ STATUS_NAMES = {
     -24: "E_FMT_CRC", -25: "E_FMT_VALUE",
     -100: "E_CRC", -101: "E_FRAME", -102: "E_TOOLONG", -103: "E_VERSION", -104: "E_CMD",
     -105: "E_PAYLOAD", -106: "E_STATE", -107: "E_NOMEM", -108: "E_ORDER", -109: "E_BATCH",
-    -110: "E_INFER_ONLY",
+    -110: "E_INFER_ONLY", -111: "E_STORAGE", -112: "E_STEPS",
 }
 
 _STATUS_TEXT = {
@@ -66,6 +73,8 @@ _STATUS_TEXT = {
     "or load one first)", -107: "does not fit the device's RAM", -108: "LOAD chunk out of "
     "order", -109: "batch size 0 or larger than configured",
     -110: "inference-only firmware: no training; flash the training firmware",
+    -111: "no checkpoint store on the device, no checkpoint in it, or writing one failed",
+    -112: "the device's step counter is not the one expected (it was reset or restored)",
 }
 
 
@@ -326,9 +335,11 @@ def _counters_byte(counters):
 def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filter="hurt",
                       backprop="sign", margin=0, calib_target=32, counters=False,
                       counter_shift=0, counter_threshold=0, counter_decay=0,
-                      counter_round="nearest"):
+                      counter_round="nearest", checkpoint_every=None):
     """CONFIGURE: architecture, rule, seed, largest batch (docs/protocol.md). ``counters``:
-    False / 0 none, True int8 counters, or the bits per counter (8, 4, 2)."""
+    False / 0 none, True int8 counters, or the bits per counter (8, 4, 2).
+    ``checkpoint_every``: the checkpoint cadence in steps (section 10; the field is only sent
+    when given, so older firmware keeps working without it)."""
     sizes = [int(s) for s in sizes]
     L = len(sizes) - 1
     if isinstance(kinds, (str, int)):
@@ -342,7 +353,27 @@ def configure_payload(sizes, kinds="ternary", seed=0, batch=8, vote="sign", filt
                        int(seed) & 0xFFFFFFFFFFFFFFFF, int(batch), int(calib_target),
                        _counters_byte(counters), int(counter_shift), int(counter_threshold),
                        int(counter_decay), _lookup(ROUNDINGS, counter_round, "counter rounding"))
-    return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds)
+    tail = b""
+    if checkpoint_every is not None:
+        every = int(checkpoint_every)
+        if not 0 <= every <= 0xFFFFFFFF:
+            raise ValueError("checkpoint_every must be 0 (off) or a positive number of steps, "
+                             "got %d" % every)
+        tail = struct.pack("<I", every)
+    return head + struct.pack("<%dH" % (L + 1), *sizes) + bytes(kinds) + tail
+
+
+#: SAVE operations (docs/protocol.md section 10)
+SAVE_OPS = {"save": 0, "every": 1, "every_save": 2, "wipe": 3}
+
+
+def save_payload(op="save", every=0):
+    """SAVE: ``op`` "save" (a checkpoint now), "every" (set the cadence), "every_save" (both)
+    or "wipe" (erase every checkpoint)."""
+    every = int(every)
+    if not 0 <= every <= 0xFFFFFFFF:
+        raise ValueError("every must be 0 (off) or a positive number of steps, got %d" % every)
+    return struct.pack("<BI", _lookup(SAVE_OPS, op, "SAVE operation"), every)
 
 
 def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
@@ -370,20 +401,25 @@ def _samples(flags, x, bits, table, labels=None, kp=None, max_frame=None):
 
 
 def train_payload(x, y, k, p_q16, calibrate=False, bits=8, table=None, calibrate_after=False,
-                  max_frame=None, calibrate_from=0, counter_shift=None):
+                  max_frame=None, calibrate_from=0, counter_shift=None, expected_steps=None):
     """TRAIN: one step on (x int8 (B, n0), y) with k and p_q16 per layer; ``calibrate``
     calibrates the shifts on this batch before the step, ``calibrate_after`` after it, both
     keeping the first layer's shift with ``calibrate_from=1`` (a recipe's recalibrate_from);
     ``counter_shift``: the counters' shift of this step (a schedule that anneals it), else the
     model's own.
     ``max_frame`` (the device's, from INFO, when it takes run-coded inputs): run-code the
-    inputs when that is shorter."""
+    inputs when that is shorter. ``expected_steps``: the model's step counter before this
+    step; a device whose counter differs (it was reset and resumed from a checkpoint)
+    refuses the step with E_STEPS instead of applying it (section 10)."""
     kp = struct.pack("<%dI" % len(k), *[int(v) for v in k])
     kp += struct.pack("<%dI" % len(p_q16), *[int(v) for v in p_q16])
     flags = (1 if calibrate else 0) | (2 if calibrate_after else 0) | (4 if calibrate_from else 0)
     if counter_shift is not None:
         flags |= SAMPLES_SHIFT
         kp += struct.pack("<I", int(counter_shift))
+    if expected_steps is not None:
+        flags |= SAMPLES_STEPS
+        kp += struct.pack("<Q", int(expected_steps))
     return _samples(flags, x, bits, table, y, kp, max_frame=max_frame)
 
 
@@ -415,6 +451,23 @@ def parse_error(p):
     return {"cmd": cmd, "detail": (d1, d2)}
 
 
+STORE_BYTES = 60
+
+
+def parse_store(p, off=0):
+    """The checkpoint block (INFO with flags bit 3, SAVE and RESTORE replies)."""
+    _need(p, off + STORE_BYTES, "checkpoint block")
+    (flags, slots, _, every, seq, steps, samples, crc, train_seq, length, slot_bytes, wear,
+     erases, writes, failures) = struct.unpack_from("<BBHIIQQIIIIIIII", p, off)
+    has = bool(flags & 2)
+    return {"store": bool(flags & 1), "slots": slots, "every": every,
+            "restored": bool(flags & 4), "last_write_failed": bool(flags & 8),
+            "checkpoint": {"seq": seq, "steps": steps, "samples": samples, "crc": crc,
+                           "train_seq": train_seq, "bytes": length} if has else None,
+            "slot_bytes": slot_bytes, "wear": wear, "erases": erases, "writes": writes,
+            "failures": failures}
+
+
 def parse_info(p):
     _need(p, 48, "INFO")
     (proto, vmaj, vmin, vpat, max_frame, max_reply, arena, ram_static, stack, max_batch,
@@ -426,6 +479,8 @@ def parse_info(p):
            "max_layers": max_layers, "configured": bool(flags & 1),
            "inference_only": bool(flags & 2), "runs": bool(flags & 4),
            "largest_hidden": largest, "board": board}
+    if flags & 8:  # the training firmware's checkpoint block (section 10)
+        out["store"] = parse_store(p, 48)
     if flags & 2:  # the inference firmware's compiled-in model follows
         _need(p, 52, "INFO")
         L, enc, crop = struct.unpack_from("<BBH", p, 48)

@@ -107,6 +107,7 @@ def _twin_sources(root):
     srcs = sorted(glob.glob(os.path.join(root, "csrc", "src", "*.c")))
     srcs += [os.path.join(root, "firmware", "src", "device.c"),
              os.path.join(root, "firmware", "src", "link.c"),
+             os.path.join(root, "firmware", "src", "ckpt.c"),
              os.path.join(root, "firmware", "boards", "host", "host.c")]
     return srcs
 
@@ -216,10 +217,13 @@ class _Proc:
         return "<%s pid %s on %s>" % (self.what, self.proc.pid, self.port)
 
 
-def start_twin(exe=None, link=None):
-    """Start the host twin on a fresh pseudo-terminal; ``.port`` is its path."""
+def start_twin(exe=None, link=None, flash=None):
+    """Start the host twin on a fresh pseudo-terminal; ``.port`` is its path. ``flash``: a
+    file for its checkpoint store (docs/protocol.md section 10), created if missing; a twin
+    restarted on the same file resumes from its newest checkpoint."""
     exe = exe or find_twin()
-    cmd = [exe] + (["--link", link] if link else [])
+    cmd = [exe] + (["--link", link] if link else []) + (["--flash", os.fspath(flash)]
+                                                         if flash else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
     if not line:
