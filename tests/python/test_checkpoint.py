@@ -191,3 +191,74 @@ def test_qemu_m4_keeps_its_checkpoint_across_a_restart(tmp_path):
         _train(d, batches[3:], 3)
         pulled = d.pull()
     assert_same_model(pulled, _reference(batches))
+
+
+def test_device_train_survives_kills_bit_identical(twin_exe, tmp_path):
+    """train_on_device with a checkpoint cadence: the twin killed (SIGKILL) and restarted at
+    random steps; the host reconnects, reads where the checkpoint left off, resends from
+    there: the pulled model equals an uninterrupted run's, bit for bit."""
+    from flipnet.device.session import train_on_device
+    from synth import digits
+
+    (x, y), _ = digits(n_train=480, n_test=8, seed=2)
+    kw = dict(sizes=[784, 24, 10], seed=5, epochs=2, batch=8, bits=4, progress=False,
+              recipe="device", input="half")
+    with sim.start_twin(twin_exe) as t, Device(t.port, timeout=2.0) as d:
+        clean = train_on_device(d, x, y, **kw)
+    flash = str(tmp_path / "flash.bin")
+    link = str(tmp_path / "pty")
+    rng = np.random.default_rng(11)
+    kills = set(int(v) for v in rng.choice(np.arange(3, 118), 5, replace=False))
+    state = {"twin": sim.start_twin(twin_exe, link=link, flash=flash), "killed": 0}
+
+    def on_step(step, r):
+        if step in kills:
+            kills.discard(step)
+            state["twin"].proc.kill()
+            state["twin"].stop()
+            state["killed"] += 1
+            state["twin"] = sim.start_twin(twin_exe, link=link, flash=flash)
+
+    try:
+        with Device(link, timeout=2.0) as d:
+            s = train_on_device(d, x, y, checkpoint_every=7, on_step=on_step, **kw)
+    finally:
+        state["twin"].stop()
+    assert state["killed"] == 5 and s["resets"] >= 5
+    assert s["steps"] == clean["steps"] == 120
+    assert_same_model(s["device_bytes"], clean["device_bytes"])
+
+
+def test_cli_save_restore_info(twin_exe, tmp_path):
+    import subprocess
+    import sys
+
+    flash = str(tmp_path / "flash.bin")
+    import flipnet
+
+    env = dict(os.environ, FLIPNET_TWIN=twin_exe,
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(flipnet.__file__))))
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "flipnet", "device"] + list(a), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    with sim.start_twin(twin_exe, flash=flash) as t:
+        r = cli("save", "--port", t.port)
+        assert r.returncode != 0 and "E_STATE" in r.stderr  # no model: a clear error
+        with Device(t.port, timeout=2.0) as d:
+            d.configure(SIZES, seed=3, batch=4)
+            _train(d, _batches(2), 0)
+        r = cli("save", "--port", t.port, "--every", "5")
+        assert r.returncode == 0 and "step 2" in r.stdout and "every 5 steps" in r.stdout
+        r = cli("info", "--port", t.port)
+        assert "checkpoint     step 2" in r.stdout, r.stdout
+        r = cli("restore", "--port", t.port)
+        assert r.returncode == 0 and "the live model" in r.stdout
+        r = cli("save", "--port", t.port, "--wipe")
+        assert r.returncode == 0 and "empty" in r.stdout
+        r = cli("restore", "--port", t.port)
+        assert r.returncode != 0 and "E_STORAGE" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "flipnet", "device", "train", "--help"],
+                       stdout=subprocess.PIPE, text=True)
+    assert "--checkpoint-every" in r.stdout

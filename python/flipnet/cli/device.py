@@ -6,7 +6,8 @@
                            [--input ENCODING] [--seed S] [--recipe device|default|paper]
                            [--p0 P] [--p1 P]
                            [--k-frac F] [--margin M] [--out model.flip] [--pull-every N]
-                           [--resume FILE] [--init MODEL | --continue] [--json]
+                           [--resume FILE] [--init MODEL | --continue]
+                           [--checkpoint-every N] [--json]
     flipnet device eval    --port URL [--model FILE] [--dataset mnist] [--limit N]
                            [--input ENCODING] [--json]
     flipnet device predict --port URL [--dataset mnist] [--limit N] [--input ENCODING] [--json]
@@ -14,8 +15,11 @@
     flipnet device load    --port URL MODEL [--batch B]
     flipnet device stats   --port URL [--json]
     flipnet device reset   --port URL
+    flipnet device save    --port URL [--every N] [--wipe]   (checkpoint in the device's flash)
+    flipnet device restore --port URL                        (the newest checkpoint, live)
     flipnet device selftest --port URL [--frames N]   (replaces the device's model)
     flipnet device sim     [--board host|mps2-an386|mps2-an385|mps2-an500] [--link PATH]
+                           [--flash FILE]
     flipnet demo           [--board mps2-an386] [--twin] [--limit N] [--epochs E] [--bits B]
 
 ``--port`` takes anything pyserial opens: /dev/ttyACM0, COM3, socket://127.0.0.1:4444, a
@@ -120,6 +124,11 @@ def _train_args(p, limit_default):
     p.add_argument("--continue", dest="cont", action="store_true",
                    help="continue training the model the device holds (after `flipnet device "
                         "load`) instead of configuring a fresh one")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="the device saves a checkpoint in its flash at the start and every N "
+                        "steps; when it resets or the link drops, reconnect, read where its "
+                        "checkpoint left off and resend from there (bit-identical result; "
+                        "docs/protocol.md section 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -161,6 +170,16 @@ def register(subparsers):
 
     _command(sub, "reset", "forget the device's model and counters", cmd_reset)
 
+    p = _command(sub, "save", "write a checkpoint of the device's model to its flash",
+                 cmd_save)
+    p.add_argument("--every", type=int, metavar="N",
+                   help="also save every N training steps from now on (0: on demand only)")
+    p.add_argument("--wipe", action="store_true",
+                   help="erase every checkpoint instead (the live model stays)")
+
+    _command(sub, "restore", "make the newest checkpoint in the device's flash its live "
+             "model (what a reset does at boot)", cmd_restore)
+
     p = _command(sub, "selftest", "check the device's handling of damaged and invalid input "
                  "(replaces its model)", cmd_selftest)
     p.add_argument("--frames", type=int, default=200, help="random frames to send afterwards")
@@ -172,6 +191,9 @@ def register(subparsers):
                    help="host (the twin, default) or a QEMU board: mps2-an386, mps2-an385, "
                         "mps2-an500")
     p.add_argument("--link", help="host twin: also create this symlink to the pty")
+    p.add_argument("--flash", metavar="FILE",
+                   help="keep the device's checkpoints in FILE (host twin: its flash; QEMU: "
+                        "a semihosting file), so that a restarted device resumes")
     p.add_argument("--elf", help="QEMU: firmware image (default: the built one)")
     p.set_defaults(func=cmd_sim)
 
@@ -223,6 +245,8 @@ def cmd_info(args):
               % (stats["n_layers"], stats["steps"], stats["samples"], stats["trained"]))
     else:
         print("model          none (configure or load one)")
+    if "store" in info:
+        print("checkpoint     %s" % _store_line(info["store"]))
     return 0
 
 
@@ -352,7 +376,8 @@ def _run_training(args, dev, announce=None, fallback=False):
                         pull_every=args.pull_every, out=args.out or None,
                         progress=not args.quiet, resume=resume, init=init, on_device=cont,
                         record={"dataset": args.dataset, "skip": skip}, test_data=test,
-                        input=getattr(args, "input", None))
+                        input=getattr(args, "input", None),
+                        checkpoint_every=getattr(args, "checkpoint_every", None))
     return s, s["test_acc"], s["model"]
 
 
@@ -538,6 +563,35 @@ def cmd_stats(args):
     return 0
 
 
+def _store_line(st):
+    if not st or not st.get("store"):
+        return "none (no flash for checkpoints)" if st else "none (firmware without checkpoints)"
+    ck = st["checkpoint"]
+    what = ("step %d (%d samples), #%d, CRC %08x, %d B%s" % (
+        ck["steps"], ck["samples"], ck["seq"], ck["crc"], ck["bytes"],
+        ", the live model" if st["restored"] else "") if ck else "empty")
+    return "%s; every %s; %d slots of %d B, %d sector erases in its life" % (
+        what, "%d steps" % st["every"] if st["every"] else "-- (on demand)", st["slots"],
+        st["slot_bytes"], st["wear"])
+
+
+def cmd_save(args):
+    with _open(args) as dev:
+        if args.wipe:
+            st = dev.wipe_checkpoints()
+        else:
+            st = dev.save(every=args.every)
+    print("checkpoint     %s" % _store_line(st))
+    return 0
+
+
+def cmd_restore(args):
+    with _open(args) as dev:
+        st = dev.restore()
+    print("restored       %s" % _store_line(st))
+    return 0
+
+
 def cmd_reset(args):
     with _open(args) as dev:
         dev.reset()
@@ -560,12 +614,18 @@ def cmd_selftest(args):
     return 0
 
 
-def _start_device(board, elf=None, link=None):
+def _start_device(board, elf=None, link=None, flash=None):
+    import os
+
     from ..device import sim
 
     if board == "host":
-        return sim.start_twin(link=link)
-    return sim.start_qemu(board, elf=elf)
+        return sim.start_twin(link=link, flash=flash)
+    extra = []
+    if flash:  # the MPS2 firmware's checkpoint flash: a semihosting file (docs/protocol.md 10)
+        extra = ["-semihosting-config",
+                 "enable=on,target=native,arg=flash=" + os.path.abspath(flash)]
+    return sim.start_qemu(board, elf=elf, extra=extra)
 
 
 def cmd_sim(args):
@@ -574,7 +634,7 @@ def cmd_sim(args):
     def _stop(signum, frame):
         raise KeyboardInterrupt
 
-    proc = _start_device(args.board, args.elf, args.link)
+    proc = _start_device(args.board, args.elf, args.link, getattr(args, "flash", None))
     try:
         signal.signal(signal.SIGTERM, _stop)  # stop the child on `kill` too, not only Ctrl-C
     except ValueError:  # not the main thread

@@ -13,6 +13,7 @@ calibrated on the first batch (and again every ``recalibrate_every`` epochs).
 """
 
 import os
+import sys
 import time
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..files import write_atomic
 from ..inputs import check_encoding, image_side, parse_encoding
 from ..schedule import Schedule, shuffle_order
 from . import protocol as P
+from .client import DeviceError
 
 __all__ = ["InProcessTwin", "train_on_device", "prepare_inputs"]
 
@@ -104,6 +106,58 @@ class InProcessTwin:
                 "bad_replies": 0}
 
 
+def _reconnect(dev, how, exc, steps0, step, sizes, batch, timeout=None):
+    """After a device reset or a dropped link: a device answering again, and the run's step
+    its checkpoint resumes at. Returns (device, step)."""
+    from .client import Device
+
+    timeout = float(os.environ.get("FLIPNET_RECONNECT_TIMEOUT", 60) if timeout is None
+                    else timeout)
+    deadline = time.monotonic() + timeout
+    last = exc
+    while True:
+        new = None
+        try:
+            if callable(how):
+                new = how()
+            else:
+                try:
+                    dev.close()
+                except Exception:  # noqa: BLE001 - the old connection may be gone already
+                    pass
+                new = Device(dev.port, baudrate=dev.baudrate, timeout=min(dev.timeout, 2.0),
+                             retries=2, runs=dev.runs)
+            info = new.info(refresh=True)
+            st = new.stats()
+            break
+        except DeviceError as e:  # not back yet
+            last = e
+            if new is not None and new is not dev:
+                try:
+                    new.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            if time.monotonic() > deadline:
+                raise DeviceError("the device on %s did not come back within %.0f s after %s"
+                                  % (dev.port, timeout, last), dev.port) from None
+            time.sleep(0.3)
+    if not st["configured"]:
+        raise DeviceError("the device on %s came back without a model (no checkpoint in its "
+                          "flash): the run cannot resume there; start it again (or --resume "
+                          "from the last pulled file)" % new.port, new.port)
+    back = int(st["steps"]) - steps0
+    if back < 0 or back > step:
+        raise DeviceError("the device on %s came back with a model at step %d, outside this "
+                          "run (steps %d to %d): not this run's checkpoint"
+                          % (new.port, st["steps"], steps0, steps0 + step), new.port)
+    if hasattr(new, "timeout"):
+        new.timeout, new.retries = dev.timeout, dev.retries
+    new.sizes = list(sizes)
+    new.batch = batch
+    del info
+    return new, back
+
+
 def prepare_inputs(x, bits=8, encoding="centered", side=None):
     """Samples -> (int8 (N, n0) the device trains on, table for ``bits`` < 8).
 
@@ -153,7 +207,8 @@ def _as_model_bytes(model, what):
 def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1, batch=8,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
                     mirror=None, calibrate=True, on_step=None, resume=None, init=None,
-                    on_device=False, record=None, test_data=None, input=None):
+                    on_device=False, record=None, test_data=None, input=None,
+                    checkpoint_every=None, reconnect=None):
     """Train a model on ``dev`` from (x, y); returns a summary dict.
 
     The model is, by default, a fresh one (CONFIGURE with ``sizes``, ``kinds``, ``seed``).
@@ -195,6 +250,15 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     crashed). It is loaded onto the device and training continues at its step count; data
     order, k/p schedule and flip coins depend only on the step, so the result is
     bit-identical to an uninterrupted run.
+
+    ``checkpoint_every``: the device writes a checkpoint to its flash every that many steps
+    (and at the start; docs/protocol.md section 10). ``reconnect``: when the device resets
+    or the link drops during training, reopen it (``True``: the same port, or a callable
+    returning a new device object), waiting up to ``reconnect_timeout`` (60 s) for it, read
+    where its checkpoint left off and send again from the first step it does not hold: every
+    TRAIN carries the step counter it expects, so a device that restarted from an older
+    checkpoint refuses a step rather than apply it out of order, and the final model is
+    bit-identical to an uninterrupted run. ``True`` by default with ``checkpoint_every``.
 
     ``record``: extra fields (JSON-serializable; e.g. the data set's name) for the session's
     training record. ``test_data=(x_test, y_test)``: evaluate the pulled model on the host
@@ -322,18 +386,22 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
         if mirror is not None:
             mirror.load(base_bytes, batch=batch)
     else:
-        plan = dev.configure(sizes, **cfg)
+        plan = dev.configure(sizes, **cfg, **({} if checkpoint_every is None else
+                                              {"checkpoint_every": int(checkpoint_every)}))
         if mirror is not None:
             mirror.configure(sizes, **cfg)
+    if checkpoint_every is not None and (resume is not None or init is not None or on_device):
+        dev.save(every=int(checkpoint_every))  # a loaded model: its first checkpoint now
     if on_device:
         dev.sizes = list(sizes)
         dev.batch = batch
+    if reconnect is None and checkpoint_every:
+        reconnect = True
+    if reconnect is not None and mirror is not None:
+        raise ValueError("reconnect= (resuming after a device reset) cannot drive a mirror")
     bar = _progress.bar(epochs * n, "device %s" % info.get("board", "?"), progress)
     if bar is not None and start:
         bar.update(min(start * batch, epochs * n))
-    step = 0
-    correct = seen = 0
-    changes = [0] * L
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
     sent0 = getattr(dev, "bytes_sent", 0)
@@ -344,48 +412,72 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     # Model.fit sets it; the model keeps its starting shift
     anneal = (sched.counter_shift_end is not None
               and int((base.rule if cont else rec).get("counter_threshold", 0)) > 0)
+    # per-step results, so that steps redone after a device reset are counted once
+    res_n = np.zeros(total, np.int64)
+    res_correct = np.zeros(total, np.int64)
+    res_changes = np.zeros((total, L), np.int64)
+    orders = {}
+    resets = 0
+    step = start
     try:
-        for e in range(epochs):
-            order = shuffle_order(n, seed, epoch0 + e)
-            for s in range(steps_per_epoch):
-                if step < start:  # done before the resume point
-                    step += 1
-                    continue
-                idx = order[s * batch:(s + 1) * batch]
-                xb, yb = x8[idx], y[idx]
-                ks, ps = sched.step_params(step, total, shapes)
-                cal = calibrate and s == 0 and ((e == 0 and not calibrated0) or (
-                    e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
-                after = bool(calibrate and every and (steps0 + step + 1) % every == 0
-                             and step + 1 <= until * total)
-                # a recalibration (not the first calibration) may keep the first layer's shift
-                keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
-                shift = sched.counter_shift_at(step, total) if anneal else None
-                r = dev.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                              calibrate_after=after, calibrate_from=keep, counter_shift=shift)
-                if mirror is not None:
-                    mirror.train(xb, yb, ks, ps, calibrate=cal, bits=bits, table=table,
-                                 calibrate_after=after, calibrate_from=keep, counter_shift=shift)
-                step += 1
-                seen += len(idx)
-                correct += r["correct"]
-                for i in range(L):
-                    changes[i] += r["changes"][i]
-                if on_step is not None:
-                    on_step(step, r)
-                if bar is not None:
-                    bar.update(len(idx))
-                    if step % 4 == 0 or step == total:
-                        dt = max(1e-9, time.perf_counter() - t0)
-                        link = (getattr(dev, "bytes_sent", 0) - sent0 +
-                                getattr(dev, "bytes_received", 0) - recv0) / dt
-                        bar.set_postfix(acc="%.3f" % (correct / seen), sps="%.0f" % (seen / dt),
-                                        link="%.1fkB/s" % (link / 1e3), refresh=False)
-                if pull_every and out and step % pull_every == 0 and step < total:
-                    write_atomic(out, dev.pull())
+        while step < total:
+            e, s = divmod(step, steps_per_epoch)
+            if e not in orders:
+                orders = {e: shuffle_order(n, seed, epoch0 + e)}
+            idx = orders[e][s * batch:(s + 1) * batch]
+            xb, yb = x8[idx], y[idx]
+            ks, ps = sched.step_params(step, total, shapes)
+            cal = calibrate and s == 0 and ((e == 0 and not calibrated0) or (
+                e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
+            after = bool(calibrate and every and (steps0 + step + 1) % every == 0
+                         and step + 1 <= until * total)
+            # a recalibration (not the first calibration) may keep the first layer's shift
+            keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
+            shift = sched.counter_shift_at(step, total) if anneal else None
+            kw = dict(calibrate=cal, bits=bits, table=table, calibrate_after=after,
+                      calibrate_from=keep, counter_shift=shift)
+            if reconnect is not None:
+                kw["expected_steps"] = steps0 + step
+            try:
+                r = dev.train(xb, yb, ks, ps, **kw)
+            except DeviceError as exc:
+                if reconnect is None or (getattr(exc, "status", None) is not None
+                                         and exc.status != P.E_STEPS):
+                    raise
+                dev, back = _reconnect(dev, reconnect, exc, steps0, step, sizes, batch)
+                resets += 1
+                if progress:
+                    sys.stderr.write("\ndevice reset or link lost at step %d (%s): resuming "
+                                     "from its checkpoint at step %d\n" % (step, exc, back))
+                step = back
+                continue
+            if mirror is not None:
+                kw.pop("expected_steps", None)
+                mirror.train(xb, yb, ks, ps, **kw)
+            res_n[step] = len(idx)
+            res_correct[step] = r["correct"]
+            res_changes[step] = r["changes"][:L]
+            step += 1
+            if on_step is not None:
+                on_step(step, r)
+            if bar is not None:
+                bar.update(len(idx))
+                if step % 4 == 0 or step == total:
+                    dt = max(1e-9, time.perf_counter() - t0)
+                    seen = int(res_n.sum())
+                    link = (getattr(dev, "bytes_sent", 0) - sent0 +
+                            getattr(dev, "bytes_received", 0) - recv0) / dt
+                    bar.set_postfix(acc="%.3f" % (res_correct.sum() / max(1, seen)),
+                                    sps="%.0f" % (seen / dt), link="%.1fkB/s" % (link / 1e3),
+                                    refresh=False)
+            if pull_every and out and step % pull_every == 0 and step < total:
+                write_atomic(out, dev.pull())
     finally:
         if bar is not None:
             bar.close()
+    seen = int(res_n.sum())
+    correct = int(res_correct.sum())
+    changes = [int(v) for v in res_changes.sum(axis=0)]
     seconds = time.perf_counter() - t0
     data = dev.pull()
     dstats = dev.stats()
@@ -404,7 +496,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                 "n_test": n_test, "schedule": sched.to_dict(), "resumed_at": start,
                 "continued": cont, "device_stats": dict(dstats), "link": link}
     rec_info.update(record or {})
-    rec_info.update(steps=step - start, samples=seen, seconds=seconds)
+    rec_info.update(steps=step - start, samples=seen, seconds=seconds, resets=resets)
     recipe_keys = dict(rec, input=encoding)
     model = history.adopt(data, base=base if cont else None, recipe=recipe_keys,
                           record=rec_info)
@@ -414,7 +506,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
         "epochs": epochs, "batch": batch, "bits": bits, "steps": step - start,
-        "samples": seen, "resumed_at": start, "continued": cont,
+        "samples": seen, "resumed_at": start, "continued": cont, "resets": resets,
         "train_acc": correct / seen if seen else None, "test_acc": test_acc,
         "n_test": n_test, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
