@@ -158,6 +158,8 @@ void fw_command(uint8_t cmd, uint8_t *p, uint32_t n)
     case FW_CMD_LOAD:
     case FW_CMD_RESET:
     case FW_CMD_PULL:
+    case FW_CMD_SAVE:
+    case FW_CMD_RESTORE:
         /* the model is compiled in: no training, no model transfer (flash the training
          * firmware for those); detail 1 = the command */
         fw_reply_error(FW_E_INFER_ONLY, cmd, 0);
