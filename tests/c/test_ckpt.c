@@ -235,9 +235,9 @@ static void sweep(uint32_t g, int tear, uint64_t seed)
         } else if (holds(&st2, g + 1u)) {
             found_new++;
         } else {
-            fprintf(stderr, "cut at op %ld of %ld (checkpoint %u, tear %d): boot found seq %u "
-                    "newest %d, neither the old nor the new checkpoint\n", k, ops, g + 1u, tear,
-                    st2.info.seq, st2.newest);
+            fprintf(stderr, "cut at op %ld of %ld (checkpoint %lu, tear %d): boot found seq %lu "
+                    "newest %d, neither the old nor the new checkpoint\n", k, ops,
+                    (unsigned long)(g + 1u), tear, (unsigned long)st2.info.seq, st2.newest);
             CHECK(0);
         }
         if (k == ops) CHECK(holds(&st2, g + 1u)); /* the header went in: the new one */
