@@ -262,3 +262,22 @@ def test_cli_save_restore_info(twin_exe, tmp_path):
     r = subprocess.run([sys.executable, "-m", "flipnet", "device", "train", "--help"],
                        stdout=subprocess.PIPE, text=True)
     assert "--checkpoint-every" in r.stdout
+
+
+def test_out_in_a_missing_directory_fails_before_training(twin_exe, tmp_path):
+    import subprocess
+    import sys
+
+    import flipnet
+
+    env = dict(os.environ, FLIPNET_TWIN=twin_exe,
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(flipnet.__file__))))
+    out = str(tmp_path / "missing" / "model.flip")
+    with sim.start_twin(twin_exe) as t:
+        r = subprocess.run([sys.executable, "-m", "flipnet", "device", "train", "--port", t.port,
+                            "--data-dir", str(tmp_path / "no-data"), "--limit", "64", "-q",
+                            "--out", out], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
+        with Device(t.port, timeout=2.0) as d:
+            assert not d.stats()["configured"]  # nothing was configured or trained

@@ -323,8 +323,15 @@ def _run_training(args, dev, announce=None, fallback=False):
     from ..device.session import train_on_device
     from ..errors import DatasetError
 
+    import os
+
     init = getattr(args, "init", None)
     cont = bool(getattr(args, "cont", False))
+    out = getattr(args, "out", None)
+    if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        # before any training, not after it
+        raise ValueError("--out %s: the directory %s does not exist"
+                         % (out, os.path.dirname(os.path.abspath(out))))
     if init and cont:
         raise ValueError("--init MODEL loads a model and continues it; --continue continues "
                          "the one the device holds: give one of them")
