@@ -281,3 +281,42 @@ def test_out_in_a_missing_directory_fails_before_training(twin_exe, tmp_path):
         assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
         with Device(t.port, timeout=2.0) as d:
             assert not d.stats()["configured"]  # nothing was configured or trained
+
+
+def test_qemu_m4_device_train_survives_kills(tmp_path):
+    """The same on QEMU M4: qemu-system-arm killed at 3 random steps and restarted (same
+    TCP port, same semihosting flash file); the pulled model is bit-identical."""
+    from flipnet.device.session import train_on_device
+    from synth import digits
+
+    if not sim.qemu_available():
+        pytest.skip("qemu-system-arm not installed")
+    elf = sim.build_firmware("mps2-an386")
+    (x, y), _ = digits(n_train=240, n_test=8, seed=3)
+    kw = dict(sizes=[784, 24, 10], seed=5, epochs=2, batch=8, bits=4, progress=False,
+              recipe="device", input="half")
+    with sim.start_twin(sim.find_twin()) as t, Device(t.port, timeout=2.0) as d:
+        clean = train_on_device(d, x, y, **kw)
+    flash = str(tmp_path / "m4flash.bin")
+    extra = ["-semihosting-config", "enable=on,target=native,arg=flash=" + flash]
+    rng = np.random.default_rng(13)
+    kills = set(int(v) for v in rng.choice(np.arange(3, 58), 3, replace=False))
+    q = sim.start_qemu("mps2-an386", elf=elf, extra=extra)
+    tcp = int(q.port.rsplit(":", 1)[1])
+    state = {"q": q, "killed": 0}
+
+    def on_step(step, r):
+        if step in kills:
+            kills.discard(step)
+            state["q"].proc.kill()
+            state["q"].stop()
+            state["killed"] += 1
+            state["q"] = sim.start_qemu("mps2-an386", elf=elf, extra=extra, port=tcp)
+
+    try:
+        with Device(q.port, timeout=5.0) as d:
+            s = train_on_device(d, x, y, checkpoint_every=5, on_step=on_step, **kw)
+    finally:
+        state["q"].stop()
+    assert state["killed"] == 3 and s["resets"] >= 3
+    assert_same_model(s["device_bytes"], clean["device_bytes"])

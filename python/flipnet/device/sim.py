@@ -320,11 +320,12 @@ def _free_port():
     return port
 
 
-def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
+def start_qemu(board="mps2-an386", elf=None, icount=None, extra=(), port=None):
     """Run the firmware for an MPS2 board under qemu-system-arm, UART0 on a TCP socket.
 
     ``.port`` is a ``socket://127.0.0.1:PORT`` URL for :class:`Device`. ``icount``: an
     ``-icount shift=N`` value (instruction counting; deterministic guest time), or None.
+    ``port``: this TCP port instead of a free one (a restarted board at the same address).
     """
     if board not in QEMU_BOARDS:
         raise DeviceError("no QEMU machine for board %r (one of %s)"
@@ -339,8 +340,9 @@ def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
                           "build/fw-%s -DBOARD=%s -DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake"
                           " && cmake --build build/fw-%s)" % (board, board, board, board))
     last = None
-    for _ in range(5):
-        port = _free_port()
+    fixed = port
+    for _ in range(5 if fixed is None else 20):
+        port = _free_port() if fixed is None else int(fixed)
         machine, index = QEMU_BOARDS[board]
         cmd = [qemu, "-M", machine, "-nographic", "-monitor", "none", "-kernel", elf]
         cmd += ["-serial", "null"] * index
@@ -365,6 +367,8 @@ def start_qemu(board="mps2-an386", elf=None, icount=None, extra=()):
                          "qemu %s (%s)" % (board, machine) if machine != board
                          else "qemu %s" % board)
         last = proc.stderr.read()
+        if fixed is not None:
+            time.sleep(0.25)  # the port may still be held by the previous one
     raise DeviceError("qemu-system-arm did not start: %s" % (last or "").strip())
 
 
