@@ -320,3 +320,46 @@ def test_qemu_m4_device_train_survives_kills(tmp_path):
         state["q"].stop()
     assert state["killed"] == 3 and s["resets"] >= 3
     assert_same_model(s["device_bytes"], clean["device_bytes"])
+
+
+def test_twin_killed_at_random_moments(twin_exe, tmp_path):
+    """SIGKILL at 20 random moments (not step boundaries: inside a request, between the step
+    and its reply, in the middle of a checkpoint write), the twin restarted each time; the
+    host resumes: the pulled model equals an uninterrupted run's."""
+    import threading
+
+    from flipnet.device.session import train_on_device
+    from synth import digits
+
+    (x, y), _ = digits(n_train=960, n_test=8, seed=4)
+    kw = dict(sizes=[784, 32, 10], seed=7, epochs=2, batch=8, bits=8, progress=False,
+              recipe="device", input="half")
+    with sim.start_twin(twin_exe) as t, Device(t.port, timeout=2.0) as d:
+        clean = train_on_device(d, x, y, **kw)
+    flash = str(tmp_path / "flash.bin")
+    link = str(tmp_path / "pty")
+    state = {"twin": sim.start_twin(twin_exe, link=link, flash=flash), "killed": 0}
+    done = threading.Event()
+    rng = np.random.default_rng(21)
+
+    def killer():
+        while state["killed"] < 20 and not done.wait(float(rng.uniform(0.02, 0.12))):
+            state["twin"].proc.kill()
+            state["twin"].stop()
+            state["killed"] += 1
+            state["twin"] = sim.start_twin(twin_exe, link=link, flash=flash)
+        # the twin dies with the thread that started it (PR_SET_PDEATHSIG): stay until done
+        done.wait()
+
+    th = threading.Thread(target=killer, daemon=True)
+    try:
+        with Device(link, timeout=2.0) as d:
+            th.start()
+            s = train_on_device(d, x, y, checkpoint_every=3, **kw)
+            done.set()
+            th.join()
+    finally:
+        done.set()
+        state["twin"].stop()
+    assert state["killed"] >= 10 and s["resets"] >= 1
+    assert_same_model(s["device_bytes"], clean["device_bytes"])

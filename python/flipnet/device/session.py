@@ -419,59 +419,76 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     orders = {}
     resets = 0
     step = start
+
+    def _recover(exc, at):
+        """A device reset or a dropped link at step ``at``: the step to go on from."""
+        nonlocal dev, resets
+        if reconnect is None or (getattr(exc, "status", None) is not None
+                                 and exc.status != P.E_STEPS):
+            raise exc
+        dev, back = _reconnect(dev, reconnect, exc, steps0, at, sizes, batch)
+        resets += 1
+        if progress:
+            sys.stderr.write("\ndevice reset or link lost at step %d (%s): resuming from its "
+                             "checkpoint at step %d\n" % (at, exc, back))
+        return back
+
+    data = None
     try:
-        while step < total:
-            e, s = divmod(step, steps_per_epoch)
-            if e not in orders:
-                orders = {e: shuffle_order(n, seed, epoch0 + e)}
-            idx = orders[e][s * batch:(s + 1) * batch]
-            xb, yb = x8[idx], y[idx]
-            ks, ps = sched.step_params(step, total, shapes)
-            cal = calibrate and s == 0 and ((e == 0 and not calibrated0) or (
-                e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
-            after = bool(calibrate and every and (steps0 + step + 1) % every == 0
-                         and step + 1 <= until * total)
-            # a recalibration (not the first calibration) may keep the first layer's shift
-            keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
-            shift = sched.counter_shift_at(step, total) if anneal else None
-            kw = dict(calibrate=cal, bits=bits, table=table, calibrate_after=after,
-                      calibrate_from=keep, counter_shift=shift)
-            if reconnect is not None:
-                kw["expected_steps"] = steps0 + step
-            try:
-                r = dev.train(xb, yb, ks, ps, **kw)
+        while data is None:
+            while step < total:
+                e, s = divmod(step, steps_per_epoch)
+                if e not in orders:
+                    orders = {e: shuffle_order(n, seed, epoch0 + e)}
+                idx = orders[e][s * batch:(s + 1) * batch]
+                xb, yb = x8[idx], y[idx]
+                ks, ps = sched.step_params(step, total, shapes)
+                cal = calibrate and s == 0 and ((e == 0 and not calibrated0) or (
+                    e > 0 and sched.recalibrate_every and e % sched.recalibrate_every == 0))
+                after = bool(calibrate and every and (steps0 + step + 1) % every == 0
+                             and step + 1 <= until * total)
+                # a recalibration (not the first calibration) may keep the first layer's shift
+                keep = sched.recalibrate_from if (after or (cal and e > 0)) else 0
+                shift = sched.counter_shift_at(step, total) if anneal else None
+                kw = dict(calibrate=cal, bits=bits, table=table, calibrate_after=after,
+                          calibrate_from=keep, counter_shift=shift)
+                if reconnect is not None:
+                    kw["expected_steps"] = steps0 + step
+                try:
+                    r = dev.train(xb, yb, ks, ps, **kw)
+                except DeviceError as exc:
+                    step = _recover(exc, step)
+                    continue
+                if mirror is not None:
+                    kw.pop("expected_steps", None)
+                    mirror.train(xb, yb, ks, ps, **kw)
+                res_n[step] = len(idx)
+                res_correct[step] = r["correct"]
+                res_changes[step] = r["changes"][:L]
+                step += 1
+                if on_step is not None:
+                    on_step(step, r)
+                if bar is not None:
+                    bar.update(len(idx))
+                    if step % 4 == 0 or step == total:
+                        dt = max(1e-9, time.perf_counter() - t0)
+                        seen = int(res_n.sum())
+                        link = (getattr(dev, "bytes_sent", 0) - sent0 +
+                                getattr(dev, "bytes_received", 0) - recv0) / dt
+                        bar.set_postfix(acc="%.3f" % (res_correct.sum() / max(1, seen)),
+                                        sps="%.0f" % (seen / dt), link="%.1fkB/s" % (link / 1e3),
+                                        refresh=False)
+                if pull_every and out and step % pull_every == 0 and step < total:
+                    try:
+                        write_atomic(out, dev.pull())
+                    except DeviceError as exc:
+                        step = _recover(exc, step)
+            try:  # the final pull, itself resumable: a reset here trains the rest again
+                data = dev.pull()
+                dstats = dev.stats()
             except DeviceError as exc:
-                if reconnect is None or (getattr(exc, "status", None) is not None
-                                         and exc.status != P.E_STEPS):
-                    raise
-                dev, back = _reconnect(dev, reconnect, exc, steps0, step, sizes, batch)
-                resets += 1
-                if progress:
-                    sys.stderr.write("\ndevice reset or link lost at step %d (%s): resuming "
-                                     "from its checkpoint at step %d\n" % (step, exc, back))
-                step = back
-                continue
-            if mirror is not None:
-                kw.pop("expected_steps", None)
-                mirror.train(xb, yb, ks, ps, **kw)
-            res_n[step] = len(idx)
-            res_correct[step] = r["correct"]
-            res_changes[step] = r["changes"][:L]
-            step += 1
-            if on_step is not None:
-                on_step(step, r)
-            if bar is not None:
-                bar.update(len(idx))
-                if step % 4 == 0 or step == total:
-                    dt = max(1e-9, time.perf_counter() - t0)
-                    seen = int(res_n.sum())
-                    link = (getattr(dev, "bytes_sent", 0) - sent0 +
-                            getattr(dev, "bytes_received", 0) - recv0) / dt
-                    bar.set_postfix(acc="%.3f" % (res_correct.sum() / max(1, seen)),
-                                    sps="%.0f" % (seen / dt), link="%.1fkB/s" % (link / 1e3),
-                                    refresh=False)
-            if pull_every and out and step % pull_every == 0 and step < total:
-                write_atomic(out, dev.pull())
+                data = None
+                step = _recover(exc, step)
     finally:
         if bar is not None:
             bar.close()
@@ -479,8 +496,6 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     correct = int(res_correct.sum())
     changes = [int(v) for v in res_changes.sum(axis=0)]
     seconds = time.perf_counter() - t0
-    data = dev.pull()
-    dstats = dev.stats()
     link = dev.link_stats() if hasattr(dev, "link_stats") else None
     test_acc = n_test = None
     if test_data is not None:
