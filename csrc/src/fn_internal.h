@@ -376,6 +376,60 @@ void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *
 /* 1 when x (count values) holds a -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);
 
+/* ---- kernels per target (kernels.c portable, kernels_x86.c, kernels_neon.c; kselect.c picks
+ * one at run time). Every kernel is bit-identical to the portable one: integer sums are exact
+ * in any order, so a kernel may tile, reorder and widen as it likes. --------------------------- */
+/* Where a layer forward puts its outputs: Z (B, m) int32 into z, and/or clamp(Z >> shift) (B,
+ * m) int8 into act; sums |Z| and counts the clamped outputs when asked. */
+typedef struct {
+    int32_t *z;
+    int8_t *act;
+    uint64_t sum_abs;
+    uint32_t clipped;
+    uint32_t m, shift;
+    int want_sum, want_clip;
+} fn_fwd_sink;
+/* A tile of Z into the sink: zt[s * nr + r] is Z of sample b0 + s and output j0 + r. */
+void fn_fwd_store(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j0, uint32_t nr,
+                  const int32_t *zt);
+typedef struct {
+    const char *name;
+    /* Z of layer L (weight rows at w, row j at w + j * planes * bpr) for x (B, n) into the
+     * sink; wrow: 2 n bytes of scratch, 16-byte aligned. */
+    void (*forward)(const flipnet_layer *L, const uint8_t *w, const int8_t *x, uint32_t batch,
+                    fn_fwd_sink *sink, int16_t *wrow);
+    /* Threshold masks of n int8 counters, 32 to a word (bit b of word k: counter 32 k + b):
+     * up: h >= tau, dn: h <= -tau, 1 <= tau <= 127; ceil(n / 32) words each, bits past n 0. */
+    void (*thresh_masks)(const int8_t *h, uint32_t n, int32_t tau, uint32_t *up, uint32_t *dn);
+} fn_kernels;
+/* The kernels in use (the best this CPU runs unless flipnet_use_kernels chose others). */
+const fn_kernels *fn_kern(void);
+extern const fn_kernels fn_kernels_portable;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FLIPNET_NO_SIMD)
+#define FN_HAVE_X86 1
+extern const fn_kernels fn_kernels_avx2, fn_kernels_avx512vnni;
+#else
+#define FN_HAVE_X86 0
+#endif
+/* Word k (32 inputs from 32 k on) of a packed plane of bpr bytes; bits past the plane 0. */
+static inline uint32_t fn_plane_word(const uint8_t *plane, uint32_t bpr, uint32_t k)
+{
+    uint32_t at = 4u * k, v = 0, b;
+    if (at + 4u <= bpr) return fn_rd32(plane + at);
+    for (b = 0; at + b < bpr; b++) v |= (uint32_t)plane[at + b] << (8u * b);
+    return v;
+}
+static inline uint32_t fn_ctz32(uint32_t v) /* v != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (uint32_t)__builtin_ctz(v);
+#else
+    uint32_t n = 0;
+    while (!(v & 1u)) { v >>= 1; n++; }
+    return n;
+#endif
+}
+
 /* ---- what ternary and binary layers share (kind_int.c, vote.c) ---------------------------- */
 void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
                  uint64_t *off);

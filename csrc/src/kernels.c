@@ -194,19 +194,49 @@ static void fn_dot2_dsp(const int8_t *x0, const int8_t *x1, const int16_t *w, ui
 
 #define FN_ZCHUNK 16u
 
-void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow)
+void fn_fwd_store(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j0, uint32_t nr,
+                  const int32_t *zt)
 {
-    const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, s = L->shift, j, b0, c;
-    int32_t zb[FN_ZCHUNK];
+    uint32_t s, r, sh = k->shift;
     uint64_t sa = 0;
     uint32_t clip = 0;
+    for (s = 0; s < ns; s++) {
+        size_t at = (size_t)(b0 + s) * k->m + j0;
+        const int32_t *zs = zt + (size_t)s * nr;
+        if (k->z != NULL) memcpy(k->z + at, zs, sizeof(int32_t) * nr);
+        if (k->want_sum) {
+            for (r = 0; r < nr; r++) sa += (uint64_t)(zs[r] < 0 ? -(int64_t)zs[r] : (int64_t)zs[r]);
+        }
+        if (k->act != NULL) {
+            for (r = 0; r < nr; r++) {
+                int32_t a = fn_floor_shift(zs[r], sh);
+                clip += (uint32_t)(a > 127 || a < -127);
+                k->act[at + r] = (int8_t)fn_clamp127(a);
+            }
+        } else if (k->want_clip) {
+            for (r = 0; r < nr; r++) {
+                int32_t a = fn_floor_shift(zs[r], sh);
+                clip += (uint32_t)(a > 127 || a < -127);
+            }
+        }
+    }
+    k->sum_abs += sa;
+    k->clipped += clip;
+}
+
+/* The portable forward: one row at a time, unpacked to int16, against 16 samples at a time
+ * (the Cortex-M DSP build: SMLAD on pairs). */
+static void fn_forward_portable(const flipnet_layer *L, const uint8_t *w, const int8_t *x,
+                                uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
+{
+    uint32_t n = L->n, m = L->m, j, b0, c;
+    size_t rb = (size_t)fn_planes(L->kind) * L->bpr;
+    int32_t zb[FN_ZCHUNK];
     for (j = 0; j < m; j++) {
 #if FN_DOT_DSP
-        fn_unpack_row_dsp(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
+        fn_unpack_row_dsp(w + (size_t)j * rb, L->kind, n, L->bpr, wrow);
 #else
-        fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);
+        fn_unpack_row_s16(w + (size_t)j * rb, L->kind, n, L->bpr, wrow);
 #endif
         for (b0 = 0; b0 < batch; b0 += FN_ZCHUNK) {
             uint32_t cnt = batch - b0 < FN_ZCHUNK ? batch - b0 : FN_ZCHUNK;
@@ -217,24 +247,56 @@ void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *
             }
             if (c < cnt) zb[c] = fn_dot_dsp(x + (size_t)(b0 + c) * n, wrow, n);
 #else
+            (void)c;
             fn_dot_rows_s8(x + (size_t)b0 * n, wrow, n, cnt, zb);
 #endif
-            for (c = 0; c < cnt; c++) {
-                int32_t v = zb[c];
-                size_t at = (size_t)(b0 + c) * m + j;
-                if (sum_abs != NULL) sa += (uint64_t)(v < 0 ? -(int64_t)v : (int64_t)v);
-                if (z != NULL) z[at] = v;
-                if (act != NULL || clipped != NULL) {
-                    int32_t a = fn_floor_shift(v, s);
-                    clip += (uint32_t)(a > 127 || a < -127);
-                    if (act != NULL) act[at] = (int8_t)fn_clamp127(a);
-                }
-            }
+            fn_fwd_store(sink, b0, cnt, j, 1, zb);
         }
     }
-    if (sum_abs != NULL) *sum_abs += sa;
-    if (clipped != NULL) *clipped += clip;
 }
+
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow)
+{
+    const flipnet_layer *L = &model->layers[l];
+    fn_fwd_sink k;
+    k.z = z;
+    k.act = act;
+    k.sum_abs = 0;
+    k.clipped = 0;
+    k.m = L->m;
+    k.shift = L->shift;
+    k.want_sum = sum_abs != NULL;
+    k.want_clip = clipped != NULL;
+    fn_kern()->forward(L, model->weights + L->offset, x, batch, &k, wrow);
+    if (sum_abs != NULL) *sum_abs += k.sum_abs;
+    if (clipped != NULL) *clipped += k.clipped;
+}
+
+/* Threshold masks (fn_kernels.thresh_masks), plain C. */
+FN_HOT static void fn_thresh_masks_portable(const int8_t *h, uint32_t n, int32_t tau,
+                                            uint32_t *up, uint32_t *dn)
+{
+    uint32_t k, b, words = (n + 31u) / 32u;
+    for (k = 0; k < words; k++) {
+        const int8_t *hk = h + 32u * k;
+        uint32_t u = 0, d = 0, cnt = n - 32u * k < 32u ? n - 32u * k : 32u;
+        for (b = 0; b < cnt; b++) {
+            u |= (uint32_t)(hk[b] >= tau) << b;
+            d |= (uint32_t)(hk[b] <= -tau) << b;
+        }
+        up[k] = u;
+        dn[k] = d;
+    }
+}
+
+const fn_kernels fn_kernels_portable = {
+#if FN_DOT_DSP
+    "dsp",
+#else
+    "portable",
+#endif
+    fn_forward_portable, fn_thresh_masks_portable};
 
 /* ---- packed counters (docs/rule.md 7.1) ----------------------------------------------------- */
 /* Counter i of a row of b-bit counters: the b-bit two's complement field at bit i * b, low bits

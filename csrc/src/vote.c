@@ -495,6 +495,14 @@ static void fn_counter_row_done(uint8_t *area, uint32_t bits, uint32_t n, uint32
     if (bits != 8u) fn_counters_pack(area + (size_t)j * fn_counter_row_bytes(n, bits), bits, n, h);
 }
 
+/* Eligibility of 32 weights from their counters' masks (up: H >= t, dn: H <= -t) and their
+ * plane words: ternary p (+1 plane), q (-1 plane): up where w != +1, dn where w != -1; binary p
+ * (the -1 plane): up where w = -1, dn where w = +1. */
+static inline uint32_t fn_elig_word(uint32_t up, uint32_t dn, uint32_t p, uint32_t q, int ternary)
+{
+    return ternary ? (up & ~p) | (dn & ~q) : (up & p) | (dn & ~p);
+}
+
 /* docs/rule.md 7.1 for layer l (counters): pass 1 per row computes the net vote E (same vote
  * kernels, no n x m buffer), adds it into the row's counters once and histograms key(|H|) of
  * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
@@ -506,7 +514,10 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
                             uint32_t *eligible_out, fn_vote_mem *mem)
 {
     const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
+    const fn_kernels *kern = fn_kern();
+    uint32_t n = L->n, m = L->m, j, wi, key, K = 0, kmin, t2, changes = 0;
+    uint32_t words = (n + 31u) / 32u, *up = (uint32_t *)(void *)mem->wrow, *dn = up + words;
+    const uint8_t *row;
     uint32_t c = model->rule.counter_shift, r = model->rule.counter_decay;
     uint32_t bits = model->counter_bits[l];
     int32_t hmax = fn_counter_max(bits);
@@ -541,13 +552,19 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
             }
         }
         if (r != 0u) fn_counter_decay(hrow, n, r);
-        fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
-        for (i = 0; i < n; i++) {
-            int32_t h = hrow[i];
-            if (fn_counter_eligible(h, mem->wrow[i], tau, ternary)) {
+        /* eligible: |H| >= tau and the weight can move H's way (masks, 32 weights a word) */
+        kern->thresh_masks(hrow, n, tau, up, dn);
+        row = fn_row(model, L, j);
+        for (wi = 0; wi < words; wi++) {
+            uint32_t e = fn_elig_word(up[wi], dn[wi], fn_plane_word(row, L->bpr, wi),
+                                      ternary ? fn_plane_word(row + L->bpr, L->bpr, wi) : 0u,
+                                      ternary);
+            while (e != 0u) {
+                int32_t h = hrow[32u * wi + fn_ctz32(e)];
                 key = fn_key((uint32_t)(h < 0 ? -h : h));
                 mem->hist[key]++;
                 mx = key > mx ? key : mx;
+                e &= e - 1u;
             }
         }
         mem->rowmax[j] = (uint8_t)mx;
@@ -555,30 +572,40 @@ static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_
     }
     if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
     kmin = K == 0 ? 1u : K;
+    /* key(|H|) >= kmin  <=>  |H| >= fn_key_min(kmin): with t2 = max(tau, that) the masks of
+     * pass 2 hold exactly the eligible weights at or above the threshold key */
+    t2 = fn_key_min(kmin);
+    t2 = t2 > (uint32_t)tau ? t2 : (uint32_t)tau;
+    if (t2 > (uint32_t)hmax) return; /* no counter reaches it (the histogram agrees) */
 
     /* pass 2: apply the changes from H, reset the counters of the changed weights */
     base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
     for (j = 0; j < m; j++) {
         int8_t *hrow;
-        uint8_t *row, *pos, *neg;
+        uint8_t *roww, *pos, *neg;
         if (mem->rowmax[j] < kmin) continue;
         hrow = fn_counter_row(hl, bits, n, j, mem->hbuf);
-        row = fn_row_w(model, L, j);
-        pos = row;
-        neg = ternary ? row + L->bpr : row;
-        fn_unpack_row_s16(row, L->kind, n, L->bpr, mem->wrow);
-        for (i = 0; i < n; i++) {
-            int32_t h = hrow[i];
-            uint64_t thr, u;
-            if (!fn_counter_eligible(h, mem->wrow[i], tau, ternary)) continue;
-            key = fn_key((uint32_t)(h < 0 ? -h : h));
-            if (key < kmin) continue;
-            thr = key > K ? p_big : p_tie;
-            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
-            if (u < thr) {
-                fn_move_weight(pos, neg, i, mem->wrow[i], h > 0 ? 1 : -1, ternary);
-                hrow[i] = 0;
-                changes++;
+        roww = fn_row_w(model, L, j);
+        pos = roww;
+        neg = ternary ? roww + L->bpr : roww;
+        kern->thresh_masks(hrow, n, (int32_t)t2, up, dn);
+        for (wi = 0; wi < words; wi++) {
+            uint32_t pw = fn_plane_word(pos, L->bpr, wi);
+            uint32_t qw = ternary ? fn_plane_word(neg, L->bpr, wi) : pw;
+            uint32_t e = fn_elig_word(up[wi], dn[wi], pw, qw, ternary);
+            while (e != 0u) {
+                uint32_t b = fn_ctz32(e), i = 32u * wi + b;
+                int32_t h = hrow[i];
+                uint64_t thr = fn_key((uint32_t)(h < 0 ? -h : h)) > K ? p_big : p_tie;
+                uint64_t u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
+                e &= e - 1u;
+                if (u < thr) {
+                    int32_t w = ternary ? (int32_t)((pw >> b) & 1u) - (int32_t)((qw >> b) & 1u)
+                                        : 1 - 2 * (int32_t)((pw >> b) & 1u);
+                    fn_move_weight(pos, neg, i, w, h > 0 ? 1 : -1, ternary);
+                    hrow[i] = 0;
+                    changes++;
+                }
             }
         }
         fn_counter_row_done(hl, bits, n, j, hrow);

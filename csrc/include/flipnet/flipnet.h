@@ -72,6 +72,18 @@ flipnet_status flipnet_abi_check(uint32_t abi, size_t model_size, size_t arch_si
                       sizeof(flipnet_step_params), sizeof(flipnet_step_stats),                    \
                       sizeof(flipnet_model_view))
 
+/* ---- kernels ------------------------------------------------------------------------------ */
+/* The core's hot loops come in kernel sets per target, all bit-identical (docs/speed.md):
+ * "portable" (plain C), "avx2" and "avx512vnni" (x86-64), "neon" and "neon-dot" (aarch64),
+ * "dsp" (Cortex-M4/M7/M33). By default the core uses the fastest set this build and CPU run. */
+/* The name of the set in use. */
+const char *flipnet_kernels(void);
+/* The i-th set this build and CPU can run (0: the fastest), NULL past the last. */
+const char *flipnet_kernels_available(uint32_t i);
+/* Use the set `name` ("auto": the fastest available). FLIPNET_E_ARG when this build or CPU
+ * does not have it. Process-wide: call it while no other thread is inside the core. */
+flipnet_status flipnet_use_kernels(const char *name);
+
 /* ---- layers, rule options, model ---------------------------------------------------- */
 typedef enum {
     FLIPNET_TERNARY = 1, /* weights in {-1,0,+1}: 2 bit planes (pos, neg) per row */
