@@ -71,36 +71,35 @@ FN_T512 static FN_INLINE __m512i fn_hsum16x16(const __m512i *a)
                             _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* 2 rows (w0, w1: int8, n) x 8 samples (x, stride n): out[s * 2 + r] = sum (x + 128) w. */
+/* 2 rows (w0, w1: int8, n) x 8 samples (x, stride n): out[s * 2 + r] = sum (x + 128) w.
+ * Named accumulators (not an array), so that they stay in registers. */
+#define FN_ACC2(s)                                                                                 \
+    do {                                                                                           \
+        __m512i xs_ = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + (size_t)(s) * n + i), off); \
+        c##s##0 = _mm512_dpbusd_epi32(c##s##0, xs_, a);                                            \
+        c##s##1 = _mm512_dpbusd_epi32(c##s##1, xs_, b);                                            \
+    } while (0)
 FN_T512 static void fn_tile512_2x8(const int8_t *w0, const int8_t *w1, const int8_t *x,
                                    uint32_t n, int32_t *out)
 {
-    __m512i acc[16];
     const __m512i off = _mm512_set1_epi8((char)0x80);
-    uint32_t i = 0;
-    int s;
-    for (s = 0; s < 16; s++) acc[s] = _mm512_setzero_si512();
-    for (; i + 64u <= n; i += 64u) {
-        __m512i a = _mm512_loadu_si512((const void *)(w0 + i));
-        __m512i b = _mm512_loadu_si512((const void *)(w1 + i));
-        for (s = 0; s < 8; s++) {
-            __m512i xs = _mm512_xor_si512(_mm512_loadu_si512((const void *)(x + (size_t)s * n + i)),
-                                          off);
-            acc[2 * s] = _mm512_dpbusd_epi32(acc[2 * s], xs, a);
-            acc[2 * s + 1] = _mm512_dpbusd_epi32(acc[2 * s + 1], xs, b);
-        }
-    }
-    if (i < n) {
-        __mmask64 mk = (((uint64_t)1 << (n - i)) - 1u);
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
+    __m512i c61 = c00, c70 = c00, c71 = c00, acc[16];
+    uint32_t i;
+    for (i = 0; i < n; i += 64u) { /* masked loads: the last chunk reads only its n - i bytes */
+        __mmask64 mk = n - i >= 64u ? ~(uint64_t)0 : (((uint64_t)1 << (n - i)) - 1u);
         __m512i a = _mm512_maskz_loadu_epi8(mk, w0 + i), b = _mm512_maskz_loadu_epi8(mk, w1 + i);
-        for (s = 0; s < 8; s++) {
-            __m512i xs = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + (size_t)s * n + i), off);
-            acc[2 * s] = _mm512_dpbusd_epi32(acc[2 * s], xs, a);
-            acc[2 * s + 1] = _mm512_dpbusd_epi32(acc[2 * s + 1], xs, b);
-        }
+        FN_ACC2(0); FN_ACC2(1); FN_ACC2(2); FN_ACC2(3);
+        FN_ACC2(4); FN_ACC2(5); FN_ACC2(6); FN_ACC2(7);
     }
+    acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11;
+    acc[4] = c20; acc[5] = c21; acc[6] = c30; acc[7] = c31;
+    acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
+    acc[12] = c60; acc[13] = c61; acc[14] = c70; acc[15] = c71;
     _mm512_storeu_si512((void *)out, fn_hsum16x16(acc));
 }
+#undef FN_ACC2
 
 /* 2 rows x 1 sample: out[r] = sum (x + 128) w_r. */
 FN_T512 static void fn_tile512_2x1(const int8_t *w0, const int8_t *w1, const int8_t *x, uint32_t n,
@@ -124,28 +123,86 @@ FN_T512 static void fn_tile512_2x1(const int8_t *w0, const int8_t *w1, const int
     out[1] = _mm512_reduce_add_epi32(a1);
 }
 
+/* Samples per block of the forward: the block's inputs stay in the L1/L2 caches while every
+ * row pair passes over them (the rows are unpacked again for each block: n/64 instructions a
+ * row against the block's 2 n/64 * samples products). */
+static uint32_t fn_sample_block(uint32_t n)
+{
+    uint32_t sb = (uint32_t)(49152u / (n != 0u ? n : 1u)) & ~7u;
+    return sb < 16u ? 16u : (sb > 256u ? 256u : sb);
+}
+
+/* Z of a 2 x 8 tile (lane s * 2 + r: sample b0 + s, output j + r; lanes past ns or nr unused)
+ * into the sink: logits, act = clamp(Z >> shift) with the clamped count, sum |Z|. */
+FN_T512 static void fn_store512(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j,
+                                uint32_t nr, __m512i zv)
+{
+    uint32_t s;
+    __mmask16 valid;
+    if (ns == 8u && nr == 2u) valid = 0xFFFFu;
+    else if (nr == 2u) valid = (__mmask16)((1u << (2u * ns)) - 1u);
+    else valid = (__mmask16)(0x5555u & ((1u << (2u * ns)) - 1u));
+    if (k->z != NULL) {
+        int32_t t[16];
+        _mm512_storeu_si512((void *)t, zv);
+        for (s = 0; s < ns; s++) memcpy(k->z + (size_t)(b0 + s) * k->m + j, t + 2u * s, 4u * nr);
+    }
+    if (k->want_sum) {
+        __m512i a = _mm512_maskz_abs_epi32(valid, zv);
+        k->sum_abs += (uint64_t)_mm512_reduce_add_epi64(
+                          _mm512_cvtepu32_epi64(_mm512_castsi512_si256(a))) +
+                      (uint64_t)_mm512_reduce_add_epi64(
+                          _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(a, 1)));
+    }
+    if (k->act != NULL || k->want_clip) {
+        __m512i a = _mm512_sra_epi32(zv, _mm_cvtsi32_si128((int)k->shift));
+        const __m512i hi = _mm512_set1_epi32(127), lo = _mm512_set1_epi32(-127);
+        __mmask16 out = _mm512_mask_cmpgt_epi32_mask(valid, a, hi) |
+                        _mm512_mask_cmplt_epi32_mask(valid, a, lo);
+        k->clipped += (uint32_t)__builtin_popcount((unsigned)out);
+        if (k->act != NULL) {
+            uint8_t t[16];
+            _mm_storeu_si128((__m128i *)(void *)t,
+                             _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(a, hi), lo)));
+            for (s = 0; s < ns; s++) memcpy(k->act + (size_t)(b0 + s) * k->m + j, t + 2u * s, nr);
+        }
+    }
+}
+
 FN_T512 static void fn_forward_512(const flipnet_layer *L, const uint8_t *w, const int8_t *x,
                                    uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
 {
-    uint32_t n = L->n, m = L->m, j, b0, s, r;
+    uint32_t n = L->n, m = L->m, j, b0, bb, sb = fn_sample_block(n);
     size_t rb = (size_t)fn_planes(L->kind) * L->bpr;
     int8_t *w8 = (int8_t *)wrow;
-    int32_t zt[16], zo[16], sw[2];
-    for (j = 0; j < m; j += 2u) {
-        uint32_t nr = m - j >= 2u ? 2u : 1u;
-        const int8_t *w1 = nr == 2u ? w8 + n : w8;
-        sw[0] = fn_unpack8_512(w + (size_t)j * rb, L->kind, n, L->bpr, w8);
-        sw[1] = nr == 2u ? fn_unpack8_512(w + (size_t)(j + 1u) * rb, L->kind, n, L->bpr, w8 + n) : 0;
-        for (b0 = 0; b0 < batch;) {
-            uint32_t ns = batch - b0 >= 8u ? 8u : 1u;
-            const int8_t *xb = x + (size_t)b0 * n;
-            if (ns == 8u) fn_tile512_2x8(w8, w1, xb, n, zt);
-            else fn_tile512_2x1(w8, w1, xb, n, zt);
-            for (s = 0; s < ns; s++) {
-                for (r = 0; r < nr; r++) zo[s * nr + r] = zt[s * 2u + r] - 128 * sw[r];
+    int32_t zt[16];
+    for (bb = 0; bb < batch; bb += sb) {
+        uint32_t be = batch - bb > sb ? bb + sb : batch;
+        for (j = 0; j < m; j += 2u) {
+            uint32_t nr = m - j >= 2u ? 2u : 1u;
+            const int8_t *w1 = nr == 2u ? w8 + n : w8;
+            int32_t s0, s1;
+            __m512i corr;
+            s0 = fn_unpack8_512(w + (size_t)j * rb, L->kind, n, L->bpr, w8);
+            s1 = nr == 2u ? fn_unpack8_512(w + (size_t)(j + 1u) * rb, L->kind, n, L->bpr, w8 + n)
+                          : 0;
+            /* lanes s * 2 + r: 128 sum_i w_{j+r, i} */
+            corr = _mm512_set_epi32(128 * s1, 128 * s0, 128 * s1, 128 * s0, 128 * s1, 128 * s0,
+                                    128 * s1, 128 * s0, 128 * s1, 128 * s0, 128 * s1, 128 * s0,
+                                    128 * s1, 128 * s0, 128 * s1, 128 * s0);
+            for (b0 = bb; b0 < be;) {
+                uint32_t ns = be - b0 >= 8u ? 8u : 1u;
+                const int8_t *xb = x + (size_t)b0 * n;
+                if (ns == 8u) {
+                    fn_tile512_2x8(w8, w1, xb, n, zt);
+                } else {
+                    memset(zt, 0, sizeof(zt));
+                    fn_tile512_2x1(w8, w1, xb, n, zt);
+                }
+                fn_store512(sink, b0, ns, j, nr,
+                            _mm512_sub_epi32(_mm512_loadu_si512((const void *)zt), corr));
+                b0 += ns;
             }
-            fn_fwd_store(sink, b0, ns, j, nr, zo);
-            b0 += ns;
         }
     }
 }

@@ -442,20 +442,35 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
  * f != 0 and u < f 2^(32-c), where q = E >> c (floor), f = E - q 2^c (the low c bits of E) and
  * u the top 32 bits of the COUNTER stream's draw at idx0 + i (drawn only when f != 0), so that
  * the mean of inc is E / 2^c exactly. |E| <= 65535 * 127 < 2^23: E + 2^30 fits int32. */
+#define FN_COUNTER_ADD_NEAREST(NAME, T)                                                            \
+    FN_HOT static void NAME(int8_t *restrict h, const T *restrict e, uint32_t n, uint32_t c,        \
+                            int32_t hmax)                                                          \
+    {                                                                                              \
+        uint32_t i;                                                                                \
+        int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;                                       \
+        for (i = 0; i < n; i++) {                                                                  \
+            int32_t v = h[i] + fn_floor_shift((int32_t)e[i] + half, c);                            \
+            h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));                            \
+        }                                                                                          \
+    }
+FN_COUNTER_ADD_NEAREST(fn_counter_add_near16, int16_t)
+FN_COUNTER_ADD_NEAREST(fn_counter_add_near32, int32_t)
+#undef FN_COUNTER_ADD_NEAREST
+
 static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
                            uint32_t c, int32_t hmax, int stochastic, uint64_t base, uint64_t idx0)
 {
     uint32_t i, low = c != 0u ? (1u << c) - 1u : 0u;
-    int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;
+    if (!stochastic) { /* straight loops that vectorize (c = 0: inc = E, half = 0) */
+        if (e16 != NULL) fn_counter_add_near16(h, e16, n, c, hmax);
+        else fn_counter_add_near32(h, e32, n, c, hmax);
+        return;
+    }
     for (i = 0; i < n; i++) {
         int32_t e = e16 != NULL ? e16[i] : e32[i], inc, v;
-        if (stochastic) {
-            uint32_t f = (uint32_t)e & low;
-            inc = fn_floor_shift(e, c);
-            if (f != 0u && (fn_rand_at(base, idx0 + i) >> 32) < ((uint64_t)f << (32u - c))) inc++;
-        } else {
-            inc = c != 0u ? fn_floor_shift(e + half, c) : e;
-        }
+        uint32_t f = (uint32_t)e & low;
+        inc = fn_floor_shift(e, c);
+        if (f != 0u && (fn_rand_at(base, idx0 + i) >> 32) < ((uint64_t)f << (32u - c))) inc++;
         v = h[i] + inc;
         h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));
     }
