@@ -268,6 +268,11 @@ typedef struct {
     /* the FP32 kind's workspace (kind_fp32.c) */
     size_t frow;                         /* float (max(4 nmax, mmax)): a gradient row, four
                                             integer rows as float, the bias gradients */
+    /* parts 1..threads-1 of a threaded pass: their own workspace (fn_ws), tstride bytes each
+       from tbase (part 0 uses the fields above) */
+    uint32_t threads;
+    size_t tbase, tstride;
+    uint32_t to[9]; /* offsets in a part's block: list, dl, wrow, hbuf, p, n, hist, clist, res */
     size_t total;
 } fn_plan;
 
@@ -280,6 +285,9 @@ static inline size_t fn_plan_take(uint64_t *off, uint64_t bytes)
 }
 
 flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan);
+/* The same for `threads` parts (fn_plan_make: 1). */
+flipnet_status fn_plan_make_mt(const flipnet_model *model, uint32_t batch, int training,
+                               uint32_t threads, fn_plan *plan);
 
 /* A pass's working memory: the scratch area, its plan, the batch, and for training the step's
  * parameters. */
@@ -288,7 +296,34 @@ typedef struct {
     const fn_plan *plan;
     uint32_t batch;
     const flipnet_step_params *params; /* training only, else NULL */
+    const flipnet_runner *runner;      /* NULL: one thread */
 } fn_ctx;
+
+/* The workspace of one part of a threaded pass (kind_int.c lays it out). */
+typedef struct {
+    uint16_t *list; /* training: samples with an error on a row (B) */
+    int8_t *dl;     /* training: their errors (B) */
+    int16_t *wrow;  /* one unpacked weight row (2 nmax bytes) */
+    int8_t *hbuf;   /* training, packed counters: one row of counters (nmax) */
+    int32_t *P, *N; /* training: the vote sums of one row */
+    uint32_t *hist; /* training: the part's key histogram (FN_KEY_BINS) */
+    uint16_t *clist; /* training: samples of U not on a row (B) */
+    uint64_t *res;   /* parts 1..: two results of the part for the caller to merge; NULL for
+                        part 0, whose results the caller keeps itself */
+} fn_ws;
+void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w);
+/* Parts to split `work` operations into: one per thread, at most one per 2^16 operations (a
+ * small pass is not worth waking threads), at most `items`. */
+uint32_t fn_parts(const fn_ctx *c, uint64_t work, uint32_t items);
+/* fn(arg, p) for p in [0, parts): through the runner, or here when parts is 1. */
+void fn_run_parts(const fn_ctx *c, flipnet_part_fn fn, void *arg, uint32_t parts);
+/* Items [lo, hi) of `count` for part p of `parts`. */
+static inline void fn_part_range(uint32_t count, uint32_t p, uint32_t parts, uint32_t *lo,
+                                 uint32_t *hi)
+{
+    *lo = (uint32_t)((uint64_t)count * p / parts);
+    *hi = (uint32_t)((uint64_t)count * (p + 1u) / parts);
+}
 
 /* ---- layer kinds: operations tables (kinds.c looks them up; one file per kind) ------------ */
 /* What one layer reads and writes in a forward pass; the driver fills it, unused members NULL:
@@ -369,10 +404,10 @@ void fn_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bp
 void fn_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
 /* One integer layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
  * z (B, m) int32 (logits). *sum_abs += sum |Z| and *clipped += count of (Z >> s) outside
- * [-127, 127] when the pointers are non-NULL. wrow: n int16 of scratch. */
+ * [-127, 127] when the pointers are non-NULL. Split into parts by rows (c->runner). */
 void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x,
                           uint32_t batch, int8_t *act, int32_t *z, uint64_t *sum_abs,
-                          uint32_t *clipped, int16_t *wrow);
+                          uint32_t *clipped, const fn_ctx *c);
 /* 1 when x (count values) holds a -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);
 
@@ -394,10 +429,10 @@ void fn_fwd_store(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j0, uint32_
                   const int32_t *zt);
 typedef struct {
     const char *name;
-    /* Z of layer L (weight rows at w, row j at w + j * planes * bpr) for x (B, n) into the
-     * sink; wrow: 2 n bytes of scratch, 16-byte aligned. */
-    void (*forward)(const flipnet_layer *L, const uint8_t *w, const int8_t *x, uint32_t batch,
-                    fn_fwd_sink *sink, int16_t *wrow);
+    /* Z of rows [j0, j1) of layer L (weight rows at w, row j at w + j * planes * bpr) for x
+     * (B, n) into the sink; wrow: 2 n bytes of scratch, 16-byte aligned. */
+    void (*forward)(const flipnet_layer *L, const uint8_t *w, uint32_t j0, uint32_t j1,
+                    const int8_t *x, uint32_t batch, fn_fwd_sink *sink, int16_t *wrow);
     /* Threshold masks of n int8 counters, 32 to a word (bit b of word k: counter 32 k + b):
      * up: h >= tau, dn: h <= -tau, 1 <= tau <= 127; ceil(n / 32) words each, bits past n 0. */
     void (*thresh_masks)(const int8_t *h, uint32_t n, int32_t tau, uint32_t *up, uint32_t *dn);
@@ -473,10 +508,16 @@ extern const fn_kind_fwd fn_int_fwd;
  * (FN_PASS_TRAIN), else NULL. */
 void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t calib_first,
                     const int8_t *x, void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
-/* Argument checks of forward / predict / calibrate; fills plan. */
+/* Argument checks of forward / predict / calibrate; fills plan (for runner->threads parts with
+ * the _mt form). */
 flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                const void *out, void *scratch, size_t scratch_bytes,
                                fn_plan *plan);
+flipnet_status fn_forward_args_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  const void *out, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner, fn_plan *plan);
+/* FLIPNET_E_ARG for a runner with threads outside 1..FLIPNET_MAX_THREADS or no run; NULL ok. */
+flipnet_status fn_runner_check(const flipnet_runner *runner);
 
 /* ---- FP32 layers: float code, absent with FLIPNET_NO_FLOAT -------------------------------- */
 #ifndef FLIPNET_NO_FLOAT

@@ -226,13 +226,13 @@ void fn_fwd_store(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j0, uint32_
 
 /* The portable forward: one row at a time, unpacked to int16, against 16 samples at a time
  * (the Cortex-M DSP build: SMLAD on pairs). */
-static void fn_forward_portable(const flipnet_layer *L, const uint8_t *w, const int8_t *x,
-                                uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
+static void fn_forward_portable(const flipnet_layer *L, const uint8_t *w, uint32_t j0, uint32_t j1,
+                                const int8_t *x, uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
 {
-    uint32_t n = L->n, m = L->m, j, b0, c;
+    uint32_t n = L->n, j, b0, c;
     size_t rb = (size_t)fn_planes(L->kind) * L->bpr;
     int32_t zb[FN_ZCHUNK];
-    for (j = 0; j < m; j++) {
+    for (j = j0; j < j1; j++) {
 #if FN_DOT_DSP
         fn_unpack_row_dsp(w + (size_t)j * rb, L->kind, n, L->bpr, wrow);
 #else
@@ -255,22 +255,71 @@ static void fn_forward_portable(const flipnet_layer *L, const uint8_t *w, const 
     }
 }
 
-void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
-                      int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped, int16_t *wrow)
+/* One part of a layer forward: rows [j0, j1) (fn_int_layer_forward). */
+typedef struct {
+    const flipnet_model *model;
+    uint32_t l, batch;
+    const int8_t *x;
+    int8_t *act;
+    int32_t *z;
+    int want_sum, want_clip;
+    const fn_ctx *c;
+    uint64_t res0[2]; /* part 0's sum |Z| and clipped count (parts 1..: in their fn_ws.res) */
+    uint32_t parts;
+} fn_fwd_job;
+
+static void fn_fwd_part(void *arg, uint32_t part)
 {
-    const flipnet_layer *L = &model->layers[l];
+    fn_fwd_job *jb = (fn_fwd_job *)arg;
+    const flipnet_layer *L = &jb->model->layers[jb->l];
     fn_fwd_sink k;
-    k.z = z;
-    k.act = act;
+    uint32_t j0, j1;
+    uint64_t *res;
+    fn_ws ws;
+    fn_ws_get(jb->c, part, &ws);
+    res = part == 0u ? jb->res0 : ws.res;
+    fn_part_range(L->m, part, jb->parts, &j0, &j1);
+    k.z = jb->z;
+    k.act = jb->act;
     k.sum_abs = 0;
     k.clipped = 0;
     k.m = L->m;
     k.shift = L->shift;
-    k.want_sum = sum_abs != NULL;
-    k.want_clip = clipped != NULL;
-    fn_kern()->forward(L, model->weights + L->offset, x, batch, &k, wrow);
-    if (sum_abs != NULL) *sum_abs += k.sum_abs;
-    if (clipped != NULL) *clipped += k.clipped;
+    k.want_sum = jb->want_sum;
+    k.want_clip = jb->want_clip;
+    fn_kern()->forward(L, jb->model->weights + L->offset, j0, j1, jb->x, jb->batch, &k, ws.wrow);
+    res[0] = k.sum_abs;
+    res[1] = k.clipped;
+}
+
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                          int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped,
+                          const fn_ctx *c)
+{
+    const flipnet_layer *L = &model->layers[l];
+    fn_fwd_job jb;
+    uint32_t p;
+    jb.model = model;
+    jb.l = l;
+    jb.batch = batch;
+    jb.x = x;
+    jb.act = act;
+    jb.z = z;
+    jb.want_sum = sum_abs != NULL;
+    jb.want_clip = clipped != NULL;
+    jb.c = c;
+    jb.parts = fn_parts(c, (uint64_t)L->n * L->m * batch, L->m);
+    fn_run_parts(c, fn_fwd_part, &jb, jb.parts);
+    for (p = 0; p < jb.parts; p++) { /* fixed order (integer sums: any order is the same) */
+        const uint64_t *res = jb.res0;
+        if (p > 0u) {
+            fn_ws ws;
+            fn_ws_get(c, p, &ws);
+            res = ws.res;
+        }
+        if (sum_abs != NULL) *sum_abs += res[0];
+        if (clipped != NULL) *clipped += (uint32_t)res[1];
+    }
 }
 
 /* Threshold masks (fn_kernels.thresh_masks), plain C. */

@@ -169,17 +169,18 @@ FN_T512 static void fn_store512(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32
     }
 }
 
-FN_T512 static void fn_forward_512(const flipnet_layer *L, const uint8_t *w, const int8_t *x,
-                                   uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
+FN_T512 static void fn_forward_512(const flipnet_layer *L, const uint8_t *w, uint32_t j0, uint32_t j1,
+                                   const int8_t *x, uint32_t batch, fn_fwd_sink *sink,
+                                   int16_t *wrow)
 {
-    uint32_t n = L->n, m = L->m, j, b0, bb, sb = fn_sample_block(n);
+    uint32_t n = L->n, j, b0, bb, sb = fn_sample_block(n);
     size_t rb = (size_t)fn_planes(L->kind) * L->bpr;
     int8_t *w8 = (int8_t *)wrow;
     int32_t zt[16];
     for (bb = 0; bb < batch; bb += sb) {
         uint32_t be = batch - bb > sb ? bb + sb : batch;
-        for (j = 0; j < m; j += 2u) {
-            uint32_t nr = m - j >= 2u ? 2u : 1u;
+        for (j = j0; j < j1; j += 2u) {
+            uint32_t nr = j1 - j >= 2u ? 2u : 1u;
             const int8_t *w1 = nr == 2u ? w8 + n : w8;
             int32_t s0, s1;
             __m512i corr;
@@ -339,15 +340,16 @@ FN_T256 static FN_INLINE void fn_tile256(const int8_t *w0, const int8_t *w1, con
     _mm256_storeu_si256((__m256i *)(void *)out, fn_hsum8x8(acc));
 }
 
-FN_T256 static void fn_forward_256(const flipnet_layer *L, const uint8_t *w, const int8_t *x,
-                                   uint32_t batch, fn_fwd_sink *sink, int16_t *wrow)
+FN_T256 static void fn_forward_256(const flipnet_layer *L, const uint8_t *w, uint32_t j0, uint32_t j1,
+                                   const int8_t *x, uint32_t batch, fn_fwd_sink *sink,
+                                   int16_t *wrow)
 {
-    uint32_t n = L->n, m = L->m, j, b0, s, r;
+    uint32_t n = L->n, j, b0, s, r;
     size_t rb = (size_t)fn_planes(L->kind) * L->bpr;
     int8_t *w8 = (int8_t *)wrow;
     int32_t zt[8], zo[8], sw[2];
-    for (j = 0; j < m; j += 2u) {
-        uint32_t nr = m - j >= 2u ? 2u : 1u;
+    for (j = j0; j < j1; j += 2u) {
+        uint32_t nr = j1 - j >= 2u ? 2u : 1u;
         const int8_t *w1 = nr == 2u ? w8 + n : w8;
         sw[0] = fn_unpack8_256(w + (size_t)j * rb, L->kind, n, L->bpr, w8);
         sw[1] = nr == 2u ? fn_unpack8_256(w + (size_t)(j + 1u) * rb, L->kind, n, L->bpr, w8 + n) : 0;

@@ -8,6 +8,9 @@
  * row. Training: sample lists, one row, and the union of the backprop accumulator (int16, or
  * int32 when a layer above the first has more than 32767 outputs) with the vote's memory of
  * one row (int32 sums only when a row can have more than 258 errors). */
+static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int training, int packed,
+                              uint64_t *off);
+
 void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
                  uint64_t *off)
 {
@@ -25,6 +28,7 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     }
     if (!training) {
         plan->wrow = fn_plan_take(off, nmax * 2u);
+        fn_int_plan_parts(plan, B, nmax, 0, 0, off);
         return;
     }
     plan->list = fn_plan_take(off, B * 2u);
@@ -44,6 +48,73 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     vbytes = *off - ubase;
     plan->g = (size_t)ubase;
     *off = ubase + (gbytes > vbytes ? gbytes : vbytes);
+    fn_int_plan_parts(plan, B, nmax, 1, packed, off);
+}
+
+/* A part's own workspace (fn_ws) in a block of the scratch, in this order; with plain pointers
+ * for part 0 (the fields of the plan). Shared by every part: the backprop accumulator g (each
+ * part its own samples), rowmax (each part its own rows), afull and ulist (read only). */
+static uint64_t fn_ws_layout(uint64_t B, uint64_t nmax, int training, int packed, uint64_t at,
+                             size_t *o)
+{
+    uint64_t off = at;
+    o[8] = fn_plan_take(&off, 16u); /* the part's results (fn_ws.res); not used by part 0 */
+    if (!training) {
+        o[2] = fn_plan_take(&off, nmax * 2u);
+        return off - at;
+    }
+    o[0] = fn_plan_take(&off, B * 2u);
+    o[1] = fn_plan_take(&off, B);
+    o[2] = fn_plan_take(&off, nmax * 2u);
+    o[3] = packed ? fn_plan_take(&off, nmax) : 0u;
+    o[4] = fn_plan_take(&off, B * 127u > 32767u ? nmax * 4u : 0u);
+    o[5] = fn_plan_take(&off, nmax * 4u);
+    o[6] = fn_plan_take(&off, FN_KEY_BINS * 4u);
+    o[7] = fn_plan_take(&off, B * 2u);
+    return off - at;
+}
+
+static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int training, int packed,
+                              uint64_t *off)
+{
+    size_t o[9];
+    uint32_t q;
+    memset(o, 0, sizeof(o));
+    plan->tbase = (size_t)*off;
+    plan->tstride = (size_t)fn_ws_layout(B, nmax, training, packed, 0, o);
+    for (q = 0; q < 9u; q++) plan->to[q] = (uint32_t)o[q];
+    *off += (uint64_t)plan->tstride * (plan->threads - 1u);
+}
+
+void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w)
+{
+    const fn_plan *plan = c->plan;
+    uint8_t *sc = c->sc;
+    size_t o[9];
+    uint32_t q;
+    if (part == 0u) {
+        o[0] = plan->list;
+        o[1] = plan->dl;
+        o[2] = plan->wrow;
+        o[3] = plan->hbuf;
+        o[4] = plan->p;
+        o[5] = plan->n;
+        o[6] = plan->hist;
+        o[7] = plan->clist;
+        o[8] = 0;
+    } else {
+        size_t base = plan->tbase + plan->tstride * (part - 1u);
+        for (q = 0; q < 9u; q++) o[q] = base + plan->to[q];
+    }
+    w->list = (uint16_t *)(void *)(sc + o[0]);
+    w->dl = (int8_t *)(sc + o[1]);
+    w->wrow = (int16_t *)(void *)(sc + o[2]);
+    w->hbuf = (int8_t *)(sc + o[3]);
+    w->P = (int32_t *)(void *)(sc + o[4]);
+    w->N = (int32_t *)(void *)(sc + o[5]);
+    w->hist = (uint32_t *)(void *)(sc + o[6]);
+    w->clist = (uint16_t *)(void *)(sc + o[7]);
+    w->res = part == 0u ? NULL : (uint64_t *)(void *)(sc + o[8]);
 }
 
 /* Random init of integer layer l: weight (j, i) = draw(r), r the INIT stream's draw at index
@@ -68,7 +139,7 @@ void fn_int_init(flipnet_model *model, uint32_t l, int32_t (*draw)(uint64_t r))
 void fn_int_forward(const flipnet_model *model, uint32_t l, const fn_io *io, const fn_ctx *c)
 {
     fn_int_layer_forward(model, l, io->x8, c->batch, io->a8, (int32_t *)io->logits, NULL,
-                         io->clipped, (int16_t *)(void *)(c->sc + c->plan->wrow));
+                         io->clipped, c);
 }
 
 /* docs/rule.md section 1: the smallest s with mean|Z| >> s <= rule.calib_target (at most 31). */
@@ -77,8 +148,7 @@ uint8_t fn_int_calibrate(const flipnet_model *model, uint32_t l, const fn_io *io
 {
     uint64_t sum = 0, mabs;
     uint32_t s = 0;
-    fn_int_layer_forward(model, l, io->x8, c->batch, NULL, NULL, &sum, NULL,
-                         (int16_t *)(void *)(c->sc + c->plan->wrow));
+    fn_int_layer_forward(model, l, io->x8, c->batch, NULL, NULL, &sum, NULL, c);
     mabs = sum / ((uint64_t)c->batch * model->layers[l].m);
     while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
     return (uint8_t)s;

@@ -325,6 +325,39 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes);
 
+/* ---- threads (docs/speed.md) ------------------------------------------------------------ */
+/* The core starts no threads: a caller that has them passes a runner, and each pass over a
+ * layer (forward, error, vote, update) is split into up to `threads` parts by output rows or by
+ * samples, each part with its own workspace in the scratch. The results (logits, weights,
+ * counters, statistics) are bit-identical for any number of threads. */
+#define FLIPNET_MAX_THREADS 64u
+typedef void (*flipnet_part_fn)(void *arg, uint32_t part);
+typedef struct {
+    uint32_t threads; /* 1..FLIPNET_MAX_THREADS */
+    /* Call fn(arg, p) once for every p in [0, parts) (parts <= threads), in any order, on
+     * any threads, and return when every call has returned. */
+    void (*run)(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts);
+    void *ctx;
+} flipnet_runner;
+/* Bytes of scratch for `threads` parts (1: flipnet_scratch_size); FLIPNET_E_ARG for threads 0
+ * or above FLIPNET_MAX_THREADS. */
+flipnet_status flipnet_scratch_size_mt(const flipnet_model *model, uint32_t batch, int training,
+                                       uint32_t threads, size_t *bytes);
+/* flipnet_train_step, flipnet_forward and flipnet_predict with a runner (NULL: one thread, as
+ * the plain calls); the scratch must be sized for runner->threads (else FLIPNET_E_NOMEM).
+ * FLIPNET_E_ARG: runner->threads 0 or above FLIPNET_MAX_THREADS, or runner->run NULL. FP32
+ * layers run on the calling thread. */
+flipnet_status flipnet_train_step_mt(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                     uint32_t batch, const flipnet_step_params *params,
+                                     flipnet_step_stats *stats, void *scratch,
+                                     size_t scratch_bytes, const flipnet_runner *runner);
+flipnet_status flipnet_forward_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  int32_t *logits, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner);
+flipnet_status flipnet_predict_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  uint16_t *classes, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner);
+
 /* ---- weights access ------------------------------------------------------------------- */
 /* Unpack layer l to w (m, n) int8 row-major (w[j*n + i] = weight from input i to output j).
  * FP32 layers: FLIPNET_E_ARG (use flipnet_layer_get_f32). */

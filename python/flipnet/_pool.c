@@ -1,0 +1,187 @@
+/* flipnet's thread pool for the Python bindings: a flipnet_runner (flipnet.h) over POSIX
+ * threads. The core starts no threads; this pool runs the parts of its passes. Part 0 runs on
+ * the calling thread, part t on worker t (static: the core splits a pass into at most
+ * `threads` parts). Workers spin briefly for the next pass (a training step makes a dozen
+ * passes less than a millisecond apart), then sleep on a condition variable. Every worker
+ * acknowledges every pass, so no worker can fall a pass behind. */
+#define _POSIX_C_SOURCE 200809L
+#include "_pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(FNP_HAVE_PTHREADS)
+#include <pthread.h>
+#include <sched.h>
+
+#define FNP_SPIN 20000 /* polls (each a pause) before a worker sleeps: tens of microseconds */
+
+typedef struct fnp_worker fnp_worker;
+struct fnp_pool {
+    flipnet_runner runner;
+    uint32_t workers; /* threads - 1 */
+    pthread_t *tid;
+    fnp_worker *records; /* one per worker */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* the pass: written by the caller before it publishes gen */
+    flipnet_part_fn fn;
+    void *arg;
+    uint32_t parts;
+    uint32_t gen;      /* atomic: the pass number */
+    uint32_t ack;      /* atomic: workers done with this pass */
+    uint32_t sleepers; /* atomic: workers waiting on cv */
+    uint32_t quit;     /* atomic */
+};
+
+struct fnp_worker {
+    fnp_pool *pool;
+    uint32_t index; /* 1..workers: runs part `index` */
+};
+
+static inline void fnp_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void *fnp_main(void *p)
+{
+    fnp_worker *w = (fnp_worker *)p;
+    fnp_pool *pool = w->pool;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE);
+        int spins = 0;
+        while (g == seen && !__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE)) {
+            if (++spins < FNP_SPIN) {
+                fnp_pause();
+            } else {
+                pthread_mutex_lock(&pool->mu);
+                __atomic_fetch_add(&pool->sleepers, 1u, __ATOMIC_SEQ_CST);
+                while (__atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST) == seen &&
+                       !__atomic_load_n(&pool->quit, __ATOMIC_SEQ_CST))
+                    pthread_cond_wait(&pool->cv, &pool->mu);
+                __atomic_fetch_sub(&pool->sleepers, 1u, __ATOMIC_SEQ_CST);
+                pthread_mutex_unlock(&pool->mu);
+                spins = 0;
+            }
+            g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE);
+        }
+        if (__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE)) break;
+        seen = g;
+        if (w->index < pool->parts) pool->fn(pool->arg, w->index);
+        __atomic_fetch_add(&pool->ack, 1u, __ATOMIC_ACQ_REL);
+    }
+    return NULL;
+}
+
+static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
+{
+    fnp_pool *pool = (fnp_pool *)ctx;
+    if (parts <= 1u || pool->workers == 0u) {
+        uint32_t p;
+        for (p = 0; p < parts; p++) fn(arg, p);
+        return;
+    }
+    pool->fn = fn;
+    pool->arg = arg;
+    pool->parts = parts;
+    __atomic_store_n(&pool->ack, 0u, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&pool->gen, 1u, __ATOMIC_SEQ_CST); /* publishes the fields above */
+    if (__atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0u) {
+        pthread_mutex_lock(&pool->mu);
+        pthread_cond_broadcast(&pool->cv);
+        pthread_mutex_unlock(&pool->mu);
+    }
+    fn(arg, 0);
+    while (__atomic_load_n(&pool->ack, __ATOMIC_ACQUIRE) != pool->workers) fnp_pause();
+}
+
+fnp_pool *fnp_create(uint32_t threads)
+{
+    fnp_pool *pool;
+    uint32_t i;
+    if (threads < 1u || threads > FLIPNET_MAX_THREADS) return NULL;
+    pool = (fnp_pool *)calloc(1, sizeof(*pool));
+    if (pool == NULL) return NULL;
+    pool->runner.threads = 1;
+    pool->runner.run = fnp_run;
+    pool->runner.ctx = pool;
+    if (pthread_mutex_init(&pool->mu, NULL) != 0) {
+        free(pool);
+        return NULL;
+    }
+    if (pthread_cond_init(&pool->cv, NULL) != 0) {
+        pthread_mutex_destroy(&pool->mu);
+        free(pool);
+        return NULL;
+    }
+    if (threads > 1u) {
+        pool->tid = (pthread_t *)calloc(threads - 1u, sizeof(pthread_t));
+        pool->records = (fnp_worker *)calloc(threads - 1u, sizeof(fnp_worker));
+        if (pool->tid == NULL || pool->records == NULL) {
+            fnp_destroy(pool);
+            return NULL;
+        }
+        for (i = 0; i + 1u < threads; i++) {
+            pool->records[i].pool = pool;
+            pool->records[i].index = i + 1u;
+            if (pthread_create(&pool->tid[i], NULL, fnp_main, &pool->records[i]) != 0)
+                break; /* fewer threads than asked: the pool runs with those that started */
+            pool->workers = i + 1u;
+        }
+    }
+    pool->runner.threads = pool->workers + 1u;
+    return pool;
+}
+
+void fnp_destroy(fnp_pool *pool)
+{
+    uint32_t i;
+    if (pool == NULL) return;
+    __atomic_store_n(&pool->quit, 1u, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+    for (i = 0; i < pool->workers; i++) pthread_join(pool->tid[i], NULL);
+    pthread_cond_destroy(&pool->cv);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool->records);
+    free(pool->tid);
+    free(pool);
+}
+
+#else /* no POSIX threads: a pool of one thread (the caller's) */
+struct fnp_pool {
+    flipnet_runner runner;
+};
+
+static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
+{
+    uint32_t p;
+    (void)ctx;
+    for (p = 0; p < parts; p++) fn(arg, p);
+}
+
+fnp_pool *fnp_create(uint32_t threads)
+{
+    fnp_pool *pool;
+    if (threads < 1u || threads > FLIPNET_MAX_THREADS) return NULL;
+    pool = (fnp_pool *)calloc(1, sizeof(*pool));
+    if (pool == NULL) return NULL;
+    pool->runner.threads = 1;
+    pool->runner.run = fnp_run;
+    pool->runner.ctx = pool;
+    return pool;
+}
+
+void fnp_destroy(fnp_pool *pool) { free(pool); }
+#endif
+
+const flipnet_runner *fnp_runner(fnp_pool *pool) { return pool != NULL ? &pool->runner : NULL; }
+
+uint32_t fnp_threads(fnp_pool *pool) { return pool != NULL ? pool->runner.threads : 0u; }
