@@ -299,7 +299,7 @@ typedef struct {
     const flipnet_runner *runner;      /* NULL: one thread */
 } fn_ctx;
 
-/* The workspace of one part of a threaded pass (kind_int.c lays it out). */
+/* The workspace of one thread of a pass (kind_int.c lays it out). */
 typedef struct {
     uint16_t *list; /* training: samples with an error on a row (B) */
     int8_t *dl;     /* training: their errors (B) */
@@ -308,15 +308,21 @@ typedef struct {
     int32_t *P, *N; /* training: the vote sums of one row */
     uint32_t *hist; /* training: the part's key histogram (FN_KEY_BINS) */
     uint16_t *clist; /* training: samples of U not on a row (B) */
-    uint64_t *res;   /* parts 1..: two results of the part for the caller to merge; NULL for
-                        part 0, whose results the caller keeps itself */
+    uint64_t *res;   /* threads 1..: two results of the thread's parts for the caller to merge;
+                        NULL for thread 0, whose results the caller keeps itself (fn_res) */
 } fn_ws;
-void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w);
-/* Parts to split `work` operations into: one per thread, at most one per 2^16 operations (a
- * small pass is not worth waking threads), at most `items`. */
+void fn_ws_get(const fn_ctx *c, uint32_t thread, fn_ws *w);
+/* Threads of a pass: the runner's, at most the plan's (1 without a runner). */
+uint32_t fn_threads(const fn_ctx *c);
+/* Parts to split `work` operations over `items` rows (inputs, samples) into: 1 with one thread;
+ * else up to FN_PARTS_PER_THREAD per thread, at most one per 2^14 operations, at most `items`. */
 uint32_t fn_parts(const fn_ctx *c, uint64_t work, uint32_t items);
-/* fn(arg, p) for p in [0, parts): through the runner, or here when parts is 1. */
+/* fn(arg, p, t) for p in [0, parts): through the runner, or here (thread 0) when parts is 1. */
 void fn_run_parts(const fn_ctx *c, flipnet_part_fn fn, void *arg, uint32_t parts);
+/* Thread t's two result slots: res0 (the caller's) for thread 0, else the thread's fn_ws.res;
+ * fn_res_clear zeroes every thread's. */
+uint64_t *fn_res(const fn_ctx *c, uint32_t thread, uint64_t *res0);
+void fn_res_clear(const fn_ctx *c, uint64_t *res0);
 /* Items [lo, hi) of `count` for part p of `parts`. */
 static inline void fn_part_range(uint32_t count, uint32_t p, uint32_t parts, uint32_t *lo,
                                  uint32_t *hi)

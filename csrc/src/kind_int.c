@@ -86,13 +86,13 @@ static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int trai
     *off += (uint64_t)plan->tstride * (plan->threads - 1u);
 }
 
-void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w)
+void fn_ws_get(const fn_ctx *c, uint32_t thread, fn_ws *w)
 {
     const fn_plan *plan = c->plan;
     uint8_t *sc = c->sc;
     size_t o[9];
     uint32_t q;
-    if (part == 0u) {
+    if (thread == 0u) {
         o[0] = plan->list;
         o[1] = plan->dl;
         o[2] = plan->wrow;
@@ -103,7 +103,7 @@ void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w)
         o[7] = plan->clist;
         o[8] = 0;
     } else {
-        size_t base = plan->tbase + plan->tstride * (part - 1u);
+        size_t base = plan->tbase + plan->tstride * (thread - 1u);
         for (q = 0; q < 9u; q++) o[q] = base + plan->to[q];
     }
     w->list = (uint16_t *)(void *)(sc + o[0]);
@@ -114,7 +114,7 @@ void fn_ws_get(const fn_ctx *c, uint32_t part, fn_ws *w)
     w->N = (int32_t *)(void *)(sc + o[5]);
     w->hist = (uint32_t *)(void *)(sc + o[6]);
     w->clist = (uint16_t *)(void *)(sc + o[7]);
-    w->res = part == 0u ? NULL : (uint64_t *)(void *)(sc + o[8]);
+    w->res = thread == 0u ? NULL : (uint64_t *)(void *)(sc + o[8]);
 }
 
 /* Random init of integer layer l: weight (j, i) = draw(r), r the INIT stream's draw at index

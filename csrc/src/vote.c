@@ -358,13 +358,13 @@ typedef struct {
     /* selection (rule.md 5): threshold key, smallest selected key and value, probabilities */
     uint32_t K, kmin, vmin;
     uint64_t p_big, p_tie, fbase;
-    uint64_t res0[2]; /* part 0's results (parts 1..: in their fn_ws.res) */
+    uint64_t res0[2]; /* thread 0's results (threads 1..: their fn_ws.res) */
 } fn_upd;
 
-static void fn_upd_mem(const fn_upd *u, uint32_t part, fn_vote_mem *mem, uint64_t **res)
+static void fn_upd_mem(const fn_upd *u, uint32_t thread, fn_vote_mem *mem, uint64_t **res)
 {
     fn_ws ws;
-    fn_ws_get(u->c, part, &ws);
+    fn_ws_get(u->c, thread, &ws);
     mem->P = ws.P;
     mem->N = ws.N;
     mem->hist = ws.hist;
@@ -380,38 +380,46 @@ static void fn_upd_mem(const fn_upd *u, uint32_t part, fn_vote_mem *mem, uint64_
     mem->use_afull = u->use_afull;
     mem->e16 = NULL;
     mem->e32 = NULL;
-    *res = part == 0u ? (uint64_t *)u->res0 : ws.res;
+    *res = fn_res(u->c, thread, (uint64_t *)u->res0);
 }
 
-/* Sum of the parts' histograms into part 0's; the sum of their res[0] (fixed order; integer
- * sums are the same in any order). */
+/* Every thread's histogram zeroed (before pass 1). */
+static void fn_upd_clear_hist(const fn_upd *u)
+{
+    fn_vote_mem mp;
+    uint64_t *r;
+    uint32_t t, nt = fn_threads(u->c);
+    for (t = 0; t < nt; t++) {
+        fn_upd_mem(u, t, &mp, &r);
+        memset(mp.hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    }
+}
+
+/* Sum of the threads' histograms into thread 0's; the sum of their res[0] (fixed order;
+ * integer sums are the same in any order). */
 static uint32_t *fn_upd_merge_hist(const fn_upd *u)
 {
     fn_vote_mem m0, mp;
     uint64_t *r;
-    uint32_t p, key;
+    uint32_t t, key, nt = fn_threads(u->c);
     fn_upd_mem(u, 0, &m0, &r);
-    for (p = 1; p < u->parts; p++) {
-        fn_upd_mem(u, p, &mp, &r);
+    for (t = 1; t < nt; t++) {
+        fn_upd_mem(u, t, &mp, &r);
         for (key = 0; key < FN_KEY_BINS; key++) m0.hist[key] += mp.hist[key];
     }
     return m0.hist;
 }
 static uint32_t fn_upd_sum_res(const fn_upd *u)
 {
-    fn_vote_mem mp;
-    uint64_t *r, total = 0;
-    uint32_t p;
-    for (p = 0; p < u->parts; p++) {
-        fn_upd_mem(u, p, &mp, &r);
-        total += r[0];
-    }
+    uint64_t total = 0;
+    uint32_t t, nt = fn_threads(u->c);
+    for (t = 0; t < nt; t++) total += fn_res(u->c, t, (uint64_t *)u->res0)[0];
     return (uint32_t)total;
 }
 
 /* rule.md 4-5, pass 1 for rows of part `part`: the part's histogram of key(|E|) of the eligible
  * weights, and each row's largest key. */
-static void fn_vote_pass1(void *arg, uint32_t part)
+static void fn_vote_pass1(void *arg, uint32_t part, uint32_t thread)
 {
     const fn_upd *u = (const fn_upd *)arg;
     const flipnet_model *model = u->model;
@@ -419,9 +427,8 @@ static void fn_vote_pass1(void *arg, uint32_t part)
     uint32_t n = L->n, batch = u->batch, j, j0, j1, i, key;
     fn_vote_mem mem;
     uint64_t *res;
-    fn_upd_mem(u, part, &mem, &res);
+    fn_upd_mem(u, thread, &mem, &res);
     fn_part_range(L->m, part, u->parts, &j0, &j1);
-    memset(mem.hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = j0; j < j1; j++) {
         const int8_t *drow = u->d + (size_t)j * batch;
         uint32_t cnt = fn_row_list(drow, batch, mem.list, mem.dl), mx = 0;
@@ -446,7 +453,7 @@ static void fn_vote_pass1(void *arg, uint32_t part)
 
 /* Pass 2 for the part's rows: recompute the rows that reach the threshold and apply the
  * changes; res[0] = the part's changes. */
-static void fn_vote_pass2(void *arg, uint32_t part)
+static void fn_vote_pass2(void *arg, uint32_t part, uint32_t thread)
 {
     const fn_upd *u = (const fn_upd *)arg;
     flipnet_model *model = u->model;
@@ -455,7 +462,7 @@ static void fn_vote_pass2(void *arg, uint32_t part)
     int ternary = u->ternary;
     fn_vote_mem mem;
     uint64_t *res;
-    fn_upd_mem(u, part, &mem, &res);
+    fn_upd_mem(u, thread, &mem, &res);
     fn_part_range(L->m, part, u->parts, &j0, &j1);
     for (j = j0; j < j1; j++) {
         uint32_t cnt;
@@ -486,7 +493,7 @@ static void fn_vote_pass2(void *arg, uint32_t part)
             }
         }
     }
-    res[0] = changes;
+    res[0] += changes;
 }
 
 /* docs/rule.md sections 4-5 for layer l: the layer's error samples U (and, for the HURT
@@ -524,12 +531,14 @@ static void fn_vote_update(fn_upd *u, uint32_t k, uint32_t *changes_out, uint32_
             }
         }
     }
+    fn_upd_clear_hist(u);
     fn_run_parts(u->c, fn_vote_pass1, u, u->parts);
     hist = fn_upd_merge_hist(u);
     if (!fn_select_start(hist, k, u->p_big, eligible_out, changes_out, &u->K, &u->p_tie)) return;
     u->kmin = u->K == 0 ? 1u : u->K;
     u->vmin = fn_key_min(u->kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
     u->fbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_FLIP, u->l, u->model->steps));
+    fn_res_clear(u->c, u->res0);
     fn_run_parts(u->c, fn_vote_pass2, u, u->parts);
     *changes_out = fn_upd_sum_res(u);
 }
@@ -610,7 +619,7 @@ static inline uint32_t fn_elig_word(uint32_t up, uint32_t dn, uint32_t p, uint32
 /* docs/rule.md 7.1 (counters), pass 1 for the rows of part `part`: per row the net vote E
  * (same vote kernels, no n x m buffer) into the row's counters once, the decay, and the
  * histogram of key(|H|) of the eligible weights (threshold masks, 32 weights a word). */
-static void fn_counter_pass1(void *arg, uint32_t part)
+static void fn_counter_pass1(void *arg, uint32_t part, uint32_t thread)
 {
     const fn_upd *u = (const fn_upd *)arg;
     const flipnet_model *model = u->model;
@@ -621,11 +630,10 @@ static void fn_counter_pass1(void *arg, uint32_t part)
     uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, u->l);
     fn_vote_mem mem;
     uint64_t *res;
-    fn_upd_mem(u, part, &mem, &res);
+    fn_upd_mem(u, thread, &mem, &res);
     up = (uint32_t *)(void *)mem.wrow;
     dn = up + words;
     fn_part_range(L->m, part, u->parts, &j0, &j1);
-    memset(mem.hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
     for (j = j0; j < j1; j++) {
         int8_t *hrow = fn_counter_row(hl, bits, n, j, mem.hbuf);
         uint32_t cnt = fn_row_list(u->d + (size_t)j * batch, batch, mem.list, mem.dl), mx = 0;
@@ -667,7 +675,7 @@ static void fn_counter_pass1(void *arg, uint32_t part)
 /* Pass 2 for the part's rows: the changes from H (masks at vmin = max(tau, the smallest value
  * of key kmin): exactly the eligible weights at or above the threshold key), the counters of
  * the changed weights reset; res[0] = the part's changes. */
-static void fn_counter_pass2(void *arg, uint32_t part)
+static void fn_counter_pass2(void *arg, uint32_t part, uint32_t thread)
 {
     const fn_upd *u = (const fn_upd *)arg;
     flipnet_model *model = u->model;
@@ -679,7 +687,7 @@ static void fn_counter_pass2(void *arg, uint32_t part)
     uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, u->l);
     fn_vote_mem mem;
     uint64_t *res;
-    fn_upd_mem(u, part, &mem, &res);
+    fn_upd_mem(u, thread, &mem, &res);
     up = (uint32_t *)(void *)mem.wrow;
     dn = up + words;
     fn_part_range(L->m, part, u->parts, &j0, &j1);
@@ -713,7 +721,7 @@ static void fn_counter_pass2(void *arg, uint32_t part)
         }
         fn_counter_row_done(hl, bits, n, j, hrow);
     }
-    res[0] = changes;
+    res[0] += changes;
 }
 
 /* docs/rule.md 7.1 for layer l (counters): pass 1 adds each row's vote into its counters and
@@ -739,6 +747,7 @@ static void fn_counter_vote_update(fn_upd *u, uint32_t k, uint32_t *changes_out,
         u->cshift++;
     u->stochastic = rule->counter_round == FLIPNET_ROUND_STOCHASTIC;
     u->cbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_COUNTER, u->l, u->model->steps));
+    fn_upd_clear_hist(u);
     fn_run_parts(u->c, fn_counter_pass1, u, u->parts);
     hist = fn_upd_merge_hist(u);
     if (!fn_select_start(hist, k, u->p_big, eligible_out, changes_out, &u->K, &u->p_tie)) return;
@@ -748,6 +757,7 @@ static void fn_counter_vote_update(fn_upd *u, uint32_t k, uint32_t *changes_out,
     if (u->vmin < (uint32_t)u->tau) u->vmin = (uint32_t)u->tau;
     if (u->vmin > (uint32_t)u->hmax) return; /* no counter reaches it (the histogram agrees) */
     u->fbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_FLIP, u->l, u->model->steps));
+    fn_res_clear(u->c, u->res0);
     fn_run_parts(u->c, fn_counter_pass2, u, u->parts);
     *changes_out = fn_upd_sum_res(u);
 }
@@ -763,13 +773,13 @@ typedef struct {
     const fn_ctx *c;
 } fn_down;
 
-static void fn_down_part(void *arg, uint32_t part)
+static void fn_down_part(void *arg, uint32_t part, uint32_t thread)
 {
     const fn_down *dn = (const fn_down *)arg;
     const fn_ctx *c = dn->c;
     uint32_t n = dn->model->layers[dn->l].n, blocks = (n + 31u) / 32u, i0, i1;
     fn_ws ws;
-    fn_ws_get(c, part, &ws);
+    fn_ws_get(c, thread, &ws);
     fn_part_range(blocks, part, dn->parts, &i0, &i1);
     i0 *= 32u;
     i1 = 32u * i1 < n ? 32u * i1 : n;

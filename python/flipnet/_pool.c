@@ -1,9 +1,11 @@
 /* flipnet's thread pool for the Python bindings: a flipnet_runner (flipnet.h) over POSIX
- * threads. The core starts no threads; this pool runs the parts of its passes. Part 0 runs on
- * the calling thread, part t on worker t (static: the core splits a pass into at most
- * `threads` parts). Workers spin briefly for the next pass (a training step makes a dozen
- * passes less than a millisecond apart), then sleep on a condition variable. Every worker
- * acknowledges every pass, so no worker can fall a pass behind. */
+ * threads. The core starts no threads; this pool runs the parts of its passes: thread t (0:
+ * the caller, 1..: the workers) first runs part t, so that the same rows stay with the same
+ * core's caches pass after pass, then takes further parts from a shared counter until none
+ * is left, so a thread that finishes early takes more. Workers spin briefly for the next pass (a
+ * training step makes a dozen passes less than a millisecond apart), then sleep on a
+ * condition variable. Every worker acknowledges every pass before the next one is published,
+ * so no worker can fall a pass behind. */
 #define _POSIX_C_SOURCE 200809L
 #include "_pool.h"
 
@@ -14,7 +16,8 @@
 #include <pthread.h>
 #include <sched.h>
 
-#define FNP_SPIN 20000 /* polls (each a pause) before a worker sleeps: tens of microseconds */
+#define FNP_SPIN 20000     /* polls (each a pause) before a worker sleeps: tens of microseconds */
+#define FNP_SPIN_MAIN 2000 /* polls before the caller, waiting for workers, yields its core */
 
 typedef struct fnp_worker fnp_worker;
 struct fnp_pool {
@@ -28,6 +31,7 @@ struct fnp_pool {
     flipnet_part_fn fn;
     void *arg;
     uint32_t parts;
+    uint32_t next;     /* atomic: the next part to take */
     uint32_t gen;      /* atomic: the pass number */
     uint32_t ack;      /* atomic: workers done with this pass */
     uint32_t sleepers; /* atomic: workers waiting on cv */
@@ -36,7 +40,7 @@ struct fnp_pool {
 
 struct fnp_worker {
     fnp_pool *pool;
-    uint32_t index; /* 1..workers: runs part `index` */
+    uint32_t index; /* 1..workers: the thread number it passes to the parts */
 };
 
 static inline void fnp_pause(void)
@@ -73,7 +77,12 @@ static void *fnp_main(void *p)
         }
         if (__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE)) break;
         seen = g;
-        if (w->index < pool->parts) pool->fn(pool->arg, w->index);
+        if (w->index < pool->parts) pool->fn(pool->arg, w->index, w->index);
+        for (;;) {
+            uint32_t part = __atomic_fetch_add(&pool->next, 1u, __ATOMIC_ACQ_REL);
+            if (part >= pool->parts) break;
+            pool->fn(pool->arg, part, w->index);
+        }
         __atomic_fetch_add(&pool->ack, 1u, __ATOMIC_ACQ_REL);
     }
     return NULL;
@@ -82,14 +91,15 @@ static void *fnp_main(void *p)
 static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
 {
     fnp_pool *pool = (fnp_pool *)ctx;
+    uint32_t part, spins;
     if (parts <= 1u || pool->workers == 0u) {
-        uint32_t p;
-        for (p = 0; p < parts; p++) fn(arg, p);
+        for (part = 0; part < parts; part++) fn(arg, part, 0);
         return;
     }
     pool->fn = fn;
     pool->arg = arg;
     pool->parts = parts;
+    __atomic_store_n(&pool->next, pool->workers + 1u, __ATOMIC_RELAXED);
     __atomic_store_n(&pool->ack, 0u, __ATOMIC_RELAXED);
     __atomic_fetch_add(&pool->gen, 1u, __ATOMIC_SEQ_CST); /* publishes the fields above */
     if (__atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0u) {
@@ -97,8 +107,14 @@ static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
-    fn(arg, 0);
-    while (__atomic_load_n(&pool->ack, __ATOMIC_ACQUIRE) != pool->workers) fnp_pause();
+    fn(arg, 0, 0);
+    while ((part = __atomic_fetch_add(&pool->next, 1u, __ATOMIC_ACQ_REL)) < parts) fn(arg, part, 0);
+    /* wait for the workers: spin, then yield the core (on a machine with more threads than
+     * cores a worker may be waiting for this very core) */
+    for (spins = 0; __atomic_load_n(&pool->ack, __ATOMIC_ACQUIRE) != pool->workers; spins++) {
+        if (spins < FNP_SPIN_MAIN) fnp_pause();
+        else sched_yield();
+    }
 }
 
 fnp_pool *fnp_create(uint32_t threads)
@@ -164,7 +180,7 @@ static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
 {
     uint32_t p;
     (void)ctx;
-    for (p = 0; p < parts; p++) fn(arg, p);
+    for (p = 0; p < parts; p++) fn(arg, p, 0);
 }
 
 fnp_pool *fnp_create(uint32_t threads)

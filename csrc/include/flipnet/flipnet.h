@@ -327,20 +327,22 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
 
 /* ---- threads (docs/speed.md) ------------------------------------------------------------ */
 /* The core starts no threads: a caller that has them passes a runner, and each pass over a
- * layer (forward, error, vote, update) is split into up to `threads` parts by output rows or by
- * samples, each part with its own workspace in the scratch. The results (logits, weights,
- * counters, statistics) are bit-identical for any number of threads. */
+ * layer (forward, error, vote, update) is split into parts (blocks of output rows, inputs or
+ * samples), which the runner hands out to its threads; each thread works in its own workspace
+ * in the scratch. The results (logits, weights, counters, statistics) are bit-identical for any
+ * number of threads and any order in which the parts run. */
 #define FLIPNET_MAX_THREADS 64u
-typedef void (*flipnet_part_fn)(void *arg, uint32_t part);
+typedef void (*flipnet_part_fn)(void *arg, uint32_t part, uint32_t thread);
 typedef struct {
     uint32_t threads; /* 1..FLIPNET_MAX_THREADS */
-    /* Call fn(arg, p) once for every p in [0, parts) (parts <= threads), in any order, on
-     * any threads, and return when every call has returned. */
+    /* Call fn(arg, p, t) once for every part p in [0, parts), in any order, and return when
+     * every call has returned; t in [0, threads) names the thread that runs the call: no two
+     * calls at the same time may have the same t. */
     void (*run)(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts);
     void *ctx;
 } flipnet_runner;
-/* Bytes of scratch for `threads` parts (1: flipnet_scratch_size); FLIPNET_E_ARG for threads 0
- * or above FLIPNET_MAX_THREADS. */
+/* Bytes of scratch for `threads` threads (1: flipnet_scratch_size); FLIPNET_E_ARG for threads
+ * 0 or above FLIPNET_MAX_THREADS. */
 flipnet_status flipnet_scratch_size_mt(const flipnet_model *model, uint32_t batch, int training,
                                        uint32_t threads, size_t *bytes);
 /* flipnet_train_step, flipnet_forward and flipnet_predict with a runner (NULL: one thread, as
