@@ -27,16 +27,17 @@ typedef struct {
     const int16_t *e16; /* E of the current row: int16 (narrow) ... */
     const int32_t *e32; /* ... or int32 (wide) */
 } fn_vote_mem;
-/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. */
+/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. Branch-free
+ * (every sample is written at the current end, which moves on only for a nonzero error): the
+ * errors' pattern is data, not something a branch predictor can learn. list and dl have room
+ * for batch entries. */
 static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, int8_t *dl)
 {
     uint32_t b, cnt = 0;
     for (b = 0; b < batch; b++) {
-        if (drow[b] != 0) {
-            list[cnt] = (uint16_t)b;
-            dl[cnt] = drow[b];
-            cnt++;
-        }
+        list[cnt] = (uint16_t)b;
+        dl[cnt] = drow[b];
+        cnt += (uint32_t)(drow[b] != 0);
     }
     return cnt;
 }
