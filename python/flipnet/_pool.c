@@ -1,11 +1,19 @@
 /* flipnet's thread pool for the Python bindings: a flipnet_runner (flipnet.h) over POSIX
- * threads. The core starts no threads; this pool runs the parts of its passes: thread t (0:
- * the caller, 1..: the workers) first runs part t, so that the same rows stay with the same
- * core's caches pass after pass, then takes further parts from a shared counter until none
- * is left, so a thread that finishes early takes more. Workers spin briefly for the next pass (a
- * training step makes a dozen passes less than a millisecond apart), then sleep on a
- * condition variable. Every worker acknowledges every pass before the next one is published,
- * so no worker can fall a pass behind. */
+ * threads. The core starts no threads; this pool runs the parts of its passes. Thread t (0: the
+ * caller, 1..: the workers) first claims part t, so that the same rows stay with the same
+ * core's caches pass after pass, then takes parts from a shared counter, then claims any first
+ * part whose thread has not come (a worker the OS has not scheduled, on a busy machine or with
+ * more threads than cores, delays nobody). A pass is over when all its parts are done, whoever
+ * ran them. Workers spin briefly for the next pass (a training step makes a dozen passes less
+ * than a millisecond apart), not at all when there are more threads than cores, then sleep on
+ * a condition variable.
+ *
+ * Passes are published like a sequence lock: gen is odd while the caller writes a pass's
+ * fields, even when a pass is open. A worker announces itself (active + 1), then checks that
+ * gen is still the even value it saw; the caller closes a pass (gen odd) and waits for
+ * active == 0 before it writes the next one. Both sides use sequentially consistent atomics, so
+ * either the caller sees the worker's announcement and waits, or the worker sees the closed
+ * pass and backs off: no worker reads half-written fields or runs a part of a stale pass. */
 #define _POSIX_C_SOURCE 200809L
 #include "_pool.h"
 
@@ -15,27 +23,32 @@
 #if defined(FNP_HAVE_PTHREADS)
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #define FNP_SPIN 20000     /* polls (each a pause) before a worker sleeps: tens of microseconds */
-#define FNP_SPIN_MAIN 2000 /* polls before the caller, waiting for workers, yields its core */
+#define FNP_SPIN_MAIN 2000 /* polls before the caller, waiting for parts, yields its core */
 
 typedef struct fnp_worker fnp_worker;
 struct fnp_pool {
     flipnet_runner runner;
     uint32_t workers; /* threads - 1 */
+    uint32_t spin;    /* FNP_SPIN, or 0 with more threads than online cores */
     pthread_t *tid;
     fnp_worker *records; /* one per worker */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* the pass: written by the caller before it publishes gen */
+    /* the pass: written by the caller while gen is odd */
     flipnet_part_fn fn;
     void *arg;
     uint32_t parts;
-    uint32_t next;     /* atomic: the next part to take */
-    uint32_t gen;      /* atomic: the pass number */
-    uint32_t ack;      /* atomic: workers done with this pass */
-    uint32_t sleepers; /* atomic: workers waiting on cv */
-    uint32_t quit;     /* atomic */
+    uint32_t first;                          /* min(parts, threads): the claimable parts */
+    uint32_t claimed[FLIPNET_MAX_THREADS];   /* atomic: first part t taken */
+    uint32_t next;                           /* atomic: the next part >= first to take */
+    uint32_t done;                           /* atomic: parts finished */
+    uint32_t gen;                            /* atomic: 2 x passes (+1 while writing) */
+    uint32_t active;                         /* atomic: workers inside the current pass */
+    uint32_t sleepers;                       /* atomic: workers waiting on cv */
+    uint32_t quit;                           /* atomic */
 };
 
 struct fnp_worker {
@@ -52,38 +65,60 @@ static inline void fnp_pause(void)
 #endif
 }
 
+static void fnp_part(fnp_pool *pool, uint32_t part, uint32_t thread)
+{
+    pool->fn(pool->arg, part, thread);
+    __atomic_fetch_add(&pool->done, 1u, __ATOMIC_ACQ_REL);
+}
+
+static int fnp_claim(fnp_pool *pool, uint32_t part)
+{
+    return __atomic_exchange_n(&pool->claimed[part], 1u, __ATOMIC_ACQ_REL) == 0u;
+}
+
+/* Thread `thread`'s share of the open pass. */
+static void fnp_work(fnp_pool *pool, uint32_t thread)
+{
+    uint32_t part;
+    if (thread < pool->first && fnp_claim(pool, thread)) fnp_part(pool, thread, thread);
+    while ((part = __atomic_fetch_add(&pool->next, 1u, __ATOMIC_ACQ_REL)) < pool->parts)
+        fnp_part(pool, part, thread);
+    for (part = 0; part < pool->first; part++)
+        if (__atomic_load_n(&pool->claimed[part], __ATOMIC_ACQUIRE) == 0u && fnp_claim(pool, part))
+            fnp_part(pool, part, thread);
+}
+
 static void *fnp_main(void *p)
 {
     fnp_worker *w = (fnp_worker *)p;
     fnp_pool *pool = w->pool;
     uint32_t seen = 0;
     for (;;) {
-        uint32_t g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE);
-        int spins = 0;
-        while (g == seen && !__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE)) {
-            if (++spins < FNP_SPIN) {
+        uint32_t g = __atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST);
+        uint32_t spins = 0;
+        while ((g == seen || (g & 1u)) && !__atomic_load_n(&pool->quit, __ATOMIC_SEQ_CST)) {
+            if (++spins < pool->spin) {
                 fnp_pause();
             } else {
                 pthread_mutex_lock(&pool->mu);
                 __atomic_fetch_add(&pool->sleepers, 1u, __ATOMIC_SEQ_CST);
-                while (__atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST) == seen &&
-                       !__atomic_load_n(&pool->quit, __ATOMIC_SEQ_CST))
+                for (;;) {
+                    uint32_t h = __atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST);
+                    if ((h != seen && !(h & 1u)) || __atomic_load_n(&pool->quit, __ATOMIC_SEQ_CST))
+                        break;
                     pthread_cond_wait(&pool->cv, &pool->mu);
+                }
                 __atomic_fetch_sub(&pool->sleepers, 1u, __ATOMIC_SEQ_CST);
                 pthread_mutex_unlock(&pool->mu);
                 spins = 0;
             }
-            g = __atomic_load_n(&pool->gen, __ATOMIC_ACQUIRE);
+            g = __atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST);
         }
-        if (__atomic_load_n(&pool->quit, __ATOMIC_ACQUIRE)) break;
-        seen = g;
-        if (w->index < pool->parts) pool->fn(pool->arg, w->index, w->index);
-        for (;;) {
-            uint32_t part = __atomic_fetch_add(&pool->next, 1u, __ATOMIC_ACQ_REL);
-            if (part >= pool->parts) break;
-            pool->fn(pool->arg, part, w->index);
-        }
-        __atomic_fetch_add(&pool->ack, 1u, __ATOMIC_ACQ_REL);
+        if (__atomic_load_n(&pool->quit, __ATOMIC_SEQ_CST)) break;
+        __atomic_fetch_add(&pool->active, 1u, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&pool->gen, __ATOMIC_SEQ_CST) == g) fnp_work(pool, w->index);
+        __atomic_fetch_sub(&pool->active, 1u, __ATOMIC_SEQ_CST);
+        seen = g; /* a pass closed before this worker came needs nothing from it */
     }
     return NULL;
 }
@@ -96,22 +131,29 @@ static void fnp_run(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts)
         for (part = 0; part < parts; part++) fn(arg, part, 0);
         return;
     }
+    /* close: gen odd, then wait for workers still inside the previous pass */
+    __atomic_fetch_add(&pool->gen, 1u, __ATOMIC_SEQ_CST);
+    for (spins = 0; __atomic_load_n(&pool->active, __ATOMIC_SEQ_CST) != 0u; spins++) {
+        if (spins < FNP_SPIN_MAIN) fnp_pause();
+        else sched_yield();
+    }
     pool->fn = fn;
     pool->arg = arg;
     pool->parts = parts;
-    __atomic_store_n(&pool->next, pool->workers + 1u, __ATOMIC_RELAXED);
-    __atomic_store_n(&pool->ack, 0u, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&pool->gen, 1u, __ATOMIC_SEQ_CST); /* publishes the fields above */
+    pool->first = parts < pool->workers + 1u ? parts : pool->workers + 1u;
+    memset(pool->claimed, 0, sizeof(pool->claimed));
+    __atomic_store_n(&pool->next, pool->first, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->done, 0u, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&pool->gen, 1u, __ATOMIC_SEQ_CST); /* open: publishes the fields above */
     if (__atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0u) {
         pthread_mutex_lock(&pool->mu);
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
-    fn(arg, 0, 0);
-    while ((part = __atomic_fetch_add(&pool->next, 1u, __ATOMIC_ACQ_REL)) < parts) fn(arg, part, 0);
-    /* wait for the workers: spin, then yield the core (on a machine with more threads than
-     * cores a worker may be waiting for this very core) */
-    for (spins = 0; __atomic_load_n(&pool->ack, __ATOMIC_ACQUIRE) != pool->workers; spins++) {
+    fnp_work(pool, 0);
+    /* wait for parts other threads are running: spin, then yield the core (on a machine with
+     * more threads than cores a worker may be waiting for this very core) */
+    for (spins = 0; __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) != parts; spins++) {
         if (spins < FNP_SPIN_MAIN) fnp_pause();
         else sched_yield();
     }
@@ -127,6 +169,10 @@ fnp_pool *fnp_create(uint32_t threads)
     pool->runner.threads = 1;
     pool->runner.run = fnp_run;
     pool->runner.ctx = pool;
+    {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        pool->spin = (cores > 0 && (long)threads > cores) ? 0u : FNP_SPIN;
+    }
     if (pthread_mutex_init(&pool->mu, NULL) != 0) {
         free(pool);
         return NULL;
