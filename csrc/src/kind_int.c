@@ -86,35 +86,66 @@ static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int trai
     *off += (uint64_t)plan->tstride * (plan->threads - 1u);
 }
 
-void fn_ws_get(const fn_ctx *c, uint32_t thread, fn_ws *w)
+/* One part of a layer forward: rows [j0, j1) (fn_int_layer_forward). */
+typedef struct {
+    const flipnet_model *model;
+    uint32_t l, batch;
+    const int8_t *x;
+    int8_t *act;
+    int32_t *z;
+    int want_sum, want_clip;
+    const fn_ctx *c;
+    uint64_t res0[2]; /* thread 0's sum |Z| and clipped count (threads 1..: their fn_ws.res) */
+    uint32_t parts;
+} fn_fwd_job;
+
+static void fn_fwd_part(void *arg, uint32_t part, uint32_t thread)
 {
-    const fn_plan *plan = c->plan;
-    uint8_t *sc = c->sc;
-    size_t o[9];
-    uint32_t q;
-    if (thread == 0u) {
-        o[0] = plan->list;
-        o[1] = plan->dl;
-        o[2] = plan->wrow;
-        o[3] = plan->hbuf;
-        o[4] = plan->p;
-        o[5] = plan->n;
-        o[6] = plan->hist;
-        o[7] = plan->clist;
-        o[8] = 0;
-    } else {
-        size_t base = plan->tbase + plan->tstride * (thread - 1u);
-        for (q = 0; q < 9u; q++) o[q] = base + plan->to[q];
+    fn_fwd_job *jb = (fn_fwd_job *)arg;
+    const flipnet_layer *L = &jb->model->layers[jb->l];
+    fn_fwd_sink k;
+    uint32_t j0, j1;
+    uint64_t *res = fn_res(jb->c, thread, jb->res0);
+    fn_ws ws;
+    fn_ws_get(jb->c, thread, &ws);
+    fn_part_range(L->m, part, jb->parts, &j0, &j1);
+    k.z = jb->z;
+    k.act = jb->act;
+    k.sum_abs = 0;
+    k.clipped = 0;
+    k.m = L->m;
+    k.shift = L->shift;
+    k.want_sum = jb->want_sum;
+    k.want_clip = jb->want_clip;
+    fn_kern()->forward(L, jb->model->weights + L->offset, j0, j1, jb->x, jb->batch, &k, ws.wrow);
+    res[0] += k.sum_abs;
+    res[1] += k.clipped;
+}
+
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                          int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped,
+                          const fn_ctx *c)
+{
+    const flipnet_layer *L = &model->layers[l];
+    fn_fwd_job jb;
+    uint32_t t, nt = fn_threads(c);
+    jb.model = model;
+    jb.l = l;
+    jb.batch = batch;
+    jb.x = x;
+    jb.act = act;
+    jb.z = z;
+    jb.want_sum = sum_abs != NULL;
+    jb.want_clip = clipped != NULL;
+    jb.c = c;
+    jb.parts = fn_parts(c, (uint64_t)L->n * L->m * batch, (L->m + 1u) / 2u);
+    fn_res_clear(c, jb.res0);
+    fn_run_parts(c, fn_fwd_part, &jb, jb.parts);
+    for (t = 0; t < nt; t++) { /* fixed order (integer sums: any order is the same) */
+        const uint64_t *res = fn_res(c, t, jb.res0);
+        if (sum_abs != NULL) *sum_abs += res[0];
+        if (clipped != NULL) *clipped += (uint32_t)res[1];
     }
-    w->list = (uint16_t *)(void *)(sc + o[0]);
-    w->dl = (int8_t *)(sc + o[1]);
-    w->wrow = (int16_t *)(void *)(sc + o[2]);
-    w->hbuf = (int8_t *)(sc + o[3]);
-    w->P = (int32_t *)(void *)(sc + o[4]);
-    w->N = (int32_t *)(void *)(sc + o[5]);
-    w->hist = (uint32_t *)(void *)(sc + o[6]);
-    w->clist = (uint16_t *)(void *)(sc + o[7]);
-    w->res = thread == 0u ? NULL : (uint64_t *)(void *)(sc + o[8]);
 }
 
 /* Random init of integer layer l: weight (j, i) = draw(r), r the INIT stream's draw at index

@@ -1,18 +1,48 @@
 /* flipnet core: which kernel set runs (docs/speed.md). The sets this build has, fastest first;
  * the first one this CPU runs is the default. x86-64 sets are checked against the CPU at run
- * time (the compiler's cpu feature builtins); the aarch64 "neon-dot" set is compiled in when the
+ * time (cpuid, and xgetbv for the registers the OS saves); the aarch64 "neon-dot" set is compiled in when the
  * build targets the dot product extension, and may be chosen by a caller that knows the CPU has
  * it (flipnet's Python bindings read it from the OS). */
 #include "fn_internal.h"
 
+#if FN_HAVE_X86
+/* The CPU's feature bits straight from cpuid, and the register state the OS saves (xgetbv):
+ * a set runs only when the CPU has its instructions and the OS preserves the registers they
+ * use (YMM for AVX2; YMM, ZMM and the mask registers for AVX-512). */
+static void fn_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ __volatile__("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                         : "a"(leaf), "c"(sub));
+}
+
+static uint32_t fn_x86_features(void)
+{
+    enum { AVX2 = 1, AVX512 = 2 };
+    uint32_t r[4], out = 0, lo, hi;
+    uint64_t xcr0;
+    fn_cpuid(0, 0, r);
+    if (r[0] < 7u) return 0;
+    fn_cpuid(1, 0, r);
+    if (!(r[2] & (1u << 27)) || !(r[2] & (1u << 28)) || !(r[2] & (1u << 23)))
+        return 0; /* no OSXSAVE, AVX or POPCNT */
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    xcr0 = ((uint64_t)hi << 32) | lo;
+    if ((xcr0 & 0x6u) != 0x6u) return 0; /* XMM and YMM state */
+    fn_cpuid(7, 0, r);
+    if (r[1] & (1u << 5)) out |= AVX2;
+    if ((out & AVX2) && (xcr0 & 0xE6u) == 0xE6u && (r[1] & (1u << 16)) && (r[1] & (1u << 30)) &&
+        (r[1] & (1u << 31)) && (r[2] & (1u << 11)))
+        out |= AVX512; /* F, BW, VL, VNNI; opmask, ZMM 0-15 upper halves, ZMM 16-31 */
+    return out;
+}
+#endif
+
 static int fn_cpu_has(const fn_kernels *k)
 {
 #if FN_HAVE_X86
-    __builtin_cpu_init();
-    if (k == &fn_kernels_avx512vnni)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    if (k == &fn_kernels_avx2) return __builtin_cpu_supports("avx2");
+    uint32_t f = fn_x86_features();
+    if (k == &fn_kernels_avx512vnni) return (f & 2u) != 0u;
+    if (k == &fn_kernels_avx2) return (f & 1u) != 0u;
 #endif
     (void)k;
     return 1;

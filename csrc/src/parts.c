@@ -32,6 +32,39 @@ void fn_run_parts(const fn_ctx *c, flipnet_part_fn fn, void *arg, uint32_t parts
     else c->runner->run(c->runner->ctx, fn, arg, parts);
 }
 
+/* Thread `thread`'s workspace: the plan's own buffers for thread 0, else its slice of the
+ * threads' area (fn_int_plan_parts). */
+void fn_ws_get(const fn_ctx *c, uint32_t thread, fn_ws *w)
+{
+    const fn_plan *plan = c->plan;
+    uint8_t *sc = c->sc;
+    size_t o[9];
+    uint32_t q;
+    if (thread == 0u) {
+        o[0] = plan->list;
+        o[1] = plan->dl;
+        o[2] = plan->wrow;
+        o[3] = plan->hbuf;
+        o[4] = plan->p;
+        o[5] = plan->n;
+        o[6] = plan->hist;
+        o[7] = plan->clist;
+        o[8] = 0;
+    } else {
+        size_t base = plan->tbase + plan->tstride * (thread - 1u);
+        for (q = 0; q < 9u; q++) o[q] = base + plan->to[q];
+    }
+    w->list = (uint16_t *)(void *)(sc + o[0]);
+    w->dl = (int8_t *)(sc + o[1]);
+    w->wrow = (int16_t *)(void *)(sc + o[2]);
+    w->hbuf = (int8_t *)(sc + o[3]);
+    w->P = (int32_t *)(void *)(sc + o[4]);
+    w->N = (int32_t *)(void *)(sc + o[5]);
+    w->hist = (uint32_t *)(void *)(sc + o[6]);
+    w->clist = (uint16_t *)(void *)(sc + o[7]);
+    w->res = thread == 0u ? NULL : (uint64_t *)(void *)(sc + o[8]);
+}
+
 uint64_t *fn_res(const fn_ctx *c, uint32_t thread, uint64_t *res0)
 {
     fn_ws ws;
