@@ -452,6 +452,12 @@ extern const fn_kernels fn_kernels_avx2, fn_kernels_avx512vnni;
 #else
 #define FN_HAVE_X86 0
 #endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FLIPNET_NO_SIMD)
+#define FN_HAVE_NEON 1
+extern const fn_kernels fn_kernels_neon, fn_kernels_neon_dot;
+#else
+#define FN_HAVE_NEON 0
+#endif
 /* Word k (32 inputs from 32 k on) of a packed plane of bpr bytes; bits past the plane 0. */
 static inline uint32_t fn_plane_word(const uint8_t *plane, uint32_t bpr, uint32_t k)
 {

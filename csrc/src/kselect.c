@@ -1,8 +1,7 @@
 /* flipnet core: which kernel set runs (docs/speed.md). The sets this build has, fastest first;
- * the first one this CPU runs is the default. x86-64 sets are checked against the CPU at run
- * time (cpuid, and xgetbv for the registers the OS saves); the aarch64 "neon-dot" set is compiled in when the
- * build targets the dot product extension, and may be chosen by a caller that knows the CPU has
- * it (flipnet's Python bindings read it from the OS). */
+ * the first one this CPU runs is the default. Sets are checked against the CPU at run time:
+ * x86-64 with cpuid (and xgetbv for the registers the OS saves), aarch64's "neon-dot" with the
+ * ID register the OS exposes; "neon" runs on any aarch64, the portable C anywhere. */
 #include "fn_internal.h"
 
 #if FN_HAVE_X86
@@ -37,12 +36,31 @@ static uint32_t fn_x86_features(void)
 }
 #endif
 
+#if FN_HAVE_NEON
+/* The dot product extension (SDOT): field DP, bits 47:44, of ID_AA64ISAR0_EL1. User code may
+ * read the ID registers on Linux (the kernel emulates the access, with the values it
+ * supports, since 4.11; so does qemu-aarch64); elsewhere the set is not used. */
+static int fn_arm_dotprod(void)
+{
+#if defined(__linux__)
+    uint64_t isar0;
+    __asm__ __volatile__("mrs %0, ID_AA64ISAR0_EL1" : "=r"(isar0));
+    return ((isar0 >> 44) & 0xFu) >= 1u;
+#else
+    return 0;
+#endif
+}
+#endif
+
 static int fn_cpu_has(const fn_kernels *k)
 {
 #if FN_HAVE_X86
     uint32_t f = fn_x86_features();
     if (k == &fn_kernels_avx512vnni) return (f & 2u) != 0u;
     if (k == &fn_kernels_avx2) return (f & 1u) != 0u;
+#endif
+#if FN_HAVE_NEON
+    if (k == &fn_kernels_neon_dot) return fn_arm_dotprod();
 #endif
     (void)k;
     return 1;
@@ -52,6 +70,10 @@ static const fn_kernels *const fn_sets[] = {
 #if FN_HAVE_X86
     &fn_kernels_avx512vnni,
     &fn_kernels_avx2,
+#endif
+#if FN_HAVE_NEON
+    &fn_kernels_neon_dot,
+    &fn_kernels_neon,
 #endif
     &fn_kernels_portable,
 };
