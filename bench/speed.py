@@ -40,7 +40,7 @@ class FlipnetTrain:
         self.m = flipnet.Model(sizes, seed=0)
         self.m.calibrate(x8[:1024])
         self.x8, self.y, self.batch = x8, y, batch
-        self.threads = threads if "threads" in flipnet.Model.train_step.__code__.co_varnames else None
+        self.threads = threads
         shapes = list(zip(sizes[:-1], sizes[1:]))
         self.k = [n * m for n, m in shapes]  # the default recipe: k = every weight, p 1.0
         self.p = 65536
@@ -52,7 +52,7 @@ class FlipnetTrain:
         for _ in range(steps):
             i = self.pos % (n - b)
             self.m.train_step(self.x8[i:i + b], self.y[i:i + b], self.k, self.p,
-                              **({"threads": self.threads} if self.threads else {}))
+                              threads=self.threads)
             self.pos += b
         return time.perf_counter() - t0
 

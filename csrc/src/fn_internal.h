@@ -405,6 +405,17 @@ void fn_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bp
 /* Pack w[0..n) (values legal for kind) into a row (planes * bpr bytes, padding bits 0). */
 void fn_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w);
 /* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
+/* Cortex-M with the DSP extension (M4, M7, M33...): SMLAD/SXTB16/SADD16 kernels (kernels.c) */
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#define FN_DOT_DSP 1
+#else
+#define FN_DOT_DSP 0
+#endif
+#if FN_DOT_DSP
+/* S[i] += sum_c dl[c] x[list[c]][i], dl[c] = +-1, x in [-127, 127], sums within int16. */
+void fn_rows_acc16_dsp(int16_t *S, const int8_t *x, uint32_t n, const uint16_t *list,
+                       const int8_t *dl, uint32_t cnt);
+#endif
 void fn_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w);
 /* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
 void fn_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);

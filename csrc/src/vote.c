@@ -99,6 +99,16 @@ FN_HOT static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *lis
     uint32_t c = 0, i;
     memset(S, 0, sizeof(int16_t) * n);
     if (need_a) memset(A, 0, sizeof(int16_t) * n);
+#if FN_DOT_DSP
+    if (weighted && !need_a) { /* errors are +-1 (fn_int_output_error, BP_SIGN) */
+        for (c = 0; c < cnt && (dl[c] == 1 || dl[c] == -1); c++) {}
+        if (c == cnt) {
+            fn_rows_acc16_dsp(S, x, n, list, dl, cnt);
+            return;
+        }
+        c = 0;
+    }
+#endif
     /* two samples per pass over S and A: half the accumulator loads and stores */
     for (; c + 1u < cnt; c += 2u) {
         const int8_t *restrict x0 = x + (size_t)list[c] * n;
@@ -564,22 +574,45 @@ FN_COUNTER_ADD_NEAREST(fn_counter_add_near16, int16_t)
 FN_COUNTER_ADD_NEAREST(fn_counter_add_near32, int32_t)
 #undef FN_COUNTER_ADD_NEAREST
 
+/* The top 32 bits of fn_mix64(z) (fn_internal.h): the last xor-shift's low half is not needed. */
+static inline uint32_t fn_mix64_top(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return (uint32_t)(z >> 32) ^ (uint32_t)(z >> 63);
+}
+
+/* STOCHASTIC: the draws' arguments base + (idx0 + i + 1) gamma advance by gamma (fn_rand_at),
+ * and only their top 32 bits are compared: f 2^(32-c) < 2^32 for f < 2^c. */
+#define FN_COUNTER_ADD_STOCH(NAME, T)                                                              \
+    FN_HOT static void NAME(int8_t *restrict h, const T *restrict e, uint32_t n, uint32_t c,        \
+                            int32_t hmax, uint64_t base, uint64_t idx0)                            \
+    {                                                                                              \
+        const uint64_t gamma = UINT64_C(0x9E3779B97F4A7C15);                                       \
+        uint64_t z = base + (idx0 + 1u) * gamma;                                                   \
+        uint32_t i, low = (1u << c) - 1u;                                                          \
+        for (i = 0; i < n; i++, z += gamma) {                                                      \
+            int32_t ev = e[i], inc = fn_floor_shift(ev, c), v;                                     \
+            uint32_t f = (uint32_t)ev & low;                                                       \
+            if (f != 0u && fn_mix64_top(z) < (f << (32u - c))) inc++;                              \
+            v = h[i] + inc;                                                                        \
+            h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));                            \
+        }                                                                                          \
+    }
+FN_COUNTER_ADD_STOCH(fn_counter_add_stoch16, int16_t)
+FN_COUNTER_ADD_STOCH(fn_counter_add_stoch32, int32_t)
+#undef FN_COUNTER_ADD_STOCH
+
 static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
                            uint32_t c, int32_t hmax, int stochastic, uint64_t base, uint64_t idx0)
 {
-    uint32_t i, low = c != 0u ? (1u << c) - 1u : 0u;
-    if (!stochastic) { /* straight loops that vectorize (c = 0: inc = E, half = 0) */
+    if (!stochastic || c == 0u) { /* straight loops that vectorize (c = 0: inc = E, half = 0) */
         if (e16 != NULL) fn_counter_add_near16(h, e16, n, c, hmax);
         else fn_counter_add_near32(h, e32, n, c, hmax);
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        int32_t e = e16 != NULL ? e16[i] : e32[i], inc, v;
-        uint32_t f = (uint32_t)e & low;
-        inc = fn_floor_shift(e, c);
-        if (f != 0u && (fn_rand_at(base, idx0 + i) >> 32) < ((uint64_t)f << (32u - c))) inc++;
-        v = h[i] + inc;
-        h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));
+    } else if (e16 != NULL) {
+        fn_counter_add_stoch16(h, e16, n, c, hmax, base, idx0);
+    } else {
+        fn_counter_add_stoch32(h, e32, n, c, hmax, base, idx0);
     }
 }
 
