@@ -268,6 +268,11 @@ typedef struct {
     /* the FP32 kind's workspace (kind_fp32.c) */
     size_t frow;                         /* float (max(4 nmax, mmax)): a gradient row, four
                                             integer rows as float, the bias gradients */
+    /* parts 1..threads-1 of a threaded pass: their own workspace (fn_ws), tstride bytes each
+       from tbase (part 0 uses the fields above) */
+    uint32_t threads;
+    size_t tbase, tstride;
+    uint32_t to[9]; /* offsets in a part's block: list, dl, wrow, hbuf, p, n, hist, clist, res */
     size_t total;
 } fn_plan;
 
@@ -280,6 +285,9 @@ static inline size_t fn_plan_take(uint64_t *off, uint64_t bytes)
 }
 
 flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan);
+/* The same for `threads` parts (fn_plan_make: 1). */
+flipnet_status fn_plan_make_mt(const flipnet_model *model, uint32_t batch, int training,
+                               uint32_t threads, fn_plan *plan);
 
 /* A pass's working memory: the scratch area, its plan, the batch, and for training the step's
  * parameters. */
@@ -288,7 +296,40 @@ typedef struct {
     const fn_plan *plan;
     uint32_t batch;
     const flipnet_step_params *params; /* training only, else NULL */
+    const flipnet_runner *runner;      /* NULL: one thread */
 } fn_ctx;
+
+/* The workspace of one thread of a pass (kind_int.c lays it out). */
+typedef struct {
+    uint16_t *list; /* training: samples with an error on a row (B) */
+    int8_t *dl;     /* training: their errors (B) */
+    int16_t *wrow;  /* one unpacked weight row (2 nmax bytes) */
+    int8_t *hbuf;   /* training, packed counters: one row of counters (nmax) */
+    int32_t *P, *N; /* training: the vote sums of one row */
+    uint32_t *hist; /* training: the part's key histogram (FN_KEY_BINS) */
+    uint16_t *clist; /* training: samples of U not on a row (B) */
+    uint64_t *res;   /* threads 1..: two results of the thread's parts for the caller to merge;
+                        NULL for thread 0, whose results the caller keeps itself (fn_res) */
+} fn_ws;
+void fn_ws_get(const fn_ctx *c, uint32_t thread, fn_ws *w);
+/* Threads of a pass: the runner's, at most the plan's (1 without a runner). */
+uint32_t fn_threads(const fn_ctx *c);
+/* Parts to split `work` operations over `items` rows (inputs, samples) into: 1 with one thread;
+ * else up to FN_PARTS_PER_THREAD per thread, at most one per 2^14 operations, at most `items`. */
+uint32_t fn_parts(const fn_ctx *c, uint64_t work, uint32_t items);
+/* fn(arg, p, t) for p in [0, parts): through the runner, or here (thread 0) when parts is 1. */
+void fn_run_parts(const fn_ctx *c, flipnet_part_fn fn, void *arg, uint32_t parts);
+/* Thread t's two result slots: res0 (the caller's) for thread 0, else the thread's fn_ws.res;
+ * fn_res_clear zeroes every thread's. */
+uint64_t *fn_res(const fn_ctx *c, uint32_t thread, uint64_t *res0);
+void fn_res_clear(const fn_ctx *c, uint64_t *res0);
+/* Items [lo, hi) of `count` for part p of `parts`. */
+static inline void fn_part_range(uint32_t count, uint32_t p, uint32_t parts, uint32_t *lo,
+                                 uint32_t *hi)
+{
+    *lo = (uint32_t)((uint64_t)count * p / parts);
+    *hi = (uint32_t)((uint64_t)count * (p + 1u) / parts);
+}
 
 /* ---- layer kinds: operations tables (kinds.c looks them up; one file per kind) ------------ */
 /* What one layer reads and writes in a forward pass; the driver fills it, unused members NULL:
@@ -364,17 +405,88 @@ void fn_unpack_row_ref(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bp
 /* Pack w[0..n) (values legal for kind) into a row (planes * bpr bytes, padding bits 0). */
 void fn_pack_row_ref(uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, const int8_t *w);
 /* The same row as int16 (the kernels' form: int8 x int16 products vectorize well). */
+/* Cortex-M with the DSP extension (M4, M7, M33...): SMLAD/SXTB16/SADD16 kernels (kernels.c) */
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#define FN_DOT_DSP 1
+#else
+#define FN_DOT_DSP 0
+#endif
+#if FN_DOT_DSP
+/* S[i] += sum_c dl[c] x[list[c]][i], dl[c] = +-1, x in [-127, 127], sums within int16. */
+void fn_rows_acc16_dsp(int16_t *S, const int8_t *x, uint32_t n, const uint16_t *list,
+                       const int8_t *dl, uint32_t cnt);
+#endif
 void fn_unpack_row_s16(const uint8_t *row, uint8_t kind, uint32_t n, uint32_t bpr, int16_t *w);
 /* z[b] = sum_i x[b*n + i] * w[i] for b < batch. */
 void fn_dot_rows_s8(const int8_t *x, const int16_t *w, uint32_t n, uint32_t batch, int32_t *z);
 /* One integer layer forward. x (B, n) int8; either act (B, m) int8 with shift s (hidden) or
  * z (B, m) int32 (logits). *sum_abs += sum |Z| and *clipped += count of (Z >> s) outside
- * [-127, 127] when the pointers are non-NULL. wrow: n int16 of scratch. */
+ * [-127, 127] when the pointers are non-NULL. Split into parts by rows (c->runner). */
 void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x,
                           uint32_t batch, int8_t *act, int32_t *z, uint64_t *sum_abs,
-                          uint32_t *clipped, int16_t *wrow);
+                          uint32_t *clipped, const fn_ctx *c);
 /* 1 when x (count values) holds a -128. */
 int fn_input_has_m128(const int8_t *x, size_t count);
+
+/* ---- kernels per target (kernels.c portable, kernels_x86.c, kernels_neon.c; kselect.c picks
+ * one at run time). Every kernel is bit-identical to the portable one: integer sums are exact
+ * in any order, so a kernel may tile, reorder and widen as it likes. --------------------------- */
+/* Where a layer forward puts its outputs: Z (B, m) int32 into z, and/or clamp(Z >> shift) (B,
+ * m) int8 into act; sums |Z| and counts the clamped outputs when asked. */
+typedef struct {
+    int32_t *z;
+    int8_t *act;
+    uint64_t sum_abs;
+    uint32_t clipped;
+    uint32_t m, shift;
+    int want_sum, want_clip;
+} fn_fwd_sink;
+/* A tile of Z into the sink: zt[s * nr + r] is Z of sample b0 + s and output j0 + r. */
+void fn_fwd_store(fn_fwd_sink *k, uint32_t b0, uint32_t ns, uint32_t j0, uint32_t nr,
+                  const int32_t *zt);
+typedef struct {
+    const char *name;
+    /* Z of rows [j0, j1) of layer L (weight rows at w, row j at w + j * planes * bpr) for x
+     * (B, n) into the sink; wrow: 2 n bytes of scratch, 16-byte aligned. */
+    void (*forward)(const flipnet_layer *L, const uint8_t *w, uint32_t j0, uint32_t j1,
+                    const int8_t *x, uint32_t batch, fn_fwd_sink *sink, int16_t *wrow);
+    /* Threshold masks of n int8 counters, 32 to a word (bit b of word k: counter 32 k + b):
+     * up: h >= tau, dn: h <= -tau, 1 <= tau <= 127; ceil(n / 32) words each, bits past n 0. */
+    void (*thresh_masks)(const int8_t *h, uint32_t n, int32_t tau, uint32_t *up, uint32_t *dn);
+} fn_kernels;
+/* The kernels in use (the best this CPU runs unless flipnet_use_kernels chose others). */
+const fn_kernels *fn_kern(void);
+extern const fn_kernels fn_kernels_portable;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FLIPNET_NO_SIMD)
+#define FN_HAVE_X86 1
+extern const fn_kernels fn_kernels_avx2, fn_kernels_avx512vnni;
+#else
+#define FN_HAVE_X86 0
+#endif
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FLIPNET_NO_SIMD)
+#define FN_HAVE_NEON 1
+extern const fn_kernels fn_kernels_neon, fn_kernels_neon_dot;
+#else
+#define FN_HAVE_NEON 0
+#endif
+/* Word k (32 inputs from 32 k on) of a packed plane of bpr bytes; bits past the plane 0. */
+static inline uint32_t fn_plane_word(const uint8_t *plane, uint32_t bpr, uint32_t k)
+{
+    uint32_t at = 4u * k, v = 0, b;
+    if (at + 4u <= bpr) return fn_rd32(plane + at);
+    for (b = 0; at + b < bpr; b++) v |= (uint32_t)plane[at + b] << (8u * b);
+    return v;
+}
+static inline uint32_t fn_ctz32(uint32_t v) /* v != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (uint32_t)__builtin_ctz(v);
+#else
+    uint32_t n = 0;
+    while (!(v & 1u)) { v >>= 1; n++; }
+    return n;
+#endif
+}
 
 /* ---- what ternary and binary layers share (kind_int.c, vote.c) ---------------------------- */
 void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
@@ -419,10 +531,16 @@ extern const fn_kind_fwd fn_int_fwd;
  * (FN_PASS_TRAIN), else NULL. */
 void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t calib_first,
                     const int8_t *x, void *logits, const fn_ctx *c, int pass, uint32_t *clipped);
-/* Argument checks of forward / predict / calibrate; fills plan. */
+/* Argument checks of forward / predict / calibrate; fills plan (for runner->threads parts with
+ * the _mt form). */
 flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                const void *out, void *scratch, size_t scratch_bytes,
                                fn_plan *plan);
+flipnet_status fn_forward_args_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  const void *out, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner, fn_plan *plan);
+/* FLIPNET_E_ARG for a runner with threads outside 1..FLIPNET_MAX_THREADS or no run; NULL ok. */
+flipnet_status fn_runner_check(const flipnet_runner *runner);
 
 /* ---- FP32 layers: float code, absent with FLIPNET_NO_FLOAT -------------------------------- */
 #ifndef FLIPNET_NO_FLOAT

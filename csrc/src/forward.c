@@ -7,12 +7,28 @@ flipnet_status fn_forward_args(const flipnet_model *model, const int8_t *x, uint
                                const void *out, void *scratch, size_t scratch_bytes,
                                fn_plan *plan)
 {
+    return fn_forward_args_mt(model, x, batch, out, scratch, scratch_bytes, NULL, plan);
+}
+
+flipnet_status fn_runner_check(const flipnet_runner *runner)
+{
+    if (runner == NULL) return FLIPNET_OK;
+    if (runner->threads < 1u || runner->threads > FLIPNET_MAX_THREADS || runner->run == NULL)
+        return FLIPNET_E_ARG;
+    return FLIPNET_OK;
+}
+
+flipnet_status fn_forward_args_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  const void *out, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner, fn_plan *plan)
+{
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (x == NULL || out == NULL || scratch == NULL) return FLIPNET_E_NULL;
     if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
+    if ((st = fn_runner_check(runner)) != FLIPNET_OK) return st;
     if (fn_misaligned(scratch)) return FLIPNET_E_ALIGN;
-    st = fn_plan_make(model, batch, 0, plan);
+    st = fn_plan_make_mt(model, batch, 0, runner != NULL ? runner->threads : 1u, plan);
     if (st != FLIPNET_OK) return st;
     if (scratch_bytes < plan->total) return FLIPNET_E_NOMEM;
     if (fn_input_has_m128(x, (size_t)batch * model->layers[0].n)) return FLIPNET_E_INPUT;
@@ -91,13 +107,14 @@ void fn_net_forward(const flipnet_model *model, flipnet_model *calib, uint32_t c
 /* The forward pass of a checked call into logits (int32 or float, as the last kind computes). */
 static void fn_forward_run(const flipnet_model *model, flipnet_model *calib, uint32_t first,
                            const int8_t *x, uint32_t batch, void *logits, void *scratch,
-                           const fn_plan *plan, int pass)
+                           const fn_plan *plan, int pass, const flipnet_runner *runner)
 {
     fn_ctx c;
     c.sc = (uint8_t *)scratch;
     c.plan = plan;
     c.batch = batch;
     c.params = NULL;
+    c.runner = runner;
     fn_net_forward(model, calib, first, x, logits, &c, pass, NULL);
 }
 
@@ -109,23 +126,39 @@ static const fn_kind_fwd *fn_last_kind(const flipnet_model *model)
 flipnet_status flipnet_forward(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                int32_t *logits, void *scratch, size_t scratch_bytes)
 {
+    return flipnet_forward_mt(model, x, batch, logits, scratch, scratch_bytes, NULL);
+}
+
+flipnet_status flipnet_forward_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  int32_t *logits, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner)
+{
     fn_plan plan;
-    flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
+    flipnet_status st = fn_forward_args_mt(model, x, batch, logits, scratch, scratch_bytes,
+                                           runner, &plan);
     if (st != FLIPNET_OK) return st;
     if (fn_last_kind(model)->out_float) return FLIPNET_E_ARG; /* float logits: forward_f32 */
-    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER, runner);
     return FLIPNET_OK;
 }
 
 flipnet_status flipnet_predict(const flipnet_model *model, const int8_t *x, uint32_t batch,
                                uint16_t *classes, void *scratch, size_t scratch_bytes)
 {
+    return flipnet_predict_mt(model, x, batch, classes, scratch, scratch_bytes, NULL);
+}
+
+flipnet_status flipnet_predict_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  uint16_t *classes, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner)
+{
     fn_plan plan;
     void *logits;
-    flipnet_status st = fn_forward_args(model, x, batch, classes, scratch, scratch_bytes, &plan);
+    flipnet_status st = fn_forward_args_mt(model, x, batch, classes, scratch, scratch_bytes,
+                                           runner, &plan);
     if (st != FLIPNET_OK) return st;
     logits = (uint8_t *)scratch + plan.logits;
-    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER, runner);
     fn_last_kind(model)->argmax(logits, batch, model->layers[model->n_layers - 1u].m, classes);
     return FLIPNET_OK;
 }
@@ -138,7 +171,7 @@ flipnet_status flipnet_calibrate_from(flipnet_model *model, uint32_t first, cons
     if (st != FLIPNET_OK) return st;
     if (model->rule.calib_target < 1u || model->rule.calib_target > 127u) return FLIPNET_E_ARG;
     fn_forward_run(model, model, first, x, batch, (uint8_t *)scratch + plan.logits, scratch,
-                   &plan, FN_PASS_CALIBRATE);
+                   &plan, FN_PASS_CALIBRATE, NULL);
     return FLIPNET_OK;
 }
 
@@ -157,11 +190,11 @@ flipnet_status flipnet_forward_f32(const flipnet_model *model, const int8_t *x, 
     flipnet_status st = fn_forward_args(model, x, batch, logits, scratch, scratch_bytes, &plan);
     if (st != FLIPNET_OK) return st;
     if (fn_last_kind(model)->out_float) { /* float logits directly */
-        fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER);
+        fn_forward_run(model, NULL, 0, x, batch, logits, scratch, &plan, FN_PASS_INFER, NULL);
         return FLIPNET_OK;
     }
     zi = (int32_t *)(void *)((uint8_t *)scratch + plan.logits);
-    fn_forward_run(model, NULL, 0, x, batch, zi, scratch, &plan, FN_PASS_INFER);
+    fn_forward_run(model, NULL, 0, x, batch, zi, scratch, &plan, FN_PASS_INFER, NULL);
     fn_s32_to_f32(zi, (size_t)batch * model->layers[model->n_layers - 1u].m, logits);
     return FLIPNET_OK;
 #else

@@ -8,6 +8,9 @@
  * row. Training: sample lists, one row, and the union of the backprop accumulator (int16, or
  * int32 when a layer above the first has more than 32767 outputs) with the vote's memory of
  * one row (int32 sums only when a row can have more than 258 errors). */
+static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int training, int packed,
+                              uint64_t *off);
+
 void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan,
                  uint64_t *off)
 {
@@ -25,6 +28,7 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     }
     if (!training) {
         plan->wrow = fn_plan_take(off, nmax * 2u);
+        fn_int_plan_parts(plan, B, nmax, 0, 0, off);
         return;
     }
     plan->list = fn_plan_take(off, B * 2u);
@@ -44,6 +48,104 @@ void fn_int_plan(const flipnet_model *model, uint32_t batch, int training, fn_pl
     vbytes = *off - ubase;
     plan->g = (size_t)ubase;
     *off = ubase + (gbytes > vbytes ? gbytes : vbytes);
+    fn_int_plan_parts(plan, B, nmax, 1, packed, off);
+}
+
+/* A part's own workspace (fn_ws) in a block of the scratch, in this order; with plain pointers
+ * for part 0 (the fields of the plan). Shared by every part: the backprop accumulator g (each
+ * part its own samples), rowmax (each part its own rows), afull and ulist (read only). */
+static uint64_t fn_ws_layout(uint64_t B, uint64_t nmax, int training, int packed, uint64_t at,
+                             size_t *o)
+{
+    uint64_t off = at;
+    o[8] = fn_plan_take(&off, 16u); /* the part's results (fn_ws.res); not used by part 0 */
+    if (!training) {
+        o[2] = fn_plan_take(&off, nmax * 2u);
+        return off - at;
+    }
+    o[0] = fn_plan_take(&off, B * 2u);
+    o[1] = fn_plan_take(&off, B);
+    o[2] = fn_plan_take(&off, nmax * 2u);
+    o[3] = packed ? fn_plan_take(&off, nmax) : 0u;
+    o[4] = fn_plan_take(&off, B * 127u > 32767u ? nmax * 4u : 0u);
+    o[5] = fn_plan_take(&off, nmax * 4u);
+    o[6] = fn_plan_take(&off, FN_KEY_BINS * 4u);
+    o[7] = fn_plan_take(&off, B * 2u);
+    return off - at;
+}
+
+static void fn_int_plan_parts(fn_plan *plan, uint64_t B, uint64_t nmax, int training, int packed,
+                              uint64_t *off)
+{
+    size_t o[9];
+    uint32_t q;
+    memset(o, 0, sizeof(o));
+    plan->tbase = (size_t)*off;
+    plan->tstride = (size_t)fn_ws_layout(B, nmax, training, packed, 0, o);
+    for (q = 0; q < 9u; q++) plan->to[q] = (uint32_t)o[q];
+    *off += (uint64_t)plan->tstride * (plan->threads - 1u);
+}
+
+/* One part of a layer forward: rows [j0, j1) (fn_int_layer_forward). */
+typedef struct {
+    const flipnet_model *model;
+    uint32_t l, batch;
+    const int8_t *x;
+    int8_t *act;
+    int32_t *z;
+    int want_sum, want_clip;
+    const fn_ctx *c;
+    uint64_t res0[2]; /* thread 0's sum |Z| and clipped count (threads 1..: their fn_ws.res) */
+    uint32_t parts;
+} fn_fwd_job;
+
+static void fn_fwd_part(void *arg, uint32_t part, uint32_t thread)
+{
+    fn_fwd_job *jb = (fn_fwd_job *)arg;
+    const flipnet_layer *L = &jb->model->layers[jb->l];
+    fn_fwd_sink k;
+    uint32_t j0, j1;
+    uint64_t *res = fn_res(jb->c, thread, jb->res0);
+    fn_ws ws;
+    fn_ws_get(jb->c, thread, &ws);
+    fn_part_range(L->m, part, jb->parts, &j0, &j1);
+    k.z = jb->z;
+    k.act = jb->act;
+    k.sum_abs = 0;
+    k.clipped = 0;
+    k.m = L->m;
+    k.shift = L->shift;
+    k.want_sum = jb->want_sum;
+    k.want_clip = jb->want_clip;
+    fn_kern()->forward(L, jb->model->weights + L->offset, j0, j1, jb->x, jb->batch, &k, ws.wrow);
+    res[0] += k.sum_abs;
+    res[1] += k.clipped;
+}
+
+void fn_int_layer_forward(const flipnet_model *model, uint32_t l, const int8_t *x, uint32_t batch,
+                          int8_t *act, int32_t *z, uint64_t *sum_abs, uint32_t *clipped,
+                          const fn_ctx *c)
+{
+    const flipnet_layer *L = &model->layers[l];
+    fn_fwd_job jb;
+    uint32_t t, nt = fn_threads(c);
+    jb.model = model;
+    jb.l = l;
+    jb.batch = batch;
+    jb.x = x;
+    jb.act = act;
+    jb.z = z;
+    jb.want_sum = sum_abs != NULL;
+    jb.want_clip = clipped != NULL;
+    jb.c = c;
+    jb.parts = fn_parts(c, (uint64_t)L->n * L->m * batch, (L->m + 1u) / 2u);
+    fn_res_clear(c, jb.res0);
+    fn_run_parts(c, fn_fwd_part, &jb, jb.parts);
+    for (t = 0; t < nt; t++) { /* fixed order (integer sums: any order is the same) */
+        const uint64_t *res = fn_res(c, t, jb.res0);
+        if (sum_abs != NULL) *sum_abs += res[0];
+        if (clipped != NULL) *clipped += (uint32_t)res[1];
+    }
 }
 
 /* Random init of integer layer l: weight (j, i) = draw(r), r the INIT stream's draw at index
@@ -68,7 +170,7 @@ void fn_int_init(flipnet_model *model, uint32_t l, int32_t (*draw)(uint64_t r))
 void fn_int_forward(const flipnet_model *model, uint32_t l, const fn_io *io, const fn_ctx *c)
 {
     fn_int_layer_forward(model, l, io->x8, c->batch, io->a8, (int32_t *)io->logits, NULL,
-                         io->clipped, (int16_t *)(void *)(c->sc + c->plan->wrow));
+                         io->clipped, c);
 }
 
 /* docs/rule.md section 1: the smallest s with mean|Z| >> s <= rule.calib_target (at most 31). */
@@ -77,8 +179,7 @@ uint8_t fn_int_calibrate(const flipnet_model *model, uint32_t l, const fn_io *io
 {
     uint64_t sum = 0, mabs;
     uint32_t s = 0;
-    fn_int_layer_forward(model, l, io->x8, c->batch, NULL, NULL, &sum, NULL,
-                         (int16_t *)(void *)(c->sc + c->plan->wrow));
+    fn_int_layer_forward(model, l, io->x8, c->batch, NULL, NULL, &sum, NULL, c);
     mabs = sum / ((uint64_t)c->batch * model->layers[l].m);
     while (s < 31u && (mabs >> s) > model->rule.calib_target) s++;
     return (uint8_t)s;

@@ -329,12 +329,19 @@ flipnet_status flipnet_counters_set(flipnet_model *model, uint32_t layer, const 
  * rounded up to 16 bytes. */
 flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int training, fn_plan *plan)
 {
+    return fn_plan_make_mt(model, batch, training, 1, plan);
+}
+
+flipnet_status fn_plan_make_mt(const flipnet_model *model, uint32_t batch, int training,
+                               uint32_t threads, fn_plan *plan)
+{
     uint32_t l, q, L = model->n_layers, nplanners = 0;
     uint64_t B = batch, off = 0, hmax = 0, mmax = 0, fmax, classes = model->layers[L - 1].m;
     int has_float = 0, has_int = 0;
     void (*planners[FLIPNET_MAX_LAYERS])(const flipnet_model *, uint32_t, int, fn_plan *,
                                          uint64_t *);
     memset(plan, 0, sizeof(*plan));
+    plan->threads = threads;
     for (l = 0; l < L; l++) {
         const fn_kind_fwd *k = fn_kind_fwd_ops(model->layers[l].kind);
         if (model->layers[l].m > mmax) mmax = model->layers[l].m;
@@ -382,12 +389,19 @@ flipnet_status fn_plan_make(const flipnet_model *model, uint32_t batch, int trai
 flipnet_status flipnet_scratch_size(const flipnet_model *model, uint32_t batch, int training,
                                     size_t *bytes)
 {
+    return flipnet_scratch_size_mt(model, batch, training, 1, bytes);
+}
+
+flipnet_status flipnet_scratch_size_mt(const flipnet_model *model, uint32_t batch, int training,
+                                       uint32_t threads, size_t *bytes)
+{
     fn_plan plan;
     flipnet_status st = fn_model_check(model);
     if (st != FLIPNET_OK) return st;
     if (bytes == NULL) return FLIPNET_E_NULL;
     if (batch < 1u || batch > FLIPNET_MAX_BATCH) return FLIPNET_E_ARG;
-    st = fn_plan_make(model, batch, training, &plan);
+    if (threads < 1u || threads > FLIPNET_MAX_THREADS) return FLIPNET_E_ARG;
+    st = fn_plan_make_mt(model, batch, training, threads, &plan);
     if (st != FLIPNET_OK) return st;
     *bytes = plan.total;
     return FLIPNET_OK;

@@ -12,7 +12,8 @@
  * labels); fills plan. */
 static flipnet_status fn_train_args(const flipnet_model *model, const int8_t *x, const uint16_t *y,
                                     uint32_t batch, const flipnet_step_params *params,
-                                    void *scratch, size_t scratch_bytes, fn_plan *plan)
+                                    void *scratch, size_t scratch_bytes,
+                                    const flipnet_runner *runner, fn_plan *plan)
 {
     uint32_t l, L, C, b;
     flipnet_status st = fn_model_check(model);
@@ -28,8 +29,9 @@ static flipnet_status fn_train_args(const flipnet_model *model, const int8_t *x,
     }
     C = model->layers[L - 1u].m;
     if (C < 2u) return FLIPNET_E_SHAPE; /* the output error needs a wrong class */
+    if ((st = fn_runner_check(runner)) != FLIPNET_OK) return st;
     if (fn_misaligned(scratch)) return FLIPNET_E_ALIGN;
-    st = fn_plan_make(model, batch, 1, plan);
+    st = fn_plan_make_mt(model, batch, 1, runner != NULL ? runner->threads : 1u, plan);
     if (st != FLIPNET_OK) return st;
     if (scratch_bytes < plan->total) return FLIPNET_E_NOMEM;
     if (fn_input_has_m128(x, (size_t)batch * model->layers[0].n)) return FLIPNET_E_INPUT;
@@ -43,6 +45,14 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes)
 {
+    return flipnet_train_step_mt(model, x, y, batch, params, stats, scratch, scratch_bytes, NULL);
+}
+
+flipnet_status flipnet_train_step_mt(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                     uint32_t batch, const flipnet_step_params *params,
+                                     flipnet_step_stats *stats, void *scratch,
+                                     size_t scratch_bytes, const flipnet_runner *runner)
+{
     fn_plan plan;
     fn_ctx c;
     flipnet_step_stats s;
@@ -51,7 +61,8 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     float *fcur = NULL, *fnxt = NULL;
     void *logits;
     int ferr, has_float = 0;
-    flipnet_status st = fn_train_args(model, x, y, batch, params, scratch, scratch_bytes, &plan);
+    flipnet_status st = fn_train_args(model, x, y, batch, params, scratch, scratch_bytes, runner,
+                                      &plan);
     if (st != FLIPNET_OK) return st;
     L = model->n_layers;
     for (l = 0; l < L; l++) { /* every kind's own checks, before anything changes */
@@ -63,6 +74,7 @@ flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const u
     c.plan = &plan;
     c.batch = batch;
     c.params = params;
+    c.runner = runner;
     memset(&s, 0, sizeof(s));
     logits = c.sc + plan.logits;
     cur = (int8_t *)(c.sc + plan.d[0]);

@@ -27,52 +27,53 @@ typedef struct {
     const int16_t *e16; /* E of the current row: int16 (narrow) ... */
     const int32_t *e32; /* ... or int32 (wide) */
 } fn_vote_mem;
-/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. */
+/* Samples b with drow[b] != 0: list[c] = b, dl[c] = drow[b]; returns their count. Branch-free
+ * (every sample is written at the current end, which moves on only for a nonzero error): the
+ * errors' pattern is data, not something a branch predictor can learn. list and dl have room
+ * for batch entries. */
 static uint32_t fn_row_list(const int8_t *drow, uint32_t batch, uint16_t *list, int8_t *dl)
 {
     uint32_t b, cnt = 0;
     for (b = 0; b < batch; b++) {
-        if (drow[b] != 0) {
-            list[cnt] = (uint16_t)b;
-            dl[cnt] = drow[b];
-            cnt++;
-        }
+        list[cnt] = (uint16_t)b;
+        dl[cnt] = drow[b];
+        cnt += (uint32_t)(drow[b] != 0);
     }
     return cnt;
 }
 
 /*
- * docs/rule.md section 3: error at layer l's inputs from the error at its outputs.
- * cur (m, B) -> nxt (n, B); a_prev (B, n) is layer l's input activation; g (B, n) scratch.
+ * docs/rule.md section 3: error at layer l's inputs from the error at its outputs, for inputs
+ * [i0, i1) (a part of the layer's inputs; i0 a multiple of 32). cur (m, B) -> nxt (n, B); a_prev
+ * (B, n) is layer l's input activation; g (B, n) scratch (these inputs' columns only).
  * |G| <= m, so G is int16 when m <= 32767 (fn_plan_make sizes it the same way), else int32.
  */
 #define FN_BACKPROP(NAME, T)                                                                       \
     FN_HOT static void NAME(const flipnet_model *model, uint32_t l, const int8_t *cur,            \
-                            uint32_t batch,                                                      \
-                     const int8_t *a_prev, int8_t *nxt, T *g, uint16_t *list, int8_t *dl,         \
-                     int16_t *wrow)                                                                \
+                            uint32_t batch, uint32_t i0, uint32_t i1, const int8_t *a_prev,        \
+                            int8_t *nxt, T *g, uint16_t *list, int8_t *dl, int16_t *wrow)          \
     {                                                                                              \
         const flipnet_layer *L = &model->layers[l];                                                \
-        uint32_t n = L->n, m = L->m, j, c, b, i;                                                   \
-        memset(g, 0, sizeof(T) * (size_t)batch * n);                                              \
+        uint32_t n = L->n, m = L->m, w = i1 - i0, j, c, b, i;                                      \
+        for (b = 0; b < batch; b++) memset(g + (size_t)b * n + i0, 0, sizeof(T) * w);              \
         for (j = 0; j < m; j++) {                                                                  \
             uint32_t cnt = fn_row_list(cur + (size_t)j * batch, batch, list, dl);                 \
             if (cnt == 0) continue;                                                                \
-            fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, wrow);                 \
+            fn_unpack_row_s16(fn_row(model, L, j) + i0 / 8u, L->kind, w, L->bpr, wrow);           \
             for (c = 0; c < cnt; c++) {                                                            \
-                T *restrict gb = g + (size_t)list[c] * n;                                          \
-                const int16_t *restrict w = wrow;                                                  \
+                T *restrict gb = g + (size_t)list[c] * n + i0;                                     \
+                const int16_t *restrict wr = wrow;                                                 \
                 if (dl[c] > 0) {                                                                   \
-                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] + w[i]);                             \
+                    for (i = 0; i < w; i++) gb[i] = (T)(gb[i] + wr[i]);                            \
                 } else {                                                                           \
-                    for (i = 0; i < n; i++) gb[i] = (T)(gb[i] - w[i]);                             \
+                    for (i = 0; i < w; i++) gb[i] = (T)(gb[i] - wr[i]);                            \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
         for (b = 0; b < batch; b++) {                                                              \
             const T *gb = g + (size_t)b * n;                                                       \
             const int8_t *ab = a_prev + (size_t)b * n;                                             \
-            for (i = 0; i < n; i++) {                                                              \
+            for (i = i0; i < i1; i++) {                                                            \
                 int32_t v = gb[i];                                                                 \
                 int8_t sg = (int8_t)((v > 0) - (v < 0));                                           \
                 nxt[(size_t)i * batch + b] = (ab[i] != 127 && ab[i] != -127) ? sg : 0;             \
@@ -98,6 +99,16 @@ FN_HOT static void fn_vote_sa16(const int8_t *x, uint32_t n, const uint16_t *lis
     uint32_t c = 0, i;
     memset(S, 0, sizeof(int16_t) * n);
     if (need_a) memset(A, 0, sizeof(int16_t) * n);
+#if FN_DOT_DSP
+    if (weighted && !need_a) { /* errors are +-1 (fn_int_output_error, BP_SIGN) */
+        for (c = 0; c < cnt && (dl[c] == 1 || dl[c] == -1); c++) {}
+        if (c == cnt) {
+            fn_rows_acc16_dsp(S, x, n, list, dl, cnt);
+            return;
+        }
+        c = 0;
+    }
+#endif
     /* two samples per pass over S and A: half the accumulator loads and stores */
     for (; c + 1u < cnt; c += 2u) {
         const int8_t *restrict x0 = x + (size_t)list[c] * n;
@@ -337,36 +348,190 @@ static uint32_t fn_hist_row16(const int16_t *e, uint32_t n, uint32_t *hist)
     return mx;
 }
 
-/* docs/rule.md sections 4-5 for layer l: vote, select, update in place. */
-static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
-                           uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
-                           uint32_t *eligible_out, fn_vote_mem *mem)
-{
-    const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, vmin, changes = 0;
-    int ternary = L->kind == FLIPNET_TERNARY;
-    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
+/* ---- the update of a layer, in parts by output rows (docs/speed.md) ------------------------ */
+/* What every part of a layer's update shares: the layer, its input and errors, the vote's
+ * memory of the whole layer (rowmax, U, afull) and the selection; each part has its own
+ * workspace (fn_ws: sample lists, row sums, histogram, unpacked row). */
+typedef struct {
+    flipnet_model *model;
+    uint32_t l, batch, parts;
+    const int8_t *x, *d;
+    const fn_ctx *c;
+    uint8_t *rowmax;
+    int16_t *afull;
+    uint16_t *ulist;
+    uint32_t ucnt;
+    int use_afull, ternary, weighted, stochastic;
+    /* counters (rule.md 7.1): shift, width, decay, threshold, largest value, RNG bases */
+    uint32_t cshift, bits, decay;
+    int32_t tau, hmax;
+    uint64_t cbase;
+    /* selection (rule.md 5): threshold key, smallest selected key and value, probabilities */
+    uint32_t K, kmin, vmin;
+    uint64_t p_big, p_tie, fbase;
+    uint64_t res0[2]; /* thread 0's results (threads 1..: their fn_ws.res) */
+} fn_upd;
 
-    /* the layer's error samples U and, for the HURT filter, sum |t| over U */
+static void fn_upd_mem(const fn_upd *u, uint32_t thread, fn_vote_mem *mem, uint64_t **res)
+{
+    fn_ws ws;
+    fn_ws_get(u->c, thread, &ws);
+    mem->P = ws.P;
+    mem->N = ws.N;
+    mem->hist = ws.hist;
+    mem->rowmax = u->rowmax;
+    mem->list = ws.list;
+    mem->dl = ws.dl;
+    mem->wrow = ws.wrow;
+    mem->afull = u->afull;
+    mem->ulist = u->ulist;
+    mem->clist = ws.clist;
+    mem->hbuf = ws.hbuf;
+    mem->ucnt = u->ucnt;
+    mem->use_afull = u->use_afull;
+    mem->e16 = NULL;
+    mem->e32 = NULL;
+    *res = fn_res(u->c, thread, (uint64_t *)u->res0);
+}
+
+/* Every thread's histogram zeroed (before pass 1). */
+static void fn_upd_clear_hist(const fn_upd *u)
+{
+    fn_vote_mem mp;
+    uint64_t *r;
+    uint32_t t, nt = fn_threads(u->c);
+    for (t = 0; t < nt; t++) {
+        fn_upd_mem(u, t, &mp, &r);
+        memset(mp.hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
+    }
+}
+
+/* Sum of the threads' histograms into thread 0's; the sum of their res[0] (fixed order;
+ * integer sums are the same in any order). */
+static uint32_t *fn_upd_merge_hist(const fn_upd *u)
+{
+    fn_vote_mem m0, mp;
+    uint64_t *r;
+    uint32_t t, key, nt = fn_threads(u->c);
+    fn_upd_mem(u, 0, &m0, &r);
+    for (t = 1; t < nt; t++) {
+        fn_upd_mem(u, t, &mp, &r);
+        for (key = 0; key < FN_KEY_BINS; key++) m0.hist[key] += mp.hist[key];
+    }
+    return m0.hist;
+}
+static uint32_t fn_upd_sum_res(const fn_upd *u)
+{
+    uint64_t total = 0;
+    uint32_t t, nt = fn_threads(u->c);
+    for (t = 0; t < nt; t++) total += fn_res(u->c, t, (uint64_t *)u->res0)[0];
+    return (uint32_t)total;
+}
+
+/* rule.md 4-5, pass 1 for rows of part `part`: the part's histogram of key(|E|) of the eligible
+ * weights, and each row's largest key. */
+static void fn_vote_pass1(void *arg, uint32_t part, uint32_t thread)
+{
+    const fn_upd *u = (const fn_upd *)arg;
+    const flipnet_model *model = u->model;
+    const flipnet_layer *L = &model->layers[u->l];
+    uint32_t n = L->n, batch = u->batch, j, j0, j1, i, key;
+    fn_vote_mem mem;
+    uint64_t *res;
+    fn_upd_mem(u, thread, &mem, &res);
+    fn_part_range(L->m, part, u->parts, &j0, &j1);
+    for (j = j0; j < j1; j++) {
+        const int8_t *drow = u->d + (size_t)j * batch;
+        uint32_t cnt = fn_row_list(drow, batch, mem.list, mem.dl), mx = 0;
+        if (cnt != 0) {
+            fn_vote_row(model, L, j, u->x, drow, cnt, &mem);
+            if (mem.e16 != NULL) {
+                mx = fn_hist_row16(mem.e16, n, mem.hist);
+            } else {
+                for (i = 0; i < n; i++) {
+                    int32_t e = mem.e32[i];
+                    if (e != 0) {
+                        key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
+                        mem.hist[key]++;
+                        mx = key > mx ? key : mx;
+                    }
+                }
+            }
+        }
+        u->rowmax[j] = (uint8_t)mx;
+    }
+}
+
+/* Pass 2 for the part's rows: recompute the rows that reach the threshold and apply the
+ * changes; res[0] = the part's changes. */
+static void fn_vote_pass2(void *arg, uint32_t part, uint32_t thread)
+{
+    const fn_upd *u = (const fn_upd *)arg;
+    flipnet_model *model = u->model;
+    const flipnet_layer *L = &model->layers[u->l];
+    uint32_t n = L->n, batch = u->batch, j, j0, j1, i, changes = 0;
+    int ternary = u->ternary;
+    fn_vote_mem mem;
+    uint64_t *res;
+    fn_upd_mem(u, thread, &mem, &res);
+    fn_part_range(L->m, part, u->parts, &j0, &j1);
+    for (j = j0; j < j1; j++) {
+        uint32_t cnt;
+        uint8_t *row, *pos, *neg;
+        const int16_t *e16, *wr;
+        const int32_t *e32;
+        if (u->rowmax[j] < u->kmin) continue;
+        cnt = fn_row_list(u->d + (size_t)j * batch, batch, mem.list, mem.dl);
+        fn_vote_row(model, L, j, u->x, u->d + (size_t)j * batch, cnt, &mem);
+        /* locals: the byte stores into the row may alias anything, so loads through mem
+         * would be repeated on every input */
+        e16 = mem.e16;
+        e32 = mem.e32;
+        wr = mem.wrow;
+        row = fn_row_w(model, L, j);
+        pos = row;
+        neg = ternary ? row + L->bpr : row;
+        for (i = 0; i < n; i++) {
+            int32_t e = e16 != NULL ? e16[i] : e32[i];
+            uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
+            uint64_t thr, rnd;
+            if (v < u->vmin) continue; /* also skips e == 0 (vmin >= 1) */
+            thr = fn_key(v) > u->K ? u->p_big : u->p_tie;
+            rnd = fn_rand_at(u->fbase, (uint64_t)j * n + i) >> 32;
+            if (rnd < thr) {
+                fn_move_weight(pos, neg, i, wr[i], e > 0 ? 1 : -1, ternary);
+                changes++;
+            }
+        }
+    }
+    res[0] += changes;
+}
+
+/* docs/rule.md sections 4-5 for layer l: the layer's error samples U (and, for the HURT
+ * filter, sum |t| over U), then pass 1 (histogram), selection, pass 2 (changes). */
+static void fn_vote_update(fn_upd *u, uint32_t k, uint32_t *changes_out, uint32_t *eligible_out)
+{
+    const flipnet_layer *L = &u->model->layers[u->l];
+    uint32_t n = L->n, m = L->m, batch = u->batch, b, j, c, i;
+    uint32_t *hist;
     {
-        uint32_t b, c, weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
-        mem->ucnt = 0;
+        u->ucnt = 0;
         for (b = 0; b < batch; b++) {
             for (j = 0; j < m; j++) {
-                if (d[(size_t)j * batch + b] != 0) {
-                    mem->ulist[mem->ucnt++] = (uint16_t)b;
+                if (u->d[(size_t)j * batch + b] != 0) {
+                    u->ulist[u->ucnt++] = (uint16_t)b;
                     break;
                 }
             }
         }
-        mem->use_afull = model->rule.filter == FLIPNET_FILTER_HURT && mem->ucnt >= 4u &&
-                         (uint64_t)mem->ucnt * (weighted ? 127u : 1u) <= 32767u;
-        if (mem->use_afull) {
-            int16_t *restrict af = mem->afull;
+        u->use_afull = u->model->rule.filter == FLIPNET_FILTER_HURT && u->ucnt >= 4u &&
+                       (uint64_t)u->ucnt * (u->weighted ? 127u : 1u) <= 32767u;
+        if (u->use_afull) {
+            int16_t *restrict af = u->afull;
             memset(af, 0, sizeof(int16_t) * n);
-            for (c = 0; c < mem->ucnt; c++) {
-                const int8_t *restrict xb = x + (size_t)mem->ulist[c] * n;
-                if (weighted) {
+            for (c = 0; c < u->ucnt; c++) {
+                const int8_t *restrict xb = u->x + (size_t)u->ulist[c] * n;
+                if (u->weighted) {
                     for (i = 0; i < n; i++) {
                         int16_t v = xb[i];
                         af[i] = (int16_t)(af[i] + (v < 0 ? -v : v));
@@ -377,64 +542,16 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
             }
         }
     }
-
-    /* pass 1: histogram of the keys of the eligible weights */
-    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
-    for (j = 0; j < m; j++) {
-        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
-        if (cnt != 0) {
-            fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
-            if (mem->e16 != NULL) {
-                mx = fn_hist_row16(mem->e16, n, mem->hist);
-            } else {
-                for (i = 0; i < n; i++) {
-                    int32_t e = mem->e32[i];
-                    if (e != 0) {
-                        key = fn_key(e > 0 ? (uint32_t)e : (uint32_t)(-e));
-                        mem->hist[key]++;
-                        mx = key > mx ? key : mx;
-                    }
-                }
-            }
-        }
-        mem->rowmax[j] = (uint8_t)mx;
-    }
-    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
-    kmin = K == 0 ? 1u : K;
-    vmin = fn_key_min(kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
-
-    /* pass 2: recompute the rows that reach the threshold and apply the changes */
-    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
-    for (j = 0; j < m; j++) {
-        uint32_t cnt;
-        uint8_t *row, *pos, *neg;
-        const int16_t *e16, *wr;
-        const int32_t *e32;
-        if (mem->rowmax[j] < kmin) continue;
-        cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl);
-        fn_vote_row(model, L, j, x, d + (size_t)j * batch, cnt, mem);
-        /* locals: the byte stores into the row may alias anything, so loads through mem
-         * would be repeated on every input */
-        e16 = mem->e16;
-        e32 = mem->e32;
-        wr = mem->wrow;
-        row = fn_row_w(model, L, j);
-        pos = row;
-        neg = ternary ? row + L->bpr : row;
-        for (i = 0; i < n; i++) {
-            int32_t e = e16 != NULL ? e16[i] : e32[i];
-            uint32_t v = e > 0 ? (uint32_t)e : (uint32_t)(-e);
-            uint64_t thr, u;
-            if (v < vmin) continue; /* also skips e == 0 (vmin >= 1) */
-            thr = fn_key(v) > K ? p_big : p_tie;
-            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
-            if (u < thr) {
-                fn_move_weight(pos, neg, i, wr[i], e > 0 ? 1 : -1, ternary);
-                changes++;
-            }
-        }
-    }
-    *changes_out = changes;
+    fn_upd_clear_hist(u);
+    fn_run_parts(u->c, fn_vote_pass1, u, u->parts);
+    hist = fn_upd_merge_hist(u);
+    if (!fn_select_start(hist, k, u->p_big, eligible_out, changes_out, &u->K, &u->p_tie)) return;
+    u->kmin = u->K == 0 ? 1u : u->K;
+    u->vmin = fn_key_min(u->kmin); /* key(|E|) >= kmin  <=>  |E| >= vmin */
+    u->fbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_FLIP, u->l, u->model->steps));
+    fn_res_clear(u->c, u->res0);
+    fn_run_parts(u->c, fn_vote_pass2, u, u->parts);
+    *changes_out = fn_upd_sum_res(u);
 }
 
 /* H = clamp(H + inc, -hmax, hmax) for the n counters of one row (docs/rule.md 7.1, 7.2):
@@ -442,22 +559,60 @@ static void fn_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, co
  * f != 0 and u < f 2^(32-c), where q = E >> c (floor), f = E - q 2^c (the low c bits of E) and
  * u the top 32 bits of the COUNTER stream's draw at idx0 + i (drawn only when f != 0), so that
  * the mean of inc is E / 2^c exactly. |E| <= 65535 * 127 < 2^23: E + 2^30 fits int32. */
+#define FN_COUNTER_ADD_NEAREST(NAME, T)                                                            \
+    FN_HOT static void NAME(int8_t *restrict h, const T *restrict e, uint32_t n, uint32_t c,        \
+                            int32_t hmax)                                                          \
+    {                                                                                              \
+        uint32_t i;                                                                                \
+        int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;                                       \
+        for (i = 0; i < n; i++) {                                                                  \
+            int32_t v = h[i] + fn_floor_shift((int32_t)e[i] + half, c);                            \
+            h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));                            \
+        }                                                                                          \
+    }
+FN_COUNTER_ADD_NEAREST(fn_counter_add_near16, int16_t)
+FN_COUNTER_ADD_NEAREST(fn_counter_add_near32, int32_t)
+#undef FN_COUNTER_ADD_NEAREST
+
+/* The top 32 bits of fn_mix64(z) (fn_internal.h): the last xor-shift's low half is not needed. */
+static inline uint32_t fn_mix64_top(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return (uint32_t)(z >> 32) ^ (uint32_t)(z >> 63);
+}
+
+/* STOCHASTIC: the draws' arguments base + (idx0 + i + 1) gamma advance by gamma (fn_rand_at),
+ * and only their top 32 bits are compared: f 2^(32-c) < 2^32 for f < 2^c. */
+#define FN_COUNTER_ADD_STOCH(NAME, T)                                                              \
+    FN_HOT static void NAME(int8_t *restrict h, const T *restrict e, uint32_t n, uint32_t c,        \
+                            int32_t hmax, uint64_t base, uint64_t idx0)                            \
+    {                                                                                              \
+        const uint64_t gamma = UINT64_C(0x9E3779B97F4A7C15);                                       \
+        uint64_t z = base + (idx0 + 1u) * gamma;                                                   \
+        uint32_t i, low = (1u << c) - 1u;                                                          \
+        for (i = 0; i < n; i++, z += gamma) {                                                      \
+            int32_t ev = e[i], inc = fn_floor_shift(ev, c), v;                                     \
+            uint32_t f = (uint32_t)ev & low;                                                       \
+            if (f != 0u && fn_mix64_top(z) < (f << (32u - c))) inc++;                              \
+            v = h[i] + inc;                                                                        \
+            h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));                            \
+        }                                                                                          \
+    }
+FN_COUNTER_ADD_STOCH(fn_counter_add_stoch16, int16_t)
+FN_COUNTER_ADD_STOCH(fn_counter_add_stoch32, int32_t)
+#undef FN_COUNTER_ADD_STOCH
+
 static void fn_counter_add(int8_t *h, const int16_t *e16, const int32_t *e32, uint32_t n,
                            uint32_t c, int32_t hmax, int stochastic, uint64_t base, uint64_t idx0)
 {
-    uint32_t i, low = c != 0u ? (1u << c) - 1u : 0u;
-    int32_t half = c != 0u ? (int32_t)1 << (c - 1u) : 0;
-    for (i = 0; i < n; i++) {
-        int32_t e = e16 != NULL ? e16[i] : e32[i], inc, v;
-        if (stochastic) {
-            uint32_t f = (uint32_t)e & low;
-            inc = fn_floor_shift(e, c);
-            if (f != 0u && (fn_rand_at(base, idx0 + i) >> 32) < ((uint64_t)f << (32u - c))) inc++;
-        } else {
-            inc = c != 0u ? fn_floor_shift(e + half, c) : e;
-        }
-        v = h[i] + inc;
-        h[i] = (int8_t)(v > hmax ? hmax : (v < -hmax ? -hmax : v));
+    if (!stochastic || c == 0u) { /* straight loops that vectorize (c = 0: inc = E, half = 0) */
+        if (e16 != NULL) fn_counter_add_near16(h, e16, n, c, hmax);
+        else fn_counter_add_near32(h, e32, n, c, hmax);
+    } else if (e16 != NULL) {
+        fn_counter_add_stoch16(h, e16, n, c, hmax, base, idx0);
+    } else {
+        fn_counter_add_stoch32(h, e32, n, c, hmax, base, idx0);
     }
 }
 
@@ -470,14 +625,6 @@ static void fn_counter_decay(int8_t *h, uint32_t n, uint32_t r)
         a -= a >> r;
         h[i] = (int8_t)(v < 0 ? -a : a);
     }
-}
-
-/* Direction of a counter: +1 when H >= tau, -1 when H <= -tau, else 0; returns 1 when the
- * weight w can move that way (ternary w != d, binary w == -d). */
-static inline int fn_counter_eligible(int32_t h, int32_t w, int32_t tau, int ternary)
-{
-    int32_t d = h >= tau ? 1 : (h <= -tau ? -1 : 0);
-    return ternary ? (d != 0) & (w != d) : (d != 0) & (w == -d);
 }
 
 /* A row's counters as int8: in place for 8-bit counters, else unpacked into buf (and packed
@@ -495,128 +642,204 @@ static void fn_counter_row_done(uint8_t *area, uint32_t bits, uint32_t n, uint32
     if (bits != 8u) fn_counters_pack(area + (size_t)j * fn_counter_row_bytes(n, bits), bits, n, h);
 }
 
-/* docs/rule.md 7.1 for layer l (counters): pass 1 per row computes the net vote E (same vote
- * kernels, no n x m buffer), adds it into the row's counters once and histograms key(|H|) of
- * the eligible weights; pass 2 reads H (no vote recompute), selects as section 5 and resets
- * the counters of the weights that change. Runs even when the step has no error (H alone can
- * make weights eligible). Counters narrower than 8 bits are unpacked a row at a time into
- * mem->hbuf; the layer's threshold is min(tau, the width's largest value). */
-static void fn_counter_vote_update(flipnet_model *model, uint32_t l, const int8_t *x, const int8_t *d,
-                            uint32_t batch, uint32_t k, uint32_t p_q16, uint32_t *changes_out,
-                            uint32_t *eligible_out, fn_vote_mem *mem)
+/* Eligibility of 32 weights from their counters' masks (up: H >= t, dn: H <= -t) and their
+ * plane words: ternary p (+1 plane), q (-1 plane): up where w != +1, dn where w != -1; binary p
+ * (the -1 plane): up where w = -1, dn where w = +1. */
+static inline uint32_t fn_elig_word(uint32_t up, uint32_t dn, uint32_t p, uint32_t q, int ternary)
 {
-    const flipnet_layer *L = &model->layers[l];
-    uint32_t n = L->n, m = L->m, j, i, key, K = 0, kmin, changes = 0;
-    uint32_t c = model->rule.counter_shift, r = model->rule.counter_decay;
-    uint32_t bits = model->counter_bits[l];
-    int32_t hmax = fn_counter_max(bits);
-    int32_t tau = model->rule.counter_threshold < hmax ? model->rule.counter_threshold : hmax;
-    /* a counter that cannot reach the rule's threshold counts coarser steps: its shift grows by
-     * o, the largest with tau_l 2^o <= tau, so it moves its weight on the same evidence */
-    while (c < 31u && ((uint32_t)tau << (c - model->rule.counter_shift + 1u)) <=
-                          (uint32_t)model->rule.counter_threshold)
-        c++;
-    int stochastic = model->rule.counter_round == FLIPNET_ROUND_STOCHASTIC;
-    int ternary = L->kind == FLIPNET_TERNARY;
-    int weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
-    uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, l);
-    uint64_t p_big = (uint64_t)p_q16 << 16, p_tie = 0, base;
-    uint64_t cbase = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_COUNTER, l, model->steps));
+    return ternary ? (up & ~p) | (dn & ~q) : (up & p) | (dn & ~p);
+}
 
-    /* pass 1, row by row: H += inc(E), then the decay; histogram of key(|H|) of the eligible
-     * weights */
-    memset(mem->hist, 0, sizeof(uint32_t) * FN_KEY_BINS);
-    for (j = 0; j < m; j++) {
-        int8_t *hrow = fn_counter_row(hl, bits, n, j, mem->hbuf);
-        uint32_t cnt = fn_row_list(d + (size_t)j * batch, batch, mem->list, mem->dl), mx = 0;
+/* docs/rule.md 7.1 (counters), pass 1 for the rows of part `part`: per row the net vote E
+ * (same vote kernels, no n x m buffer) into the row's counters once, the decay, and the
+ * histogram of key(|H|) of the eligible weights (threshold masks, 32 weights a word). */
+static void fn_counter_pass1(void *arg, uint32_t part, uint32_t thread)
+{
+    const fn_upd *u = (const fn_upd *)arg;
+    const flipnet_model *model = u->model;
+    const flipnet_layer *L = &model->layers[u->l];
+    const fn_kernels *kern = fn_kern();
+    uint32_t n = L->n, batch = u->batch, bits = u->bits, j, j0, j1, wi, key;
+    uint32_t words = (n + 31u) / 32u, *up, *dn;
+    uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, u->l);
+    fn_vote_mem mem;
+    uint64_t *res;
+    fn_upd_mem(u, thread, &mem, &res);
+    up = (uint32_t *)(void *)mem.wrow;
+    dn = up + words;
+    fn_part_range(L->m, part, u->parts, &j0, &j1);
+    for (j = j0; j < j1; j++) {
+        int8_t *hrow = fn_counter_row(hl, bits, n, j, mem.hbuf);
+        uint32_t cnt = fn_row_list(u->d + (size_t)j * batch, batch, mem.list, mem.dl), mx = 0;
+        const uint8_t *row;
         if (cnt != 0) { /* E = 0 on a row without errors: H unchanged (inc(0) = 0) */
             uint64_t idx0 = (uint64_t)j * n;
-            if ((uint64_t)cnt * (weighted ? 127u : 1u) <= 32767u) {
-                int16_t *s16 = (int16_t *)mem->N;
-                fn_vote_sa16(x, n, mem->list, mem->dl, cnt, weighted, 0, s16, s16 + n);
-                fn_counter_add(hrow, s16, NULL, n, c, hmax, stochastic, cbase, idx0);
+            if ((uint64_t)cnt * (u->weighted ? 127u : 1u) <= 32767u) {
+                int16_t *s16 = (int16_t *)mem.N;
+                fn_vote_sa16(u->x, n, mem.list, mem.dl, cnt, u->weighted, 0, s16, s16 + n);
+                fn_counter_add(hrow, s16, NULL, n, u->cshift, u->hmax, u->stochastic, u->cbase,
+                               idx0);
             } else {
-                fn_vote_sa32(x, n, mem->list, mem->dl, cnt, weighted, 0, mem->P, mem->N);
-                fn_counter_add(hrow, NULL, mem->P, n, c, hmax, stochastic, cbase, idx0);
+                fn_vote_sa32(u->x, n, mem.list, mem.dl, cnt, u->weighted, 0, mem.P, mem.N);
+                fn_counter_add(hrow, NULL, mem.P, n, u->cshift, u->hmax, u->stochastic, u->cbase,
+                               idx0);
             }
         }
-        if (r != 0u) fn_counter_decay(hrow, n, r);
-        fn_unpack_row_s16(fn_row(model, L, j), L->kind, n, L->bpr, mem->wrow);
-        for (i = 0; i < n; i++) {
-            int32_t h = hrow[i];
-            if (fn_counter_eligible(h, mem->wrow[i], tau, ternary)) {
+        if (u->decay != 0u) fn_counter_decay(hrow, n, u->decay);
+        /* eligible: |H| >= tau and the weight can move H's way */
+        kern->thresh_masks(hrow, n, u->tau, up, dn);
+        row = fn_row(model, L, j);
+        for (wi = 0; wi < words; wi++) {
+            uint32_t e = fn_elig_word(up[wi], dn[wi], fn_plane_word(row, L->bpr, wi),
+                                      u->ternary ? fn_plane_word(row + L->bpr, L->bpr, wi) : 0u,
+                                      u->ternary);
+            while (e != 0u) {
+                int32_t h = hrow[32u * wi + fn_ctz32(e)];
                 key = fn_key((uint32_t)(h < 0 ? -h : h));
-                mem->hist[key]++;
+                mem.hist[key]++;
                 mx = key > mx ? key : mx;
+                e &= e - 1u;
             }
         }
-        mem->rowmax[j] = (uint8_t)mx;
+        u->rowmax[j] = (uint8_t)mx;
         fn_counter_row_done(hl, bits, n, j, hrow);
     }
-    if (!fn_select_start(mem->hist, k, p_big, eligible_out, changes_out, &K, &p_tie)) return;
-    kmin = K == 0 ? 1u : K;
-
-    /* pass 2: apply the changes from H, reset the counters of the changed weights */
-    base = fn_rand_base(model->seed, fn_stream(FN_PURPOSE_FLIP, l, model->steps));
-    for (j = 0; j < m; j++) {
-        int8_t *hrow;
-        uint8_t *row, *pos, *neg;
-        if (mem->rowmax[j] < kmin) continue;
-        hrow = fn_counter_row(hl, bits, n, j, mem->hbuf);
-        row = fn_row_w(model, L, j);
-        pos = row;
-        neg = ternary ? row + L->bpr : row;
-        fn_unpack_row_s16(row, L->kind, n, L->bpr, mem->wrow);
-        for (i = 0; i < n; i++) {
-            int32_t h = hrow[i];
-            uint64_t thr, u;
-            if (!fn_counter_eligible(h, mem->wrow[i], tau, ternary)) continue;
-            key = fn_key((uint32_t)(h < 0 ? -h : h));
-            if (key < kmin) continue;
-            thr = key > K ? p_big : p_tie;
-            u = fn_rand_at(base, (uint64_t)j * n + i) >> 32;
-            if (u < thr) {
-                fn_move_weight(pos, neg, i, mem->wrow[i], h > 0 ? 1 : -1, ternary);
-                hrow[i] = 0;
-                changes++;
-            }
-        }
-        fn_counter_row_done(hl, bits, n, j, hrow);
-    }
-    *changes_out = changes;
 }
 
-static void fn_vote_mem_init(fn_vote_mem *mem, uint8_t *sc, const fn_plan *plan)
+/* Pass 2 for the part's rows: the changes from H (masks at vmin = max(tau, the smallest value
+ * of key kmin): exactly the eligible weights at or above the threshold key), the counters of
+ * the changed weights reset; res[0] = the part's changes. */
+static void fn_counter_pass2(void *arg, uint32_t part, uint32_t thread)
 {
-    mem->P = (int32_t *)(void *)(sc + plan->p);
-    mem->N = (int32_t *)(void *)(sc + plan->n);
-    mem->hist = (uint32_t *)(void *)(sc + plan->hist);
-    mem->rowmax = sc + plan->rowmax;
-    mem->list = (uint16_t *)(void *)(sc + plan->list);
-    mem->dl = (int8_t *)(sc + plan->dl);
-    mem->wrow = (int16_t *)(void *)(sc + plan->wrow);
-    mem->afull = (int16_t *)(void *)(sc + plan->afull);
-    mem->ulist = (uint16_t *)(void *)(sc + plan->ulist);
-    mem->clist = (uint16_t *)(void *)(sc + plan->clist);
-    mem->hbuf = (int8_t *)(sc + plan->hbuf);
+    const fn_upd *u = (const fn_upd *)arg;
+    flipnet_model *model = u->model;
+    const flipnet_layer *L = &model->layers[u->l];
+    const fn_kernels *kern = fn_kern();
+    uint32_t n = L->n, bits = u->bits, j, j0, j1, wi, changes = 0;
+    uint32_t words = (n + 31u) / 32u, *up, *dn;
+    int ternary = u->ternary;
+    uint8_t *hl = (uint8_t *)model->counters + fn_counter_offset(model, u->l);
+    fn_vote_mem mem;
+    uint64_t *res;
+    fn_upd_mem(u, thread, &mem, &res);
+    up = (uint32_t *)(void *)mem.wrow;
+    dn = up + words;
+    fn_part_range(L->m, part, u->parts, &j0, &j1);
+    for (j = j0; j < j1; j++) {
+        int8_t *hrow;
+        uint8_t *roww, *pos, *neg;
+        if (u->rowmax[j] < u->kmin) continue;
+        hrow = fn_counter_row(hl, bits, n, j, mem.hbuf);
+        roww = fn_row_w(model, L, j);
+        pos = roww;
+        neg = ternary ? roww + L->bpr : roww;
+        kern->thresh_masks(hrow, n, (int32_t)u->vmin, up, dn);
+        for (wi = 0; wi < words; wi++) {
+            uint32_t pw = fn_plane_word(pos, L->bpr, wi);
+            uint32_t qw = ternary ? fn_plane_word(neg, L->bpr, wi) : pw;
+            uint32_t e = fn_elig_word(up[wi], dn[wi], pw, qw, ternary);
+            while (e != 0u) {
+                uint32_t b = fn_ctz32(e), i = 32u * wi + b;
+                int32_t h = hrow[i];
+                uint64_t thr = fn_key((uint32_t)(h < 0 ? -h : h)) > u->K ? u->p_big : u->p_tie;
+                uint64_t rnd = fn_rand_at(u->fbase, (uint64_t)j * n + i) >> 32;
+                e &= e - 1u;
+                if (rnd < thr) {
+                    int32_t w = ternary ? (int32_t)((pw >> b) & 1u) - (int32_t)((qw >> b) & 1u)
+                                        : 1 - 2 * (int32_t)((pw >> b) & 1u);
+                    fn_move_weight(pos, neg, i, w, h > 0 ? 1 : -1, ternary);
+                    hrow[i] = 0;
+                    changes++;
+                }
+            }
+        }
+        fn_counter_row_done(hl, bits, n, j, hrow);
+    }
+    res[0] += changes;
 }
 
-/* docs/rule.md section 3 for layer l: d (m, B) -> out (n, B), masked where a_prev is clamped. */
+/* docs/rule.md 7.1 for layer l (counters): pass 1 adds each row's vote into its counters and
+ * histograms key(|H|) of the eligible weights; pass 2 reads H (no vote recompute), selects as
+ * section 5 and resets the counters of the weights that change. Runs even when the step has
+ * no error (H alone can make weights eligible). Counters narrower than 8 bits are unpacked a
+ * row at a time into the part's hbuf; the layer's threshold is min(tau, the width's largest
+ * value). */
+static void fn_counter_vote_update(fn_upd *u, uint32_t k, uint32_t *changes_out,
+                                   uint32_t *eligible_out)
+{
+    const flipnet_rule *rule = &u->model->rule;
+    uint32_t *hist;
+    u->bits = u->model->counter_bits[u->l];
+    u->hmax = fn_counter_max(u->bits);
+    u->tau = rule->counter_threshold < u->hmax ? rule->counter_threshold : u->hmax;
+    u->cshift = rule->counter_shift;
+    u->decay = rule->counter_decay;
+    /* a counter that cannot reach the rule's threshold counts coarser steps: its shift grows by
+     * o, the largest with tau_l 2^o <= tau, so it moves its weight on the same evidence */
+    while (u->cshift < 31u && ((uint32_t)u->tau << (u->cshift - rule->counter_shift + 1u)) <=
+                                  (uint32_t)rule->counter_threshold)
+        u->cshift++;
+    u->stochastic = rule->counter_round == FLIPNET_ROUND_STOCHASTIC;
+    u->cbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_COUNTER, u->l, u->model->steps));
+    fn_upd_clear_hist(u);
+    fn_run_parts(u->c, fn_counter_pass1, u, u->parts);
+    hist = fn_upd_merge_hist(u);
+    if (!fn_select_start(hist, k, u->p_big, eligible_out, changes_out, &u->K, &u->p_tie)) return;
+    u->kmin = u->K == 0 ? 1u : u->K;
+    /* key(|H|) >= kmin  <=>  |H| >= fn_key_min(kmin); with tau: the masks' threshold */
+    u->vmin = fn_key_min(u->kmin);
+    if (u->vmin < (uint32_t)u->tau) u->vmin = (uint32_t)u->tau;
+    if (u->vmin > (uint32_t)u->hmax) return; /* no counter reaches it (the histogram agrees) */
+    u->fbase = fn_rand_base(u->model->seed, fn_stream(FN_PURPOSE_FLIP, u->l, u->model->steps));
+    fn_res_clear(u->c, u->res0);
+    fn_run_parts(u->c, fn_counter_pass2, u, u->parts);
+    *changes_out = fn_upd_sum_res(u);
+}
+
+/* docs/rule.md section 3 for layer l: d (m, B) -> out (n, B), masked where a_prev is clamped;
+ * in parts by inputs, 32-aligned (each part its own columns of the shared accumulator g and
+ * its own rows of out). */
+typedef struct {
+    const flipnet_model *model;
+    uint32_t l, parts;
+    const int8_t *d, *a_prev;
+    int8_t *out;
+    const fn_ctx *c;
+} fn_down;
+
+static void fn_down_part(void *arg, uint32_t part, uint32_t thread)
+{
+    const fn_down *dn = (const fn_down *)arg;
+    const fn_ctx *c = dn->c;
+    uint32_t n = dn->model->layers[dn->l].n, blocks = (n + 31u) / 32u, i0, i1;
+    fn_ws ws;
+    fn_ws_get(c, thread, &ws);
+    fn_part_range(blocks, part, dn->parts, &i0, &i1);
+    i0 *= 32u;
+    i1 = 32u * i1 < n ? 32u * i1 : n;
+    if (i0 >= i1) return;
+    if (dn->model->layers[dn->l].m <= 32767u) {
+        fn_backprop16(dn->model, dn->l, dn->d, c->batch, i0, i1, dn->a_prev, dn->out,
+                      (int16_t *)(void *)(c->sc + c->plan->g), ws.list, ws.dl, ws.wrow);
+    } else {
+        fn_backprop32(dn->model, dn->l, dn->d, c->batch, i0, i1, dn->a_prev, dn->out,
+                      (int32_t *)(void *)(c->sc + c->plan->g), ws.list, ws.dl, ws.wrow);
+    }
+}
+
 void fn_int_error_down(const flipnet_model *model, uint32_t l, const int8_t *d,
                        const int8_t *a_prev, int8_t *out, const fn_ctx *c)
 {
-    uint8_t *sc = c->sc;
-    const fn_plan *plan = c->plan;
-    uint16_t *list = (uint16_t *)(void *)(sc + plan->list);
-    int8_t *dl = (int8_t *)(sc + plan->dl);
-    int16_t *wrow = (int16_t *)(void *)(sc + plan->wrow);
-    if (model->layers[l].m <= 32767u) {
-        fn_backprop16(model, l, d, c->batch, a_prev, out, (int16_t *)(void *)(sc + plan->g),
-                      list, dl, wrow);
-    } else {
-        fn_backprop32(model, l, d, c->batch, a_prev, out, (int32_t *)(void *)(sc + plan->g),
-                      list, dl, wrow);
-    }
+    const flipnet_layer *L = &model->layers[l];
+    fn_down dn;
+    dn.model = model;
+    dn.l = l;
+    dn.d = d;
+    dn.a_prev = a_prev;
+    dn.out = out;
+    dn.c = c;
+    dn.parts = fn_parts(c, (uint64_t)L->n * L->m * c->batch, (L->n + 31u) / 32u);
+    fn_run_parts(c, fn_down_part, &dn, dn.parts);
 }
 
 /* docs/rule.md section 2: the integer output error of int32 logits (B, C) into d8 (C, B),
@@ -644,16 +867,30 @@ void fn_int_output_error(const flipnet_model *model, const void *logits, const u
 }
 
 /* docs/rule.md sections 4-5 (or 7.1 with counters) for layer l, input in->x8 (B, n), error
- * d8 (m, B): vote, select, update in place. */
+ * d8 (m, B): vote, select, update in place, in parts by output rows. */
 void fn_int_update(flipnet_model *model, uint32_t l, const fn_io *in, const int8_t *d8,
                    const float *df, const fn_ctx *c, uint32_t *changes, uint32_t *eligible)
 {
-    fn_vote_mem mem;
-    uint32_t k = c->params->k[l], p = c->params->p_q16[l];
+    const flipnet_layer *L = &model->layers[l];
+    const fn_plan *plan = c->plan;
+    fn_upd u;
     (void)df;
-    fn_vote_mem_init(&mem, c->sc, c->plan);
+    memset(&u, 0, sizeof(u));
+    u.model = model;
+    u.l = l;
+    u.batch = c->batch;
+    u.x = in->x8;
+    u.d = d8;
+    u.c = c;
+    u.rowmax = c->sc + plan->rowmax;
+    u.afull = (int16_t *)(void *)(c->sc + plan->afull);
+    u.ulist = (uint16_t *)(void *)(c->sc + plan->ulist);
+    u.ternary = L->kind == FLIPNET_TERNARY;
+    u.weighted = model->rule.vote == FLIPNET_VOTE_WEIGHTED;
+    u.p_big = (uint64_t)c->params->p_q16[l] << 16;
+    u.parts = fn_parts(c, (uint64_t)L->n * L->m * c->batch, L->m);
     if (model->rule.counter_threshold != 0u)
-        fn_counter_vote_update(model, l, in->x8, d8, c->batch, k, p, changes, eligible, &mem);
+        fn_counter_vote_update(&u, c->params->k[l], changes, eligible);
     else
-        fn_vote_update(model, l, in->x8, d8, c->batch, k, p, changes, eligible, &mem);
+        fn_vote_update(&u, c->params->k[l], changes, eligible);
 }

@@ -67,23 +67,39 @@ def _compile_args():
     if sys.platform == "win32" and "GCC" not in sys.version:
         return ["/O2"]
     # -ffp-contract=off: no fused multiply-adds in the FP32 layers' float code (docs/rule.md 8)
-    return ["-O3", "-std=c99", "-ffp-contract=off"]
+    return ["-O3", "-std=c99", "-ffp-contract=off", "-pthread"]
+
+
+def _link_args():
+    return [] if sys.platform == "win32" else ["-pthread"]
+
+
+# The thread pool of the bindings (python/flipnet/_pool.c): not part of the core, which starts
+# no threads; it runs the parts of the core's passes (flipnet_runner).
+POOL_CDEF = """
+typedef struct fnp_pool fnp_pool;
+fnp_pool *fnp_create(uint32_t threads);
+void fnp_destroy(fnp_pool *pool);
+const flipnet_runner *fnp_runner(fnp_pool *pool);
+uint32_t fnp_threads(fnp_pool *pool);
+"""
 
 
 def make_builder(relative_sources=True):
     """The FFI builder; sources relative to the repository root (as setuptools wants them when
     setup.py runs there) or absolute (for ffibuilder.compile, which changes directory)."""
-    sources = sorted(glob.glob(os.path.join(CSRC, "src", "*.c")))
+    sources = sorted(glob.glob(os.path.join(CSRC, "src", "*.c"))) + [os.path.join(HERE, "_pool.c")]
     if relative_sources and os.path.abspath(os.getcwd()) == ROOT:
         sources = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in sources]
     builder = FFI()
-    builder.cdef(header_cdef())
+    builder.cdef(header_cdef() + POOL_CDEF)
     builder.set_source(
         "flipnet._core",
-        '#include "flipnet/flipnet.h"\n',
+        '#include "flipnet/flipnet.h"\n#include "_pool.h"\n',
         sources=sources,
-        include_dirs=[INCLUDE],
+        include_dirs=[INCLUDE, HERE],
         extra_compile_args=_compile_args(),
+        extra_link_args=_link_args(),
     )
     return builder
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import recipes as _recipes
 from . import rule as _rule
+from . import threads as _threads
 from ._ffi import ffi, lib
 from ._version import __version__
 from .arch import KIND_NAMES, KINDS, kind_name, name_of
@@ -61,7 +62,7 @@ class CoreModel:
         self._weights = np.zeros(max(1, (nbytes[0] + 3) // 4), dtype=np.uint32)
         self._wptr = ffi.from_buffer(self._weights)
         self._m = ffi.new("flipnet_model *")
-        self._scratch = {}  # training flag -> (batch capacity, uint32 array, cffi pointer)
+        self._scratch = {}  # (training, threads) -> (batch capacity, uint32 array, pointer)
 
     def set_rule(self, options=None, **changes):
         """Set the rule from ``options`` (a recipe or rule dict; its rule keys) and keyword
@@ -187,19 +188,22 @@ class CoreModel:
                 "counter_round": name_of(_rule.ROUNDINGS, r.counter_round)}
 
     # ---- memory ---------------------------------------------------------------------------
-    def scratch_bytes(self, batch, training=False):
+    def scratch_bytes(self, batch, training=False, threads=1):
         """Scratch bytes the core needs for a batch of ``batch`` samples, for inference
-        (flipnet_forward / flipnet_predict / flipnet_calibrate) or ``training``."""
+        (flipnet_forward / flipnet_predict / flipnet_calibrate) or ``training``, with
+        ``threads`` parts per pass (flipnet_scratch_size_mt)."""
         nbytes = ffi.new("size_t *")
-        check(lib.flipnet_scratch_size(self._m, int(batch), int(bool(training)), nbytes),
-              "flipnet_scratch_size(batch=%d, training=%d)" % (batch, training))
+        check(lib.flipnet_scratch_size_mt(self._m, int(batch), int(bool(training)),
+                                          int(threads), nbytes),
+              "flipnet_scratch_size_mt(batch=%d, training=%d, threads=%d)"
+              % (batch, training, threads))
         return int(nbytes[0])
 
-    def _scratch_for(self, batch, training):
-        key = bool(training)
+    def _scratch_for(self, batch, training, threads=1):
+        key = (bool(training), int(threads))
         have = self._scratch.get(key)
         if have is None or have[0] < batch:
-            nbytes = self.scratch_bytes(batch, training)
+            nbytes = self.scratch_bytes(batch, training, threads)
             buf = np.zeros(max(1, (nbytes + 3) // 4), dtype=np.uint32)
             have = (batch, buf, ffi.from_buffer(buf))
             self._scratch[key] = have
@@ -267,32 +271,38 @@ class CoreModel:
 
 
     # ---- one core call on prepared inputs ---------------------------------------------------
-    def _chunked(self, fn, name, x8, out, ctype):
-        """``fn`` (a core inference call) over ``x8`` in chunks of INFER_CHUNK into ``out``."""
+    def _chunked(self, fn, name, x8, out, ctype, threads=None):
+        """``fn`` (a core inference call taking a runner) over ``x8`` in chunks of
+        INFER_CHUNK into ``out``, on ``threads`` threads (None: flipnet.threads.default())."""
         n = x8.shape[0]
-        scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False)
+        runner, t = _threads.runner(threads)
+        scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False, t)
         for s in range(0, n, INFER_CHUNK):
             e = min(n, s + INFER_CHUNK)
             check(fn(self._m, ffi.from_buffer("int8_t[]", x8[s:e]), e - s,
-                     ffi.from_buffer(ctype, out[s:e], require_writable=True), scratch, sbytes),
+                     ffi.from_buffer(ctype, out[s:e], require_writable=True), scratch, sbytes,
+                     runner),
                   "%s(batch=%d)" % (name, e - s))
         return out
 
-
-    def core_forward(self, x8):
+    def core_forward(self, x8, threads=None):
         """Logits of the prepared inputs ``x8``, (N, classes): int32, or float32 when the last
-        layer is FP32 (``float_output``; flipnet_forward_f32)."""
+        layer is FP32 (``float_output``; flipnet_forward_f32, on the calling thread)."""
         shape = (x8.shape[0], self.n_classes)
         if self.float_output:
-            return self._chunked(lib.flipnet_forward_f32, "flipnet_forward_f32", x8,
-                                 np.empty(shape, dtype=np.float32), "float[]")
-        return self._chunked(lib.flipnet_forward, "flipnet_forward", x8,
-                             np.empty(shape, dtype=np.int32), "int32_t[]")
+            return self._chunked(self._forward_f32, "flipnet_forward_f32", x8,
+                                 np.empty(shape, dtype=np.float32), "float[]", 1)
+        return self._chunked(lib.flipnet_forward_mt, "flipnet_forward_mt", x8,
+                             np.empty(shape, dtype=np.int32), "int32_t[]", threads)
 
-    def core_predict(self, x8):
+    @staticmethod
+    def _forward_f32(m, x, n, out, scratch, sbytes, runner):
+        return lib.flipnet_forward_f32(m, x, n, out, scratch, sbytes)
+
+    def core_predict(self, x8, threads=None):
         """Predicted class of each prepared input, uint16 (N,)."""
-        return self._chunked(lib.flipnet_predict, "flipnet_predict", x8,
-                             np.empty(x8.shape[0], dtype=np.uint16), "uint16_t[]")
+        return self._chunked(lib.flipnet_predict_mt, "flipnet_predict_mt", x8,
+                             np.empty(x8.shape[0], dtype=np.uint16), "uint16_t[]", threads)
 
     def core_calibrate(self, x8, first=0):
         """flipnet_calibrate_from(first) on the prepared batch ``x8`` (at most
@@ -309,18 +319,20 @@ class CoreModel:
               "flipnet_calibrate_from(first=%d, batch=%d)" % (first, n))
         return self.shifts
 
-    def core_train_step(self, x8, y16, params, stats=None):
-        """One ``flipnet_train_step``: prepared inputs ``x8`` (int8 (B, n0), C-contiguous, in
-        [-127, 127]), labels ``y16`` (uint16 (B,)), a filled ``flipnet_step_params *`` and a
-        ``flipnet_step_stats *`` to fill (or None); the building block of :meth:`train_step`
-        and :meth:`fit` (:mod:`flipnet.training`)."""
+    def core_train_step(self, x8, y16, params, stats=None, threads=None):
+        """One ``flipnet_train_step_mt``: prepared inputs ``x8`` (int8 (B, n0), C-contiguous,
+        in [-127, 127]), labels ``y16`` (uint16 (B,)), a filled ``flipnet_step_params *`` and a
+        ``flipnet_step_stats *`` to fill (or None), on ``threads`` threads (None:
+        flipnet.threads.default(); the result is the same for any number); the building block
+        of :meth:`train_step` and :meth:`fit` (:mod:`flipnet.training`)."""
         b = x8.shape[0]
-        scratch, sbytes = self._scratch_for(b, True)
-        check(lib.flipnet_train_step(self._m, ffi.from_buffer("int8_t[]", x8),
-                                     ffi.from_buffer("uint16_t[]", y16), b, params,
-                                     ffi.NULL if stats is None else stats, scratch, sbytes),
+        runner, t = _threads.runner(threads)
+        scratch, sbytes = self._scratch_for(b, True, t)
+        check(lib.flipnet_train_step_mt(self._m, ffi.from_buffer("int8_t[]", x8),
+                                        ffi.from_buffer("uint16_t[]", y16), b, params,
+                                        ffi.NULL if stats is None else stats, scratch, sbytes,
+                                        runner),
               "flipnet_train_step(step=%d, batch=%d)" % (self.steps, b))
-
 
     # ---- weights --------------------------------------------------------------------------
     def _check_layer(self, layer, counters=False):

@@ -223,20 +223,21 @@ class Model(CoreModel):
                 self.image_side = side
         return x8
 
-    def forward(self, x):
+    def forward(self, x, threads=None):
         """Logits of shape (N, classes): int32 for an integer last layer, float32 when the last
-        layer is FP32 (``float_output``; flipnet_forward_f32)."""
-        return self.core_forward(self._x(x))
+        layer is FP32 (``float_output``; flipnet_forward_f32). ``threads``: None for
+        flipnet.threads.default(); the logits are the same for any number."""
+        return self.core_forward(self._x(x), threads)
 
-    def predict(self, x):
+    def predict(self, x, threads=None):
         """Predicted class per sample (argmax of the logits, lowest index on ties), int64 (N,)."""
-        return self.core_predict(self._x(x)).astype(np.int64)
+        return self.core_predict(self._x(x), threads).astype(np.int64)
 
-    def evaluate(self, x, y):
+    def evaluate(self, x, y, threads=None):
         """Accuracy (fraction of samples predicted right), a float in [0, 1]."""
         x8 = self._x(x)
         y16 = prepare_y(y, x8.shape[0], self.n_classes)
-        return float(np.mean(self.core_predict(x8) == y16))
+        return float(np.mean(self.core_predict(x8, threads) == y16))
 
     def calibrate(self, x, first=0):
         """Set every hidden layer's shift from the batch ``x`` (docs/rule.md section 1); with
@@ -252,17 +253,19 @@ class Model(CoreModel):
     # ---- training (flipnet.training) ----------------------------------------------------
     def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
             verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
-            betas=None, eps=None, lr_end=None):
+            betas=None, eps=None, lr_end=None, threads=None):
         # encoded here, once (the model's encoding and image side); the loop gets int8
         x = self._x(x, learn_side=True)
         if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
             validation_data = (self._x(validation_data[0], "x_val"), validation_data[1])
         return _training.fit(self, x, y, epochs, batch_size, validation_data, schedule, verbose,
-                             shuffle, calibrate_samples, lr, weight_decay, betas, eps, lr_end)
+                             shuffle, calibrate_samples, lr, weight_decay, betas, eps, lr_end,
+                             threads)
 
-    def train_step(self, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None):
+    def train_step(self, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None,
+                   threads=None):
         return _training.train_step(self, self._x(x, learn_side=True), y, k, p, lr,
-                                    weight_decay, betas, eps)
+                                    weight_decay, betas, eps, threads)
 
     fit.__doc__ = _training.fit.__doc__
     train_step.__doc__ = _training.train_step.__doc__

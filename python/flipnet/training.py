@@ -14,6 +14,7 @@ import numpy as np
 
 from . import accounting as _accounting
 from . import progress as _progress
+from . import threads as _threads
 from ._ffi import ffi, lib
 from ._version import __version__
 from .errors import ArgumentError, ShapeError
@@ -130,7 +131,8 @@ def _per_layer(stats, field, n_layers):
     return [int(getattr(stats, field)[l]) for l in range(n_layers)]
 
 
-def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None):
+def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None,
+               threads=None):
     """One training step on the batch (x, y) with explicit integer parameters.
 
     ``k``: weights to select, one int per layer (or one for all); ``p``: change probability,
@@ -139,7 +141,8 @@ def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=No
     ``eps`` (recipe values for None; see fit). Returns the step's statistics as a dict
     (correct, errors, loss, and per layer changes, eligible, clipped). No calibration, no
     schedule: the building block of :meth:`fit`, for experiments and for checking a device
-    against the host.
+    against the host. ``threads``: threads for the step (None: flipnet.threads.default());
+    the result is the same for any number.
     """
     adamw = adamw_options(model.recipe, lr, weight_decay, betas, eps)
     x8 = prepare_x(x, model.n_inputs, model.input_encoding)
@@ -163,7 +166,7 @@ def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=No
         params.k[l] = kl
         params.p_q16[l] = q
     stats = ffi.new("flipnet_step_stats *")
-    model.core_train_step(x8, y16, params, stats)
+    model.core_train_step(x8, y16, params, stats, threads)
     return {"correct": int(stats.correct), "errors": int(stats.errors),
             "loss": float(stats.loss), "changes": _per_layer(stats, "changes", L),
             "eligible": _per_layer(stats, "eligible", L),
@@ -172,7 +175,7 @@ def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=No
 
 def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
         verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
-        betas=None, eps=None, lr_end=None):
+        betas=None, eps=None, lr_end=None, threads=None):
     """Train on (x, y); returns a :class:`History`.
 
     ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
@@ -195,8 +198,13 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
     the core as float32; ignored by a model without FP32 layers. ``lr_end`` (recipe key, None
     = constant): the learning rate decays linearly from ``lr`` at the first step to
     ``lr_end`` at the last step of the run.
+
+    ``threads``: threads for every step and evaluation (None: flipnet.threads.default(), the
+    machine's cores unless FLIPNET_THREADS or flipnet.threads.set_default say otherwise). The
+    trained model is bit-identical for any number of threads.
     """
     r = model.recipe
+    threads = _threads.resolve(threads)
     adamw = adamw_options(r, lr, weight_decay, betas, eps)
     lr_end = r.get("lr_end") if lr_end is None else lr_end
     if lr_end is not None:
@@ -227,7 +235,7 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
     if sched.margin is not None:
         model.set_rule(margin=int(sched.margin))
         r["margin"] = int(sched.margin)
-    run = _Run(model, sched, epochs, batch_size, n, adamw, lr_end, verbose)
+    run = _Run(model, sched, epochs, batch_size, n, adamw, lr_end, verbose, threads)
     try:
         for e in range(epochs):
             order = (shuffle_order(n, model.seed, model.epochs_trained) if shuffle
@@ -241,8 +249,9 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
 class _Run:
     """One fit(): the step counter over the run, the core's step structs, the session record."""
 
-    def __init__(self, model, sched, epochs, batch_size, n, adamw, lr_end, verbose):
+    def __init__(self, model, sched, epochs, batch_size, n, adamw, lr_end, verbose, threads):
         self.model, self.sched, self.epochs, self.n = model, sched, epochs, n
+        self.threads = threads
         self.batch_size, self.lr0, self.lr_end, self.verbose = batch_size, adamw[0], lr_end, verbose
         L = model.n_layers
         sizes = model.sizes
@@ -259,7 +268,8 @@ class _Run:
                         "python": platform.python_version(), "flipnet_version": __version__,
                         "started": timestamp(), "epochs": 0, "steps": 0, "samples": 0,
                         "seconds": 0.0, "batch_size": batch_size, "n_train": n,
-                        "schedule": sched.to_dict(), "rule": model.rule}
+                        "schedule": sched.to_dict(), "rule": model.rule,
+                        "threads": threads, "kernels": _threads.kernels()}
         if model.has_fp32:
             self.session["adamw"] = {"lr": adamw[0], "weight_decay": adamw[1],
                                      "betas": [adamw[2], adamw[3]], "eps": adamw[4]}
@@ -313,7 +323,7 @@ class _Run:
             b = len(idx)
             xb = x8[idx]
             ks, ps = self._set_step()
-            model.core_train_step(xb, y16[idx], self.params, stats)
+            model.core_train_step(xb, y16[idx], self.params, stats, self.threads)
             self.step += 1
             seen += b
             self.session["steps"] += 1
@@ -339,7 +349,7 @@ class _Run:
                                     sps="%.0f" % (seen / dt if dt > 0 else 0.0), refresh=False)
         seconds = time.perf_counter() - t0
         flt = model.float_output
-        val_acc = model.evaluate(*val) if val is not None else None
+        val_acc = model.evaluate(*val, threads=self.threads) if val is not None else None
         sizes = model.sizes
         rec = {"epoch": e + 1, "train_acc": correct / seen, "val_acc": val_acc,
                "changes": changes, "eligible": eligible, "errors": errors,

@@ -72,6 +72,18 @@ flipnet_status flipnet_abi_check(uint32_t abi, size_t model_size, size_t arch_si
                       sizeof(flipnet_step_params), sizeof(flipnet_step_stats),                    \
                       sizeof(flipnet_model_view))
 
+/* ---- kernels ------------------------------------------------------------------------------ */
+/* The core's hot loops come in kernel sets per target, all bit-identical (docs/speed.md):
+ * "portable" (plain C), "avx2" and "avx512vnni" (x86-64), "neon" and "neon-dot" (aarch64),
+ * "dsp" (Cortex-M4/M7/M33). By default the core uses the fastest set this build and CPU run. */
+/* The name of the set in use. */
+const char *flipnet_kernels(void);
+/* The i-th set this build and CPU can run (0: the fastest), NULL past the last. */
+const char *flipnet_kernels_available(uint32_t i);
+/* Use the set `name` ("auto": the fastest available). FLIPNET_E_ARG when this build or CPU
+ * does not have it. Process-wide: call it while no other thread is inside the core. */
+flipnet_status flipnet_use_kernels(const char *name);
+
 /* ---- layers, rule options, model ---------------------------------------------------- */
 typedef enum {
     FLIPNET_TERNARY = 1, /* weights in {-1,0,+1}: 2 bit planes (pos, neg) per row */
@@ -312,6 +324,41 @@ typedef struct {
 flipnet_status flipnet_train_step(flipnet_model *model, const int8_t *x, const uint16_t *y,
                                   uint32_t batch, const flipnet_step_params *params,
                                   flipnet_step_stats *stats, void *scratch, size_t scratch_bytes);
+
+/* ---- threads (docs/speed.md) ------------------------------------------------------------ */
+/* The core starts no threads: a caller that has them passes a runner, and each pass over a
+ * layer (forward, error, vote, update) is split into parts (blocks of output rows, inputs or
+ * samples), which the runner hands out to its threads; each thread works in its own workspace
+ * in the scratch. The results (logits, weights, counters, statistics) are bit-identical for any
+ * number of threads and any order in which the parts run. */
+#define FLIPNET_MAX_THREADS 64u
+typedef void (*flipnet_part_fn)(void *arg, uint32_t part, uint32_t thread);
+typedef struct {
+    uint32_t threads; /* 1..FLIPNET_MAX_THREADS */
+    /* Call fn(arg, p, t) once for every part p in [0, parts), in any order, and return when
+     * every call has returned; t in [0, threads) names the thread that runs the call: no two
+     * calls at the same time may have the same t. */
+    void (*run)(void *ctx, flipnet_part_fn fn, void *arg, uint32_t parts);
+    void *ctx;
+} flipnet_runner;
+/* Bytes of scratch for `threads` threads (1: flipnet_scratch_size); FLIPNET_E_ARG for threads
+ * 0 or above FLIPNET_MAX_THREADS. */
+flipnet_status flipnet_scratch_size_mt(const flipnet_model *model, uint32_t batch, int training,
+                                       uint32_t threads, size_t *bytes);
+/* flipnet_train_step, flipnet_forward and flipnet_predict with a runner (NULL: one thread, as
+ * the plain calls); the scratch must be sized for runner->threads (else FLIPNET_E_NOMEM).
+ * FLIPNET_E_ARG: runner->threads 0 or above FLIPNET_MAX_THREADS, or runner->run NULL. FP32
+ * layers run on the calling thread. */
+flipnet_status flipnet_train_step_mt(flipnet_model *model, const int8_t *x, const uint16_t *y,
+                                     uint32_t batch, const flipnet_step_params *params,
+                                     flipnet_step_stats *stats, void *scratch,
+                                     size_t scratch_bytes, const flipnet_runner *runner);
+flipnet_status flipnet_forward_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  int32_t *logits, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner);
+flipnet_status flipnet_predict_mt(const flipnet_model *model, const int8_t *x, uint32_t batch,
+                                  uint16_t *classes, void *scratch, size_t scratch_bytes,
+                                  const flipnet_runner *runner);
 
 /* ---- weights access ------------------------------------------------------------------- */
 /* Unpack layer l to w (m, n) int8 row-major (w[j*n + i] = weight from input i to output j).

@@ -4,6 +4,7 @@ import argparse
 import os
 import time
 
+from .. import threads as flipnet_threads
 from .. import recipes as _recipes
 from .._version import __version__
 from ..errors import ShapeError
@@ -49,6 +50,9 @@ def register(sub):
     t.add_argument("--epochs", type=nonneg, help="(recipe: %d)" % d["epochs"])
     t.add_argument("--batch-size", type=positive, help="(recipe: %d)" % d["batch_size"])
     t.add_argument("--seed", type=nonneg, default=0)
+    t.add_argument("--threads", type=positive, default=None,
+                   help="threads for training and evaluation (default: FLIPNET_THREADS, else the "
+                        "machine's cores); the trained model is the same for any number")
     t.add_argument("--resume", metavar="MODEL",
                    help="continue training a saved model (its recipe, overridden by the options "
                    "given); --epochs more epochs")
@@ -210,10 +214,11 @@ def cmd_train(args):
                 args.recipe))
     t0 = time.perf_counter()
     history = model.fit(x, y, validation_data=(xt, yt) if not args.no_val else None,
-                        schedule=Schedule.from_recipe(recipe), verbose=verbose)
+                        schedule=Schedule.from_recipe(recipe), verbose=verbose,
+                        threads=args.threads)
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    acc = model.evaluate(xt, yt)
+    acc = model.evaluate(xt, yt, threads=args.threads)
     eval_seconds = time.perf_counter() - t1
     nbytes = model.save(args.out) if args.out else None
     mem = model.memory_report(recipe["batch_size"])
@@ -235,6 +240,7 @@ def cmd_train(args):
         "accuracy": acc,
         "train_accuracy": history[-1]["train_acc"] if len(history) else None,
         "seconds": seconds,
+        "threads": flipnet_threads.resolve(args.threads), "kernels": flipnet_threads.kernels(),
         "train_seconds": train_seconds,
         "samples_per_s": train_samples / train_seconds if train_seconds > 0 else None,
         "eval_seconds": eval_seconds,
