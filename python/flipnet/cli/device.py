@@ -27,6 +27,7 @@ import time
 
 from ._common import DATASET_CHOICES as DATASETS
 from ._common import INPUT_HELP, emit_json, err, input_encoding, load_data
+from ._vocab import canonical
 
 __all__ = ["register"]
 
@@ -400,8 +401,12 @@ def _report(args, s, acc, n_test):
     out = dict(s)
     for key in ("model_bytes", "device_bytes", "model"):
         out.pop(key, None)
-    out["test_acc"] = acc
-    out["out"] = args.out or None
+    # the vocabulary of every command's JSON (docs/json.md), with the old keys as aliases
+    command = "device train" if args.command == "device" else args.command
+    out.update(command=command, accuracy=acc, train_accuracy=s["train_acc"],
+               batch_size=s["batch"], arch="-".join(map(str, s["sizes"])),
+               n_train=s.get("n_train"), out=args.out or None)
+    out = canonical(out, ("test_acc", "train_acc", "batch"))
     if args.json:
         emit_json(out)
         return
@@ -455,7 +460,8 @@ def cmd_eval(args):
         x8, table = _device_samples(dev, args, xt, model)
         correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
     if args.json:
-        emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
+        emit_json(canonical({"command": "device eval", "correct": correct, "n_test": n,
+                             "accuracy": correct / n if n else None}, ("n",)))
     else:
         print("device accuracy %.4f (%d/%d)" % (correct / n if n else 0.0, correct, n))
     return 0

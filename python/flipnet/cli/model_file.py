@@ -6,6 +6,7 @@ import time
 
 from ..errors import ArgumentError, ShapeError
 from ._common import DATASET_CHOICES, emit_json, load_data, positive
+from ._vocab import canonical
 
 __all__ = ["register", "cmd_eval", "cmd_info", "cmd_export"]
 
@@ -62,8 +63,9 @@ def cmd_eval(args):
     acc = model.evaluate(xt, yt)
     seconds = time.perf_counter() - t0
     result = {"command": "eval", "model": os.path.abspath(args.model), "dataset": dataset,
-              "arch": model.arch, "n": int(len(xt)), "accuracy": acc, "seconds": seconds,
-              "samples_per_s": len(xt) / seconds if seconds > 0 else None}
+              "arch": model.arch, "n_test": int(len(xt)), "accuracy": acc,
+              "seconds": seconds, "samples_per_s": len(xt) / seconds if seconds > 0 else None}
+    result = canonical(result, ("n",))
     if args.json:
         emit_json(result)
     else:

@@ -414,7 +414,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
         "epochs": epochs, "batch": batch, "bits": bits, "steps": step - start,
-        "samples": seen, "resumed_at": start, "continued": cont,
+        "samples": seen, "n_train": n, "resumed_at": start, "continued": cont,
         "train_acc": correct / seen if seen else None, "test_acc": test_acc,
         "n_test": n_test, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
