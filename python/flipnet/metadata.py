@@ -146,11 +146,19 @@ def apply(model, raw):
     model.set_recipe(recipe)
     scale = meta.get("input_scale") if raw else None
     model.input_scale = None
-    if isinstance(scale, dict):
+    if scale is not None:
+        # strict: float features quantized another way would be silently misread
         try:
+            if not isinstance(scale, dict):
+                raise ValueError("not an object")
             model.input_scale = make_scale(scale)
-        except ValueError:  # not a scale this model can use: the file's metadata is stale
-            pass
+        except ValueError as exc:
+            from .errors import InvalidFieldError
+
+            raise InvalidFieldError(
+                "the model file's input_scale (how float features become its int8 inputs, "
+                "docs/format.md) is unusable: %s; the file was damaged or written by a "
+                "different program" % exc) from None
     side = meta.get("image_side") if raw else None
     model.image_side = None
     if isinstance(side, int) and not isinstance(side, bool):

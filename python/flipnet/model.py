@@ -131,11 +131,11 @@ class Model(CoreModel):
         bits = _rule.check_counter_bits(recipe.get("counter_bits", 8), len(kinds))
         super().__init__(sizes, kinds, _counters_option(recipe, counters), seed, bits)
         self._image_side = None
-        self.input_scale = input_scale
         self.set_rule(recipe)
         self.provenance = Provenance()
         self.meta = {}
         self.set_recipe(recipe)
+        self.input_scale = input_scale
 
     ternary = _kind_constructor("ternary", "All layers ternary ({-1, 0, +1}).")
     binary = _kind_constructor("binary", "All layers binary ({-1, +1}).")

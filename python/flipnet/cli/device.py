@@ -1,7 +1,9 @@
 """``flipnet device ...`` and ``flipnet demo``.
 
     flipnet device info    --port URL [--json]
-    flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
+    flipnet device train   --port URL [--dataset mnist | --data PATH [--test-data PATH]
+                           [--label COLUMN] [--input-scale METHOD]]
+                           [--arch 784-128-10] [--weights ternary]
                            [--limit N] [--skip N] [--epochs E] [--batch B] [--bits 8|4|2|1]
                            [--input ENCODING] [--seed S] [--recipe device|default|paper]
                            [--p0 P] [--p1 P]
@@ -22,11 +24,13 @@
 pty path such as the one ``flipnet device sim`` prints.
 """
 
+import os
 import sys
 import time
 
 from ._common import DATASET_CHOICES as DATASETS
-from ._common import INPUT_HELP, emit_json, err, input_encoding, load_data
+from ._common import (INPUT_HELP, emit_json, err, file_data_args, input_encoding, load_data,
+                      load_file_data)
 from ._vocab import canonical
 
 __all__ = ["register"]
@@ -79,6 +83,7 @@ def _load(args):
 def _train_args(p, limit_default):
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-dir", help="directory holding the data set files")
+    file_data_args(p)
     p.add_argument("--limit", type=int, default=limit_default,
                    help="train on the first N training samples (default %(default)s; 0 = all)")
     p.add_argument("--skip", type=int, default=0,
@@ -309,9 +314,17 @@ def _run_training(args, dev, announce=None, fallback=False):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
     sizes = None if (init or cont or not args.arch) else parse_sizes(args.arch)
+    scale = None
     try:
-        (x, y), (xt, yt) = _load(args)
+        if args.data:
+            (x, y), (xt, yt), scale = _file_samples(args, init, cont)
+        else:
+            if args.input_scale is not None:
+                raise ValueError("--input-scale is for float features given with --data")
+            (x, y), (xt, yt) = _load(args)
     except DatasetError as exc:
+        if args.data:
+            raise
         if not fallback:
             raise
         (x, y), (xt, yt) = _digits_fallback(exc)
@@ -353,8 +366,44 @@ def _run_training(args, dev, announce=None, fallback=False):
                         pull_every=args.pull_every, out=args.out or None,
                         progress=not args.quiet, resume=resume, init=init, on_device=cont,
                         record={"dataset": args.dataset, "skip": skip}, test_data=test,
-                        input=getattr(args, "input", None))
+                        input=getattr(args, "input", None), input_scale=scale)
+    s["data"] = os.path.abspath(args.data) if args.data else None
+    s["dataset"] = args.dataset
+    s["input_scale"] = scale.to_dict() if scale is not None else None
     return s, s["test_acc"], s["model"]
+
+
+def _file_samples(args, init, cont):
+    """(train, test, input scale) of --data: float features quantized here by --input-scale
+    (fitted on the training samples; a continued model's own scale), so the device gets int8
+    samples and the pulled model keeps the scale; per-sample data (not images) takes the
+    per-value encoding "centered" unless --input says otherwise."""
+    import numpy as np
+
+    from ..inputs import FeatureScale, is_float, make_scale
+
+    (x, y), (xt, yt) = load_file_data(args, args.seed or 0)
+    args.dataset = os.path.basename(os.path.normpath(args.data))
+    scale = None
+    if is_float(x):
+        base = None
+        if init or cont:
+            from ..model import Model
+
+            if init:
+                with open(init, "rb") as f:
+                    base = Model.from_bytes(f.read(), source=repr(init)).input_scale
+        if isinstance(base, FeatureScale):
+            scale = base
+        else:
+            scale = FeatureScale.fit(x, make_scale(args.input_scale) or "std")
+        x, xt = scale.apply(x, "--data"), scale.apply(xt, "--test-data")
+    elif args.input_scale is not None:
+        raise ValueError("--input-scale is for float features; %s holds %s samples (their "
+                         "encoding is --input)" % (args.data, x.dtype))
+    if x.dtype != np.uint8 and not args.input:
+        args.input = "centered"  # int8 samples are sent as they are
+    return (x, y), (xt, yt), scale
 
 
 def _fitting_model(dev, args, recipe, x, y):

@@ -18,6 +18,12 @@ def register(sub):
     e.add_argument("--dataset", choices=DATASET_CHOICES,
                    help="default: the data set the model was trained on, else mnist")
     e.add_argument("--data-dir", help="directory holding the data set files")
+    e.add_argument("--data", metavar="PATH",
+                   help="test samples from a file instead of --dataset: an .npz (x_test, y_test, "
+                   "else x, y), a .csv (features and a label column) or a directory of IDX "
+                   "files (t10k-...); float features go through the model's stored input scale")
+    e.add_argument("--label", metavar="COLUMN",
+                   help="CSV: the label column, by header name or index (default: the last)")
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     e.add_argument("--limit", type=positive, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_eval)
@@ -52,8 +58,19 @@ def cmd_eval(args):
     from ..model import load
 
     model = load(args.model)
-    dataset = args.dataset or model.meta.get("dataset") or "mnist"
-    _, (xt, yt) = load_data(dataset, args.data_dir, test_limit=args.limit)
+    if args.data:
+        from .. import data
+
+        label = int(args.label) if args.label and args.label.lstrip("-").isdigit() \
+            else args.label
+        split = "test" if data.has_split(args.data, "test") else "train"
+        xt, yt = data.load(args.data, label, split=split, classes=model.meta.get("classes"))
+        if args.limit:
+            xt, yt = xt[:args.limit], yt[:args.limit]
+        dataset = os.path.basename(os.path.normpath(args.data))
+    else:
+        dataset = args.dataset or model.meta.get("dataset") or "mnist"
+        _, (xt, yt) = load_data(dataset, args.data_dir, test_limit=args.limit)
     try:
         model.predict(xt[:1])  # the data set's images fit the model's input (encoding)
     except ValueError as exc:
@@ -93,6 +110,8 @@ def cmd_info(args):
         "shifts": model.shifts,
         "rule": model.rule,
         "input": model.input_encoding,
+        "input_scale": (model.input_scale.to_dict()
+                        if hasattr(model.input_scale, "to_dict") else None),
         "image_side": model.image_side,
         "recipe": model.recipe,
         "epochs": model.epochs_trained,
@@ -120,6 +139,8 @@ def cmd_info(args):
     else:
         print("%s: flipnet model, %d bytes" % (args.model, result["bytes"]))
         print("  arch      %s (%s)" % (model.arch, ", ".join(model.kinds)))
+        if result["input_scale"]:
+            print("  features  %s" % model.input_scale.describe())
         print("  input     %s%s" % (model.input_encoding, " (from %d x %d images)"
                                     % (model.image_side, model.image_side)
                                     if model.image_side else ""))

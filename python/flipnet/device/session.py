@@ -153,7 +153,8 @@ def _as_model_bytes(model, what):
 def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1, batch=8,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
                     mirror=None, calibrate=True, on_step=None, resume=None, init=None,
-                    on_device=False, record=None, test_data=None, input=None):
+                    on_device=False, record=None, test_data=None, input=None,
+                    input_scale=None):
     """Train a model on ``dev`` from (x, y); returns a summary dict.
 
     The model is, by default, a fresh one (CONFIGURE with ``sizes``, ``kinds``, ``seed``).
@@ -198,7 +199,9 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
 
     ``record``: extra fields (JSON-serializable; e.g. the data set's name) for the session's
     training record. ``test_data=(x_test, y_test)``: evaluate the pulled model on the host
-    (inputs packed as for training) and record the accuracy.
+    (inputs packed as for training) and record the accuracy. ``input_scale``: the
+    :class:`flipnet.inputs.FeatureScale` that made ``x`` (int8) from float features: the
+    pulled model keeps it, so it predicts from the float features.
 
     The summary holds ``model`` (a ``flipnet.Model``: the pulled model with its history, the
     base model's sessions plus one ``where: "device"`` record for this one, see
@@ -410,6 +413,8 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                           record=rec_info)
     if side is not None:
         model.image_side = side  # the images it was trained on: predict takes them raw
+    if input_scale is not None:
+        model.input_scale = input_scale  # the float features it was trained on
     model_bytes = model.to_bytes()
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
