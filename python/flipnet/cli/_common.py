@@ -10,7 +10,7 @@ from ..metadata import json_default as _meta_json_default
 __all__ = ["DATASET_CHOICES", "err", "emit_json", "json_default", "one_line", "load_data",
            "k_frac", "prob", "nonneg_float", "positive", "nonneg", "int_range",
            "input_encoding", "INPUT_HELP", "DATA_HELP", "SCALE_HELP", "file_data_args",
-           "load_file_data", "input_scale"]
+           "load_file_data", "input_scale", "plot_arg", "check_plot"]
 
 DATASET_CHOICES = ("mnist", "fashion_mnist")
 
@@ -96,6 +96,22 @@ def load_file_data(args, seed=0):
         test = data.Labelled(test.x[:test_limit], test.y[:test_limit], test.classes,
                              test.source)
     return train, test
+
+
+def plot_arg(p):
+    """--plot PATH.png (flipnet.plots)."""
+    p.add_argument("--plot", metavar="PATH.png",
+                   help="draw the training curve (running and validation accuracy, weights "
+                   "changed per layer, over the samples) into this PNG; needs matplotlib: pip "
+                   "install \"flipnet[plot]\"")
+
+
+def check_plot(args):
+    """Fail before training when --plot is given and matplotlib is missing."""
+    if getattr(args, "plot", None):
+        from ..plots import pyplot
+
+        pyplot()
 
 
 def input_scale(text):

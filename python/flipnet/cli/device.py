@@ -29,8 +29,8 @@ import sys
 import time
 
 from ._common import DATASET_CHOICES as DATASETS
-from ._common import (INPUT_HELP, emit_json, err, file_data_args, input_encoding, load_data,
-                      load_file_data)
+from ._common import (INPUT_HELP, check_plot, emit_json, err, file_data_args, input_encoding,
+                      load_data, load_file_data, plot_arg)
 from ._vocab import canonical
 
 __all__ = ["register"]
@@ -84,6 +84,7 @@ def _train_args(p, limit_default):
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-dir", help="directory holding the data set files")
     file_data_args(p)
+    plot_arg(p)
     p.add_argument("--limit", type=int, default=limit_default,
                    help="train on the first N training samples (default %(default)s; 0 = all)")
     p.add_argument("--skip", type=int, default=0,
@@ -314,6 +315,7 @@ def _run_training(args, dev, announce=None, fallback=False):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
     sizes = None if (init or cont or not args.arch) else parse_sizes(args.arch)
+    check_plot(args)
     scale = None
     try:
         if args.data:
@@ -370,6 +372,13 @@ def _run_training(args, dev, announce=None, fallback=False):
     s["data"] = os.path.abspath(args.data) if args.data else None
     s["dataset"] = args.dataset
     s["input_scale"] = scale.to_dict() if scale is not None else None
+    s["plot"] = None
+    if args.plot:
+        from .. import plots
+
+        plots.plot(s["model"], args.plot, title="%s on %s (%s)" % (
+            s["model"].arch, s["board"], args.dataset))
+        s["plot"] = os.path.abspath(args.plot)
     return s, s["test_acc"], s["model"]
 
 

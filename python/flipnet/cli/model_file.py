@@ -1,4 +1,5 @@
-"""``flipnet eval``, ``flipnet info`` and ``flipnet export``: what to do with a model file."""
+"""``flipnet eval``, ``flipnet info``, ``flipnet plot`` and ``flipnet export``: what to do with a
+model file."""
 
 import argparse
 import os
@@ -8,7 +9,7 @@ from ..errors import ArgumentError, ShapeError
 from ._common import DATASET_CHOICES, emit_json, load_data, positive
 from ._vocab import canonical
 
-__all__ = ["register", "cmd_eval", "cmd_info", "cmd_export"]
+__all__ = ["register", "cmd_eval", "cmd_info", "cmd_export", "cmd_plot"]
 
 
 def register(sub):
@@ -27,6 +28,16 @@ def register(sub):
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     e.add_argument("--limit", type=positive, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_eval)
+
+    pl = sub.add_parser("plot", help="draw a model file's training curve into a PNG",
+                        description="Draw the training curve a model file keeps (running and "
+                        "validation accuracy, weights changed per layer, over the samples of "
+                        "every training session, host and device) into a PNG. Needs matplotlib: "
+                        "pip install \"flipnet[plot]\".")
+    pl.add_argument("model")
+    pl.add_argument("--out", "-o", metavar="PATH.png",
+                    help="the PNG to write (default: MODEL with .png)")
+    pl.set_defaults(func=cmd_plot)
 
     i = sub.add_parser("info", help="describe a model file")
     i.add_argument("model")
@@ -88,6 +99,17 @@ def cmd_eval(args):
     else:
         print("%s on %s test (%d samples): accuracy %.4f (%.0f samples/s)"
               % (args.model, dataset, len(xt), acc, result["samples_per_s"] or 0.0))
+    return 0
+
+
+def cmd_plot(args):
+    from .. import plots
+    from ..model import load
+
+    model = load(args.model)
+    out = args.out or os.path.splitext(args.model)[0] + ".png"
+    plots.plot(model, out, title="%s (%s)" % (os.path.basename(args.model), model.arch))
+    print("wrote %s" % out)
     return 0
 
 

@@ -9,9 +9,9 @@ from .._version import __version__
 from ..errors import ShapeError
 from ..arch import MODEL_KINDS
 from ..rule import COUNTER_BITS, FILTERS, RANGES, ROUNDINGS, VOTES
-from ._common import (DATASET_CHOICES, INPUT_HELP, emit_json, err, file_data_args,
-                      input_encoding, int_range, k_frac, load_data, load_file_data, nonneg,
-                      nonneg_float, positive, prob)
+from ._common import (DATASET_CHOICES, INPUT_HELP, check_plot, emit_json, err,
+                      file_data_args, input_encoding, int_range, k_frac, load_data,
+                      load_file_data, nonneg, nonneg_float, plot_arg, positive, prob)
 
 __all__ = ["register", "cmd_train"]
 
@@ -109,6 +109,7 @@ def register(sub):
                    "%(default)s; '' to not save)")
     t.add_argument("--data-dir", help="directory holding the data set files")
     file_data_args(t)
+    plot_arg(t)
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     t.add_argument("--no-val", action="store_true", help="skip the per-epoch test evaluation")
@@ -210,6 +211,7 @@ def cmd_train(args):
                      counter_round=args.counter_round, counter_bits=args.counter_bits,
                      input=args.input, lr=args.lr, weight_decay=args.weight_decay,
                      lr_end=args.lr_end)
+    check_plot(args)
     files = load_file_data(args, args.seed) if args.data else None
     if files is not None:
         args.dataset = os.path.basename(os.path.normpath(args.data))
@@ -269,6 +271,11 @@ def cmd_train(args):
     acc = model.evaluate(xt, yt)
     eval_seconds = time.perf_counter() - t1
     nbytes = model.save(args.out) if args.out else None
+    if args.plot:
+        from .. import plots
+
+        plots.plot(history, args.plot, title="%s %s on %s" % (model.arch, weights,
+                                                             args.dataset))
     mem = model.memory_report(recipe["batch_size"])
     train_samples = sum(e["samples"] for e in history)
     train_seconds = sum(e["seconds"] for e in history)
@@ -303,6 +310,7 @@ def cmd_train(args):
         "history": history.to_list(),
         "data": os.path.abspath(args.data) if args.data else None,
         "input_scale": _scale_dict(model),
+        "plot": os.path.abspath(args.plot) if args.plot else None,
         "flipnet_version": __version__,
     }
     if args.report:
