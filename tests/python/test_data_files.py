@@ -221,6 +221,7 @@ def test_cli_device_train_on_an_npz(tmp_path, capsys, twin_exe):
     r = _last_json(capsys)
     assert r["accuracy"] > 0.6 and r["n_train"] == 400 and r["n_test"] == 100
     assert r["data"] == str(p) and r["input_scale"]["method"] == "std"
+    assert r["samples"] == 3 * 400  # all of --data (not --dataset's default share)
     m = flipnet.load(out)
     assert m.input_scale == FeatureScale.fit(x[:400].astype(np.float32), "std")
     assert m.evaluate(x[400:], y[400:]) == r["accuracy"]  # the pulled model reads the floats

@@ -85,12 +85,15 @@ def _train_args(p, limit_default):
     p.add_argument("--data-dir", help="directory holding the data set files")
     file_data_args(p)
     plot_arg(p)
-    p.add_argument("--limit", type=int, default=limit_default,
-                   help="train on the first N training samples (default %(default)s; 0 = all)")
+    p.add_argument("--limit", type=int,
+                   help="train on the first N training samples (default %d of --dataset, all "
+                   "of --data; 0 = all)" % limit_default)
+    p.set_defaults(dataset_limit=limit_default)
     p.add_argument("--skip", type=int, default=0,
                    help="start at training sample N (with --limit: samples N .. N+limit-1)")
-    p.add_argument("--test-limit", type=int, default=10000,
-                   help="evaluate on the first N test samples on the host (default %(default)s)")
+    p.add_argument("--test-limit", type=int,
+                   help="evaluate on the first N test samples on the host (default 10000 of "
+                   "--dataset, all of --data)")
     p.add_argument("--arch", help="layer sizes of a fresh model (default: the recipe's input "
                    "width, e.g. 100 for crop20-pool2, then the widest hidden layer that trains "
                    "in the device's RAM at --batch, then the classes)")
@@ -315,11 +318,15 @@ def _run_training(args, dev, announce=None, fallback=False):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
     sizes = None if (init or cont or not args.arch) else parse_sizes(args.arch)
+    if not args.data:  # MNIST's default shares; your own data: all of it
+        args.limit = args.dataset_limit if args.limit is None else args.limit
+        args.test_limit = 10000 if args.test_limit is None else args.test_limit
     check_plot(args)
     scale = None
     try:
         if args.data:
             (x, y), (xt, yt), scale = _file_samples(args, init, cont)
+            args.test_limit = len(xt) if args.test_limit is None else args.test_limit
         else:
             if args.input_scale is not None:
                 raise ValueError("--input-scale is for float features given with --data")
