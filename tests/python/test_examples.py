@@ -154,3 +154,24 @@ def test_readme_script_runs_as_printed(example_run, twin_exe, tmp_path):
     assert acc == pytest.approx(r["accuracy"], abs=1e-3)  # the example's model, seed 1
     m = flipnet.load(str(tmp_path / "motions.flip"))
     assert m.arch == "36-64-4" and m.input_scale is not None
+
+
+def test_example_on_the_qemu_m4_gives_the_twins_model(example_run, tmp_path):
+    """The same session on the Cortex-M4 firmware under QEMU: bit-identical to the twin's."""
+    from test_firmware_qemu import _firmware
+
+    elf = _firmware("mps2-an386")
+    out, r = example_run
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(flipnet.__file__)))
+    env["FLIPNET_FIRMWARE_DIR"] = os.path.dirname(elf)
+    res = subprocess.run([sys.executable, EXAMPLE, "--port", "qemu", "--out", str(tmp_path),
+                          "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    q = json.loads(res.stdout.strip().splitlines()[-1])
+    assert q["board"] == "mps2-an386" and q["accuracy"] == r["accuracy"]
+    a, b = flipnet.load(q["model"]), flipnet.load(r["model"])
+    for i in range(a.n_layers):
+        assert np.array_equal(a.weights(i), b.weights(i))
+    assert (a.shifts, a.steps, a.samples) == (b.shifts, b.steps, b.samples)
