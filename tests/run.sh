@@ -9,7 +9,7 @@
 #   5. Python tests (pytest): API, CLI, data sets, C vs NumPy reference bit-exactness,
 #      protocol, host twin and QEMU end to end
 #
-# Needs: cmake, gcc, python with `pip install -e ".[test,onnx,torch]"`, and for 2-4 the
+# Needs: cmake, gcc, python with `pip install -e ".[test,onnx,torch,plot]"`, and for 2-4 the
 # Debian packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user gcc-arm-none-eabi
 # libnewlib-arm-none-eabi qemu-system-arm (.ci/run installs all of it). Missing cross tools
 # skip 2-4 with a notice, except under CI=true, where they are required; under CI=true a C

@@ -17,10 +17,11 @@ from .errors import __all__ as _errors_all
 from .schedule import Schedule  # noqa: F401
 
 _LAZY = {"Model": "model", "History": "training", "load": "model", "quantize": "model",
-         "datasets": None, "schedule": None, "cli": None}
+         "datasets": None, "schedule": None, "cli": None, "data": None,
+         "connect": "device.model", "DeviceModel": "device.model"}
 
-__all__ = ["Model", "History", "load", "quantize", "Schedule", "recipes", "datasets",
-           "errors", "__version__"] + list(_errors_all)
+__all__ = ["Model", "History", "load", "quantize", "Schedule", "recipes", "datasets", "data",
+           "connect", "DeviceModel", "errors", "__version__"] + list(_errors_all)
 
 
 def __getattr__(name):

@@ -34,6 +34,7 @@ __all__ = [
     "DatasetNotFoundError",
     "IDXFormatError",
     "DownloadError",
+    "DataFileError",
     "check",
     "error_for_status",
 ]
@@ -161,6 +162,11 @@ class IDXFormatError(DatasetError, ValueError):
 
 class DownloadError(DatasetError):
     """A download failed or its SHA-256 did not match (the partial file is deleted)."""
+
+
+class DataFileError(DatasetError, ValueError):
+    """A data file (``.npz``, ``.csv``, a directory of IDX files; :mod:`flipnet.data`) cannot be
+    read as labelled samples: the message says which file, where and what to do."""
 
 
 _BY_STATUS = {

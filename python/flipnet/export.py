@@ -36,7 +36,7 @@ from ._version import __version__
 from .arch import INTEGER_KINDS, KINDS, kind_name
 from .errors import ArgumentError
 from .files import write_atomic
-from .inputs import describe, parse_encoding
+from .inputs import FeatureScale, describe, parse_encoding
 
 __all__ = ["FORMATS", "SUFFIX", "NPZ_FORMAT", "NPZ_FORMAT_VERSION", "C_FORMAT_VERSION", "export",
            "export_npz", "export_c", "c_header", "npz_arrays", "packed_weights", "c_name",
@@ -190,10 +190,69 @@ def _c_block(text, width=92):
     return ["/*" + lines[0][2:]] + lines[1:] + [" */"]
 
 
+def _c_features(model, name, scale):
+    """The header's input part for a model of float features (its input scale,
+    flipnet.inputs.FeatureScale): the offsets and scales as double arrays and
+    ``<name>_input_from_features``, the host's computation in C (not in FLIPNET_NO_FLOAT
+    builds, which have no floating point)."""
+    N = name.upper()
+    comment = _c_comment(
+        "Input: %d int8 values per sample in [-127, 127], from %d float features f by the "
+        "model's input scale (flipnet.inputs.FeatureScale, method %s, fitted on the training "
+        "data): x[j] = clamp(rint((f[j] - offset[j]) * scale[j]), -127, 127), rint rounding "
+        "half to even, in double precision as on the host; %s_input_from_features(f, x) does "
+        "it (finite features; a NaN gives 0). Not in a FLIPNET_NO_FLOAT build: there, quantize "
+        "on the sensor side with the same formula."
+        % (model.n_inputs, scale.n_features, scale.method, name))
+    macros = _c_block("float features quantized by the input scale (docs/data.md); its method "
+                      "and the arrays %s_feature_offset, %s_feature_scale" % (name, name)) + [
+        "#define %s_INPUT_SCALE \"%s\"" % (N, scale.method),
+    ]
+
+    def arr(values):
+        vals = ["%.17g" % v for v in values]
+        return ["    " + ", ".join(vals[i:i + 4]) + "," for i in range(0, len(vals), 4)]
+
+    body = ["#ifndef FLIPNET_NO_FLOAT",
+            "/* per feature j: x[j] = clamp(rint((f[j] - offset[j]) * scale[j]), -127, 127) */",
+            "static const double %s_feature_offset[%s_N_INPUTS] = {" % (name, N)] + \
+        arr(scale.offset) + [
+            "};", "static const double %s_feature_scale[%s_N_INPUTS] = {" % (name, N)] + \
+        arr(scale.scale) + [
+            "};",
+            "",
+            "/* The model's %d inputs x from %d float features f (double, the host's precision)."
+            % (model.n_inputs, scale.n_features),
+            " * Rounds half to even without libm, as numpy.rint does. */",
+            "static inline void %s_input_from_features(const double *f, int8_t *x)" % name,
+            "{",
+            "    size_t j;",
+            "    for (j = 0; j < %s_N_INPUTS; j++) {" % N,
+            "        double v = (f[j] - %s_feature_offset[j]) * %s_feature_scale[j];"
+            % (name, name),
+            "        double a, r;",
+            "        long k;",
+            "        if (v != v) v = 0.0; /* NaN */",
+            "        if (v > 127.0) v = 127.0;",
+            "        if (v < -127.0) v = -127.0;",
+            "        a = v < 0.0 ? -v : v;",
+            "        k = (long)a; /* a in [0, 127]: exact */",
+            "        r = a - (double)k;",
+            "        if (r > 0.5 || (r == 0.5 && (k & 1L))) k++;",
+            "        x[j] = (int8_t)(v < 0.0 ? -k : k);",
+            "    }",
+            "}",
+            "#endif /* FLIPNET_NO_FLOAT */"]
+    return comment, macros, body
+
+
 def _c_input(model, name):
     """The header's input part: (comment lines, macro lines, function lines) for the model's
     input encoding (flipnet.inputs): the macros, ``<name>_input_from_image`` and, for a
-    per-pixel encoding, ``<NAME>_INPUT_FROM_PIXEL``."""
+    per-pixel encoding, ``<NAME>_INPUT_FROM_PIXEL``; for a model of float features, its input
+    scale (:func:`_c_features`)."""
+    if isinstance(model.input_scale, FeatureScale):
+        return _c_features(model, name, model.input_scale)
     N = name.upper()
     enc = parse_encoding(model.input_encoding)
     side = model.image_side
@@ -322,7 +381,9 @@ def c_header(model, name, source=None):
         " *     static uint32_t scratch[(%s_SCRATCH_BYTES + 3) / 4];   // batch 1" % N,
         " *     int8_t x[%s_N_INPUTS]; uint16_t cls;" % N,
         " *     if (%s_check() != FLIPNET_OK) ...;   // once, at start-up" % name,
-    ] + ([" *     %s_input_from_image(pixels, x);   // %s_IMAGE_BYTES uint8 pixels"
+    ] + ([" *     %s_input_from_features(f, x);   // %s_N_INPUTS double features"
+          % (name, N)] if isinstance(model.input_scale, FeatureScale) else
+         [" *     %s_input_from_image(pixels, x);   // %s_IMAGE_BYTES uint8 pixels"
           % (name, N)] if in_body else []) + [
         " *     flipnet_view_predict(&%s_model, x, 1, &cls, scratch, sizeof scratch);" % name,
         " * For batches > 1 size the scratch with",

@@ -45,6 +45,30 @@ name has none).
 Every host path (``Model`` fit/predict/evaluate, device sessions, exports) encodes through
 this module; the C header's ``<name>_input_from_image`` and the ONNX graph compute the same.
 
+Float features
+--------------
+Samples that are not pixels (sensor readings, audio features, ...) come as floats (any float
+dtype, shape ``(N, n_inputs)``) and are quantized to int8 by the model's **input scale**
+(:class:`FeatureScale`, stored in the model file beside the encoding), per feature ``j``::
+
+    x[j] = clamp(rint((f[j] - offset[j]) * scale[j]), -127, 127)
+
+(``rint``: round half to even, in float64). The offsets and scales are fitted on the training
+data the first time a model is fit on floats, by one of the :data:`SCALE_METHODS`:
+
+``"std"``     (the default) ``offset`` = the feature's mean, ``scale`` = 127 / (3 x its standard
+              deviation): the mean maps to 0 and 3 standard deviations to +-127 (values
+              further out are clamped);
+``"minmax"``  the feature's [min, max] maps to [-127, 127];
+``"absmax"``  ``offset`` 0, ``scale`` = 127 / max |f|: 0 stays 0 (for signed readings whose
+              sign means something);
+a number s    ``offset`` 0, ``scale`` s for every feature (fixed point: ``x = rint(f * s)``).
+
+A constant feature gets ``scale`` 0 (always 0). Predict, evaluate and every export apply the
+stored numbers again, so the model takes the same float features ever after. Floats are only
+read through a per-feature encoding (``"centered"``, ``"half"``: the encoding then applies to
+uint8 pixels only); a reducing encoding takes images.
+
 Labels ``y`` are 1-D integer class indices in ``[0, classes)``. Problems are reported with
 ``ValueError`` subclasses from :mod:`flipnet.errors` saying what was wrong and what to do.
 """
@@ -59,7 +83,8 @@ from .errors import ArgumentError, InputRangeError, LabelError, ShapeError
 
 __all__ = ["INPUT_ENCODINGS", "SCALINGS", "POOLS", "EXAMPLES", "Encoding", "parse_encoding",
            "check_encoding", "describe", "scale_pixels", "reduce_pixels", "quantize",
-           "image_side", "prepare_x", "prepare_y"]
+           "image_side", "prepare_x", "prepare_y", "SCALE_METHODS", "DEFAULT_SCALE",
+           "FeatureScale", "make_scale", "is_float"]
 
 #: the per-pixel encodings; every other encoding reduces an image and ends in one of these
 #: scalings (``-centered``, or ``half`` by default)
@@ -369,10 +394,174 @@ def _prepare_images(x, n_inputs, enc, name, side):
         % (name, x.dtype, _accepts(enc, n_inputs, side)))
 
 
-def prepare_x(x, n_inputs, encoding, name="x", side=None):
+# ---- float features ------------------------------------------------------------------------
+#: how :meth:`FeatureScale.fit` chooses the offsets and scales (module docstring), besides a
+#: number (a fixed scale for every feature)
+SCALE_METHODS = ("std", "minmax", "absmax")
+#: the method a model fit on float features without an input scale uses
+DEFAULT_SCALE = "std"
+#: standard deviations that "std" maps to +-127
+STD_SPAN = 3.0
+
+
+def is_float(x):
+    """Whether ``x`` (an array) holds floats (float16/32/64): features for the input scale."""
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+
+
+def _finite_2d(x, name):
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ShapeError("%s has shape %s; it needs a leading sample axis, shape (N, features)"
+                         % (name, x.shape))
+    x = x.reshape(x.shape[0], -1).astype(np.float64)
+    if x.shape[0] == 0:
+        raise ShapeError("%s is empty (0 samples); pass at least one sample" % name)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise InputRangeError("%s has a value that is not a finite number (%r at sample %d, "
+                              "feature %d): fill or drop missing values first"
+                              % (name, x[i, j], i, j))
+    return x
+
+
+class FeatureScale:
+    """How float features become the model's int8 inputs, per feature ``j``:
+    ``x[j] = clamp(rint((f[j] - offset[j]) * scale[j]), -127, 127)`` (module docstring).
+
+    ``FeatureScale(offset, scale, method=None)`` with one offset and scale per feature (float64
+    arrays); :meth:`fit` chooses them from data; ``method`` records how (``"std"``,
+    ``"minmax"``, ``"absmax"``, or the fixed scale as a string). Saved with the model
+    (:meth:`to_dict`, :meth:`from_dict`).
+    """
+
+    def __init__(self, offset, scale, method=None):
+        self.offset = np.array(offset, dtype=np.float64).ravel()
+        self.scale = np.array(scale, dtype=np.float64).ravel()
+        if self.offset.shape != self.scale.shape or self.offset.size == 0:
+            raise ArgumentError("an input scale needs one offset and one scale per feature, got "
+                                "%d offsets and %d scales" % (self.offset.size, self.scale.size))
+        if not (np.all(np.isfinite(self.offset)) and np.all(np.isfinite(self.scale))
+                and np.all(self.scale >= 0)):
+            raise ArgumentError("an input scale's offsets must be finite and its scales finite "
+                                "and >= 0")
+        self.method = None if method is None else str(method)
+
+    @property
+    def n_features(self):
+        return int(self.offset.size)
+
+    @classmethod
+    def fit(cls, x, method=DEFAULT_SCALE, name="x"):
+        """The scale ``method`` (one of :data:`SCALE_METHODS`, or a number: that scale for every
+        feature, offset 0) fitted on the float features ``x`` (N, features)."""
+        method = _scale_method(method)
+        f = _finite_2d(x, name)
+        n = f.shape[1]
+        if not isinstance(method, str):
+            return cls(np.zeros(n), np.full(n, method), repr(method))
+        if method == "std":
+            offset = f.mean(axis=0)
+            spread = STD_SPAN * f.std(axis=0)
+            top = 127.0
+        elif method == "minmax":
+            lo, hi = f.min(axis=0), f.max(axis=0)
+            offset = (lo + hi) / 2.0
+            spread = hi - lo
+            top = 254.0
+        else:  # absmax
+            offset = np.zeros(n)
+            spread = np.abs(f).max(axis=0)
+            top = 127.0
+        with np.errstate(divide="ignore"):
+            scale = np.where(spread > 0, top / np.where(spread > 0, spread, 1.0), 0.0)
+        return cls(offset, scale, method)
+
+    def apply(self, x, name="x"):
+        """``x`` (N, features) floats -> int8 (N, features), C-contiguous."""
+        f = _finite_2d(x, name)
+        if f.shape[1] != self.n_features:
+            raise ShapeError("%s has %d features per sample but the model's input scale was "
+                             "fitted on %d" % (name, f.shape[1], self.n_features))
+        q = np.rint((f - self.offset) * self.scale)
+        return np.ascontiguousarray(np.clip(q, -127, 127).astype(np.int8))
+
+    def to_dict(self):
+        """JSON-ready: ``{"method", "offset", "scale"}`` (lists of floats)."""
+        return {"method": self.method, "offset": self.offset.tolist(),
+                "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d):
+        if isinstance(d, FeatureScale):
+            return d
+        try:
+            return cls(d["offset"], d["scale"], d.get("method"))
+        except (KeyError, TypeError, AttributeError):
+            raise ArgumentError("an input scale is a dict with 'offset' and 'scale' (one number "
+                                "per feature), got %r" % (d,)) from None
+
+    def describe(self):
+        """The formula, in words (docs, headers)."""
+        how = {"std": "offset = mean, scale = 127 / (%g standard deviations)" % STD_SPAN,
+               "minmax": "[min, max] of each feature -> [-127, 127]",
+               "absmax": "offset 0, scale = 127 / max |f|"}.get(self.method, None)
+        if how is None and self.method is not None:
+            how = "offset 0, scale %s" % self.method
+        return ("x[j] = clamp(rint((f[j] - offset[j]) * scale[j]), -127, 127) for %d float "
+                "features%s" % (self.n_features, " (%s, fitted on the training data)" % how
+                                if how else ""))
+
+    def __eq__(self, other):
+        return (isinstance(other, FeatureScale) and np.array_equal(self.offset, other.offset)
+                and np.array_equal(self.scale, other.scale))
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "FeatureScale(%d features, method=%r)" % (self.n_features, self.method)
+
+
+def _scale_method(method):
+    """A method name of :data:`SCALE_METHODS` or a positive finite number (float)."""
+    if isinstance(method, str):
+        m = method.strip().lower()
+        if m in SCALE_METHODS:
+            return m
+        try:
+            method = float(m)
+        except ValueError:
+            raise ArgumentError("unknown input scale %r; choose one of %s, or a number (the "
+                                "scale of every feature)" % (method, ", ".join(SCALE_METHODS))) \
+                from None
+    if isinstance(method, bool) or not isinstance(method, (int, float, np.integer, np.floating)):
+        raise ArgumentError("an input scale is one of %s, a number, a FeatureScale or its dict; "
+                            "got %r" % (", ".join(SCALE_METHODS), method))
+    v = float(method)
+    if not (0.0 < v < float("inf")):
+        raise ArgumentError("a fixed input scale must be a finite number > 0, got %r" % (method,))
+    return v
+
+
+def make_scale(spec):
+    """An input scale from ``spec``: None (none), a method (``"std"``, ``"minmax"``,
+    ``"absmax"`` or a number: fitted on the first float features the model is fit on, returned
+    as its canonical name / float), a :class:`FeatureScale` or its dict (fitted)."""
+    if spec is None or isinstance(spec, FeatureScale):
+        return spec
+    if isinstance(spec, dict):
+        if "offset" not in spec and spec.get("method") is not None:
+            return _scale_method(spec["method"])
+        return FeatureScale.from_dict(spec)
+    return _scale_method(spec)
+
+
+def prepare_x(x, n_inputs, encoding, name="x", side=None, scale=None):
     """``x`` as a C-contiguous int8 array (N, n_inputs) for the core (see the module
     docstring); ``name`` is the argument's name in error messages. For a reducing encoding
-    ``side``, when not None, is the only image side taken."""
+    ``side``, when not None, is the only image side taken. ``scale``: the model's fitted
+    :class:`FeatureScale`, which float features need (None: floats are refused)."""
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
@@ -386,6 +575,11 @@ def prepare_x(x, n_inputs, encoding, name="x", side=None):
     n = x.shape[0]
     if n == 0:
         raise ShapeError("%s is empty (0 samples); pass at least one sample" % name)
+    if is_float(x) and isinstance(scale, FeatureScale) and not enc.reduces:
+        if scale.n_features != n_inputs:
+            raise ShapeError("the model's input scale has %d features but its input layer "
+                             "takes %d" % (scale.n_features, n_inputs))
+        return scale.apply(x, name)
     if enc.reduces:
         x8 = _prepare_images(x, n_inputs, enc, name, side)
     else:
@@ -400,9 +594,10 @@ def prepare_x(x, n_inputs, encoding, name="x", side=None):
             x8 = x
         else:
             raise ArgumentError(
-                "%s has dtype %s; pass uint8 pixels (quantized by the model's input encoding) "
-                "or int8 values in [-127, 127] (floats in [0, 1]: "
-                "(x * 255).round().astype(np.uint8))" % (name, x.dtype))
+                "%s has dtype %s; pass uint8 pixels (quantized by the model's input encoding), "
+                "int8 values in [-127, 127], or float features with an input scale (fit sets "
+                "one on float features, see flipnet.inputs.FeatureScale; images as floats in "
+                "[0, 1]: (x * 255).round().astype(np.uint8))" % (name, x.dtype))
         x8 = x8.reshape(n, per)
     if x.dtype == np.int8 and np.any(x8 == -128):
         raise InputRangeError(

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import recipes as _recipes
 from ._version import __version__
-from .inputs import check_encoding
+from .inputs import FeatureScale, check_encoding, make_scale
 
 __all__ = ["META_FORMAT", "Provenance", "json_default", "timestamp", "encode", "apply",
            "add_training_record"]
@@ -83,6 +83,12 @@ def add_training_record(model, where, steps, samples, seconds, **info):
     return rec
 
 
+def _scale_json(scale):
+    if isinstance(scale, FeatureScale):
+        return scale.to_dict()
+    return None if scale is None else {"method": scale}
+
+
 def encode(model):
     """The metadata blob of ``model`` (UTF-8 JSON bytes)."""
     p = model.provenance
@@ -94,6 +100,7 @@ def encode(model):
         "kinds": model.kinds,
         "recipe": model.recipe,
         "image_side": model.image_side,
+        "input_scale": _scale_json(model.input_scale),
         "calibrated": p.calibrated,
         "epochs_trained": p.epochs_trained,
         "training": p.sessions,
@@ -137,6 +144,21 @@ def apply(model, raw):
     model.provenance = prov
     model.meta = user
     model.set_recipe(recipe)
+    scale = meta.get("input_scale") if raw else None
+    model.input_scale = None
+    if scale is not None:
+        # strict: float features quantized another way would be silently misread
+        try:
+            if not isinstance(scale, dict):
+                raise ValueError("not an object")
+            model.input_scale = make_scale(scale)
+        except ValueError as exc:
+            from .errors import InvalidFieldError
+
+            raise InvalidFieldError(
+                "the model file's input_scale (how float features become its int8 inputs, "
+                "docs/format.md) is unusable: %s; the file was damaged or written by a "
+                "different program" % exc) from None
     side = meta.get("image_side") if raw else None
     model.image_side = None
     if isinstance(side, int) and not isinstance(side, bool):

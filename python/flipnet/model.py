@@ -28,7 +28,8 @@ from .arch import KINDS, kinds_name, parse_kinds, parse_sizes
 from .core import CoreModel
 from .errors import ArgumentError
 from .files import write_atomic
-from .inputs import check_encoding, image_side, parse_encoding, prepare_x, prepare_y, quantize
+from .inputs import (DEFAULT_SCALE, FeatureScale, check_encoding, image_side, is_float,
+                     make_scale, parse_encoding, prepare_x, prepare_y, quantize)
 from .metadata import META_FORMAT, Provenance
 from .training import History
 
@@ -94,6 +95,12 @@ class Model(CoreModel):
     the memory and hold less evidence (values in [-(2^(b-1) - 1), 2^(b-1) - 1]; a layer's
     threshold is min(counter_threshold, that)).
 
+    ``input_scale``: how float features (sensor readings, ...) become int8 inputs
+    (:class:`flipnet.inputs.FeatureScale`): ``"std"`` (the default when the model is first fit
+    on floats), ``"minmax"``, ``"absmax"``, a number (that scale for every feature), or a
+    fitted FeatureScale; fitted on the first float features the model is fit on, saved with
+    it, and applied again by predict / evaluate (uint8 and int8 inputs are not scaled).
+
     Saved with the model: ``recipe`` (a dict, :mod:`flipnet.recipes`), ``provenance``
     (:class:`flipnet.metadata.Provenance`: calibration, epochs, training sessions) and ``meta``
     (free-form user metadata, a JSON-serializable dict).
@@ -101,7 +108,7 @@ class Model(CoreModel):
 
     # ---- construction ---------------------------------------------------------------------
     def __init__(self, sizes, kinds="ternary", seed=0, recipe=None, counters=None, input=None,
-                 weights=None, counter_bits=None, **rule):
+                 weights=None, counter_bits=None, input_scale=None, **rule):
         if weights is not None:
             kinds = weights
         sizes = parse_sizes(sizes)
@@ -128,6 +135,7 @@ class Model(CoreModel):
         self.provenance = Provenance()
         self.meta = {}
         self.set_recipe(recipe)
+        self.input_scale = input_scale
 
     ternary = _kind_constructor("ternary", "All layers ternary ({-1, 0, +1}).")
     binary = _kind_constructor("binary", "All layers binary ({-1, +1}).")
@@ -193,6 +201,26 @@ class Model(CoreModel):
                                 "%d x %d" % (enc.name, self.n_inputs, fixed, fixed, side, side))
         self._image_side = side
 
+    @property
+    def input_scale(self):
+        """How float features become the int8 inputs: a fitted
+        :class:`flipnet.inputs.FeatureScale`, the method it will be fitted with on the first
+        float features fit sees (``"std"``, ``"minmax"``, ``"absmax"`` or a number), or None
+        (no floats seen yet: fit would use ``"std"``). Settable; saved with the model."""
+        return getattr(self, "_input_scale", None)
+
+    @input_scale.setter
+    def input_scale(self, spec):
+        spec = make_scale(spec)
+        if isinstance(spec, FeatureScale) and spec.n_features != self.n_inputs:
+            raise ArgumentError("the input scale has %d features but the model takes %d inputs"
+                                % (spec.n_features, self.n_inputs))
+        if spec is not None and parse_encoding(self.input_encoding).reduces:
+            raise ArgumentError("input encoding %r reduces images; an input scale is for float "
+                                "features, one per input (use a per-pixel encoding such as "
+                                "'half')" % self.input_encoding)
+        self._input_scale = spec
+
     def _set_shifts(self, values):
         self.set_shifts(values)
         self.provenance.calibrated = True
@@ -216,7 +244,15 @@ class Model(CoreModel):
         """``x`` encoded for the core (flipnet.inputs.prepare_x); with ``learn_side``, a
         reducing model that does not know its image side yet takes the side of ``x``'s
         images (fit)."""
-        x8 = prepare_x(x, self.n_inputs, self.input_encoding, name, self.image_side)
+        scale = self.input_scale
+        if learn_side and is_float(x) and not isinstance(scale, FeatureScale) \
+                and not parse_encoding(self.input_encoding).reduces:
+            # the first float features fit sees: the model's input scale from now on
+            self.input_scale = FeatureScale.fit(x, DEFAULT_SCALE if scale is None else scale,
+                                                name)
+            scale = self.input_scale
+        x8 = prepare_x(x, self.n_inputs, self.input_encoding, name, self.image_side,
+                       scale if isinstance(scale, FeatureScale) else None)
         if learn_side and self.image_side is None:
             side = image_side(x, self.input_encoding, name)
             if side is not None:
@@ -251,16 +287,28 @@ class Model(CoreModel):
         return shifts
 
     # ---- training (flipnet.training) ----------------------------------------------------
-    def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
+    def fit(self, x, y=None, epochs=None, batch_size=None, validation_data=None, schedule=None,
             verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
-            betas=None, eps=None, lr_end=None, threads=None):
-        # encoded here, once (the model's encoding and image side); the loop gets int8
-        x = self._x(x, learn_side=True)
+            betas=None, eps=None, lr_end=None, steps=None, curve_every=None, threads=None):
+        # encoded here, once (the model's encoding, image side and input scale); the loop
+        # gets int8; a stream of batches is encoded batch by batch as it arrives
+        if y is None:
+            x = (self._encode_batch(item) for item in _iterate(x))
+        else:
+            x = self._x(x, learn_side=True)
         if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
             validation_data = (self._x(validation_data[0], "x_val"), validation_data[1])
         return _training.fit(self, x, y, epochs, batch_size, validation_data, schedule, verbose,
                              shuffle, calibrate_samples, lr, weight_decay, betas, eps, lr_end,
-                             threads)
+                             steps, curve_every, threads)
+
+    def _encode_batch(self, item):
+        try:
+            xb, yb = item
+        except (TypeError, ValueError):
+            raise ArgumentError("each item of a stream must be a pair (x, y) of a batch's "
+                                "samples and labels, got %s" % type(item).__name__) from None
+        return self._x(xb, "x of a batch", learn_side=True), yb
 
     def train_step(self, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=None,
                    threads=None):
@@ -323,6 +371,19 @@ class Model(CoreModel):
     def copy(self):
         """An independent copy (weights, shifts, counters, rule, metadata)."""
         return Model.from_bytes(self.to_bytes())
+
+
+def _iterate(batches):
+    """``iter(batches)`` with a clear error for what is not an iterable of batches."""
+    if isinstance(batches, np.ndarray):
+        raise ArgumentError("fit(x) without y: x must be an iterable of (x, y) batches; for "
+                            "arrays pass fit(x, y)")
+    try:
+        return iter(batches)
+    except TypeError:
+        raise ArgumentError("fit(batches) takes an iterable of (x, y) batches (a generator, a "
+                            "list of pairs), got %s; for arrays pass fit(x, y)"
+                            % type(batches).__name__) from None
 
 
 def load(path):

@@ -19,8 +19,10 @@ from ._ffi import ffi, lib
 from ._version import __version__
 from .errors import ArgumentError, ShapeError
 from .inputs import prepare_x, prepare_y
+from .curve import Curve, auto_every
 from .metadata import timestamp
 from .schedule import Schedule, shuffle_order
+from .stream import Stream, check_steps
 
 __all__ = ["History", "fit", "train_step", "adamw_options", "make_schedule", "SCHEDULE_OPTIONS"]
 
@@ -46,10 +48,15 @@ class History:
     least one error), ``calibrations`` and ``calib_samples`` (shift calibrations and their
     samples), ``nonzero`` (nonzero weights per layer at the end of the epoch) and ``ops``
     (operations by phase and kind, from the op model).
+
+    ``curve``: the run every N samples (:mod:`flipnet.curve`: samples, steps,
+    ``train_accuracy`` of the window, weight ``changes`` per layer, ``val_accuracy`` where
+    measured), for plots (:func:`flipnet.plots.plot`).
     """
 
-    def __init__(self, epochs=None):
+    def __init__(self, epochs=None, curve=None):
         self.epochs = list(epochs or [])
+        self.curve = list(curve or [])
 
     def append(self, record):
         self.epochs.append(record)
@@ -74,6 +81,11 @@ class History:
 
     def to_list(self):
         return [dict(e) for e in self.epochs]
+
+    @property
+    def samples(self):
+        """Training samples seen, over all epochs."""
+        return sum(int(e.get("samples") or 0) for e in self.epochs)
 
     def __repr__(self):
         return "History(%d epochs, train_acc=%s, val_acc=%s)" % (
@@ -173,10 +185,26 @@ def train_step(model, x, y, k, p, lr=None, weight_decay=None, betas=None, eps=No
             "clipped": _per_layer(stats, "clipped", L)}
 
 
-def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedule=None,
+def fit(model, x, y=None, epochs=None, batch_size=None, validation_data=None, schedule=None,
         verbose=1, shuffle=None, calibrate_samples=None, lr=None, weight_decay=None,
-        betas=None, eps=None, lr_end=None, threads=None):
+        betas=None, eps=None, lr_end=None, steps=None, curve_every=None, threads=None):
     """Train on (x, y); returns a :class:`History`.
+
+    ``fit(batches)`` (``y`` None) trains on a stream instead: an iterable of ``(x, y)`` batches
+    (a generator reading a sensor, a list of pairs), in one pass, the samples in the order they
+    arrive, in steps of ``batch_size`` samples whatever the sizes of the batches
+    (:mod:`flipnet.stream`). ``steps`` is the run's length in steps, the schedule's horizon
+    (p decays from p0 to p1 over it, the counters' shift anneals; past it the schedule stays at
+    its end); without it the stream has no known end and the schedule stays at its start (p0,
+    the starting shift). A never-calibrated model is calibrated on the stream's first
+    ``calibrate_samples`` samples. So a stream of ``(x[i:i + b], y[i:i + b])`` gives exactly the
+    model ``fit(x, y, shuffle=False)`` gives, with ``steps = ceil(len(x) / batch_size)``.
+    Float features of a stream need the model's input scale: one fitted before (e.g.
+    ``input_scale=flipnet.inputs.FeatureScale.fit(sample)``), else the stream's first batch
+    fits it. ``validation_data`` is evaluated at the end.
+
+    ``curve_every``: samples between two points of ``History.curve`` (default: about 64 points
+    over the run; a stream of unknown length: every 32 batches).
 
     ``epochs``, ``batch_size``, ``shuffle``, ``calibrate_samples`` default to the model's
     recipe (``model.recipe``); ``schedule`` is a :class:`flipnet.Schedule` or a dict of its
@@ -205,6 +233,10 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
     """
     r = model.recipe
     threads = _threads.resolve(threads)
+    stream = y is None
+    if stream:
+        steps = check_steps(steps, epochs)
+        epochs = 1
     adamw = adamw_options(r, lr, weight_decay, betas, eps)
     lr_end = r.get("lr_end") if lr_end is None else lr_end
     if lr_end is not None:
@@ -221,9 +253,17 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
     if not 1 <= batch_size <= MAX_BATCH:
         raise ArgumentError("batch_size must be in [1, %d], got %d" % (MAX_BATCH, batch_size))
     sched = make_schedule(schedule, r)
-    x8 = prepare_x(x, model.n_inputs, model.input_encoding)
-    n = x8.shape[0]
-    y16 = prepare_y(y, n, model.n_classes)
+    if stream:
+        n = None
+
+        def encode(xb, yb):
+            xb8 = prepare_x(xb, model.n_inputs, model.input_encoding, "x of a batch")
+            return xb8, prepare_y(yb, xb8.shape[0], model.n_classes, "y of a batch")
+        x8 = Stream(x, batch_size, encode)
+    else:
+        x8 = prepare_x(x, model.n_inputs, model.input_encoding)
+        n = x8.shape[0]
+        y16 = prepare_y(y, n, model.n_classes)
     val = None
     if validation_data is not None:
         try:
@@ -235,12 +275,19 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
     if sched.margin is not None:
         model.set_rule(margin=int(sched.margin))
         r["margin"] = int(sched.margin)
-    run = _Run(model, sched, epochs, batch_size, n, adamw, lr_end, verbose, threads)
+    run = _Run(model, sched, epochs, batch_size, n, adamw, lr_end, verbose,
+               steps if stream else None, curve_every, threads)
+    calib_n = min(calibrate_samples, MAX_BATCH)
     try:
-        for e in range(epochs):
+        if stream:
+            run.epoch(0, x8, lambda: x8.peek(calib_n), val, calibrate_samples, None)
+        for e in range(0 if stream else epochs):
             order = (shuffle_order(n, model.seed, model.epochs_trained) if shuffle
                      else np.arange(n, dtype=np.int64))
-            run.epoch(e, order, x8, y16, val, calibrate_samples)
+            batches = ((x8[i], y16[i]) for i in (order[s:s + batch_size]
+                                                 for s in range(0, n, batch_size)))
+            run.epoch(e, batches, lambda o=order: x8[np.sort(o[:calib_n])], val,
+                      calibrate_samples, n)
     finally:
         run.close()
     return run.history
@@ -249,7 +296,8 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, schedul
 class _Run:
     """One fit(): the step counter over the run, the core's step structs, the session record."""
 
-    def __init__(self, model, sched, epochs, batch_size, n, adamw, lr_end, verbose, threads):
+    def __init__(self, model, sched, epochs, batch_size, n, adamw, lr_end, verbose, steps=None,
+                 curve_every=None, threads=1):
         self.model, self.sched, self.epochs, self.n = model, sched, epochs, n
         self.threads = threads
         self.batch_size, self.lr0, self.lr_end, self.verbose = batch_size, adamw[0], lr_end, verbose
@@ -259,17 +307,24 @@ class _Run:
         self.shapes_kinds = [(n_, m_, k_) for (n_, m_), k_ in zip(self.shapes, model.kinds)]
         self.anneal = sched.counter_shift_end is not None and model.rule["counter_threshold"] > 0
         self.counter_shift = model.rule["counter_shift"]
-        self.steps_per_epoch = -(-n // batch_size)
-        self.total = epochs * self.steps_per_epoch
+        # a stream: its steps if known, else None (no known end: the schedule stays at its start)
+        self.steps_per_epoch = -(-n // batch_size) if n is not None else steps
+        self.total = epochs * self.steps_per_epoch if n is not None else steps
         self.params = _step_params(adamw)
         self.stats = ffi.new("flipnet_step_stats *")
         self.history = History()
+        self.curve = Curve(curve_every or auto_every(
+            n * epochs if n is not None else (steps or 0) * batch_size, batch_size), L)
+        self.history.curve = self.curve.points
         self.session = {"where": "host", "machine": platform.machine(),
                         "python": platform.python_version(), "flipnet_version": __version__,
                         "started": timestamp(), "epochs": 0, "steps": 0, "samples": 0,
                         "seconds": 0.0, "batch_size": batch_size, "n_train": n,
                         "schedule": sched.to_dict(), "rule": model.rule,
+                        "curve": self.curve.points,
                         "threads": threads, "kernels": _threads.kernels()}
+        if n is None:
+            self.session["stream"] = True
         if model.has_fp32:
             self.session["adamw"] = {"lr": adamw[0], "weight_decay": adamw[1],
                                      "betas": [adamw[2], adamw[3]], "eps": adamw[4]}
@@ -288,6 +343,8 @@ class _Run:
     def _set_step(self):
         """k, p, lr and the counters' shift of the next step; returns (ks, ps)."""
         sched, step, total, params = self.sched, self.step, self.total, self.params
+        if total is None:  # a stream without a known end: always at the run's start
+            step, total = 0, 1
         ks, ps = sched.step_params(step, total, self.shapes)
         if self.lr_end is not None:
             params.lr = self.lr0 + (self.lr_end - self.lr0) * sched.progress(step, total)
@@ -301,30 +358,34 @@ class _Run:
                 self.counter_shift = shift
         return ks, ps
 
-    def epoch(self, e, order, x8, y16, val, calibrate_samples):
-        model, sched, stats, n, B = self.model, self.sched, self.stats, self.n, self.batch_size
+    def epoch(self, e, batches, calib_batch, val, calibrate_samples, n):
+        """One epoch over ``batches`` ((x8, y16) per step; ``n`` samples, None for a stream);
+        ``calib_batch()`` gives the samples to calibrate on when the epoch needs it."""
+        model, sched, stats = self.model, self.sched, self.stats
         L = model.n_layers
         recal = sched.recalibrate_every and e > 0 and e % sched.recalibrate_every == 0
         calib_samples = calibrations = error_steps = 0
         nz_start = model.nonzero()
         if calibrate_samples > 0 and (not model.calibrated or recal):
-            xc = x8[np.sort(order[:min(calibrate_samples, MAX_BATCH)])]
-            model.calibrate(xc, first=sched.recalibrate_from if model.calibrated else 0)
-            calib_samples += len(xc)
-            calibrations += 1
-        bar = _progress.bar(n, "epoch %d/%d" % (e + 1, self.epochs), bool(self.verbose))
+            xc = calib_batch()
+            if xc is not None and len(xc):
+                model.calibrate(xc, first=sched.recalibrate_from if model.calibrated else 0)
+                calib_samples += len(xc)
+                calibrations += 1
+        bar = _progress.bar(n, "epoch %d/%d" % (e + 1, self.epochs) if n is not None
+                            else "stream", bool(self.verbose))
         correct = errors = seen = 0
         loss_sum = 0.0
         changes, eligible, clipped = [0] * L, [0] * L, [0] * L
         ks = ps = [0] * L
         t0 = time.perf_counter()
-        for s in range(self.steps_per_epoch):
-            idx = order[s * B:(s + 1) * B]
-            b = len(idx)
-            xb = x8[idx]
+        steps = 0
+        for s, (xb, yb) in enumerate(batches):
+            b = len(xb)
             ks, ps = self._set_step()
-            model.core_train_step(xb, y16[idx], self.params, stats, self.threads)
+            model.core_train_step(xb, yb, self.params, stats, self.threads)
             self.step += 1
+            steps += 1
             seen += b
             self.session["steps"] += 1
             self.session["samples"] += b
@@ -332,30 +393,42 @@ class _Run:
             errors += stats.errors
             loss_sum += float(stats.loss) * b
             error_steps += stats.errors != 0
+            step_changes = [int(stats.changes[l]) for l in range(L)]
             for l in range(L):
-                changes[l] += stats.changes[l]
+                changes[l] += step_changes[l]
                 eligible[l] += stats.eligible[l]
                 clipped[l] += stats.clipped[l]
+            self.curve.step(b, stats.correct, step_changes)
+            until = (sched.recalibrate_until * self.total if self.total is not None
+                     else float("inf"))
             if (sched.recalibrate_steps and model.steps % sched.recalibrate_steps == 0
-                    and self.step <= sched.recalibrate_until * self.total):
+                    and self.step <= until):
                 model.calibrate(xb, first=sched.recalibrate_from)
                 calib_samples += b
                 calibrations += 1
             if bar is not None:
                 bar.update(b)
-                if s % 16 == 0 or s == self.steps_per_epoch - 1:
+                if s % 16 == 0:
                     dt = time.perf_counter() - t0
                     bar.set_postfix(acc="%.4f" % (correct / seen),
                                     sps="%.0f" % (seen / dt if dt > 0 else 0.0), refresh=False)
         seconds = time.perf_counter() - t0
+        if not seen:
+            if bar is not None:
+                bar.close()
+            raise ArgumentError("the stream gave no samples: nothing to train on")
         flt = model.float_output
         val_acc = model.evaluate(*val, threads=self.threads) if val is not None else None
+        if val_acc is not None:
+            self.curve.set_validation(val_acc)
+        else:
+            self.curve.flush()
         sizes = model.sizes
         rec = {"epoch": e + 1, "train_acc": correct / seen, "val_acc": val_acc,
                "changes": changes, "eligible": eligible, "errors": errors,
                "p": ps[0] / 65536.0, "k": ks, "seconds": seconds, "samples": seen,
                "samples_per_s": seen / seconds if seconds > 0 else None,
-               "shifts": model.shifts, "steps": self.steps_per_epoch,
+               "shifts": model.shifts, "steps": steps,
                "loss": loss_sum / seen if flt else None,
                "clip_rate": [c / (seen * sizes[l + 1]) for l, c in enumerate(clipped[:L - 1])],
                "error_steps": error_steps, "calib_samples": calib_samples,

@@ -11,8 +11,11 @@
                   [--recalibrate-every EPOCHS] [--recalibrate-steps STEPS] [--recalibrate-from 0|1]
                   [--input centered|half]
                   [--out model.flip] [--data-dir DIR] [--json] [--report]
-    flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--json]
+                  [--data PATH [--test-data PATH] [--label COLUMN] [--input-scale METHOD]]
+                  [--plot PATH.png]
+    flipnet eval MODEL [--dataset mnist] [--data-dir DIR] [--data PATH [--label COLUMN]] [--json]
     flipnet info MODEL [--json]
+    flipnet plot MODEL [-o PATH.png]
     flipnet export MODEL [--format c|npz|onnx] [-o OUT] [--name NAME] [--onnx-input uint8|int8]
                    [--json]
     flipnet device ... / flipnet demo ...      (flipnet.cli.device)

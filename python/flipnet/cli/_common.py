@@ -9,7 +9,8 @@ from ..metadata import json_default as _meta_json_default
 
 __all__ = ["DATASET_CHOICES", "err", "emit_json", "json_default", "one_line", "load_data",
            "k_frac", "prob", "nonneg_float", "positive", "nonneg", "int_range",
-           "input_encoding", "INPUT_HELP"]
+           "input_encoding", "INPUT_HELP", "DATA_HELP", "SCALE_HELP", "file_data_args",
+           "load_file_data", "input_scale", "plot_arg", "check_plot"]
 
 DATASET_CHOICES = ("mnist", "fashion_mnist")
 
@@ -53,6 +54,74 @@ def load_data(name, data_dir, limit=None, test_limit=None, download=True):
     if test_limit:
         xt, yt = xt[:test_limit], yt[:test_limit]
     return (x, y), (xt, yt)
+
+
+#: --data's help (flipnet.data)
+DATA_HELP = ("train on your own labelled samples instead of --dataset: an .npz file (arrays x, "
+             "y; x_test, y_test for a test split), a .csv file (one sample a line: features, "
+             "and the label in the last column or the one --label names; a header line is "
+             "recognized) or a directory of IDX files (train-/t10k-images|labels). Float "
+             "features become int8 inputs by --input-scale (docs/data.md)")
+SCALE_HELP = ("how float features (--data) become the int8 inputs, fitted on the training data "
+              "and stored in the model: std = (f - mean) * 127 / (3 std) (default), minmax = "
+              "[min, max] -> [-127, 127], absmax = f * 127 / max|f|, or a number s: rint(f * s); "
+              "all clamped to [-127, 127] (docs/data.md)")
+
+
+def file_data_args(p):
+    """--data, --test-data, --label, --input-scale (flipnet.data, docs/data.md)."""
+    p.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    p.add_argument("--test-data", metavar="PATH",
+                   help="test samples for --data (default: its own test split, else 20%% of its "
+                   "samples held out, chosen by --seed)")
+    p.add_argument("--label", metavar="COLUMN",
+                   help="CSV: the label column, by header name or index from 0 (default: the "
+                   "last)")
+    p.add_argument("--input-scale", metavar="METHOD", type=input_scale, help=SCALE_HELP)
+
+
+def load_file_data(args, seed=0):
+    """((x, y), (x_test, y_test)) of --data / --test-data (flipnet.data.load_split), each a
+    flipnet.data.Labelled; --limit / --test-limit applied when the args have them."""
+    from .. import data
+
+    label = args.label
+    if label is not None and label.lstrip("-").isdigit():
+        label = int(label)
+    train, test = data.load_split(args.data, args.test_data, label=label, seed=seed)
+    limit, test_limit = getattr(args, "limit", None), getattr(args, "test_limit", None)
+    if limit:
+        train = data.Labelled(train.x[:limit], train.y[:limit], train.classes, train.source)
+    if test_limit:
+        test = data.Labelled(test.x[:test_limit], test.y[:test_limit], test.classes,
+                             test.source)
+    return train, test
+
+
+def plot_arg(p):
+    """--plot PATH.png (flipnet.plots)."""
+    p.add_argument("--plot", metavar="PATH.png",
+                   help="draw the training curve (running and validation accuracy, weights "
+                   "changed per layer, over the samples) into this PNG; needs matplotlib: pip "
+                   "install \"flipnet[plot]\"")
+
+
+def check_plot(args):
+    """Fail before training when --plot is given and matplotlib is missing."""
+    if getattr(args, "plot", None):
+        from ..plots import pyplot
+
+        pyplot()
+
+
+def input_scale(text):
+    """An argparse type: an input scale method (flipnet.inputs.make_scale)."""
+    from ..inputs import make_scale
+
+    try:
+        return make_scale(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ---- option types ------------------------------------------------------------------------------

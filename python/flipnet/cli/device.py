@@ -1,7 +1,9 @@
 """``flipnet device ...`` and ``flipnet demo``.
 
     flipnet device info    --port URL [--json]
-    flipnet device train   --port URL [--dataset mnist] [--arch 784-128-10] [--weights ternary]
+    flipnet device train   --port URL [--dataset mnist | --data PATH [--test-data PATH]
+                           [--label COLUMN] [--input-scale METHOD]]
+                           [--arch 784-128-10] [--weights ternary]
                            [--limit N] [--skip N] [--epochs E] [--batch B] [--bits 8|4|2|1]
                            [--input ENCODING] [--seed S] [--recipe device|default|paper]
                            [--p0 P] [--p1 P]
@@ -26,11 +28,14 @@
 pty path such as the one ``flipnet device sim`` prints.
 """
 
+import os
 import sys
 import time
 
 from ._common import DATASET_CHOICES as DATASETS
-from ._common import INPUT_HELP, emit_json, err, input_encoding, load_data
+from ._common import (INPUT_HELP, check_plot, emit_json, err, file_data_args, input_encoding,
+                      load_data, load_file_data, plot_arg)
+from ._vocab import canonical
 
 __all__ = ["register"]
 
@@ -82,12 +87,17 @@ def _load(args):
 def _train_args(p, limit_default):
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-dir", help="directory holding the data set files")
-    p.add_argument("--limit", type=int, default=limit_default,
-                   help="train on the first N training samples (default %(default)s; 0 = all)")
+    file_data_args(p)
+    plot_arg(p)
+    p.add_argument("--limit", type=int,
+                   help="train on the first N training samples (default %d of --dataset, all "
+                   "of --data; 0 = all)" % limit_default)
+    p.set_defaults(dataset_limit=limit_default)
     p.add_argument("--skip", type=int, default=0,
                    help="start at training sample N (with --limit: samples N .. N+limit-1)")
-    p.add_argument("--test-limit", type=int, default=10000,
-                   help="evaluate on the first N test samples on the host (default %(default)s)")
+    p.add_argument("--test-limit", type=int,
+                   help="evaluate on the first N test samples on the host (default 10000 of "
+                   "--dataset, all of --data)")
     p.add_argument("--arch", help="layer sizes of a fresh model (default: the recipe's input "
                    "width, e.g. 100 for crop20-pool2, then the widest hidden layer that trains "
                    "in the device's RAM at --batch, then the classes)")
@@ -339,9 +349,22 @@ def _run_training(args, dev, announce=None, fallback=False):
         raise ValueError("--arch / --weights describe a fresh model; a continued model keeps "
                          "its own (drop them, or drop --init / --continue)")
     sizes = None if (init or cont or not args.arch) else parse_sizes(args.arch)
+    if not args.data:  # MNIST's default shares; your own data: all of it
+        args.limit = args.dataset_limit if args.limit is None else args.limit
+        args.test_limit = 10000 if args.test_limit is None else args.test_limit
+    check_plot(args)
+    scale = None
     try:
-        (x, y), (xt, yt) = _load(args)
+        if args.data:
+            (x, y), (xt, yt), scale = _file_samples(args, init, cont)
+            args.test_limit = len(xt) if args.test_limit is None else args.test_limit
+        else:
+            if args.input_scale is not None:
+                raise ValueError("--input-scale is for float features given with --data")
+            (x, y), (xt, yt) = _load(args)
     except DatasetError as exc:
+        if args.data:
+            raise
         if not fallback:
             raise
         (x, y), (xt, yt) = _digits_fallback(exc)
@@ -383,9 +406,52 @@ def _run_training(args, dev, announce=None, fallback=False):
                         pull_every=args.pull_every, out=args.out or None,
                         progress=not args.quiet, resume=resume, init=init, on_device=cont,
                         record={"dataset": args.dataset, "skip": skip}, test_data=test,
-                        input=getattr(args, "input", None),
+                        input=getattr(args, "input", None), input_scale=scale,
                         checkpoint_every=getattr(args, "checkpoint_every", None))
+    s["data"] = os.path.abspath(args.data) if args.data else None
+    s["dataset"] = args.dataset
+    s["input_scale"] = scale.to_dict() if scale is not None else None
+    s["plot"] = None
+    if args.plot:
+        from .. import plots
+
+        plots.plot(s["model"], args.plot, title="%s on %s (%s)" % (
+            s["model"].arch, s["board"], args.dataset))
+        s["plot"] = os.path.abspath(args.plot)
     return s, s["test_acc"], s["model"]
+
+
+def _file_samples(args, init, cont):
+    """(train, test, input scale) of --data: float features quantized here by --input-scale
+    (fitted on the training samples; a continued model's own scale), so the device gets int8
+    samples and the pulled model keeps the scale; per-sample data (not images) takes the
+    per-value encoding "centered" unless --input says otherwise."""
+    import numpy as np
+
+    from ..inputs import FeatureScale, is_float, make_scale
+
+    (x, y), (xt, yt) = load_file_data(args, args.seed or 0)
+    args.dataset = os.path.basename(os.path.normpath(args.data))
+    scale = None
+    if is_float(x):
+        base = None
+        if init or cont:
+            from ..model import Model
+
+            if init:
+                with open(init, "rb") as f:
+                    base = Model.from_bytes(f.read(), source=repr(init)).input_scale
+        if isinstance(base, FeatureScale):
+            scale = base
+        else:
+            scale = FeatureScale.fit(x, make_scale(args.input_scale) or "std")
+        x, xt = scale.apply(x, "--data"), scale.apply(xt, "--test-data")
+    elif args.input_scale is not None:
+        raise ValueError("--input-scale is for float features; %s holds %s samples (their "
+                         "encoding is --input)" % (args.data, x.dtype))
+    if x.dtype != np.uint8 and not args.input:
+        args.input = "centered"  # int8 samples are sent as they are
+    return (x, y), (xt, yt), scale
 
 
 def _fitting_model(dev, args, recipe, x, y):
@@ -432,8 +498,12 @@ def _report(args, s, acc, n_test):
     out = dict(s)
     for key in ("model_bytes", "device_bytes", "model"):
         out.pop(key, None)
-    out["test_acc"] = acc
-    out["out"] = args.out or None
+    # the vocabulary of every command's JSON (docs/json.md), with the old keys as aliases
+    command = "device train" if args.command == "device" else args.command
+    out.update(command=command, accuracy=acc, train_accuracy=s["train_acc"],
+               batch_size=s["batch"], arch="-".join(map(str, s["sizes"])),
+               n_train=s.get("n_train"), out=args.out or None)
+    out = canonical(out, ("test_acc", "train_acc", "batch"))
     if args.json:
         emit_json(out)
         return
@@ -487,7 +557,8 @@ def cmd_eval(args):
         x8, table = _device_samples(dev, args, xt, model)
         correct, n = dev.evaluate(x8, yt, bits=args.bits, table=table)
     if args.json:
-        emit_json({"correct": correct, "n": n, "accuracy": correct / n if n else None})
+        emit_json(canonical({"command": "device eval", "correct": correct, "n_test": n,
+                             "accuracy": correct / n if n else None}, ("n",)))
     else:
         print("device accuracy %.4f (%d/%d)" % (correct / n if n else 0.0, correct, n))
     return 0

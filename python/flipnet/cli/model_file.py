@@ -1,4 +1,5 @@
-"""``flipnet eval``, ``flipnet info`` and ``flipnet export``: what to do with a model file."""
+"""``flipnet eval``, ``flipnet info``, ``flipnet plot`` and ``flipnet export``: what to do with a
+model file."""
 
 import argparse
 import os
@@ -6,8 +7,9 @@ import time
 
 from ..errors import ArgumentError, ShapeError
 from ._common import DATASET_CHOICES, emit_json, load_data, positive
+from ._vocab import canonical
 
-__all__ = ["register", "cmd_eval", "cmd_info", "cmd_export"]
+__all__ = ["register", "cmd_eval", "cmd_info", "cmd_export", "cmd_plot"]
 
 
 def register(sub):
@@ -17,9 +19,25 @@ def register(sub):
     e.add_argument("--dataset", choices=DATASET_CHOICES,
                    help="default: the data set the model was trained on, else mnist")
     e.add_argument("--data-dir", help="directory holding the data set files")
+    e.add_argument("--data", metavar="PATH",
+                   help="test samples from a file instead of --dataset: an .npz (x_test, y_test, "
+                   "else x, y), a .csv (features and a label column) or a directory of IDX "
+                   "files (t10k-...); float features go through the model's stored input scale")
+    e.add_argument("--label", metavar="COLUMN",
+                   help="CSV: the label column, by header name or index (default: the last)")
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     e.add_argument("--limit", type=positive, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_eval)
+
+    pl = sub.add_parser("plot", help="draw a model file's training curve into a PNG",
+                        description="Draw the training curve a model file keeps (running and "
+                        "validation accuracy, weights changed per layer, over the samples of "
+                        "every training session, host and device) into a PNG. Needs matplotlib: "
+                        "pip install \"flipnet[plot]\".")
+    pl.add_argument("model")
+    pl.add_argument("--out", "-o", metavar="PATH.png",
+                    help="the PNG to write (default: MODEL with .png)")
+    pl.set_defaults(func=cmd_plot)
 
     i = sub.add_parser("info", help="describe a model file")
     i.add_argument("model")
@@ -51,8 +69,19 @@ def cmd_eval(args):
     from ..model import load
 
     model = load(args.model)
-    dataset = args.dataset or model.meta.get("dataset") or "mnist"
-    _, (xt, yt) = load_data(dataset, args.data_dir, test_limit=args.limit)
+    if args.data:
+        from .. import data
+
+        label = int(args.label) if args.label and args.label.lstrip("-").isdigit() \
+            else args.label
+        split = "test" if data.has_split(args.data, "test") else "train"
+        xt, yt = data.load(args.data, label, split=split, classes=model.meta.get("classes"))
+        if args.limit:
+            xt, yt = xt[:args.limit], yt[:args.limit]
+        dataset = os.path.basename(os.path.normpath(args.data))
+    else:
+        dataset = args.dataset or model.meta.get("dataset") or "mnist"
+        _, (xt, yt) = load_data(dataset, args.data_dir, test_limit=args.limit)
     try:
         model.predict(xt[:1])  # the data set's images fit the model's input (encoding)
     except ValueError as exc:
@@ -62,13 +91,25 @@ def cmd_eval(args):
     acc = model.evaluate(xt, yt)
     seconds = time.perf_counter() - t0
     result = {"command": "eval", "model": os.path.abspath(args.model), "dataset": dataset,
-              "arch": model.arch, "n": int(len(xt)), "accuracy": acc, "seconds": seconds,
-              "samples_per_s": len(xt) / seconds if seconds > 0 else None}
+              "arch": model.arch, "n_test": int(len(xt)), "accuracy": acc,
+              "seconds": seconds, "samples_per_s": len(xt) / seconds if seconds > 0 else None}
+    result = canonical(result, ("n",))
     if args.json:
         emit_json(result)
     else:
         print("%s on %s test (%d samples): accuracy %.4f (%.0f samples/s)"
               % (args.model, dataset, len(xt), acc, result["samples_per_s"] or 0.0))
+    return 0
+
+
+def cmd_plot(args):
+    from .. import plots
+    from ..model import load
+
+    model = load(args.model)
+    out = args.out or os.path.splitext(args.model)[0] + ".png"
+    plots.plot(model, out, title="%s (%s)" % (os.path.basename(args.model), model.arch))
+    print("wrote %s" % out)
     return 0
 
 
@@ -91,6 +132,8 @@ def cmd_info(args):
         "shifts": model.shifts,
         "rule": model.rule,
         "input": model.input_encoding,
+        "input_scale": (model.input_scale.to_dict()
+                        if hasattr(model.input_scale, "to_dict") else None),
         "image_side": model.image_side,
         "recipe": model.recipe,
         "epochs": model.epochs_trained,
@@ -118,6 +161,8 @@ def cmd_info(args):
     else:
         print("%s: flipnet model, %d bytes" % (args.model, result["bytes"]))
         print("  arch      %s (%s)" % (model.arch, ", ".join(model.kinds)))
+        if result["input_scale"]:
+            print("  features  %s" % model.input_scale.describe())
         print("  input     %s%s" % (model.input_encoding, " (from %d x %d images)"
                                     % (model.image_side, model.image_side)
                                     if model.image_side else ""))

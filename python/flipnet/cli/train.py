@@ -10,8 +10,9 @@ from .._version import __version__
 from ..errors import ShapeError
 from ..arch import MODEL_KINDS
 from ..rule import COUNTER_BITS, FILTERS, RANGES, ROUNDINGS, VOTES
-from ._common import (DATASET_CHOICES, INPUT_HELP, emit_json, err, input_encoding, int_range,
-                      k_frac, load_data, nonneg, nonneg_float, positive, prob)
+from ._common import (DATASET_CHOICES, INPUT_HELP, check_plot, emit_json, err,
+                      file_data_args, input_encoding, int_range, k_frac, load_data,
+                      load_file_data, nonneg, nonneg_float, plot_arg, positive, prob)
 
 __all__ = ["register", "cmd_train"]
 
@@ -37,8 +38,9 @@ def register(sub):
     """Add ``train`` to the ``flipnet`` parser's subcommands ``sub``."""
     d = _recipes.DEFAULT
     t = sub.add_parser("train", help="train a model on a data set",
-                       description="Train a model on MNIST or Fashion-MNIST. Recipe values "
-                       "(flipnet.recipes) are used for every option not given.")
+                       description="Train a model on MNIST, Fashion-MNIST or your own samples "
+                       "(--data: .npz, .csv, IDX files). Recipe values (flipnet.recipes) are "
+                       "used for every option not given.")
     t.add_argument("--dataset", choices=DATASET_CHOICES, default="mnist")
     t.add_argument("--arch", help="layer sizes, inputs to classes (recipe: %s)" % d["arch"])
     t.add_argument("--weights", choices=MODEL_KINDS,
@@ -110,6 +112,8 @@ def register(sub):
     t.add_argument("--out", default="model.flip", help="model file to write (default: "
                    "%(default)s; '' to not save)")
     t.add_argument("--data-dir", help="directory holding the data set files")
+    file_data_args(t)
+    plot_arg(t)
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     t.add_argument("--no-val", action="store_true", help="skip the per-epoch test evaluation")
@@ -161,6 +165,41 @@ def _check_input_width(model, x, dataset):
                          % (model.image_side, model.image_side, dataset, side, side))
 
 
+def _data_width(x, encoding):
+    """Inputs the samples ``x`` give under input encoding ``encoding``."""
+    from ..inputs import image_side, parse_encoding
+
+    enc = parse_encoding(encoding)
+    if enc.reduces and x.dtype.kind == "u":
+        return enc.n_inputs(image_side(x, encoding))
+    return int(x[0].size)
+
+
+def _classes(files):
+    """Classes of the --data samples (training and test labels)."""
+    (x, y), (xt, yt) = files
+    return max(len(files[0].classes or ()), int(max(y.max(), yt.max())) + 1)
+
+
+def _set_input_scale(model, x, method):
+    """--input-scale on ``model`` for the --data samples ``x``: float features only."""
+    from ..inputs import is_float
+
+    if method is None:
+        return
+    if not is_float(x):
+        raise ShapeError("--input-scale is for float features; these samples are %s (their "
+                         "encoding is --input)" % x.dtype)
+    model.input_scale = method
+
+
+def _scale_dict(model):
+    from ..inputs import FeatureScale
+
+    scale = model.input_scale
+    return scale.to_dict() if isinstance(scale, FeatureScale) else None
+
+
 def cmd_train(args):
     from ..arch import kinds_name, parse_sizes
     from ..model import Model, load
@@ -176,6 +215,10 @@ def cmd_train(args):
                      counter_round=args.counter_round, counter_bits=args.counter_bits,
                      input=args.input, lr=args.lr, weight_decay=args.weight_decay,
                      lr_end=args.lr_end)
+    check_plot(args)
+    files = load_file_data(args, args.seed) if args.data else None
+    if files is not None:
+        args.dataset = os.path.basename(os.path.normpath(args.data))
     if args.resume:
         # continue a saved model: its recipe, with the options given here on top
         if args.arch or args.weights or args.counter_bits:
@@ -193,12 +236,24 @@ def cmd_train(args):
         # --weights hybrid / fp32 without --recipe: their own default recipe (flipnet.recipes)
         args.recipe = args.recipe or _recipes.default_for(args.weights)
         recipe = _recipes.get(args.recipe, arch=args.arch, weights=args.weights, **overrides)
+        if files is not None and not args.arch:  # the recipe's hidden layers for this data
+            hidden = parse_sizes(recipe["arch"])[1:-1]
+            recipe["arch"] = "-".join(map(str, [_data_width(files[0].x, recipe["input"])]
+                                          + hidden + [_classes(files)]))
         # check the architecture before spending time on data
         sizes = parse_sizes(recipe["arch"])
         weights = recipe["weights"]
         _check_arch_input(sizes, recipe["input"])
         model = Model(sizes, weights, seed=args.seed, recipe=recipe)
-    (x, y), (xt, yt) = load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
+    if files is not None:
+        (x, y), (xt, yt) = files
+        _set_input_scale(model, x, args.input_scale)
+        if files[0].classes:
+            model.meta["classes"] = files[0].classes
+    else:
+        if args.input_scale is not None:
+            raise ShapeError("--input-scale is for float features given with --data")
+        (x, y), (xt, yt) = load_data(args.dataset, args.data_dir, args.limit, args.test_limit)
     _check_input_width(model, x, args.dataset)
     n_classes = int(max(y.max(), yt.max())) + 1
     if sizes[-1] < n_classes:
@@ -221,6 +276,11 @@ def cmd_train(args):
     acc = model.evaluate(xt, yt, threads=args.threads)
     eval_seconds = time.perf_counter() - t1
     nbytes = model.save(args.out) if args.out else None
+    if args.plot:
+        from .. import plots
+
+        plots.plot(history, args.plot, title="%s %s on %s" % (model.arch, weights,
+                                                             args.dataset))
     mem = model.memory_report(recipe["batch_size"])
     train_samples = sum(e["samples"] for e in history)
     train_seconds = sum(e["seconds"] for e in history)
@@ -254,6 +314,9 @@ def cmd_train(args):
         "opt_bytes": mem["opt_bytes"],
         "scratch_train_bytes": mem["scratch_train_bytes"],
         "history": history.to_list(),
+        "data": os.path.abspath(args.data) if args.data else None,
+        "input_scale": _scale_dict(model),
+        "plot": os.path.abspath(args.plot) if args.plot else None,
         "flipnet_version": __version__,
     }
     if args.report:

@@ -3,6 +3,9 @@
 - :mod:`.framing`: COBS frames with CRC-32 (pure functions),
 - :mod:`.protocol`: command payloads and input packing (pure functions),
 - :mod:`.client`: :class:`Device`, a protocol client over any pyserial port,
+- :mod:`.model`: :func:`connect` / :class:`DeviceModel`, a model on a device shaped like
+  :class:`flipnet.Model` (``fit`` on arrays or a stream of batches, ``evaluate``,
+  ``predict``, ``pull``, ``save``, ``load``),
 - :mod:`.session`: :func:`train_on_device` (stream a data set, train, pull; or continue
   a model pre-trained elsewhere),
 - :mod:`.history`: model files to and from a device, with their history,

@@ -21,6 +21,7 @@ import numpy as np
 from .. import progress as _progress
 from .. import recipes as _recipes
 from ..files import write_atomic
+from ..curve import Curve, auto_every
 from ..inputs import check_encoding, image_side, parse_encoding
 from ..schedule import Schedule, shuffle_order
 from . import protocol as P
@@ -208,7 +209,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                     recipe=None, schedule=None, bits=8, pull_every=0, out=None, progress=True,
                     mirror=None, calibrate=True, on_step=None, resume=None, init=None,
                     on_device=False, record=None, test_data=None, input=None,
-                    checkpoint_every=None, reconnect=None):
+                    checkpoint_every=None, reconnect=None, input_scale=None, curve_every=None):
     """Train a model on ``dev`` from (x, y); returns a summary dict.
 
     The model is, by default, a fresh one (CONFIGURE with ``sizes``, ``kinds``, ``seed``).
@@ -262,7 +263,12 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
 
     ``record``: extra fields (JSON-serializable; e.g. the data set's name) for the session's
     training record. ``test_data=(x_test, y_test)``: evaluate the pulled model on the host
-    (inputs packed as for training) and record the accuracy.
+    (inputs packed as for training) and record the accuracy. ``input_scale``: the
+    :class:`flipnet.inputs.FeatureScale` that made ``x`` (int8) from float features: the
+    pulled model keeps it, so it predicts from the float features. The session's record and
+    the summary hold ``curve``: the running accuracy and weight changes every
+    ``curve_every`` samples (default: about 64 points; :mod:`flipnet.curve`), the test
+    accuracy on its last point, for :mod:`flipnet.plots`.
 
     The summary holds ``model`` (a ``flipnet.Model``: the pulled model with its history, the
     base model's sessions plus one ``where: "device"`` record for this one, see
@@ -402,6 +408,7 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     bar = _progress.bar(epochs * n, "device %s" % info.get("board", "?"), progress)
     if bar is not None and start:
         bar.update(min(start * batch, epochs * n))
+    curve = Curve(curve_every or auto_every(epochs * n, batch), L)  # for plots (flipnet.plots)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
     sent0 = getattr(dev, "bytes_sent", 0)
@@ -495,6 +502,8 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
     seen = int(res_n.sum())
     correct = int(res_correct.sum())
     changes = [int(v) for v in res_changes.sum(axis=0)]
+    for k in range(start, step):  # the curve from the per-step results, in step order
+        curve.step(int(res_n[k]), int(res_correct[k]), [int(v) for v in res_changes[k]])
     seconds = time.perf_counter() - t0
     link = dev.link_stats() if hasattr(dev, "link_stats") else None
     test_acc = n_test = None
@@ -505,11 +514,16 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
         xt8, _ = prepare_inputs(xt, bits, encoding, side)
         test_acc = Model.from_bytes(data).evaluate(xt8, np.asarray(yt))
         n_test = int(xt8.shape[0])
+    if test_acc is not None:
+        curve.set_validation(test_acc)
+    else:
+        curve.flush()
     rec_info = {"board": info.get("board"), "port": getattr(dev, "port", None),
                 "started": started, "epochs": epochs, "batch": batch, "bits": bits,
                 "train_acc": correct / seen if seen else None, "test_acc": test_acc,
                 "n_test": n_test, "schedule": sched.to_dict(), "resumed_at": start,
-                "continued": cont, "device_stats": dict(dstats), "link": link}
+                "continued": cont, "device_stats": dict(dstats), "link": link,
+                "curve": curve.points}
     rec_info.update(record or {})
     rec_info.update(steps=step - start, samples=seen, seconds=seconds, resets=resets)
     recipe_keys = dict(rec, input=encoding)
@@ -517,17 +531,19 @@ def train_on_device(dev, x, y, sizes=None, kinds="ternary", seed=None, epochs=1,
                           record=rec_info)
     if side is not None:
         model.image_side = side  # the images it was trained on: predict takes them raw
+    if input_scale is not None:
+        model.input_scale = input_scale  # the float features it was trained on
     model_bytes = model.to_bytes()
     summary = {
         "board": info.get("board"), "sizes": sizes, "kinds": kinds, "seed": seed,
         "epochs": epochs, "batch": batch, "bits": bits, "steps": step - start,
-        "samples": seen, "resumed_at": start, "continued": cont, "resets": resets,
+        "samples": seen, "n_train": n, "resumed_at": start, "continued": cont, "resets": resets,
         "train_acc": correct / seen if seen else None, "test_acc": test_acc,
         "n_test": n_test, "changes": changes,
         "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else None,
         "plan": plan, "device_stats": dstats, "model": model, "model_bytes": model_bytes,
         "device_bytes": data, "schedule": sched.to_dict(), "input": encoding,
-        "image_side": side,
+        "image_side": side, "curve": curve.points,
         "rule": {k: cfg[k] for k in ("vote", "filter", "backprop", "margin")},
         "info": info,
     }
