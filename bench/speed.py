@@ -122,7 +122,7 @@ def bench_forward(sizes, x8, xf, batch, repeats, threads, runs):
     def tf():
         t0 = time.perf_counter()
         for _ in range(runs):
-            m.forward(xb8)
+            m.forward(xb8, threads=threads)
         return time.perf_counter() - t0
 
     def tt():

@@ -30,6 +30,11 @@ INFER_CHUNK = 1024
 _FP32 = KINDS["fp32"]
 
 
+#: below this many samples, threads=None runs inference on the calling thread (784-256-256-10
+#: on the 2-core host, docs/benchmarks.md: batch 1 took 34.6 us on 1 thread, 39.6 us on 2;
+#: batch 8 about the same; batch 64 191 us against 116 us)
+SMALL_BATCH = 8
+
 class CoreModel:
     """A handle on one core model (see the module docstring); construct a
     :class:`flipnet.Model`, or ``CoreModel(sizes, kind_codes, counters, seed)`` for a bare one
@@ -273,8 +278,11 @@ class CoreModel:
     # ---- one core call on prepared inputs ---------------------------------------------------
     def _chunked(self, fn, name, x8, out, ctype, threads=None):
         """``fn`` (a core inference call taking a runner) over ``x8`` in chunks of
-        INFER_CHUNK into ``out``, on ``threads`` threads (None: flipnet.threads.default())."""
+        INFER_CHUNK into ``out``, on ``threads`` threads (None: flipnet.threads.default(), or one
+        thread below SMALL_BATCH samples)."""
         n = x8.shape[0]
+        if threads is None and n < SMALL_BATCH:
+            threads = 1  # waking the pool costs more than a few samples' forward
         runner, t = _threads.runner(threads)
         scratch, sbytes = self._scratch_for(min(n, INFER_CHUNK), False, t)
         for s in range(0, n, INFER_CHUNK):
