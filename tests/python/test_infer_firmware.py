@@ -92,7 +92,8 @@ def test_image_links_only_inference_and_keeps_the_weights_in_flash(trained, elf)
     nm = subprocess.run(["arm-none-eabi-nm", "-S", elf], capture_output=True, text=True,
                         check=True).stdout
     syms = {ln.split()[-1]: ln.split() for ln in nm.splitlines() if len(ln.split()) >= 3}
-    for name in ("flipnet_predict", "flipnet_forward", "fw_parse_samples", "Reset_Handler"):
+    # (flipnet_predict / flipnet_forward are the one-thread calls of the _mt ones that do the work)
+    for name in ("flipnet_predict_mt", "flipnet_forward_mt", "fw_parse_samples", "Reset_Handler"):
         assert name in syms, name
     for name in syms:  # no training, no model files, no FP32 layers, no float formatting
         assert not re.match(r"flipnet_(train_step|calibrate|file_|layer_set|model_init)|"
