@@ -110,6 +110,22 @@ def encode(model):
     return json.dumps(meta, sort_keys=True, default=json_default).encode("utf-8")
 
 
+def _field(meta, key, default, kind, what):
+    """meta[key] (default when absent) as ``kind``; a value of another type is a damaged file."""
+    v = meta.get(key, default)
+    ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) if kind is int \
+        else isinstance(v, kind)
+    if not ok:
+        from .errors import InvalidFieldError
+
+        raise InvalidFieldError(
+            "the model file's metadata field %r should be %s, got %s (%.60r); the file was "
+            "damaged or written by a different program: re-save it with flipnet or drop its "
+            "metadata" % (key, what if kind is not int else "a non-negative integer",
+                          type(v).__name__, v))
+    return kind(v)
+
+
 def apply(model, raw):
     """Give ``model``, just read from a model file, the file's metadata blob ``raw`` (bytes;
     empty for none): its recipe (the rule fields from the core state win), image side,
@@ -137,10 +153,10 @@ def apply(model, raw):
             except ValueError:  # an encoding this version does not know
                 recipe["input"] = "centered"
         prov.calibrated = bool(meta.get("calibrated", prov.calibrated))
-        prov.epochs_trained = int(meta.get("epochs_trained", 0))
-        prov.sessions = list(meta.get("training", []))
-        prov.epochs = list(meta.get("history", []))
-        user = dict(meta.get("user", {}))
+        prov.epochs_trained = _field(meta, "epochs_trained", 0, int, "an integer")
+        prov.sessions = _field(meta, "training", [], list, "a list")
+        prov.epochs = _field(meta, "history", [], list, "a list")
+        user = _field(meta, "user", {}, dict, "an object")
     model.provenance = prov
     model.meta = user
     model.set_recipe(recipe)

@@ -357,6 +357,28 @@ def test_foreign_metadata_still_loads():
     assert "raw_metadata" in r.meta and r.rule == m.rule
 
 
+@pytest.mark.parametrize("field,value", [("epochs_trained", [1]), ("epochs_trained", -3),
+                                         ("training", 5), ("history", "x"), ("user", [1, 2])])
+def test_metadata_of_the_wrong_type_is_a_clear_file_error(field, value):
+    """A valid-CRC file whose JSON metadata has a field of another type is refused with the
+    field's name, not a raw TypeError."""
+    import json
+
+    from flipnet._core import ffi, lib
+    from flipnet.errors import InvalidFieldError
+
+    m = flipnet.Model.ternary(SMALL, seed=1)
+    meta = json.dumps({field: value}).encode()
+    size = ffi.new("size_t *")
+    lib.flipnet_file_size(m._m, len(meta), size)
+    buf = bytearray(size[0])
+    written = ffi.new("size_t *")
+    assert lib.flipnet_file_write(m._m, meta, len(meta), ffi.from_buffer(buf), len(buf),
+                                  written) == 0
+    with pytest.raises(InvalidFieldError, match=field):
+        flipnet.Model.from_bytes(bytes(buf))
+
+
 def test_train_step_matches_fit_building_block(synthetic_small):
     (x, y), _ = synthetic_small
     a = flipnet.Model.ternary([784, 32, 10], seed=1)
