@@ -181,16 +181,9 @@ static void fn_thresh_masks_neon(const int8_t *h, uint32_t n, int32_t tau, uint3
         up[k] = fn_movemask16(vcgeq_s8(v0, tu), sel) | (fn_movemask16(vcgeq_s8(v1, tu), sel) << 16);
         dn[k] = fn_movemask16(vcleq_s8(v0, td), sel) | (fn_movemask16(vcleq_s8(v1, td), sel) << 16);
     }
-    if (full * 32u < n) {
-        uint32_t b, u = 0, d = 0;
-        for (b = 0; full * 32u + b < n; b++) {
-            int32_t v = h[full * 32u + b];
-            u |= (uint32_t)(v >= tau) << b;
-            d |= (uint32_t)(v <= -tau) << b;
-        }
-        up[full] = u;
-        dn[full] = d;
-    }
+    if (full * 32u < n) /* the last n % 32 counters: the plain C */
+        fn_kernels_portable.thresh_masks(h + 32u * full, n - 32u * full, tau, up + full,
+                                         dn + full);
 }
 
 const fn_kernels fn_kernels_neon = {"neon", fn_forward_neon, fn_thresh_masks_neon};

@@ -377,16 +377,9 @@ FN_T256 static void fn_thresh_masks_256(const int8_t *h, uint32_t n, int32_t tau
         up[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(v, tu));
         dn[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(td, v));
     }
-    if (full * 32u < n) {
-        uint32_t b, u = 0, d = 0;
-        for (b = 0; full * 32u + b < n; b++) {
-            int32_t v = h[full * 32u + b];
-            u |= (uint32_t)(v >= tau) << b;
-            d |= (uint32_t)(v <= -tau) << b;
-        }
-        up[full] = u;
-        dn[full] = d;
-    }
+    if (full * 32u < n) /* the last n % 32 counters: the plain C */
+        fn_kernels_portable.thresh_masks(h + 32u * full, n - 32u * full, tau, up + full,
+                                         dn + full);
 }
 
 const fn_kernels fn_kernels_avx2 = {"avx2", fn_forward_256, fn_thresh_masks_256};
